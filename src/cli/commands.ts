@@ -1,0 +1,104 @@
+/** Subcommands of `kiln`. */
+import type { Command } from 'commander';
+import { KilnError } from '../ir/errors.js';
+import { printModule } from '../ir/print.js';
+import { loadModel } from '../driver/load.js';
+import { inspectModule, formatInspect } from '../driver/inspect.js';
+import { runCommand } from '../driver/run.js';
+import { runConformance, summarize } from '../driver/conformance.js';
+import { targetNames } from '../driver/targets.js';
+import { writeFileAtomic } from '../driver/output.js';
+
+const quiet = (): boolean => process.env.CI === 'true' || !process.stderr.isTTY;
+
+export function registerCommands(program: Command): void {
+  program
+    .command('print')
+    .description('print the textual IR of a model (.onnx or .kir)')
+    .argument('<model>', 'model.onnx or file.kir')
+    .option('-o, --output <file>', 'write to a file instead of stdout')
+    .action((model: string, opts: { output?: string }) => {
+      const text = printModule(loadModel(model));
+      if (opts.output) writeFileAtomic(opts.output, text);
+      else process.stdout.write(text);
+    });
+
+  program
+    .command('inspect')
+    .description('op histogram, parameter and activation bytes, MACs per op type')
+    .argument('<model>', 'model.onnx or file.kir')
+    .option('--json', 'print JSON')
+    .action((model: string, opts: { json?: boolean }) => {
+      const info = inspectModule(loadModel(model));
+      process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : formatInspect(info));
+    });
+
+  program
+    .command('run')
+    .description('run a model on inputs and write its outputs (.pb); compare when expected outputs are given')
+    .argument('<model>', 'model.onnx or file.kir')
+    .option('-t, --target <target>', `target (${targetNames().join(', ')})`, 'interp')
+    .option('-i, --inputs <paths...>', 'a test_data_set folder or .pb files in graph-input order')
+    .option('--expected <paths...>', 'expected outputs (.pb files or a folder with output_N.pb)')
+    .option('--out <dir>', 'write outputs as output_N.pb into this folder')
+    .action(async (model: string, opts: { target: string; inputs?: string[]; expected?: string[]; out?: string }) => {
+      const result = await runCommand(model, opts);
+      process.stdout.write(result.text);
+      if (!result.ok) process.exitCode = 1;
+    });
+
+  program
+    .command('conformance')
+    .description('run ONNX backend test cases and print pass rates per folder and op family')
+    .argument('<dir>', 'a folder of case folders (or of such folders)')
+    .option('-t, --target <target>', 'target', 'interp')
+    .option('--json <file>', 'write the full report as JSON')
+    .option('--filter <substr>', 'only cases whose name contains this')
+    .option('-j, --jobs <n>', 'parallel workers', (v) => parseInt(v, 10))
+    .option('--timeout <ms>', 'time limit per case in milliseconds', (v) => parseInt(v, 10), 30000)
+    .option('--families', 'print the per-family table')
+    .option('--failures', 'list every case that did not pass, with its reason')
+    .action(async (dir: string, opts: { target: string; json?: string; filter?: string; jobs?: number; timeout: number; families?: boolean; failures?: boolean }) => {
+      targetNames().includes(opts.target) || (() => {
+        throw new KilnError('usage', `unknown target '${opts.target}' (known: ${targetNames().join(', ')})`);
+      })();
+      const t0 = performance.now();
+      const showProgress = !quiet();
+      const report = await runConformance(dir, {
+        target: opts.target,
+        filter: opts.filter,
+        jobs: opts.jobs,
+        caseTimeoutMs: opts.timeout,
+        onProgress: showProgress ? (d, n) => process.stderr.write(`\r${progressBar(d, n)}`) : undefined,
+      });
+      if (showProgress) process.stderr.write('\r\x1b[K');
+      const secs = ((performance.now() - t0) / 1000).toFixed(1);
+      const lines: string[] = [];
+      if (opts.failures) {
+        for (const c of report.cases) if (c.status !== 'pass') lines.push(`${c.status.padEnd(11)} ${c.folder}/${c.name}: ${c.message}`);
+        lines.push('');
+      }
+      if (opts.families) {
+        lines.push('per op family:');
+        for (const g of summarize(report, 'family')) lines.push(`  ${g.group.padEnd(36)} ${String(g.passed).padStart(4)} / ${g.total}`);
+        lines.push('');
+      }
+      lines.push('per folder:');
+      for (const g of summarize(report, 'folder')) lines.push(`  ${g.group.padEnd(36)} ${String(g.passed).padStart(4)} / ${g.total} (${pct(g.passed, g.total)})`);
+      lines.push('');
+      lines.push(`target ${report.target}: ${report.passed} passed, ${report.failed} failed, ${report.errored} errored, ${report.unsupported} unsupported, of ${report.total} (${pct(report.passed, report.total)}) in ${secs} s`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+      if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+    });
+}
+
+function pct(a: number, b: number): string {
+  return b === 0 ? '0.0%' : `${((100 * a) / b).toFixed(1)}%`;
+}
+
+function progressBar(done: number, total: number): string {
+  const width = 30;
+  const filled = Math.round((width * done) / Math.max(1, total));
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
+}
+

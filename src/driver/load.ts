@@ -1,0 +1,25 @@
+/** Loading a model from either input form, followed by type inference and constant-shape folding. */
+import * as fs from 'node:fs';
+import { KilnError } from '../ir/errors.js';
+import type { Module } from '../ir/graph.js';
+import { inferModule } from '../ir/infer.js';
+import { readOnnxFile } from '../frontend/onnx/import.js';
+import { parseModuleText } from '../frontend/text/parser.js';
+import '../ir/ops/index.js';
+
+export function loadModel(file: string): Module {
+  let module: Module;
+  if (file.endsWith('.kir')) {
+    let text: string;
+    try {
+      text = fs.readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new KilnError('io', `cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    module = parseModuleText(text, file);
+  } else {
+    module = readOnnxFile(file);
+  }
+  inferModule(module);
+  return module;
+}

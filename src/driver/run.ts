@@ -1,0 +1,68 @@
+/** `kiln run`: load, run on a target, write outputs, compare with expected ones. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { KilnError } from '../ir/errors.js';
+import { encodeValue, readValueFile } from '../frontend/onnx/values.js';
+import type { RtValue } from '../ir/tensor.js';
+import { loadModel } from './load.js';
+import { getTarget } from './targets.js';
+import { readInputs, toleranceFor } from './testcase.js';
+import { compareValues } from './compare.js';
+import { writeFileAtomic } from './output.js';
+
+export interface RunOptions {
+  target: string;
+  inputs?: string[];
+  expected?: string[];
+  out?: string;
+}
+
+/** Expands folders into their numbered `<prefix>N.pb` files. */
+function expandPb(paths: readonly string[], prefix: string): string[] {
+  const out: string[] = [];
+  for (const p of paths) {
+    if (fs.existsSync(p) && fs.statSync(p).isDirectory()) {
+      const files = fs.readdirSync(p).filter((f) => f.startsWith(prefix) && f.endsWith('.pb'));
+      files.sort((a, b) => Number(a.slice(prefix.length, -3)) - Number(b.slice(prefix.length, -3)));
+      out.push(...files.map((f) => path.join(p, f)));
+    } else out.push(p);
+  }
+  return out;
+}
+
+export async function runCommand(modelFile: string, opts: RunOptions): Promise<{ ok: boolean; text: string }> {
+  const module = loadModel(modelFile);
+  const target = getTarget(opts.target);
+  const inputFiles = expandPb(opts.inputs ?? [], 'input_');
+  const inputs = readInputs(module, inputFiles);
+  const outputs: RtValue[] = await target.run(module, inputs);
+  const lines: string[] = [];
+  outputs.forEach((v, i) => lines.push(`output ${i} '${module.graph.outputs[i]!.name}': ${describe(v)}`));
+  if (opts.out) {
+    fs.mkdirSync(opts.out, { recursive: true });
+    outputs.forEach((v, i) => writeFileAtomic(path.join(opts.out!, `output_${i}.pb`), encodeValue(v, module.graph.outputs[i]!.type, module.graph.outputs[i]!.name)));
+    lines.push(`wrote ${outputs.length} outputs to ${opts.out}`);
+  }
+  let ok = true;
+  let expectedFiles = expandPb(opts.expected ?? [], 'output_');
+  if (opts.expected === undefined && opts.inputs?.length === 1 && fs.existsSync(opts.inputs[0]!) && fs.statSync(opts.inputs[0]!).isDirectory()) {
+    expectedFiles = expandPb(opts.inputs, 'output_');
+  }
+  if (expectedFiles.length > 0) {
+    if (expectedFiles.length !== outputs.length) throw new KilnError('usage', `model has ${outputs.length} outputs, ${expectedFiles.length} expected values given`);
+    outputs.forEach((v, i) => {
+      const declared = module.graph.outputs[i]!;
+      const diff = compareValues(v, readValueFile(expectedFiles[i]!, declared.type), toleranceFor(path.basename(path.dirname(modelFile))));
+      if (diff) ok = false;
+      lines.push(`compare output ${i} '${declared.name}': ${diff ? `MISMATCH ${diff}` : 'ok'}`);
+    });
+  }
+  return { ok, text: `${lines.join('\n')}\n` };
+}
+
+function describe(v: RtValue): string {
+  if (v.kind === 'none') return 'empty optional';
+  if (v.kind === 'sequence') return `sequence of ${v.items.length}`;
+  const head = Array.from({ length: Math.min(v.size, 8) }, (_, i) => String(v.get(i)));
+  return `${v.dtype}[${v.shape.join('x')}] ${head.join(' ')}${v.size > 8 ? ' …' : ''}`;
+}

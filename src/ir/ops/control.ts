@@ -1,0 +1,2 @@
+/** (control) ops — see index.ts. */
+export {};

@@ -1,0 +1,2 @@
+/** (misc) ops — see index.ts. */
+export {};

@@ -1,0 +1,2 @@
+/** (ml) ops — see index.ts. */
+export {};

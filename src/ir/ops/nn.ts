@@ -1,0 +1,2 @@
+/** (nn) ops — see index.ts. */
+export {};

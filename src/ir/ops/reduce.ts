@@ -1,0 +1,2 @@
+/** (reduce) ops — see index.ts. */
+export {};

@@ -1,0 +1,2 @@
+/** (sequence) ops — see index.ts. */
+export {};

@@ -1,0 +1,2 @@
+/** (strings) ops — see index.ts. */
+export {};
