@@ -291,7 +291,7 @@ class Importer {
     switch (type) {
       case AttrTypeCode.FLOAT: return { kind: 'float', value: pa.f };
       case AttrTypeCode.INT: return { kind: 'int', value: int64ToNumber(pa.i) };
-      case AttrTypeCode.STRING: return { kind: 'string', value: utf8.decode(pa.s) };
+      case AttrTypeCode.STRING: return { kind: 'string', value: utf8.decode(new Uint8Array(pa.s)) };
       case AttrTypeCode.TENSOR:
         if (!pa.t) throw new KilnError('invalid-model', `attribute '${pa.name}' has no tensor`, where);
         return { kind: 'tensor', value: decodeTensor(pa.t, this.tensorOpts) };
@@ -304,7 +304,7 @@ class Importer {
         return { kind: 'graph', value: this.graph(pa.g, scope) };
       case AttrTypeCode.FLOATS: return { kind: 'floats', value: [...pa.floats] };
       case AttrTypeCode.INTS: return { kind: 'ints', value: pa.ints.map((x) => int64ToNumber(x)) };
-      case AttrTypeCode.STRINGS: return { kind: 'strings', value: pa.strings.map((s) => utf8.decode(s)) };
+      case AttrTypeCode.STRINGS: return { kind: 'strings', value: pa.strings.map((s) => utf8.decode(new Uint8Array(s))) };
       case AttrTypeCode.TENSORS: return { kind: 'tensors', value: pa.tensors.map((t) => decodeTensor(t, this.tensorOpts)) };
       case AttrTypeCode.GRAPHS: return { kind: 'graphs', value: pa.graphs.map((g) => this.graph(g, scope)) };
       case AttrTypeCode.TYPE_PROTO: {

@@ -146,7 +146,7 @@ function decodeTyped(t: Tensor, p: PTensor, name: string): void {
     case 'string':
       if (p.stringData.length === 0) return;
       check(p.stringData.length, 'string_data');
-      for (let i = 0; i < n; i++) (t.data as string[])[i] = utf8.decode(p.stringData[i]);
+      for (let i = 0; i < n; i++) (t.data as string[])[i] = utf8.decode(new Uint8Array(p.stringData[i]!));
       return;
     default: {
       if (p.int32Data.length === 0) return;
