@@ -5,9 +5,16 @@ import type { Module } from '../ir/graph.js';
 import { inferModule } from '../ir/infer.js';
 import { readOnnxFile } from '../frontend/onnx/import.js';
 import { parseModuleText } from '../frontend/text/parser.js';
+import { runPasses } from '../passes/pass.js';
+import { foldConstantsPass } from '../passes/fold-constants.js';
 import '../ir/ops/index.js';
 
-export function loadModel(file: string): Module {
+export interface LoadOptions {
+  /** Fold constant shape computations after import (default true). */
+  fold?: boolean;
+}
+
+export function loadModel(file: string, opts: LoadOptions = {}): Module {
   let module: Module;
   if (file.endsWith('.kir')) {
     let text: string;
@@ -21,5 +28,6 @@ export function loadModel(file: string): Module {
     module = readOnnxFile(file);
   }
   inferModule(module);
+  if (opts.fold ?? true) runPasses(module, [foldConstantsPass]);
   return module;
 }

@@ -120,9 +120,9 @@ export function toBits(dt: DType, v: number): number {
     return expMask * 2 ** f.m + 2 ** (f.m - 1);
   }
   const negative = v < 0 || Object.is(v, -0);
-  const s = negative && f.special !== 'fnuz' ? signBit : 0;
   const a = Math.abs(v);
-  if (a === 0) return s;
+  if (a === 0) return negative && f.special !== 'fnuz' ? signBit : 0;
+  const s = negative ? signBit : 0;
   if (a === Infinity) return s + expMask * 2 ** f.m;
   let ex = exponentOf(a);
   const minExp = 1 - f.bias;

@@ -8,3 +8,4 @@ import './sequence.js';
 import './strings.js';
 import './ml.js';
 import './misc.js';
+import './sequence-models.js';

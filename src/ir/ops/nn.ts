@@ -1,2 +1,3 @@
-/** (nn) ops — see index.ts. */
-export {};
+/** (nn) ops — see index.ts. Convolution, pooling, resampling and quantization live in nn-*.ts. */
+import './nn-conv.js';
+import './nn-pool.js';

@@ -1,0 +1,21 @@
+/** Kiln's programmatic API. */
+export { KilnError, type KilnErrorCode } from './ir/errors.js';
+export type { DType } from './ir/dtype.js';
+export { Tensor, SequenceValue, NoneValue, type RtValue } from './ir/tensor.js';
+export { tensorType, type ValueType, type TensorType, type Dim } from './ir/types.js';
+export { Module, Graph, Node, Value, type AttrValue } from './ir/graph.js';
+export { registerOp, lookupOp, type OpDef, type InferContext, type KernelContext } from './ir/ops/registry.js';
+export { inferModule } from './ir/infer.js';
+export { verifyModule } from './ir/verify.js';
+export { interpret } from './ir/interp/interpreter.js';
+export { printModule } from './ir/print.js';
+export { parseModuleText } from './frontend/text/parser.js';
+export { importOnnxBytes, readOnnxFile } from './frontend/onnx/import.js';
+export { exportOnnx } from './frontend/onnx/export.js';
+export { encodeTensor, decodeTensor } from './frontend/onnx/tensorproto.js';
+export { encodeValue, readValueFile } from './frontend/onnx/values.js';
+export { definePass, runPasses, type Pass, type PassContext } from './passes/pass.js';
+export { foldConstantsPass } from './passes/fold-constants.js';
+export { loadModel } from './driver/load.js';
+export { runConformance, type ConformanceReport } from './driver/conformance.js';
+import './ir/ops/index.js';

@@ -1,0 +1,103 @@
+/**
+ * Folds constant shape computations: Shape/Size of statically shaped tensors, and small integer
+ * computations whose inputs are all constants (the Shape→Gather→Concat→Reshape chains exporters
+ * emit). Folded values become initializers; type inference then re-runs so consumers see the
+ * constants (a Reshape whose target shape was computed gets a static output shape).
+ */
+import { Graph, Module, type Node, type Value } from '../ir/graph.js';
+import { Tensor } from '../ir/tensor.js';
+import { isStaticShape } from '../ir/types.js';
+import { isFloat } from '../ir/dtype.js';
+import { constantOf, inferModule } from '../ir/infer.js';
+import { interpret } from '../ir/interp/interpreter.js';
+import { definePass } from './pass.js';
+
+/** Largest folded result, in elements: shape computations are tiny. */
+const MAX_FOLDED_ELEMENTS = 1024;
+const NEVER_FOLD = new Set(['RandomUniform', 'RandomNormal', 'RandomUniformLike', 'RandomNormalLike', 'Bernoulli', 'Multinomial', 'Constant']);
+
+function foldable(node: Node): boolean {
+  if (node.domain !== '' || NEVER_FOLD.has(node.opType) || node.subgraphs().length > 0) return false;
+  if (node.outputs.some((o) => o === null)) return false;
+  return node.outputs.every((o) => {
+    const t = o?.tensorType;
+    return t !== null && t !== undefined && !isFloat(t.dtype) && t.dtype !== 'string' && isStaticShape(t.shape) && t.shape.reduce((a, b) => a * b, 1) <= MAX_FOLDED_ELEMENTS;
+  });
+}
+
+/** Value of a Shape/Size node when its input shape is static. */
+function shapeValue(node: Node, module: Module): Tensor | null {
+  const x = node.inputs[0]?.tensorType;
+  if (!x || !isStaticShape(x.shape)) return null;
+  if (node.opType === 'Size') return Tensor.scalar('i64', BigInt(x.shape.reduce((a, b) => a * b, 1)));
+  const rank = x.shape.length;
+  const opset = module.opsetFor('') ?? 1;
+  let start = 0;
+  let end = rank;
+  if (opset >= 15) {
+    const s = node.attrs.get('start');
+    const e = node.attrs.get('end');
+    if (s?.kind === 'int') start = s.value;
+    if (e?.kind === 'int') end = e.value;
+  }
+  const clamp = (v: number): number => Math.min(rank, Math.max(0, v < 0 ? v + rank : v));
+  const dims = x.shape.slice(clamp(start), Math.max(clamp(start), clamp(end)));
+  return Tensor.from('i64', [dims.length], dims.map((d) => BigInt(d)));
+}
+
+function evaluate(node: Node, module: Module): Tensor[] | null {
+  if (node.domain === '' && (node.opType === 'Shape' || node.opType === 'Size')) {
+    const t = shapeValue(node, module);
+    return t ? [t] : null;
+  }
+  if (!foldable(node)) return null;
+  const consts = node.inputs.map((v) => (v === null ? null : constantOf(v)));
+  if (node.inputs.some((v, i) => v !== null && consts[i] === null)) return null;
+  // Run the node alone through the interpreter: one reference semantics for folding and execution.
+  const inputs = node.inputs.filter((v): v is Value => v !== null);
+  const g = new Graph('fold', inputs, node.outputs.filter((v): v is Value => v !== null), [node]);
+  const m = new Module(g, module.opsets);
+  const outs = interpret(m, inputs.map((v) => constantOf(v)!));
+  return outs.every((o) => o.kind === 'tensor') ? (outs as Tensor[]) : null;
+}
+
+function foldGraph(graph: Graph, module: Module): number {
+  let folded = 0;
+  const kept: Node[] = [];
+  for (const node of graph.nodes) {
+    let values: Tensor[] | null = null;
+    try {
+      values = evaluate(node, module);
+    } catch {
+      values = null; // leave the node for run time, where the error is reported with context
+    }
+    if (values === null) {
+      kept.push(node);
+      continue;
+    }
+    node.outputs.forEach((v, i) => {
+      if (!v) return;
+      v.init = values![i]!;
+      v.producer = null;
+      graph.initializers.push(v);
+    });
+    folded++;
+  }
+  graph.nodes = kept;
+  return folded;
+}
+
+export const foldConstantsPass = definePass({
+  name: 'fold-constants',
+  description: 'fold constant shape computations (Shape of static tensors, small integer constant expressions) into initializers',
+  run(module) {
+    let total = 0;
+    for (;;) {
+      const n = foldGraph(module.graph, module);
+      if (n === 0) break;
+      total += n;
+      inferModule(module);
+    }
+    return total > 0;
+  },
+});
