@@ -6,6 +6,7 @@ import type { Module, Value } from '../ir/graph.js';
 import type { RtValue } from '../ir/tensor.js';
 import { readValueFile } from '../frontend/onnx/values.js';
 import { loadModel } from './load.js';
+import { verifyModule } from '../ir/verify.js';
 import { compareValues, DEFAULT_TOLERANCE, type Tolerance } from './compare.js';
 import { getTarget } from './targets.js';
 
@@ -80,6 +81,7 @@ export async function runCase(caseDir: string, targetName: string): Promise<Case
   });
   try {
     module = loadModel(path.join(caseDir, 'model.onnx'));
+    verifyModule(module);
     const target = getTarget(targetName);
     const sets = dataSets(caseDir);
     if (sets.length === 0) return done('error', 'case has no test_data_set_*');

@@ -2,16 +2,25 @@
 import { KilnError } from '../errors.js';
 import { dtypeInfo, isBig } from '../dtype.js';
 import type { Tensor } from '../tensor.js';
+import type { AttrKind } from '../graph.js';
 import type { KernelContext } from './registry.js';
 import { registerOp } from './registry.js';
 import { broadcastShapes, mapBinary, mapUnary, sameAsInput, type NumFn1, type BigFn1 } from './util.js';
 import { binaryOperands, broadcastInferOf, checkInputTypes, checkSameTypes, erf, type TypeClass } from './elementwise-util.js';
 
 /** A unary activation whose function may depend on the node's attributes. */
-function activation(opType: string, since: number, classes: readonly TypeClass[], make: (ctx: KernelContext) => NumFn1, makeBig?: (ctx: KernelContext) => BigFn1): void {
+function activation(
+  opType: string,
+  since: number,
+  classes: readonly TypeClass[],
+  make: (ctx: KernelContext) => NumFn1,
+  makeBig?: (ctx: KernelContext) => BigFn1,
+  attrs?: Readonly<Record<string, AttrKind>>,
+): void {
   registerOp({
     opType,
     since,
+    ...(attrs ? { attrs } : {}),
     infer: (ctx) => {
       checkInputTypes(ctx, classes, [0]);
       return sameAsInput(ctx);
@@ -32,26 +41,26 @@ activation('Relu', 1, ['signed'], () => (x) => (x > 0 ? x : Number.isNaN(x) ? x 
 activation('LeakyRelu', 1, ['float'], (ctx) => {
   const alpha = ctx.attrs.float('alpha', 0.01);
   return (x) => (x >= 0 ? x : alpha * x);
-});
+}, undefined, { alpha: 'float' });
 activation('Elu', 1, ['float'], (ctx) => {
   const alpha = ctx.attrs.float('alpha', 1.0);
   return (x) => (x >= 0 ? x : alpha * (Math.exp(x) - 1));
-});
+}, undefined, { alpha: 'float' });
 activation('Selu', 1, ['float'], (ctx) => {
   const alpha = ctx.attrs.float('alpha', 1.67326319217681884765625);
   const gamma = ctx.attrs.float('gamma', 1.05070102214813232421875);
   return (x) => (x > 0 ? gamma * x : gamma * (alpha * Math.exp(x) - alpha));
-});
+}, undefined, { alpha: 'float', gamma: 'float' });
 activation('Celu', 12, ['float'], (ctx) => {
   const alpha = ctx.attrs.float('alpha', 1.0);
   return (x) => Math.max(0, x) + Math.min(0, alpha * (Math.exp(x / alpha) - 1));
-});
+}, undefined, { alpha: 'float' });
 activation('Sigmoid', 1, ['float'], () => sigmoid);
 activation('HardSigmoid', 1, ['float'], (ctx) => {
   const alpha = ctx.attrs.float('alpha', 0.2);
   const beta = ctx.attrs.float('beta', 0.5);
   return (x) => Math.max(0, Math.min(1, alpha * x + beta));
-});
+}, undefined, { alpha: 'float', beta: 'float' });
 activation('HardSwish', 14, ['float'], () => (x) => x * Math.max(0, Math.min(1, x / 6 + 0.5)));
 activation('Softplus', 1, ['float'], () => softplus);
 activation('Softsign', 1, ['float'], () => (x) => x / (1 + Math.abs(x)));
@@ -59,7 +68,7 @@ activation('Tanh', 1, ['float'], () => Math.tanh);
 activation('ThresholdedRelu', 10, ['float'], (ctx) => {
   const alpha = ctx.attrs.float('alpha', 1.0);
   return (x) => (x > alpha ? x : 0);
-});
+}, undefined, { alpha: 'float' });
 activation(
   'Shrink',
   9,
@@ -79,7 +88,7 @@ activation(
       return 0n;
     };
   },
-);
+, { lambd: 'float', bias: 'float' });
 activation('Mish', 18, ['float'], () => (x) => x * Math.tanh(softplus(x)));
 activation('Gelu', 20, ['float'], (ctx) => {
   const approx = ctx.attrs.string('approximate', 'none');
@@ -89,11 +98,11 @@ activation('Gelu', 20, ['float'], (ctx) => {
   }
   if (approx !== 'none') throw new KilnError('unsupported', `unsupported Gelu approximate='${approx}'`);
   return (x) => 0.5 * x * (1 + erf(x / Math.SQRT2));
-});
+}, undefined, { approximate: 'string' });
 activation('Swish', 24, ['float'], (ctx) => {
   const alpha = ctx.attrs.float('alpha', 1.0);
   return (x) => x * sigmoid(alpha * x);
-});
+}, undefined, { alpha: 'float' });
 
 // ---------- PRelu: slope broadcasts unidirectionally to X ----------
 
@@ -101,7 +110,7 @@ registerOp({
   opType: 'PRelu',
   since: 1,
   infer: (ctx) => {
-    checkInputTypes(ctx, ['signed']);
+    checkInputTypes(ctx, ['numeric']);
     checkSameTypes(ctx);
     return sameAsInput(ctx);
   },
@@ -120,6 +129,7 @@ registerOp({
 registerOp({
   opType: 'SwiGLU',
   since: 1,
+  attrs: { alpha: 'float' },
   infer: (ctx) => {
     checkInputTypes(ctx, ['float']);
     checkSameTypes(ctx);
@@ -153,6 +163,7 @@ function clipBounds(ctx: KernelContext, x: Tensor): { lo: number | bigint | null
 registerOp({
   opType: 'Clip',
   since: 1,
+  attrs: { min: 'float', max: 'float' },
   infer: (ctx) => {
     checkInputTypes(ctx, ctx.opset < 12 ? ['float'] : ['numeric']);
     if (ctx.opset >= 11) checkSameTypes(ctx);

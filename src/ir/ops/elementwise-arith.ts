@@ -67,6 +67,7 @@ function pyModNum(a: number, b: number): number {
 registerOp({
   opType: 'Mod',
   since: 10,
+  attrs: { fmod: 'int' },
   infer: (ctx) => binaryInfer(ctx, ['numeric']),
   interp: (ctx) => {
     const [a, b] = binaryOperands(ctx);

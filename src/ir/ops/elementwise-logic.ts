@@ -71,6 +71,7 @@ registerOp({
 registerOp({
   opType: 'BitShift',
   since: 11,
+  attrs: { direction: 'string' },
   infer: (ctx) => {
     checkInputTypes(ctx, ['uint']);
     checkSameTypes(ctx);

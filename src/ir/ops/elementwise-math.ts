@@ -62,6 +62,7 @@ registerOp({
 registerOp({
   opType: 'IsInf',
   since: 10,
+  attrs: { detect_positive: 'int', detect_negative: 'int' },
   infer: (ctx) => {
     checkInputTypes(ctx, ['float']);
     return sameShapeAs(ctx, 0, 'bool');

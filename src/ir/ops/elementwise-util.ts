@@ -142,12 +142,12 @@ export function wrapBig(dt: DType, v: bigint): bigint {
 
 /** Round half to even. */
 export function roundHalfEven(x: number): number {
-  if (!Number.isFinite(x)) return x;
+  if (!Number.isFinite(x) || Number.isInteger(x)) return x;
   const f = Math.floor(x);
   const d = x - f;
-  if (d < 0.5) return f;
-  if (d > 0.5) return f + 1;
-  return f % 2 === 0 ? f : f + 1;
+  const r = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+  // keep the sign of zero (round(-0.4) is -0)
+  return r === 0 && x < 0 ? -0 : r;
 }
 
 /** Error function, accurate to about 1e-15 (series for small |x|, continued fraction for erfc). */

@@ -158,7 +158,7 @@ registerOp({
     const x = ctx.tensor(0);
     const splits = tensorNums(a.optTensor('nodes_splits')) ?? [];
     const feat = a.ints('nodes_featureids');
-    const modes = a.ints('nodes_modes', []).length ? a.ints('nodes_modes') : (tensorNums(a.optTensor('nodes_modes')) ?? []);
+    const modes = a.optTensor('nodes_modes') ? tensorNums(a.optTensor('nodes_modes'))! : a.ints('nodes_modes');
     const tIds = a.ints('nodes_truenodeids');
     const fIds = a.ints('nodes_falsenodeids');
     const tLeaf = a.ints('nodes_trueleafs');

@@ -1,3 +1,4 @@
 /** (nn) ops — see index.ts. Convolution, pooling, resampling and quantization live in nn-*.ts. */
 import './nn-conv.js';
 import './nn-pool.js';
+import './nn-resize.js';

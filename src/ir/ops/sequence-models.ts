@@ -3,3 +3,4 @@ import './sequence-models-attention.js';
 import './sequence-models-rnn.js';
 import './sequence-models-rotary.js';
 import './sequence-models-linear.js';
+import './sequence-models-flex.js';
