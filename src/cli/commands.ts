@@ -8,6 +8,7 @@ import { runCommand } from '../driver/run.js';
 import { runConformance, summarize } from '../driver/conformance.js';
 import { targetNames } from '../driver/targets.js';
 import { writeFileAtomic } from '../driver/output.js';
+import { runFuzz } from '../driver/fuzz-run.js';
 
 const quiet = (): boolean => process.env.CI === 'true' || !process.stderr.isTTY;
 
@@ -89,6 +90,35 @@ export function registerCommands(program: Command): void {
       lines.push(`target ${report.target}: ${report.passed} passed, ${report.failed} failed, ${report.errored} errored, ${report.unsupported} unsupported, of ${report.total} (${pct(report.passed, report.total)}) in ${secs} s`);
       process.stdout.write(`${lines.join('\n')}\n`);
       if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(report, null, 2)}\n`);
+    });
+
+  program
+    .command('fuzz')
+    .description('mutate the models under <dir> and check that Kiln only succeeds or refuses with a one-line error')
+    .argument('<dir>', 'corpus: a folder of ONNX test case folders')
+    .option('-n, --count <n>', 'mutated inputs to run', (v) => parseInt(v, 10), 2000)
+    .option('--seed <n>', 'seed (same seed, same inputs)', (v) => parseInt(v, 10), 1)
+    .option('-j, --jobs <n>', 'parallel workers', (v) => parseInt(v, 10))
+    .option('--timeout <ms>', 'time limit per input (a longer run counts as a hang)', (v) => parseInt(v, 10), 10000)
+    .option('--filter <substr>', 'only corpus cases whose name contains this')
+    .option('--json <file>', 'write the summary with every finding as JSON')
+    .action(async (dir: string, opts: { count: number; seed: number; jobs?: number; timeout: number; filter?: string; json?: string }) => {
+      const t0 = performance.now();
+      const showProgress = !quiet();
+      const s = await runFuzz(dir, {
+        count: opts.count,
+        seed: opts.seed,
+        jobs: opts.jobs,
+        timeoutMs: opts.timeout,
+        filter: opts.filter,
+        onProgress: showProgress ? (d, n) => process.stderr.write(`\r${progressBar(d, n)}`) : undefined,
+      });
+      if (showProgress) process.stderr.write('\r\x1b[K');
+      for (const f of s.findings.slice(0, 50)) process.stdout.write(`${f.outcome} ${f.file} #${f.index} [${f.kind}]: ${f.message}\n`);
+      const secs = ((performance.now() - t0) / 1000).toFixed(1);
+      process.stdout.write(`fuzz seed ${s.seed}: ${s.total} inputs, ${s.ok} ok, ${s.refused} refused with an error, ${s.crashes} crashes, ${s.hangs} hangs in ${secs} s\n`);
+      if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(s, null, 2)}\n`);
+      if (s.crashes + s.hangs > 0) process.exitCode = 1;
     });
 }
 

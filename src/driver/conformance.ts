@@ -1,11 +1,11 @@
 /**
- * `kiln conformance`: runs ONNX backend test cases on a target with a pool of worker threads, a time
- * limit per case (a hung case is an error, not a hung run), and summaries per folder and op family.
+ * `kiln conformance`: runs ONNX backend test cases on a target in a worker pool (a time limit per
+ * case: a hung case is an error, not a hung run), with summaries per folder and op family.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { runPool } from './pool.js';
 import { KilnError } from '../ir/errors.js';
 import type { CaseResult, CaseStatus } from './testcase.js';
 
@@ -48,55 +48,22 @@ export function findCases(dir: string, filter?: string): string[] {
 
 export async function runConformance(dir: string, opts: ConformanceOptions): Promise<ConformanceReport> {
   const cases = findCases(dir, opts.filter);
-  const jobs = Math.max(1, Math.min(opts.jobs ?? os.availableParallelism(), cases.length || 1));
   const timeout = opts.caseTimeoutMs ?? 30_000;
-  const results: CaseResult[] = new Array(cases.length);
-  const workerFile = new URL('./conformance-worker.js', import.meta.url);
-  let next = 0;
-  let finished = 0;
-
-  await new Promise<void>((resolve) => {
-    if (cases.length === 0) {
-      resolve();
-      return;
-    }
-    const startWorker = (): void => {
-      const w = new Worker(workerFile);
-      let current = -1;
-      let timer: NodeJS.Timeout | null = null;
-      const feed = (): void => {
-        if (next >= cases.length) {
-          void w.terminate();
-          return;
-        }
-        current = next++;
-        timer = setTimeout(() => {
-          record(current, { status: 'error', message: `timed out after ${timeout} ms` });
-          void w.terminate().then(() => startWorker());
-        }, timeout);
-        w.postMessage({ caseDir: cases[current], target: opts.target });
-      };
-      const record = (i: number, r: Partial<CaseResult> & { status: CaseStatus; message: string }): void => {
-        if (timer) clearTimeout(timer);
-        timer = null;
-        const name = path.basename(cases[i]!);
-        results[i] = { name, folder: path.basename(path.dirname(cases[i]!)), family: name, ms: timeout, ...r };
-        finished++;
-        opts.onProgress?.(finished, cases.length);
-        if (finished === cases.length) resolve();
-      };
-      w.on('message', (r: CaseResult) => {
-        record(current, r);
-        feed();
-      });
-      w.on('error', (e) => {
-        if (current >= 0 && results[current] === undefined) record(current, { status: 'error', message: `worker crashed: ${e.message}` });
-        startWorker();
-      });
-      feed();
-    };
-    for (let i = 0; i < jobs; i++) startWorker();
-  });
+  const failed = (caseDir: string, message: string): CaseResult => {
+    const name = path.basename(caseDir);
+    return { name, folder: path.basename(path.dirname(caseDir)), family: name, status: 'error', message, ms: timeout };
+  };
+  const results = await runPool<{ caseDir: string; target: string }, CaseResult>(
+    new URL('./conformance-worker.js', import.meta.url),
+    cases.map((caseDir) => ({ caseDir, target: opts.target })),
+    {
+      workers: opts.jobs ?? os.availableParallelism(),
+      timeoutMs: timeout,
+      onTimeout: (job) => failed(job.caseDir, `timed out after ${timeout} ms`),
+      onCrash: (job, message) => failed(job.caseDir, `worker crashed: ${message}`),
+      onProgress: opts.onProgress,
+    },
+  );
 
   const count = (s: CaseStatus): number => results.filter((r) => r.status === s).length;
   return {

@@ -35,7 +35,7 @@ export class KilnError extends Error {
     if (loc.node !== undefined || loc.op !== undefined) {
       where = `, at node ${loc.node === undefined || loc.node === '' ? '<unnamed>' : loc.node}${loc.op ? ` (${loc.op})` : ''}`;
     } else if (loc.tensor !== undefined) {
-      where = `, at tensor ${loc.tensor}`;
+      where = `, at tensor ${loc.tensor === '' ? '<unnamed>' : loc.tensor}`;
     }
     return `${this.message}${where}`.replace(/\s*\n\s*/g, ' ');
   }

@@ -88,7 +88,8 @@ activation(
       return 0n;
     };
   },
-, { lambd: 'float', bias: 'float' });
+  { lambd: 'float', bias: 'float' },
+);
 activation('Mish', 18, ['float'], () => (x) => x * Math.tanh(softplus(x)));
 activation('Gelu', 20, ['float'], (ctx) => {
   const approx = ctx.attrs.string('approximate', 'none');

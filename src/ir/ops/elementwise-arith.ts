@@ -124,7 +124,9 @@ registerOp({
   infer: (ctx) => {
     checkInputTypes(ctx, ['numeric']);
     if (ctx.opset < 12) checkSameTypes(ctx);
-    return binaryInferOf(ctx, null);
+    // the output takes the base's element type, whatever the exponent's
+    const base = ctx.inputs[0];
+    return binaryInferOf(ctx, base && base.kind === 'tensor' ? base.dtype : null);
   },
   interp: (ctx) => {
     const [a, b] = binaryOperands(ctx, false);

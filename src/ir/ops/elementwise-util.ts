@@ -1,10 +1,10 @@
 /** Shared helpers for the elementwise op files: type checks, generic broadcast maps, float helpers. */
 import { KilnError } from '../errors.js';
-import { isBig, isFloat, isInteger, dtypeInfo, type DType, type NumericArray, type BigArray } from '../dtype.js';
-import { Tensor, normalizeNumber, type Scalar } from '../tensor.js';
+import { dtypeInfo, type DType } from '../dtype.js';
+import { Tensor, type Scalar } from '../tensor.js';
 import { tensorType, type Dim, type TensorType, type ValueType } from '../types.js';
 import type { InferContext, KernelContext } from './registry.js';
-import { broadcastDims, broadcastShapes, forEachBroadcast, inputTensorType, mapUnary, type NumFn1, type BigFn1 } from './util.js';
+import { broadcastDims, broadcastShapes, forEachBroadcast, inputTensorType } from './util.js';
 
 export type TypeClass = 'float' | 'int' | 'uint' | 'bool' | 'string' | 'numeric' | 'signed' | 'any' | 'integer';
 
@@ -109,30 +109,6 @@ export function mapNary(inputs: readonly Tensor[], outType: DType, fn: (vals: Sc
     },
   );
   return out;
-}
-
-/** Unary float math: computes in double and rounds into the input's type. */
-export function floatUnary(x: Tensor, fn: NumFn1): Tensor {
-  if (!isFloat(x.dtype)) throw new KilnError('type', `element type ${x.dtype} is not supported by this op (float expected)`);
-  return mapUnary(x, fn);
-}
-
-/** Unary over any numeric type, with a bigint function for 64-bit integers. */
-export function numericUnary(x: Tensor, fn: NumFn1, fnBig: BigFn1): Tensor {
-  return mapUnary(x, fn, fnBig);
-}
-
-/** Output element type must round narrow floats / wrap narrow ints: write through this. */
-export function storeNum(out: Tensor, i: number, v: number): void {
-  (out.data as NumericArray)[i] = normalizeNumber(out.dtype, v);
-}
-
-export { isBig, isFloat, isInteger };
-export type { BigArray, NumericArray };
-
-/** Required tensor input with a clear error for non-tensors. */
-export function tensorIn(ctx: KernelContext, i: number): Tensor {
-  return ctx.tensor(i);
 }
 
 /** Wraps a bigint into the 64-bit type `dt`. */

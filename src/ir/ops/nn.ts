@@ -2,3 +2,4 @@
 import './nn-conv.js';
 import './nn-pool.js';
 import './nn-resize.js';
+import './nn-quant.js';

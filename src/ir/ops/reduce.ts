@@ -85,9 +85,12 @@ function reduceKernel(ctx: KernelContext, opType: string, kind: ReduceKind): Ten
   const dt = x.dtype;
   if (dt === 'string' || dtypeInfo(dt).kind === 'complex') throw new KilnError('unsupported', `unsupported element type ${dt} for ${opType}`);
 
-  const exactBig = isBig(dt) && (kind === 'sum' || kind === 'mean' || kind === 'max' || kind === 'min' || kind === 'prod' || kind === 'l1' || kind === 'sumsquare');
-  if (exactBig) {
-    const src = x.data as BigArray;
+  // integer reductions that stay integral are computed exactly in bigint and wrap like numpy's
+  const info = dtypeInfo(dt);
+  const intKind = info.kind === 'int' || info.kind === 'uint';
+  const exact = intKind && (kind === 'sum' || kind === 'mean' || kind === 'max' || kind === 'min' || kind === 'prod' || kind === 'l1' || kind === 'sumsquare');
+  if (exact) {
+    const src = isBig(dt) ? (x.data as BigArray) : Array.from({ length: x.size }, (_, i) => x.big(i));
     const [lo, hi] = bigintRange(dt);
     const init = kind === 'max' ? lo : kind === 'min' ? hi : kind === 'prod' ? 1n : 0n;
     const acc = new Array<bigint>(outN).fill(init);
@@ -118,11 +121,13 @@ function reduceKernel(ctx: KernelContext, opType: string, kind: ReduceKind): Ten
       }
     });
     const out = Tensor.zeros(dt, outShape);
-    const dst = out.data as BigArray;
+    const bits = info.bits;
     for (let o = 0; o < outN; o++) {
       let v = acc[o]!;
       if (kind === 'mean') v = count === 0 ? 0n : v / BigInt(count);
-      dst[o] = v; // typed array store wraps like the 64-bit integer arithmetic would
+      v = info.kind === 'uint' ? BigInt.asUintN(bits, v) : BigInt.asIntN(bits, v);
+      if (isBig(dt)) (out.data as BigArray)[o] = v;
+      else out.setScalar(o, Number(v));
     }
     return out;
   }
@@ -398,9 +403,9 @@ function cumKernel(ctx: KernelContext, isProd: boolean): Tensor {
         const v = s[p]!;
         if (exclusive) {
           res[p] = acc;
-          acc = w(isProd ? acc * v : acc + v);
+          acc = w(isProd ? (wrap ? Math.imul(acc, v) : acc * v) : acc + v);
         } else {
-          acc = w(isProd ? acc * v : acc + v);
+          acc = w(isProd ? (wrap ? Math.imul(acc, v) : acc * v) : acc + v);
           res[p] = acc;
         }
       }

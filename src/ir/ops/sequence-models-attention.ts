@@ -55,6 +55,7 @@ function concatSeq(past: Tensor | null, cur: { data: Float64Array; B: number; H:
 registerOp({
   opType: 'Attention',
   since: 23,
+  attrs: { is_causal: 'int', kv_num_heads: 'int', q_num_heads: 'int', qk_matmul_output_mode: 'int', scale: 'float', softcap: 'float', softmax_precision: 'int' },
   infer(ctx) {
     const q = inputTensorType(ctx, 0);
     const k = inputTensorType(ctx, 1);

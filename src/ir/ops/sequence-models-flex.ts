@@ -36,6 +36,7 @@ registerOp({
   opType: 'FlexAttention',
   domain: 'ai.onnx.preview',
   since: 1,
+  attrs: { score_mod: 'graph', mask_mod: 'graph', prob_mod: 'graph', scale: 'float' },
   infer(ctx) {
     const q = inputTensorType(ctx, 0);
     const v = inputTensorType(ctx, 2);

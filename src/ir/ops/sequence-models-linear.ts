@@ -36,6 +36,7 @@ function unpack(t: Tensor, heads: number, what: string): { data: Float64Array; D
 registerOp({
   opType: 'LinearAttention',
   since: 27,
+  attrs: { chunk_size: 'int', kv_num_heads: 'int', q_num_heads: 'int', scale: 'float', update_rule: 'string' },
   infer(ctx) {
     const q = inputTensorType(ctx, 0);
     const v = inputTensorType(ctx, 2);
@@ -171,6 +172,7 @@ function convActivation(name: string): boolean {
 registerOp({
   opType: 'CausalConvWithState',
   since: 27,
+  attrs: { activation: 'string' },
   infer(ctx) {
     const x = inputTensorType(ctx, 0);
     const w = inputTensorType(ctx, 1);

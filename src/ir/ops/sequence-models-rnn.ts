@@ -229,6 +229,17 @@ for (const kind of ['RNN', 'GRU', 'LSTM'] as const) {
   registerOp({
     opType: kind,
     since: 1,
+    attrs: {
+      activation_alpha: 'floats',
+      activation_beta: 'floats',
+      activations: 'strings',
+      clip: 'float',
+      direction: 'string',
+      hidden_size: 'int',
+      layout: 'int',
+      ...(kind === 'GRU' ? { linear_before_reset: 'int' as const } : {}),
+      ...(kind === 'LSTM' ? { input_forget: 'int' as const } : {}),
+    },
     infer: (ctx) => inferRecurrent(ctx, kind),
     interp: (ctx) => runRecurrent(ctx, kind),
   });

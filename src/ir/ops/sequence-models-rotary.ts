@@ -8,6 +8,7 @@ import { fromF64, requireFloat, toF64 } from './sequence-models-common.js';
 registerOp({
   opType: 'RotaryEmbedding',
   since: 23,
+  attrs: { interleaved: 'int', num_heads: 'int', rotary_embedding_dim: 'int' },
   infer(ctx) {
     const x = inputTensorType(ctx, 0);
     if (!x) return [null];

@@ -1,0 +1,40 @@
+/** `kiln fuzz`: mutated corpus models through the pipeline in a worker pool with a per-input time limit. */
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { findCases } from './conformance.js';
+import { runPool } from './pool.js';
+import type { FuzzResult, FuzzSummary } from './fuzz.js';
+
+export interface FuzzOptions {
+  count: number;
+  seed: number;
+  jobs?: number;
+  timeoutMs?: number;
+  filter?: string;
+  onProgress?: (done: number, total: number) => void;
+}
+
+type Row = FuzzResult & { file: string; index: number; hang?: boolean };
+
+export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzSummary> {
+  const corpus = findCases(dir, opts.filter).map((c) => path.join(c, 'model.onnx'));
+  const jobs = Array.from({ length: corpus.length ? opts.count : 0 }, (_, index) => ({ file: corpus[index % corpus.length]!, seed: opts.seed, index }));
+  const timeout = opts.timeoutMs ?? 10_000;
+  const rows = await runPool<(typeof jobs)[number], Row>(new URL('./fuzz-worker.js', import.meta.url), jobs, {
+    workers: opts.jobs ?? os.availableParallelism(),
+    timeoutMs: timeout,
+    onTimeout: (j) => ({ outcome: 'crash', kind: 'hang', message: `no result within ${timeout} ms`, file: j.file, index: j.index, hang: true }),
+    onCrash: (j, message) => ({ outcome: 'crash', kind: 'worker', message, file: j.file, index: j.index }),
+    onProgress: opts.onProgress,
+  });
+  const findings = rows.filter((r) => r.outcome === 'crash');
+  return {
+    seed: opts.seed,
+    total: rows.length,
+    ok: rows.filter((r) => r.outcome === 'ok').length,
+    refused: rows.filter((r) => r.outcome === 'refused').length,
+    crashes: findings.filter((r) => !r.hang).length,
+    hangs: findings.filter((r) => r.hang).length,
+    findings: findings.map((r) => ({ file: r.file, index: r.index, kind: r.kind, outcome: r.hang ? 'hang' : 'crash', message: r.message })),
+  };
+}
