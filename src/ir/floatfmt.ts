@@ -73,7 +73,8 @@ function exponentOf(a: number): number {
 export function roundToFormat(dt: DType, x: number, saturate = false): number {
   if (dt === 'f8e8m0') return roundE8M0(x, saturate);
   const f = fmtOf(dt);
-  if (Number.isNaN(x)) return f.special === 'none' ? maxFinite(dt) : NaN;
+  // f4e2m1 has no NaN; the ONNX reference maps NaN to +0
+  if (Number.isNaN(x)) return f.special === 'none' ? 0 : NaN;
   const negative = x < 0 || Object.is(x, -0);
   const a = Math.abs(x);
   const max = maxFinite(dt);

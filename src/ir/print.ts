@@ -148,9 +148,15 @@ export function tensorRawBytes(t: Tensor): Uint8Array {
 }
 
 function hexOf(bytes: Uint8Array): string {
-  const parts = new Array<string>(bytes.length);
-  for (let i = 0; i < bytes.length; i++) parts[i] = HEX[bytes[i]!]!;
-  return `0x${parts.join('')}`;
+  const chunks: string[] = [];
+  const CHUNK = 1 << 14;
+  for (let start = 0; start < bytes.length; start += CHUNK) {
+    let s = '';
+    const end = Math.min(bytes.length, start + CHUNK);
+    for (let i = start; i < end; i++) s += HEX[bytes[i]!]!;
+    chunks.push(s);
+  }
+  return `0x${chunks.join('')}`;
 }
 
 /** The data part of a dense literal: nested lists, a splat, or a hex blob. */

@@ -224,7 +224,7 @@ export class KirGrammar extends EmbeddedActionsParser {
     return type === undefined ? { name } : { name, type };
   });
 
-  private input = this.RULE('input', (): InputAst => {
+  private graphInput = this.RULE('graphInput', (): InputAst => {
     const d: InputAst = this.SUBRULE(this.def);
     this.OPTION(() => {
       this.CONSUME(T.Equals);
@@ -291,7 +291,7 @@ export class KirGrammar extends EmbeddedActionsParser {
     const outputs: IToken[] = [];
     const body: StmtAst[] = [];
     this.CONSUME(T.LParen);
-    this.MANY_SEP({ SEP: T.Comma, DEF: () => inputs.push(this.SUBRULE(this.input)) });
+    this.MANY_SEP({ SEP: T.Comma, DEF: () => inputs.push(this.SUBRULE(this.graphInput)) });
     this.CONSUME(T.RParen);
     this.CONSUME(T.Arrow);
     this.CONSUME1(T.LParen);

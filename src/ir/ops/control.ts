@@ -64,7 +64,7 @@ registerOp({
       const a = init[i] ?? null;
       const b = outs[1 + i] ?? null;
       // a None initial optional becomes whatever the body produces
-      res.push(a === null ? b : b === null ? a : joinTypes(a, b));
+      res.push(a === null ? b : b === null ? a : a.kind !== b.kind ? b : joinTypes(a, b));
     }
     for (let j = 0; j < nScan; j++) {
       const t = outs[1 + nCarried + j] ?? null;
@@ -233,8 +233,11 @@ registerOp({
       const si = scanIns.map((s) => takeAxis(s, 0, b));
       const maxLen = si[0]?.shape[0] ?? 0;
       const len = lensT ? lensT.num(b) : maxLen;
-      if (len !== maxLen) throw new KilnError('unsupported', 'unsupported Scan with sequence_lens shorter than the sequence axis');
+      if (!Number.isInteger(len) || len < 0 || len > maxLen) throw new KilnError('runtime', `Scan sequence length ${len} is out of range for ${maxLen}`);
+      if (len === 0 && nScanOut > 0) throw new KilnError('unsupported', 'unsupported Scan with a zero sequence length and scan outputs');
       const [finals, outs] = runScan(ctx, body, st, si, { ...cfg, inAxes: cfg.inAxes.map(() => 0) }, nScanOut, len);
+      // positions past this batch entry's length are zero-filled up to the padded length
+      for (const list of outs) while (list.length < maxLen) list.push(Tensor.zeros(list[0]!.dtype, list[0]!.shape));
       finals.forEach((f, i) => {
         if (f.kind !== 'tensor') throw new KilnError('runtime', 'Scan state must be a tensor');
         finalsB[i]!.push(f);

@@ -158,7 +158,8 @@ registerOp({
     const x = ctx.tensor(0);
     const splits = tensorNums(a.optTensor('nodes_splits')) ?? [];
     const feat = a.ints('nodes_featureids');
-    const modes = a.optTensor('nodes_modes') ? tensorNums(a.optTensor('nodes_modes'))! : a.ints('nodes_modes');
+    // nodes_modes is a uint8 tensor attribute; accept an ints attribute too
+    const modes = ctx.node.attrs.get('nodes_modes')?.kind === 'tensor' ? tensorNums(a.optTensor('nodes_modes'))! : a.ints('nodes_modes');
     const tIds = a.ints('nodes_truenodeids');
     const fIds = a.ints('nodes_falsenodeids');
     const tLeaf = a.ints('nodes_trueleafs');

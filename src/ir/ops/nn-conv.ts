@@ -97,6 +97,8 @@ function convInfer(ctx: InferContext, xi: number, wi: number, outDt: DType | nul
   if (ws && ws.length !== xs.length) throw new KilnError('type', `weight rank ${ws.length} does not match input rank ${xs.length}`);
   const spec = windowSpec(ctx.attrs, nd, ws ? ws.slice(2) : null);
   const win = resolveWindow(ctx.attrs, xs.slice(2), spec, false);
+  const g = ctx.attrs.int('group', 1);
+  if (ws && isNum(ws[1]) && isNum(xs[1]) && ws[1] * g !== xs[1]) throw new KilnError('type', `input channels ${xs[1]} do not match weight channels ${ws[1]} x group ${g}`);
   const M: Dim = ws ? ws[0]! : null;
   return [tensorType(dt, [xs[0]!, M, ...win.out])];
 }
@@ -256,6 +258,7 @@ registerOp({
     const spec = windowSpec(ctx.attrs, nd, ws ? ws.slice(2) : null);
     const win = convTransposeWindow(ctx.attrs, xs.slice(2), spec);
     const g = ctx.attrs.int('group', 1);
+    if (ws && isNum(ws[0]) && isNum(xs[1]) && ws[0] !== xs[1]) throw new KilnError('type', `ConvTranspose weight dim 0 (${ws[0]}) does not match input channels ${xs[1]}`);
     const M: Dim = ws && isNum(ws[1]) ? ws[1] * g : null;
     return [tensorType(dt, [xs[0]!, M, ...win.out])];
   },

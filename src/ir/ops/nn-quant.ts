@@ -40,16 +40,17 @@ function paramIndexer(xShape: readonly number[], p: Tensor, axisAttr: number, bl
 }
 
 function quantOutType(ctx: { attrs: InferContext['attrs']; opset: number }, zpType: DType | null): DType {
-  if (zpType) return zpType;
+  let od: DType | null = null;
   if (ctx.opset >= 21) {
-    const od = ctx.attrs.int('output_dtype', 0);
-    if (od !== 0) {
-      const dt = dtypeFromOnnx(od);
-      if (!dt) throw new KilnError('type', `bad output_dtype ${od}`);
-      return dt;
+    const code = ctx.attrs.int('output_dtype', 0);
+    if (code !== 0) {
+      const dt = dtypeFromOnnx(code);
+      if (!dt) throw new KilnError('type', `bad output_dtype ${code}`);
+      od = dt;
     }
   }
-  return 'u8';
+  if (zpType && od && zpType !== od) throw new KilnError('type', `output_dtype ${od} does not match the zero point type ${zpType}`);
+  return zpType ?? od ?? 'u8';
 }
 
 function promoteFloat(a: DType, b: DType): DType {
@@ -293,14 +294,23 @@ registerOp({
     const dt = yz?.dtype ?? a.dtype;
     if (!isInteger(dt)) throw new KilnError('type', `QLinearMatMul output must be an integer type, got ${dt}`);
     const r = matmulF64(subZp(a, ctx.optTensor(2), true), a.shape, subZp(b, ctx.optTensor(5), false), b.shape);
-    if (as.size !== 1 || bs.size !== 1 || ys.size !== 1 || (yz && yz.size !== 1)) {
-      throw new KilnError('unsupported', 'unsupported QLinearMatMul with per-axis scales');
-    }
+    if (ys.size !== 1 || (yz && yz.size !== 1)) throw new KilnError('unsupported', 'unsupported QLinearMatMul with per-axis output scale');
     const sdt = isFloat(as.dtype) ? as.dtype : 'f32';
-    const factor = toFloatType(sdt, toFloatType(sdt, as.num(0) * bs.num(0)) / ys.num(0));
+    const N = b.rank >= 2 ? b.shape[b.rank - 1]! : 1;
+    const M = a.rank >= 2 ? a.shape[a.rank - 2]! : 1;
+    if (as.size !== 1 && as.size !== M) throw new KilnError('type', `a_scale of ${as.size} values does not match ${M} rows`);
+    if (bs.size !== 1 && bs.size !== N) throw new KilnError('type', `b_scale of ${bs.size} values does not match ${N} columns`);
+    const av = toF64(as);
+    const bsv = toF64(bs);
+    const ysv = ys.num(0);
     const zp = yz ? yz.num(0) : 0;
     const [lo, hi] = intRange(dt);
-    const y = r.data.map((v) => Math.min(hi, Math.max(lo, roundHalfEven(v * factor + zp))));
+    const y = r.data.map((v, i) => {
+      const n = i % N;
+      const m = Math.floor(i / N) % M;
+      const factor = toFloatType(sdt, toFloatType(sdt, av[as.size === 1 ? 0 : m]! * bsv[bs.size === 1 ? 0 : n]!) / ysv);
+      return Math.min(hi, Math.max(lo, roundHalfEven(v * factor + zp)));
+    });
     return [fromF64(dt, r.shape, y)];
   },
 });

@@ -271,14 +271,31 @@ function resizeInfer(ctx: InferContext): ValueType[] {
   const sizesT = ctx.opset >= 11 && ctx.hasInput(3) ? ctx.constInput(3) : null;
   const sizesKnown = ctx.opset >= 11 && ctx.hasInput(3) ? sizesT !== null : true;
   const scalesKnown = ctx.hasInput(scalesIdx) ? scalesT !== null : true;
+  const axesAttr = ctx.opset >= 18 ? ctx.attrs.optInts('axes') : undefined;
+  const axes = axesAttr ? axesAttr.map((x) => normAxis(x, r, 'Resize axis')) : [...Array(r).keys()];
+  if (!xs.every(isNum) && sizesKnown && scalesKnown) {
+    const policy = ctx.opset >= 18 ? ctx.attrs.string('keep_aspect_ratio_policy', 'stretch') : 'stretch';
+    if (sizesT && sizesT.size > 0) {
+      const sz = sizesT.toIndexArray();
+      if (sz.length !== axes.length) throw new KilnError('type', `Resize sizes has ${sz.length} values, expected ${axes.length}`);
+      const out: Dim[] = [...xs];
+      axes.forEach((ax, i) => (out[ax] = policy === 'stretch' ? sz[i]! : null));
+      return [tensorType(dt, out)];
+    }
+    if (scalesT && scalesT.size > 0) {
+      const sc = scalesT.toNumbers();
+      if (sc.length !== axes.length) throw new KilnError('type', `Resize scales has ${sc.length} values, expected ${axes.length}`);
+      const out: Dim[] = [...xs];
+      axes.forEach((ax, i) => {
+        const d = xs[ax]!;
+        out[ax] = isNum(d) ? Math.floor(sc[i]! * d) : sc[i] === 1 ? d : null;
+      });
+      return [tensorType(dt, out)];
+    }
+  }
   if (!sizesKnown || !scalesKnown || !xs.every(isNum)) {
     // rank is still known; dims outside `axes` keep their size
-    const axesAttr = ctx.opset >= 18 ? ctx.attrs.optInts('axes') : undefined;
-    if (axesAttr) {
-      const axes = axesAttr.map((x) => normAxis(x, r, 'Resize axis'));
-      return [tensorType(dt, xs.map((d, i) => (axes.includes(i) ? null : d)))];
-    }
-    return [tensorType(dt, xs.map((): Dim => null))];
+    return [tensorType(dt, xs.map((d, i) => (axes.includes(i) ? null : d)))];
   }
   const plan = sizePlan(ctx.attrs, ctx.opset, xs as number[], scalesT, sizesT);
   return [tensorType(dt, plan.out)];
@@ -321,7 +338,7 @@ registerOp({
 
 registerOp({
   opType: 'Upsample',
-  since: 1,
+  since: 7,
   until: 9,
   infer: (ctx) => {
     const xt = inputTensorType(ctx, 0);

@@ -3,3 +3,4 @@ import './nn-conv.js';
 import './nn-pool.js';
 import './nn-resize.js';
 import './nn-quant.js';
+import './nn-misc.js';

@@ -54,7 +54,8 @@ function floatToString(v: number, dt: DType): string {
     s = String(v);
     for (let p = 1; p <= 9; p++) {
       const c = v.toPrecision(p);
-      if (Math.fround(Number(c)) === v) {
+      const back = dt === 'f32' ? Math.fround(Number(c)) : isMiniFloat(dt) ? roundToFormat(dt, Number(c)) : Number(c);
+      if (back === v) {
         s = String(Number(c));
         break;
       }

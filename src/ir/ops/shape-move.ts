@@ -290,8 +290,10 @@ registerOp({
   opType: 'Concat',
   since: 1,
   infer: (ctx) => {
-    const ts = ctx.inputs.map((_, i) => tt(ctx, i)).filter((t): t is TensorType => t !== null);
+    const all = ctx.inputs.map((_, i) => tt(ctx, i));
+    const ts = all.filter((t): t is TensorType => t !== null);
     if (ts.length === 0) return [tensorType('f32', null)];
+    const anyUnknown = ts.length !== all.length;
     const dt = ts[0]!.dtype;
     for (const t of ts) if (t.dtype !== dt) throw typeErr(`Concat inputs have element types ${dt} and ${t.dtype}`);
     const known = ts.filter((t) => t.shape !== null);
@@ -309,7 +311,7 @@ registerOp({
         if (typeof a !== 'number' && typeof b === 'number') out[d] = b;
       }
     }
-    if (known.length !== ts.length) out[axis] = null;
+    if (known.length !== ts.length || anyUnknown) out[axis] = null;
     else {
       let s = 0;
       for (const t of known) {
@@ -334,11 +336,14 @@ registerOp({
 
 function splitSizes(dim: number, count: number, split: number[] | null, numOutputs: number | undefined): number[] {
   if (split) {
+    if (split.some((d) => !Number.isInteger(d) || d < 0)) throw typeErr(`Split sizes [${split.join(',')}] must be non-negative integers`);
     if (split.length !== count) throw typeErr(`Split has ${split.length} sizes for ${count} outputs`);
     if (split.reduce((a, b) => a + b, 0) !== dim) throw typeErr(`Split sizes [${split.join(',')}] do not add up to ${dim}`);
     return split;
   }
   if (numOutputs !== undefined) {
+    // the attribute must agree with the node's outputs (checked before anything is sized by it)
+    if (numOutputs !== count) throw typeErr(`Split num_outputs = ${numOutputs} but the node has ${count} outputs`);
     const chunk = Math.ceil(dim / numOutputs);
     const out: number[] = [];
     let left = dim;
@@ -367,6 +372,7 @@ registerOp({
     if (ctx.hasInput(1)) {
       split = constInts(ctx, 1);
       if (!split) unknown = true;
+      else if (split.length === 0) split = null;
     } else if (ctx.attrs.optInts('split')) split = [...ctx.attrs.ints('split')];
     const dim = x.shape[axis]!;
     const mk = (d: Dim): TensorType => tensorType(dt, x.shape!.map((v, i) => (i === axis ? d : v)));
@@ -378,7 +384,7 @@ registerOp({
     const x = ctx.tensor(0);
     const axis = normAxis(ctx.attrs.int('axis', 0), x.rank);
     const st = ctx.optTensor(1);
-    const split = st ? st.toIndexArray() : ctx.attrs.optInts('split') ? [...ctx.attrs.ints('split')] : null;
+    const split = st && st.size > 0 ? st.toIndexArray() : ctx.attrs.optInts('split') ? [...ctx.attrs.ints('split')] : null;
     const sizes = splitSizes(x.shape[axis]!, ctx.outputCount, split, ctx.attrs.optInt('num_outputs'));
     const outs: Tensor[] = [];
     let start = 0;
@@ -484,7 +490,7 @@ registerOp({
     for (let i = 0; i < normAxes.length; i++) {
       const a = normAxes[i]!;
       const d = x.shape[a]!;
-      if (typeof d !== 'number') out[a] = null;
+      if (typeof d !== 'number') out[a] = starts[i] === 0 && steps[i] === 1 && ends[i]! >= 2 ** 31 - 1 ? d : null;
       else out[a] = sliceDim(d, starts[i]!, ends[i]!, steps[i]!).len;
     }
     return [tensorType(dt, out)];
