@@ -169,7 +169,7 @@ function handModule(attrs: Map<string, AttrValue>, inputs: Value[] = [], extra: 
 
 describe('weird names and types', () => {
   it('round-trips arbitrary value, node, graph, attribute and dim names', () => {
-    const names = ['weird name/0', 'onnx::Add_3', '', 'quote"back\\slash\nnewline\ttab', '%', '0', 'x.y_z', 'ünï©ødé', 'lone\ud800surrogate', '_'];
+    const names = ['weird name/0', 'onnx::Add_3', '', 'quote"back\\slash\nnewline\ttab', '%', '0', 'x.y_z', 'a-b-', '-1', 'ünï©ødé', 'lone\ud800surrogate', '_'];
     const inputs = names.map((n) => new Value(n, tensorType('f32', ['batch x', 'N', null, 3, ''])));
     const attrs = new Map<string, AttrValue>();
     for (const k of ['name', 'graph', 'nan', 'inf', 'true', '_', 'with space', 'x-y', '', 'ints', 'tensor']) attrs.set(k, { kind: 'string', value: k });

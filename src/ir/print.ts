@@ -18,7 +18,7 @@ export const RESERVED_WORDS: ReadonlySet<string> = new Set([
   'graph', 'const', 'name', 'attributes', 'opsets', 'metadata', 'true', 'false', 'nan', 'inf', '_',
 ]);
 
-const SIMPLE_NAME = /^[A-Za-z0-9_.]+$/;
+const SIMPLE_NAME = /^[A-Za-z0-9_.\-]+$/;
 const SIMPLE_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** A double-quoted string literal (JSON escapes; lone surrogates escaped as \uXXXX). */
@@ -26,7 +26,7 @@ export function quoteString(s: string): string {
   return JSON.stringify(s);
 }
 
-/** `%name`, or `%"quoted"` for names that are not plain [A-Za-z0-9_.]+. */
+/** `%name`, or `%"quoted"` for names that are not plain [A-Za-z0-9_.-]+. */
 export function printValueName(name: string): string {
   return SIMPLE_NAME.test(name) ? `%${name}` : `%${quoteString(name)}`;
 }
@@ -109,7 +109,6 @@ function sameElement(t: Tensor, i: number, j: number): boolean {
   return a === b;
 }
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 const littleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** Packed little-endian bytes (ONNX raw_data layout) of a non-string tensor, NaN payloads kept. */
@@ -147,16 +146,19 @@ export function tensorRawBytes(t: Tensor): Uint8Array {
   return bytes;
 }
 
+const HEX_CODES = new TextEncoder().encode('0123456789abcdef');
+const ascii = new TextDecoder();
+
 function hexOf(bytes: Uint8Array): string {
-  const chunks: string[] = [];
-  const CHUNK = 1 << 14;
-  for (let start = 0; start < bytes.length; start += CHUNK) {
-    let s = '';
-    const end = Math.min(bytes.length, start + CHUNK);
-    for (let i = start; i < end; i++) s += HEX[bytes[i]!]!;
-    chunks.push(s);
+  const out = new Uint8Array(2 + bytes.length * 2);
+  out[0] = 0x30; // '0'
+  out[1] = 0x78; // 'x'
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    out[2 + 2 * i] = HEX_CODES[b >> 4]!;
+    out[3 + 2 * i] = HEX_CODES[b & 15]!;
   }
-  return `0x${chunks.join('')}`;
+  return ascii.decode(out);
 }
 
 /** The data part of a dense literal: nested lists, a splat, or a hex blob. */

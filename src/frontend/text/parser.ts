@@ -33,11 +33,14 @@ function parseSyntax(text: string, file: string): ModuleAst {
   const ast = grammar.module();
   if (grammar.errors.length > 0) {
     const e = grammar.errors[0]!;
-    let tok: IToken = e.token;
-    if (!Number.isFinite(tok.startLine)) tok = (e as { previousToken?: IToken }).previousToken ?? lexed.tokens[lexed.tokens.length - 1] ?? tok;
-    const line = Number.isFinite(tok.startLine) ? tok.startLine : 1;
-    const col = Number.isFinite(tok.startColumn) ? tok.startColumn : 1;
-    throw new KilnError('parse', `${file}:${line}:${col}: ${e.message.replace(/\s*\n\s*/g, ' ')}`);
+    const message = e.message.replace(/\s*\n\s*/g, ' ');
+    const tok: IToken = e.token;
+    if (Number.isFinite(tok.startLine)) throw new KilnError('parse', `${file}:${tok.startLine}:${tok.startColumn}: ${message}`);
+    // End of input: point just past the last token.
+    const last = lexed.tokens[lexed.tokens.length - 1];
+    const line = last?.endLine ?? 1;
+    const col = last?.endColumn !== undefined ? last.endColumn + 1 : 1;
+    throw new KilnError('parse', `${file}:${line}:${col}: unexpected end of input: ${message.replace(/ but found:? ?(--> )?'' ?(<--)?$/, '')}`);
   }
   return ast;
 }

@@ -4,7 +4,7 @@ import { Tensor, type RtValue } from '../tensor.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
 import { registerOp } from './registry.js';
 import { inputTensorType } from './util.js';
-import { fromF64, isNum, multiIndices, prod, toF64 } from './nn-common.js';
+import { fromF64, isNum, multiIndices, prod, roundHalfEven, toF64 } from './nn-common.js';
 
 // ---------- GridSample ----------
 
@@ -36,12 +36,6 @@ function cubicCoeffs(t: number): number[] {
   ];
 }
 
-function roundHalfEvenNum(x: number): number {
-  const r = Math.round(x);
-  if (Math.abs(x % 1) === 0.5 && r % 2 !== 0) return r - 1;
-  return r;
-}
-
 registerOp({
   opType: 'GridSample',
   since: 16,
@@ -71,7 +65,7 @@ registerOp({
     const nIn = prod(dims);
     const xv = toF64(X);
     const gv = toF64(G);
-    const lo = dims.map((d) => (ac ? 0 : -0.5));
+    const lo = dims.map(() => (ac ? 0 : -0.5));
     const hi = dims.map((d) => (ac ? d - 1 : d - 0.5));
     const y = new Float64Array(N * C * nOut);
     const strides = dims.map((_, i) => prod(dims.slice(i + 1)));
@@ -82,7 +76,6 @@ registerOp({
       if (pad === 'border') return Math.min(dims[d]! - 1, Math.max(0, i));
       return Math.trunc(reflect(i, lo[d]!, hi[d]!));
     };
-    const coords = new Array<number>(nd);
     const taps = mode === 'cubic' ? 4 : mode === 'linear' ? 2 : 1;
     const tapIdx: number[][] = Array.from({ length: nd }, () => new Array<number>(taps));
     const tapW: number[][] = Array.from({ length: nd }, () => new Array<number>(taps));
@@ -94,12 +87,11 @@ registerOp({
           const g = gv[gb + (nd - 1 - d)]!; // grid stores coordinates in reverse dim order
           const L = dims[d]!;
           let x = Math.fround(ac ? ((g + 1) / 2) * (L - 1) : ((g + 1) * L - 1) / 2);
-          if (mode === 'nearest') x = roundHalfEvenNum(x);
+          if (mode === 'nearest') x = roundHalfEven(x); // nearbyint: half to even
           if (x < lo[d]! || x > hi[d]!) {
             if (pad === 'border') x = Math.min(L - 1, Math.max(0, x));
             else if (pad === 'reflection') x = reflect(x, lo[d]!, hi[d]!);
           }
-          coords[d] = x;
           if (mode === 'nearest') {
             tapIdx[d]![0] = idxFix(Math.trunc(x), d);
             tapW[d]![0] = 1;
@@ -290,9 +282,9 @@ registerOp({
             let mx = -Infinity;
             let any = false;
             for (let iy = 0; iy < gh; iy++) {
-              let yy = sh + ph * bh + ((iy + 0.5) * bh) / gh;
+              const yy = sh + ph * bh + ((iy + 0.5) * bh) / gh;
               for (let ix = 0; ix < gw; ix++) {
-                let xx = sw + pw * bw + ((ix + 0.5) * bw) / gw;
+                const xx = sw + pw * bw + ((ix + 0.5) * bw) / gw;
                 let val = 0;
                 let vmax = 0;
                 if (!(yy < -1 || yy > H || xx < -1 || xx > W)) {
@@ -324,9 +316,7 @@ registerOp({
                 acc += val;
                 mx = any ? Math.max(mx, vmax) : vmax;
                 any = true;
-                void xx;
               }
-              void yy;
             }
             y[((r * C + c) * PH + ph) * PW + pw] = mode === 'max' ? (any ? mx : 0) : acc / count;
           }

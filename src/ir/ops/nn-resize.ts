@@ -105,6 +105,9 @@ function planAxis(o: ResizeOpts, inLen: number, outLen: number, scale: number, r
       case 'half_pixel':
         xo = (x + 0.5) / scale - 0.5;
         break;
+      case 'tf_half_pixel_for_nn':
+        xo = (x + 0.5) / scale;
+        break;
       case 'half_pixel_symmetric': {
         const adj = outLen / outW;
         const center = inLen / 2;
