@@ -341,7 +341,8 @@ registerOp({
           s += p === 1 ? Math.abs(v) : v * v;
         }
         const nrm = p === 1 ? s : Math.sqrt(s);
-        for (let j = 0; j < len; j++) y[base + j * inner] = d[base + j * inner]! / nrm;
+        // a zero vector stays zero rather than becoming 0/0 = NaN (as the ONNX reference does)
+        for (let j = 0; j < len; j++) y[base + j * inner] = nrm === 0 ? 0 : d[base + j * inner]! / nrm;
       }
     }
     return [tensorFromF64(x.dtype, x.shape, y)];
