@@ -10,8 +10,6 @@ import { targetNames } from '../driver/targets.js';
 import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
 
-const quiet = (): boolean => process.env.CI === 'true' || !process.stderr.isTTY;
-
 export function registerCommands(program: Command): void {
   program
     .command('print')
@@ -60,19 +58,17 @@ export function registerCommands(program: Command): void {
     .option('--families', 'print the per-family table')
     .option('--failures', 'list every case that did not pass, with its reason')
     .action(async (dir: string, opts: { target: string; json?: string; filter?: string; jobs?: number; timeout: number; families?: boolean; failures?: boolean }) => {
-      targetNames().includes(opts.target) || (() => {
-        throw new KilnError('usage', `unknown target '${opts.target}' (known: ${targetNames().join(', ')})`);
-      })();
+      if (!targetNames().includes(opts.target)) throw new KilnError('usage', `unknown target '${opts.target}' (known: ${targetNames().join(', ')})`);
       const t0 = performance.now();
-      const showProgress = !quiet();
+      const progress = progressReporter();
       const report = await runConformance(dir, {
         target: opts.target,
         filter: opts.filter,
         jobs: opts.jobs,
         caseTimeoutMs: opts.timeout,
-        onProgress: showProgress ? (d, n) => process.stderr.write(`\r${progressBar(d, n)}`) : undefined,
+        onProgress: progress.update,
       });
-      if (showProgress) process.stderr.write('\r\x1b[K');
+      progress.done();
       const secs = ((performance.now() - t0) / 1000).toFixed(1);
       const lines: string[] = [];
       if (opts.failures) {
@@ -104,16 +100,9 @@ export function registerCommands(program: Command): void {
     .option('--json <file>', 'write the summary with every finding as JSON')
     .action(async (dir: string, opts: { count: number; seed: number; jobs?: number; timeout: number; filter?: string; json?: string }) => {
       const t0 = performance.now();
-      const showProgress = !quiet();
-      const s = await runFuzz(dir, {
-        count: opts.count,
-        seed: opts.seed,
-        jobs: opts.jobs,
-        timeoutMs: opts.timeout,
-        filter: opts.filter,
-        onProgress: showProgress ? (d, n) => process.stderr.write(`\r${progressBar(d, n)}`) : undefined,
-      });
-      if (showProgress) process.stderr.write('\r\x1b[K');
+      const progress = progressReporter();
+      const s = await runFuzz(dir, { count: opts.count, seed: opts.seed, jobs: opts.jobs, timeoutMs: opts.timeout, filter: opts.filter, onProgress: progress.update });
+      progress.done();
       for (const f of s.findings.slice(0, 50)) process.stdout.write(`${f.outcome} ${f.file} #${f.index} [${f.kind}]: ${f.message}\n`);
       const secs = ((performance.now() - t0) / 1000).toFixed(1);
       process.stdout.write(`fuzz seed ${s.seed}: ${s.total} inputs, ${s.ok} ok, ${s.refused} refused with an error, ${s.crashes} crashes, ${s.hangs} hangs in ${secs} s\n`);
@@ -126,9 +115,16 @@ function pct(a: number, b: number): string {
   return b === 0 ? '0.0%' : `${((100 * a) / b).toFixed(1)}%`;
 }
 
-function progressBar(done: number, total: number): string {
+/** A progress bar on a terminal; nothing in CI or when stderr is not a TTY. */
+function progressReporter(): { update?: (done: number, total: number) => void; done: () => void } {
+  if (process.env.CI === 'true' || !process.stderr.isTTY) return { done: () => {} };
   const width = 30;
-  const filled = Math.round((width * done) / Math.max(1, total));
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
+  return {
+    update: (done, total) => {
+      const filled = Math.round((width * done) / Math.max(1, total));
+      process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`);
+    },
+    done: () => process.stderr.write('\r\x1b[K'),
+  };
 }
 

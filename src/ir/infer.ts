@@ -32,27 +32,32 @@ export function inferGraph(module: Module, graph: Graph): void {
   for (const node of graph.nodes) inferNode(module, node);
 }
 
+/** The inference view of a node; `inferSubgraph` decides how subgraphs are handled. */
+export function inferContext(node: Node, opset: number, inferSubgraph: InferContext['inferSubgraph']): InferContext {
+  return {
+    node,
+    attrs: new Attrs(node),
+    opset,
+    inputs: node.inputs.map((v) => v?.type ?? null),
+    outputCount: node.outputs.length,
+    constInput: (i) => constantOf(node.inputs[i] ?? null),
+    hasInput: (i) => node.inputs[i] !== undefined && node.inputs[i] !== null,
+    inferSubgraph,
+  };
+}
+
 function inferNode(module: Module, node: Node): void {
   const opset = module.opsetFor(node.domain);
   try {
     const def = resolveOp(node, opset);
-    const ctx: InferContext = {
-      node,
-      attrs: new Attrs(node),
-      opset: opset!,
-      inputs: node.inputs.map((v) => v?.type ?? null),
-      outputCount: node.outputs.length,
-      constInput: (i) => constantOf(node.inputs[i] ?? null),
-      hasInput: (i) => node.inputs[i] !== undefined && node.inputs[i] !== null,
-      inferSubgraph: (g, inputTypes) => {
-        g.inputs.forEach((v, i) => {
-          const t = inputTypes[i];
-          if (t !== undefined && t !== null) v.type = v.type === null ? t : mergeTypes(v.type, t, v.name, true);
-        });
-        inferGraph(module, g);
-        return g.outputs.map((v) => v.type);
-      },
-    };
+    const ctx = inferContext(node, opset!, (g, inputTypes) => {
+      g.inputs.forEach((v, i) => {
+        const t = inputTypes[i];
+        if (t !== undefined && t !== null) v.type = v.type === null ? t : mergeTypes(v.type, t, v.name, true);
+      });
+      inferGraph(module, g);
+      return g.outputs.map((v) => v.type);
+    });
     const outTypes = def.infer(ctx);
     node.outputs.forEach((v, i) => {
       if (v === null) return;

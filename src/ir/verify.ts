@@ -5,8 +5,8 @@
  */
 import { KilnError, locateError } from './errors.js';
 import type { Graph, Module, Value } from './graph.js';
-import { Attrs, resolveOp, type InferContext } from './ops/registry.js';
-import { constantOf } from './infer.js';
+import { resolveOp } from './ops/registry.js';
+import { inferContext } from './infer.js';
 import { typeCompatible, type ValueType } from './types.js';
 
 export function verifyModule(module: Module): void {
@@ -32,16 +32,7 @@ function verifyGraph(module: Module, graph: Graph, outer: ReadonlySet<Value>): v
       const opset = module.opsetFor(node.domain);
       const def = resolveOp(node, opset);
       for (const sg of node.subgraphs()) verifyGraph(module, sg, defined);
-      const ctx: InferContext = {
-        node,
-        attrs: new Attrs(node),
-        opset: opset!,
-        inputs: node.inputs.map((v) => v?.type ?? null),
-        outputCount: node.outputs.length,
-        constInput: (i) => constantOf(node.inputs[i] ?? null),
-        hasInput: (i) => node.inputs[i] !== undefined && node.inputs[i] !== null,
-        inferSubgraph: (g) => g.outputs.map((v) => v.type),
-      };
+      const ctx = inferContext(node, opset!, (g) => g.outputs.map((v) => v.type));
       const inferred: (ValueType | null)[] = def.infer(ctx);
       node.outputs.forEach((v, i) => {
         if (v === null) return;

@@ -5,6 +5,7 @@ import { Tensor, type Scalar } from '../tensor.js';
 import { tensorType, type Dim, type TensorType, type ValueType } from '../types.js';
 import type { InferContext, KernelContext } from './registry.js';
 import { broadcastDims, broadcastShapes, forEachBroadcast, inputTensorType } from './util.js';
+export { roundHalfEven } from './util.js';
 
 export type TypeClass = 'float' | 'int' | 'uint' | 'bool' | 'string' | 'numeric' | 'signed' | 'any' | 'integer';
 
@@ -114,16 +115,6 @@ export function mapNary(inputs: readonly Tensor[], outType: DType, fn: (vals: Sc
 /** Wraps a bigint into the 64-bit type `dt`. */
 export function wrapBig(dt: DType, v: bigint): bigint {
   return dt === 'u64' ? BigInt.asUintN(64, v) : BigInt.asIntN(64, v);
-}
-
-/** Round half to even. */
-export function roundHalfEven(x: number): number {
-  if (!Number.isFinite(x) || Number.isInteger(x)) return x;
-  const f = Math.floor(x);
-  const d = x - f;
-  const r = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
-  // keep the sign of zero (round(-0.4) is -0)
-  return r === 0 && x < 0 ? -0 : r;
 }
 
 /** Error function, accurate to about 1e-15 (series for small |x|, continued fraction for erfc). */

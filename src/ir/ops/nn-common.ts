@@ -4,39 +4,7 @@ import { isBig, type DType, type NumericArray } from '../dtype.js';
 import { Tensor } from '../tensor.js';
 import type { Dim, TensorType } from '../types.js';
 import type { Attrs } from './registry.js';
-
-/** All elements of a tensor as float64 numbers. */
-export function toF64(t: Tensor): Float64Array {
-  const n = t.size;
-  const out = new Float64Array(n);
-  if (isBig(t.dtype)) {
-    for (let i = 0; i < n; i++) out[i] = t.num(i);
-  } else {
-    const d = t.data as NumericArray;
-    for (let i = 0; i < n; i++) out[i] = d[i]!;
-  }
-  return out;
-}
-
-/** A tensor of element type dt from float64 values (rounded/normalized through setScalar where needed). */
-export function fromF64(dt: DType, shape: readonly number[], vals: ArrayLike<number>): Tensor {
-  const t = Tensor.zeros(dt, shape);
-  const n = t.size;
-  if (dt === 'f32' || dt === 'f64') {
-    const d = t.data as Float32Array | Float64Array;
-    for (let i = 0; i < n; i++) d[i] = vals[i]!;
-  } else {
-    for (let i = 0; i < n; i++) t.setScalar(i, vals[i]!);
-  }
-  return t;
-}
-
-export function roundHalfEven(x: number): number {
-  if (!Number.isFinite(x)) return x;
-  const r = Math.round(x); // rounds half up
-  if (Math.abs(x - Math.trunc(x)) === 0.5 && r % 2 !== 0) return r - 1;
-  return r;
-}
+export { toF64, fromF64, roundHalfEven } from './util.js';
 
 export function shapeOf(t: TensorType | null): readonly Dim[] | null {
   return t === null ? null : t.shape;

@@ -5,31 +5,7 @@ import { Tensor } from '../tensor.js';
 import type { Dim, TensorType } from '../types.js';
 import type { InferContext } from './registry.js';
 import { inputTensorType } from './util.js';
-
-/** Builds a tensor of `dtype` from float64 values, rounding through the element type. */
-export function tensorFromF64(dtype: DType, shape: readonly number[], vals: ArrayLike<number>): Tensor {
-  const out = Tensor.zeros(dtype, shape);
-  const n = out.size;
-  if (dtype === 'f32' || dtype === 'f64') {
-    const d = out.data as Float32Array | Float64Array;
-    for (let i = 0; i < n; i++) d[i] = vals[i]!;
-  } else {
-    for (let i = 0; i < n; i++) out.setScalar(i, vals[i]!);
-  }
-  return out;
-}
-
-/** All elements of a tensor as a Float64Array (bigints converted). */
-export function toF64(t: Tensor): Float64Array {
-  const n = t.size;
-  if (isBig(t.dtype)) {
-    const out = new Float64Array(n);
-    for (let i = 0; i < n; i++) out[i] = t.num(i);
-    return out;
-  }
-  if (t.dtype === 'string') throw new KilnError('type', 'string tensors are not supported by this op');
-  return Float64Array.from(t.data as NumericArray);
-}
+export { toF64, fromF64 as tensorFromF64 } from './util.js';
 
 /** Requires a numeric (non-string, non-complex) element type. */
 export function requireNumeric(t: TensorType, what = 'input'): void {

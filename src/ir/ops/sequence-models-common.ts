@@ -3,20 +3,7 @@ import { KilnError } from '../errors.js';
 import { isFloat, type DType } from '../dtype.js';
 import { Tensor } from '../tensor.js';
 import type { Dim, TensorType } from '../types.js';
-
-/** A tensor's elements as doubles. */
-export function toF64(t: Tensor): Float64Array {
-  const out = new Float64Array(t.size);
-  for (let i = 0; i < t.size; i++) out[i] = t.num(i);
-  return out;
-}
-
-/** Builds a tensor from doubles, rounding each element to the element type. */
-export function fromF64(dt: DType, shape: readonly number[], data: ArrayLike<number>): Tensor {
-  const t = Tensor.zeros(dt, shape);
-  for (let i = 0; i < t.size; i++) t.setScalar(i, data[i]!);
-  return t;
-}
+export { toF64, fromF64 } from './util.js';
 
 export function requireFloat(t: TensorType | Tensor, what: string): void {
   if (!isFloat(t.dtype)) throw new KilnError('type', `${what} must have a floating-point element type, got ${t.dtype}`);

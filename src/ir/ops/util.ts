@@ -205,3 +205,38 @@ export function broadcastInfer(ctx: InferContext, outDType?: DType): TensorType[
 export function tensorTypeUnknown(dt: DType = 'f32'): TensorType {
   return tensorType(dt, null);
 }
+
+// ---------- float64 views (kernels that compute in double) ----------
+
+/** All elements of a numeric tensor as doubles (64-bit integers converted). */
+export function toF64(t: Tensor): Float64Array {
+  if (t.dtype === 'string') throw new KilnError('type', 'string tensors are not supported by this op');
+  if (isBig(t.dtype)) {
+    const out = new Float64Array(t.size);
+    for (let i = 0; i < t.size; i++) out[i] = t.num(i);
+    return out;
+  }
+  return Float64Array.from(t.data as NumericArray);
+}
+
+/** A tensor of element type dt from doubles, each rounded/normalized to the element type. */
+export function fromF64(dt: DType, shape: readonly number[], vals: ArrayLike<number>): Tensor {
+  const t = Tensor.zeros(dt, shape);
+  const n = t.size;
+  if (dt === 'f32' || dt === 'f64') {
+    const d = t.data as Float32Array | Float64Array;
+    for (let i = 0; i < n; i++) d[i] = vals[i]!;
+  } else {
+    for (let i = 0; i < n; i++) t.setScalar(i, vals[i]!);
+  }
+  return t;
+}
+
+/** Round half to even, keeping the sign of zero (round(-0.4) is -0). */
+export function roundHalfEven(x: number): number {
+  if (!Number.isFinite(x) || Number.isInteger(x)) return x;
+  const f = Math.floor(x);
+  const d = x - f;
+  const r = d < 0.5 ? f : d > 0.5 ? f + 1 : f % 2 === 0 ? f : f + 1;
+  return r === 0 && x < 0 ? -0 : r;
+}
