@@ -13,15 +13,19 @@ import { interpret } from '../ir/interp/interpreter.js';
 import { definePass } from './pass.js';
 
 /** Largest folded result, in elements: shape computations are tiny. */
-const MAX_FOLDED_ELEMENTS = 1024;
+const MAX_SHAPE_FOLD_ELEMENTS = 1024;
+/** With `all`, any constant subexpression up to this size is computed at compile time. */
+const MAX_ALL_FOLD_ELEMENTS = 1 << 24;
 const NEVER_FOLD = new Set(['RandomUniform', 'RandomNormal', 'RandomUniformLike', 'RandomNormalLike', 'Bernoulli', 'Multinomial', 'Constant']);
 
-function foldable(node: Node): boolean {
+function foldable(node: Node, all: boolean): boolean {
   if (node.domain !== '' || NEVER_FOLD.has(node.opType) || node.subgraphs().length > 0) return false;
   if (node.outputs.some((o) => o === null)) return false;
+  const limit = all ? MAX_ALL_FOLD_ELEMENTS : MAX_SHAPE_FOLD_ELEMENTS;
   return node.outputs.every((o) => {
     const t = o?.tensorType;
-    return t !== null && t !== undefined && !isFloat(t.dtype) && t.dtype !== 'string' && isStaticShape(t.shape) && t.shape.reduce((a, b) => a * b, 1) <= MAX_FOLDED_ELEMENTS;
+    if (t === null || t === undefined || t.dtype === 'string' || !isStaticShape(t.shape)) return false;
+    return (all || !isFloat(t.dtype)) && t.shape.reduce((a, b) => a * b, 1) <= limit;
   });
 }
 
@@ -45,12 +49,12 @@ function shapeValue(node: Node, module: Module): Tensor | null {
   return Tensor.from('i64', [dims.length], dims.map((d) => BigInt(d)));
 }
 
-function evaluate(node: Node, module: Module): Tensor[] | null {
+function evaluate(node: Node, module: Module, all: boolean): Tensor[] | null {
   if (node.domain === '' && (node.opType === 'Shape' || node.opType === 'Size')) {
     const t = shapeValue(node, module);
     return t ? [t] : null;
   }
-  if (!foldable(node)) return null;
+  if (!foldable(node, all)) return null;
   const consts = node.inputs.map((v) => (v === null ? null : constantOf(v)));
   if (node.inputs.some((v, i) => v !== null && consts[i] === null)) return null;
   // Run the node alone through the interpreter: one reference semantics for folding and execution.
@@ -61,13 +65,13 @@ function evaluate(node: Node, module: Module): Tensor[] | null {
   return outs.every((o) => o.kind === 'tensor') ? (outs as Tensor[]) : null;
 }
 
-function foldGraph(graph: Graph, module: Module): number {
+function foldGraph(graph: Graph, module: Module, all: boolean): number {
   let folded = 0;
   const kept: Node[] = [];
   for (const node of graph.nodes) {
     let values: Tensor[] | null = null;
     try {
-      values = evaluate(node, module);
+      values = evaluate(node, module, all);
     } catch {
       values = null; // leave the node for run time, where the error is reported with context
     }
@@ -87,17 +91,20 @@ function foldGraph(graph: Graph, module: Module): number {
   return folded;
 }
 
+/** Folds until nothing changes; returns the number of nodes folded. */
+export function foldConstants(module: Module, all = false): number {
+  let total = 0;
+  for (;;) {
+    const n = foldGraph(module.graph, module, all);
+    if (n === 0) break;
+    total += n;
+    inferModule(module);
+  }
+  return total;
+}
+
 export const foldConstantsPass = definePass({
   name: 'fold-constants',
-  description: 'fold constant shape computations (Shape of static tensors, small integer constant expressions) into initializers',
-  run(module) {
-    let total = 0;
-    for (;;) {
-      const n = foldGraph(module.graph, module);
-      if (n === 0) break;
-      total += n;
-      inferModule(module);
-    }
-    return total > 0;
-  },
+  description: 'fold constant shape computations (Shape of static tensors, small integer constant expressions) into initializers; with {all=true}, every constant subexpression',
+  run: (module, ctx) => foldConstants(module, ctx.options.all === 'true') > 0,
 });

@@ -5,6 +5,7 @@ import { KilnError } from '../../ir/errors.js';
 import { dtypeFromOnnx, dtypeInfo, dtypeToOnnx, type DType, type NumericArray, type BigArray } from '../../ir/dtype.js';
 import { fromBits, isMiniFloat, toBits } from '../../ir/floatfmt.js';
 import { Tensor, checkAllocation } from '../../ir/tensor.js';
+import { fillFromBytes, setFromBits, tensorToBytes, packedBytes } from '../../ir/rawdata.js';
 import { TensorProtoType } from './schema.js';
 import { int64ToBigInt, int64ToNumber, type PTensor } from './proto-types.js';
 
@@ -43,7 +44,10 @@ export function decodeTensor(p: PTensor, opts: TensorDecodeOptions = {}): Tensor
   if (p.dataLocation === 1) raw = readExternal(p, opts.baseDir, name);
   else if (p.rawData && p.rawData.length > 0) raw = p.rawData;
   if (raw !== null) {
-    decodeRaw(t, raw, name);
+    const need = packedBytes(dt, n);
+    if (dt === 'string') throw new KilnError('invalid-model', 'string tensors cannot use raw_data', { tensor: name });
+    if (raw.length !== need) throw new KilnError('invalid-model', `raw_data has ${raw.length} bytes, shape and type need ${need}`, { tensor: name });
+    fillFromBytes(t, raw, true);
     return t;
   }
   decodeTyped(t, p, name);
@@ -55,60 +59,6 @@ function hasTypedData(p: PTensor): boolean {
   return p.floatData.length + p.int32Data.length + p.stringData.length + p.int64Data.length + p.doubleData.length + p.uint64Data.length > 0;
 }
 
-function packedBytes(dt: DType, n: number): number {
-  const bits = dtypeInfo(dt).bits;
-  return Math.ceil((n * bits) / 8);
-}
-
-function decodeRaw(t: Tensor, raw: Uint8Array, name: string): void {
-  const dt = t.dtype;
-  const n = t.size;
-  if (dt === 'string') throw new KilnError('invalid-model', 'string tensors cannot use raw_data', { tensor: name });
-  const need = packedBytes(dt, n);
-  if (raw.length !== need) throw new KilnError('invalid-model', `raw_data has ${raw.length} bytes, shape and type need ${need}`, { tensor: name });
-  const bits = dtypeInfo(dt).bits;
-  if (bits < 8) {
-    const perByte = 8 / bits;
-    const mask = (1 << bits) - 1;
-    for (let i = 0; i < n; i++) {
-      const b = raw[Math.floor(i / perByte)]!;
-      const u = (b >> ((i % perByte) * bits)) & mask;
-      setFromBits(t, i, u, bits);
-    }
-    return;
-  }
-  const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  const d = t.data;
-  switch (dt) {
-    case 'f32': for (let i = 0; i < n; i++) (d as NumericArray)[i] = view.getFloat32(i * 4, true); break;
-    case 'f64': for (let i = 0; i < n; i++) (d as NumericArray)[i] = view.getFloat64(i * 8, true); break;
-    case 'i8': for (let i = 0; i < n; i++) (d as NumericArray)[i] = view.getInt8(i); break;
-    case 'u8': case 'bool': for (let i = 0; i < n; i++) (d as NumericArray)[i] = dt === 'bool' ? (view.getUint8(i) ? 1 : 0) : view.getUint8(i); break;
-    case 'i16': for (let i = 0; i < n; i++) (d as NumericArray)[i] = view.getInt16(i * 2, true); break;
-    case 'u16': for (let i = 0; i < n; i++) (d as NumericArray)[i] = view.getUint16(i * 2, true); break;
-    case 'i32': for (let i = 0; i < n; i++) (d as NumericArray)[i] = view.getInt32(i * 4, true); break;
-    case 'u32': for (let i = 0; i < n; i++) (d as NumericArray)[i] = view.getUint32(i * 4, true); break;
-    case 'i64': for (let i = 0; i < n; i++) (d as BigArray)[i] = view.getBigInt64(i * 8, true); break;
-    case 'u64': for (let i = 0; i < n; i++) (d as BigArray)[i] = view.getBigUint64(i * 8, true); break;
-    case 'f16': case 'bf16': for (let i = 0; i < n; i++) (d as NumericArray)[i] = fromBits(dt, view.getUint16(i * 2, true)); break;
-    default:
-      if (isMiniFloat(dt) && bits === 8) {
-        for (let i = 0; i < n; i++) (d as NumericArray)[i] = fromBits(dt, view.getUint8(i));
-        break;
-      }
-      throw new KilnError('unsupported', `unsupported element type ${dt} in raw_data`, { tensor: name });
-  }
-}
-
-/** Stores an unsigned bit pattern of a sub-byte or 8/16-bit type at index i. */
-function setFromBits(t: Tensor, i: number, u: number, bits: number): void {
-  const dt = t.dtype;
-  const d = t.data as NumericArray;
-  if (isMiniFloat(dt) || dt === 'f16' || dt === 'bf16') d[i] = fromBits(dt, u);
-  else if (dtypeInfo(dt).kind === 'int') d[i] = u >= 1 << (bits - 1) ? u - (1 << bits) : u;
-  else if (dt === 'bool') d[i] = u ? 1 : 0;
-  else d[i] = u;
-}
 
 function decodeTyped(t: Tensor, p: PTensor, name: string): void {
   const dt = t.dtype;
@@ -218,49 +168,11 @@ function readExternal(p: PTensor, baseDir: string | undefined, name: string): Ui
 
 // ---------- encoding ----------
 
-/** Little-endian packed bytes of a tensor (ONNX raw_data layout). */
-export function tensorToRaw(t: Tensor): Uint8Array {
-  const dt = t.dtype;
-  const n = t.size;
-  if (dt === 'string') throw new KilnError('unsupported', 'string tensors have no raw form');
-  const bits = dtypeInfo(dt).bits;
-  const out = new Uint8Array(packedBytes(dt, n));
-  if (bits < 8) {
-    const perByte = 8 / bits;
-    const mask = (1 << bits) - 1;
-    for (let i = 0; i < n; i++) {
-      const v = t.num(i);
-      const u = isMiniFloat(dt) ? toBits(dt, v) : v & mask;
-      out[Math.floor(i / perByte)]! |= (u & mask) << ((i % perByte) * bits);
-    }
-    return out;
-  }
-  const view = new DataView(out.buffer);
-  const d = t.data;
-  for (let i = 0; i < n; i++) {
-    switch (dt) {
-      case 'f32': view.setFloat32(i * 4, (d as NumericArray)[i]!, true); break;
-      case 'f64': view.setFloat64(i * 8, (d as NumericArray)[i]!, true); break;
-      case 'i8': view.setInt8(i, (d as NumericArray)[i]!); break;
-      case 'u8': case 'bool': view.setUint8(i, (d as NumericArray)[i]!); break;
-      case 'i16': view.setInt16(i * 2, (d as NumericArray)[i]!, true); break;
-      case 'u16': view.setUint16(i * 2, (d as NumericArray)[i]!, true); break;
-      case 'i32': view.setInt32(i * 4, (d as NumericArray)[i]!, true); break;
-      case 'u32': view.setUint32(i * 4, (d as NumericArray)[i]!, true); break;
-      case 'i64': view.setBigInt64(i * 8, (d as BigArray)[i] as bigint, true); break;
-      case 'u64': view.setBigUint64(i * 8, (d as BigArray)[i] as bigint, true); break;
-      case 'f16': case 'bf16': view.setUint16(i * 2, toBits(dt, (d as NumericArray)[i]!), true); break;
-      default: view.setUint8(i, toBits(dt, (d as NumericArray)[i]!));
-    }
-  }
-  return out;
-}
-
 /** A TensorProto message object for a tensor (raw_data form, strings in string_data). */
 export function tensorToProto(t: Tensor, name = ''): Record<string, unknown> {
   const msg: Record<string, unknown> = { dims: t.shape.map((d) => d), dataType: dtypeToOnnx(t.dtype), name };
   if (t.dtype === 'string') msg.stringData = (t.data as string[]).map((s) => utf8enc.encode(s));
-  else msg.rawData = tensorToRaw(t);
+  else msg.rawData = tensorToBytes(t, true);
   return msg;
 }
 

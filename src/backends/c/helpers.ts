@@ -1,0 +1,107 @@
+/**
+ * Small C helper functions the renderer calls for semantics C leaves undefined or lacks (integer
+ * division by zero, float→int conversion of NaN, NaN-propagating min/max, narrow float formats).
+ * Only the helpers a program uses are emitted.
+ */
+import type { ScalarType } from '../../ir/kernel/types.js';
+import { storageCType, typeTag, unsignedOf } from './ctypes.js';
+
+const INT_TYPES: ScalarType[] = ['i8', 'u8', 'i16', 'u16', 'i32', 'u32', 'i64', 'u64'];
+
+function intLimits(t: ScalarType): { min: string; isSigned: boolean } {
+  const c = storageCType(t);
+  const bits = c.match(/\d+/)![0];
+  return { min: `INT${bits}_MIN`, isSigned: !c.startsWith('u') };
+}
+
+/** name → [C definition, names of helpers it calls] */
+function helperTable(): Map<string, [string, string[]]> {
+  const m = new Map<string, [string, string[]]>();
+  for (const t of INT_TYPES) {
+    const c = storageCType(t);
+    const tag = typeTag(t);
+    const { min, isSigned } = intLimits(t);
+    const overflow = isSigned ? ` if (a == ${min} && b == -1) return a;` : '';
+    m.set(`kiln_div_${tag}`, [`static inline ${c} kiln_div_${tag}(${c} a, ${c} b) { if (b == 0) return 0;${overflow} return (${c})(a / b); }`, []]);
+    m.set(`kiln_rem_${tag}`, [`static inline ${c} kiln_rem_${tag}(${c} a, ${c} b) { if (b == 0) return 0;${isSigned ? ' if (b == -1) return 0;' : ''} return (${c})(a % b); }`, []]);
+    const u = unsignedOf(t);
+    const bits = Number(c.match(/\d+/)![0]);
+    m.set(`kiln_shl_${tag}`, [`static inline ${c} kiln_shl_${tag}(${c} a, ${c} b) { return (b < 0 || b >= ${bits}) ? 0 : (${c})((${u})a << b); }`, []]);
+    m.set(`kiln_shr_${tag}`, [`static inline ${c} kiln_shr_${tag}(${c} a, ${c} b) { return (b < 0 || b >= ${bits}) ? 0 : (${c})((${u})a >> b); }`, []]);
+    m.set(`kiln_pow_${tag}`, [
+      `static inline ${c} kiln_pow_${tag}(${c} a, ${c} b) { ${u} r = 1, x = (${u})a; if (b < 0) return ${isSigned ? '(a == 1) ? 1 : (a == -1) ? ((b & 1) ? -1 : 1) : 0' : '0'}; while (b) { if (b & 1) r *= x; x *= x; b >>= 1; } return (${c})r; }`,
+      [],
+    ]);
+    // float → integer: NaN/inf give 0, finite values truncate and wrap to the width
+    m.set(`kiln_f2${tag}`, [
+      `static inline ${c} kiln_f2${tag}(double x) { if (!(x == x) || x >= 18446744073709551616.0 || x <= -9223372036854775808.0) return 0; x = trunc(x); if (x >= 9223372036854775808.0) return (${c})(uint64_t)x; return (${c})(uint64_t)(int64_t)x; }`,
+      [],
+    ]);
+  }
+  m.set('kiln_fminf', ['static inline float kiln_fminf(float a, float b) { return (a != a || b != b) ? NAN : (a < b ? a : b); }', []]);
+  m.set('kiln_fmaxf', ['static inline float kiln_fmaxf(float a, float b) { return (a != a || b != b) ? NAN : (a > b ? a : b); }', []]);
+  m.set('kiln_fmin', ['static inline double kiln_fmin(double a, double b) { return (a != a || b != b) ? NAN : (a < b ? a : b); }', []]);
+  m.set('kiln_fmax', ['static inline double kiln_fmax(double a, double b) { return (a != a || b != b) ? NAN : (a > b ? a : b); }', []]);
+  m.set('kiln_signf', ['static inline float kiln_signf(float a) { return a != a ? a : (float)((a > 0) - (a < 0)); }', []]);
+  m.set('kiln_sign', ['static inline double kiln_sign(double a) { return a != a ? a : (double)((a > 0) - (a < 0)); }', []]);
+  // IEEE half precision and bfloat16 (round half to even)
+  m.set('kiln_f16_to_f32', [
+    `static inline float kiln_f16_to_f32(uint16_t h) {
+  uint32_t s = (uint32_t)(h >> 15), e = (uint32_t)((h >> 10) & 31), f = (uint32_t)(h & 1023);
+  float v;
+  if (e == 0) v = ldexpf((float)f, -24);
+  else if (e == 31) v = f ? NAN : INFINITY;
+  else v = ldexpf((float)(f | 1024), (int)e - 25);
+  return s ? -v : v;
+}`,
+    [],
+  ]);
+  m.set('kiln_f32_to_f16', [
+    `static inline uint16_t kiln_f32_to_f16(float x) {
+  uint32_t u; memcpy(&u, &x, 4);
+  uint32_t s = (u >> 16) & 0x8000u, e = (u >> 23) & 255u, f = u & 0x7fffffu;
+  if (e == 255) return (uint16_t)(s | 0x7c00u | (f ? 0x200u : 0));
+  int ex = (int)e - 127 + 15;
+  if (ex >= 31) return (uint16_t)(s | 0x7c00u);
+  if (ex <= 0) {
+    if (ex < -10) return (uint16_t)s;
+    f |= 0x800000u;
+    uint32_t shift = (uint32_t)(14 - ex), half = 1u << (shift - 1), rest = f & ((1u << shift) - 1), q = f >> shift;
+    if (rest > half || (rest == half && (q & 1u))) q++;
+    return (uint16_t)(s | q);
+  }
+  uint32_t q = (uint32_t)ex << 10 | (f >> 13), rest = f & 0x1fffu;
+  if (rest > 0x1000u || (rest == 0x1000u && (q & 1u))) q++;
+  return (uint16_t)(s | q);
+}`,
+    [],
+  ]);
+  m.set('kiln_bf16_to_f32', ['static inline float kiln_bf16_to_f32(uint16_t h) { uint32_t u = (uint32_t)h << 16; float x; memcpy(&x, &u, 4); return x; }', []]);
+  m.set('kiln_f32_to_bf16', [
+    'static inline uint16_t kiln_f32_to_bf16(float x) { uint32_t u; memcpy(&u, &x, 4); if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); u += 0x7fffu + ((u >> 16) & 1u); return (uint16_t)(u >> 16); }',
+    [],
+  ]);
+  m.set('kiln_round_f16', ['static inline float kiln_round_f16(float x) { return kiln_f16_to_f32(kiln_f32_to_f16(x)); }', ['kiln_f16_to_f32', 'kiln_f32_to_f16']]);
+  m.set('kiln_round_bf16', ['static inline float kiln_round_bf16(float x) { return kiln_bf16_to_f32(kiln_f32_to_bf16(x)); }', ['kiln_bf16_to_f32', 'kiln_f32_to_bf16']]);
+  return m;
+}
+
+const TABLE = helperTable();
+
+export function isKnownHelper(name: string): boolean {
+  return TABLE.has(name);
+}
+
+/** Definitions of the used helpers (and what they call), in a stable order. */
+export function renderHelpers(used: ReadonlySet<string>): string {
+  const all = new Set<string>();
+  const visit = (n: string): void => {
+    if (all.has(n)) return;
+    const h = TABLE.get(n);
+    if (!h) throw new Error(`unknown C helper ${n}`);
+    for (const d of h[1]) visit(d);
+    all.add(n);
+  };
+  [...used].sort().forEach(visit);
+  return [...all].map((n) => TABLE.get(n)![0]).join('\n');
+}

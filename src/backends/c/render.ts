@@ -1,0 +1,354 @@
+/**
+ * Renders a kernel program as C99: each kernel a static function over restrict pointers, one
+ * static arena for temporaries (offsets from the memory plan), constants in a binary blob that an
+ * assembly file pulls in with .incbin (so the C compiler never parses megabytes of initializers),
+ * and `int kiln_<name>_run(inputs…, outputs…)`. Narrow float types are stored as bit patterns and
+ * computed as float; integer arithmetic wraps through unsigned types, so the code is free of
+ * undefined behaviour.
+ */
+import { KilnError } from '../../ir/errors.js';
+import { bufferSize, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
+import { isFloatC, isNarrowFloat, isSignedInt, storageCType, typeTag, unsignedOf, valueCType } from './ctypes.js';
+import { renderHelpers } from './helpers.js';
+
+export interface CLayout {
+  /** Byte offset of each temp buffer in the arena. */
+  arenaOffset: Map<KBuffer, number>;
+  arenaBytes: number;
+  /** Byte offset of each const buffer in the weights blob. */
+  blobOffset: Map<KBuffer, number>;
+  blobBytes: number;
+}
+
+export interface CSource {
+  header: string;
+  source: string;
+  /** Symbol of the weights blob (defined by the .incbin assembly file). */
+  blobSymbol: string;
+}
+
+export function cIdent(name: string): string {
+  const s = name.replace(/[^A-Za-z0-9_]/g, '_');
+  return /^[0-9]/.test(s) ? `_${s}` : s;
+}
+
+function floatLiteral(v: number, t: 'float' | 'double'): string {
+  if (Number.isNaN(v)) return t === 'float' ? 'NAN' : '((double)NAN)';
+  if (v === Infinity) return t === 'float' ? 'INFINITY' : '((double)INFINITY)';
+  if (v === -Infinity) return t === 'float' ? '(-INFINITY)' : '(-(double)INFINITY)';
+  if (Object.is(v, -0)) return t === 'float' ? '(-0.0f)' : '(-0.0)';
+  // hexadecimal floating literals are exact
+  const neg = v < 0;
+  const a = Math.abs(v);
+  let e = Math.floor(Math.log2(a));
+  if (2 ** e > a) e--;
+  if (2 ** (e + 1) <= a) e++;
+  if (e < -1022) e = -1022;
+  const m = a / 2 ** e; // in [1,2) (or below for subnormals)
+  const lead = Math.floor(m);
+  let frac = m - lead;
+  let hex = '';
+  for (let i = 0; i < 13 && frac > 0; i++) {
+    frac *= 16;
+    const d = Math.floor(frac);
+    hex += d.toString(16);
+    frac -= d;
+  }
+  const lit = `0x${lead}${hex ? `.${hex}` : ''}p${e >= 0 ? '+' : ''}${e}${t === 'float' ? 'f' : ''}`;
+  return neg ? `(-${lit})` : lit;
+}
+
+function intLiteral(v: number | bigint, t: ScalarType): string {
+  const c = valueCType(t);
+  if (c === 'int64_t') {
+    const b = BigInt(v);
+    if (b === -(2n ** 63n)) return '(-INT64_C(9223372036854775807) - 1)';
+    return b < 0n ? `(-INT64_C(${-b}))` : `INT64_C(${b})`;
+  }
+  if (c === 'uint64_t') return `UINT64_C(${BigInt.asUintN(64, BigInt(v))})`;
+  const n = Number(v);
+  if (c === 'int32_t' && n === -2147483648) return '(-2147483647 - 1)';
+  if (c === 'uint32_t') return `${n >>> 0}u`;
+  return n < 0 ? `(${n})` : `${n}`;
+}
+
+class Renderer {
+  readonly helpers = new Set<string>();
+  private readonly ptr: Map<KBuffer, string>;
+
+  constructor(ptrNames: Map<KBuffer, string>) {
+    this.ptr = ptrNames;
+  }
+
+  private helper(name: string): string {
+    this.helpers.add(name);
+    return name;
+  }
+
+  private name(b: KBuffer): string {
+    const n = this.ptr.get(b);
+    if (!n) throw new KilnError('invalid-model', `buffer ${b.name} is not a parameter of this kernel`);
+    return n;
+  }
+
+  /** Loads produce C values: narrow floats are decoded to float. */
+  private load(b: KBuffer, i: string): string {
+    const raw = `${this.name(b)}[${i}]`;
+    switch (b.dtype) {
+      case 'f16': return `${this.helper('kiln_f16_to_f32')}(${raw})`;
+      case 'bf16': return `${this.helper('kiln_bf16_to_f32')}(${raw})`;
+      default:
+        if (isNarrowFloat(b.dtype)) throw new KilnError('unsupported', `element type ${b.dtype} in generated C`);
+        return raw;
+    }
+  }
+
+  private storeValue(b: KBuffer, v: string): string {
+    switch (b.dtype) {
+      case 'f16': return `${this.helper('kiln_f32_to_f16')}(${v})`;
+      case 'bf16': return `${this.helper('kiln_f32_to_bf16')}(${v})`;
+      case 'bool': return `(uint8_t)((${v}) != 0)`;
+      default:
+        if (isNarrowFloat(b.dtype)) throw new KilnError('unsupported', `element type ${b.dtype} in generated C`);
+        return `(${storageCType(b.dtype)})(${v})`;
+    }
+  }
+
+  expr(e: Expr): string {
+    switch (e.k) {
+      case 'const': {
+        if (isFloatC(e.t)) return floatLiteral(Number(e.v), e.t === 'f64' ? 'double' : 'float');
+        return intLiteral(e.v, e.t);
+      }
+      case 'var':
+        return e.name;
+      case 'load':
+        return this.load(e.buf, this.expr(e.idx));
+      case 'cast':
+        return this.cast(e.a, e.t);
+      case 'select':
+        return `(${this.expr(e.c)} ? ${this.expr(e.a)} : ${this.expr(e.b)})`;
+      case 'un':
+        return this.unary(e);
+      case 'bin':
+        return this.binary(e);
+    }
+  }
+
+  private cast(a: Expr, t: ScalarType): string {
+    const v = this.expr(a);
+    const from = a.t;
+    if (t === 'bool') return isFloatC(from) ? `(uint8_t)((${v}) != 0 && (${v}) == (${v}))` : `(uint8_t)((${v}) != 0)`;
+    if (isFloatC(t)) {
+      const base = `(${valueCType(t)})(${v})`;
+      if (t === 'f16') return `${this.helper('kiln_round_f16')}(${base})`;
+      if (t === 'bf16') return `${this.helper('kiln_round_bf16')}(${base})`;
+      if (isNarrowFloat(t)) throw new KilnError('unsupported', `element type ${t} in generated C`);
+      return base;
+    }
+    if (isFloatC(from)) return `${this.helper(`kiln_f2${typeTag(t === 'index' ? 'i32' : t)}`)}((double)(${v}))`;
+    return `(${valueCType(t)})(${v})`;
+  }
+
+  private unary(e: Extract<Expr, { k: 'un' }>): string {
+    const a = this.expr(e.a);
+    const t = e.a.t;
+    const f = isFloatC(t);
+    const fs = f && t !== 'f64' ? 'f' : '';
+    switch (e.op) {
+      case 'neg': return f ? `(-${a})` : isSignedInt(t) ? `(${valueCType(t)})(0u - (${unsignedOf(t)})(${a}))` : `(${valueCType(t)})(0u - (${a}))`;
+      case 'abs': return f ? `fabs${fs}(${a})` : isSignedInt(t) ? `(${valueCType(t)})((${a}) < 0 ? 0u - (${unsignedOf(t)})(${a}) : (${unsignedOf(t)})(${a}))` : a;
+      case 'not': return `(!(${a}))`;
+      case 'bitnot': return `(${valueCType(t)})(~(${unsignedOf(t)})(${a}))`;
+      case 'isnan': return f ? `(${a} != ${a})` : '0';
+      case 'isinf': return f ? `(isinf(${a}) != 0)` : '0';
+      case 'sign': return f ? `${this.helper(fs ? 'kiln_signf' : 'kiln_sign')}(${a})` : `(${valueCType(t)})((${a} > 0) - (${a} < 0))`;
+      case 'recip': return f ? `(1.0${fs} / ${a})` : `${this.helper(`kiln_div_${typeTag(t)}`)}(1, ${a})`;
+      case 'round': return `rint${fs}(${a})`;
+      default: {
+        if (!f) throw new KilnError('type', `${e.op} on integer type ${t}`);
+        const fn = e.op === 'erf' ? 'erf' : e.op;
+        return `${fn}${fs}(${a})`;
+      }
+    }
+  }
+
+  private binary(e: Extract<Expr, { k: 'bin' }>): string {
+    const a = this.expr(e.a);
+    const b = this.expr(e.b);
+    const t = e.a.t;
+    const f = isFloatC(t);
+    const fs = f && t !== 'f64' ? 'f' : '';
+    const ct = valueCType(t);
+    const wrapOp = (op: string): string => (t === 'index' ? `(${a} ${op} ${b})` : `(${ct})((${unsignedOf(t)})(${a}) ${op} (${unsignedOf(t)})(${b}))`);
+    switch (e.op) {
+      case 'add': return f ? `(${a} + ${b})` : wrapOp('+');
+      case 'sub': return f ? `(${a} - ${b})` : wrapOp('-');
+      case 'mul': return f ? `(${a} * ${b})` : wrapOp('*');
+      case 'div': return f ? `(${a} / ${b})` : t === 'index' ? `(${a} / ${b})` : `${this.helper(`kiln_div_${typeTag(t)}`)}(${a}, ${b})`;
+      case 'mod': case 'fmod': return f ? `fmod${fs}(${a}, ${b})` : t === 'index' ? `(${a} % ${b})` : `${this.helper(`kiln_rem_${typeTag(t)}`)}(${a}, ${b})`;
+      case 'min': return f ? `${this.helper(fs ? 'kiln_fminf' : 'kiln_fmin')}(${a}, ${b})` : `(${a} < ${b} ? ${a} : ${b})`;
+      case 'max': return f ? `${this.helper(fs ? 'kiln_fmaxf' : 'kiln_fmax')}(${a}, ${b})` : `(${a} > ${b} ? ${a} : ${b})`;
+      case 'pow': return f ? `pow${fs}(${a}, ${b})` : `${this.helper(`kiln_pow_${typeTag(t)}`)}(${a}, ${b})`;
+      case 'atan2': return `atan2${fs}(${a}, ${b})`;
+      case 'lt': return `(${a} < ${b})`;
+      case 'le': return `(${a} <= ${b})`;
+      case 'gt': return `(${a} > ${b})`;
+      case 'ge': return `(${a} >= ${b})`;
+      case 'eq': return `(${a} == ${b})`;
+      case 'ne': return `(${a} != ${b})`;
+      case 'and': return `(${a} && ${b})`;
+      case 'or': return `(${a} || ${b})`;
+      case 'xor': return `(!(${a}) != !(${b}))`;
+      case 'bitand': return wrapOp('&');
+      case 'bitor': return wrapOp('|');
+      case 'bitxor': return wrapOp('^');
+      case 'shl': return `${this.helper(`kiln_shl_${typeTag(t)}`)}(${a}, ${b})`;
+      case 'shr': return `${this.helper(`kiln_shr_${typeTag(t)}`)}(${a}, ${b})`;
+    }
+  }
+
+  stmts(ss: readonly Stmt[], ind: string): string[] {
+    return ss.flatMap((s) => this.stmt(s, ind));
+  }
+
+  stmt(s: Stmt, ind: string): string[] {
+    switch (s.k) {
+      case 'for': {
+        const head = `${ind}for (int32_t ${s.v} = ${this.expr(s.lo)}; ${s.v} < ${this.expr(s.hi)}; ${s.v}++) {`;
+        return [head, ...this.stmts(s.body, `${ind}  `), `${ind}}`];
+      }
+      case 'store':
+        return [`${ind}${this.name(s.buf)}[${this.expr(s.idx)}] = ${this.storeValue(s.buf, this.expr(s.val))};`];
+      case 'let':
+        return [`${ind}${valueCType(s.t)} ${s.name} = ${this.expr(s.init)};`];
+      case 'set':
+        return [`${ind}${s.name} = ${this.expr(s.val)};`];
+      case 'if': {
+        const out = [`${ind}if (${this.expr(s.c)}) {`, ...this.stmts(s.then, `${ind}  `)];
+        if (s.else.length) out.push(`${ind}} else {`, ...this.stmts(s.else, `${ind}  `));
+        out.push(`${ind}}`);
+        return out;
+      }
+    }
+  }
+}
+
+/** Buffers a kernel reads and writes, in first-use order. */
+export function kernelBuffers(k: Kernel): { reads: KBuffer[]; writes: KBuffer[] } {
+  const reads: KBuffer[] = [];
+  const writes: KBuffer[] = [];
+  const seen = new Set<KBuffer>();
+  const visitE = (e: Expr): void => {
+    switch (e.k) {
+      case 'load':
+        if (!seen.has(e.buf)) {
+          seen.add(e.buf);
+          reads.push(e.buf);
+        }
+        visitE(e.idx);
+        break;
+      case 'bin': visitE(e.a); visitE(e.b); break;
+      case 'un': case 'cast': visitE(e.a); break;
+      case 'select': visitE(e.c); visitE(e.a); visitE(e.b); break;
+      default: break;
+    }
+  };
+  const written = new Set<KBuffer>();
+  const visitS = (s: Stmt): void => {
+    switch (s.k) {
+      case 'for': visitE(s.lo); visitE(s.hi); s.body.forEach(visitS); break;
+      case 'store':
+        visitE(s.idx);
+        visitE(s.val);
+        if (!written.has(s.buf)) {
+          written.add(s.buf);
+          writes.push(s.buf);
+        }
+        break;
+      case 'let': visitE(s.init); break;
+      case 'set': visitE(s.val); break;
+      case 'if': visitE(s.c); s.then.forEach(visitS); s.else.forEach(visitS); break;
+    }
+  };
+  k.body.forEach(visitS);
+  return { reads: reads.filter((b) => !written.has(b)), writes };
+}
+
+export function renderC(program: Program, layout: CLayout, name: string): CSource {
+  const id = cIdent(name);
+  const blobSymbol = `kiln_${id}_weights`;
+  const fnName = `kiln_${id}_run`;
+  const guard = `KILN_${id.toUpperCase()}_H`;
+  const ioParam = (b: KBuffer, i: number, out: boolean): string => `${out ? '' : 'const '}${storageCType(b.dtype)} *${out ? 'out' : 'in'}${i}`;
+  const ioName = new Map<KBuffer, string>();
+  program.inputs.forEach((b, i) => ioName.set(b, `in${i}`));
+  program.outputs.forEach((b, i) => ioName.set(b, `out${i}`));
+
+  // header
+  const h: string[] = [`/* Generated by Kiln from model '${name}'. Do not edit. */`, `#ifndef ${guard}`, `#define ${guard}`, '#include <stdint.h>', ''];
+  h.push(`#define KILN_${id.toUpperCase()}_ARENA_BYTES ${layout.arenaBytes}`, `#define KILN_${id.toUpperCase()}_WEIGHT_BYTES ${layout.blobBytes}`);
+  h.push(`#define KILN_${id.toUpperCase()}_NUM_INPUTS ${program.inputs.length}`, `#define KILN_${id.toUpperCase()}_NUM_OUTPUTS ${program.outputs.length}`);
+  const describe = (b: KBuffer, kind: string, i: number): void => {
+    const up = `KILN_${id.toUpperCase()}_${kind}${i}`;
+    h.push(`/* ${kind.toLowerCase()} ${i}: '${b.name.replace(/\*\//g, '* /')}' ${b.dtype}[${b.shape.join('][')}] */`);
+    h.push(`#define ${up}_SIZE ${bufferSize(b)}`, `#define ${up}_BYTES ${bufferSize(b) * storageBytes(b.dtype)}`, `#define ${up}_RANK ${b.shape.length}`);
+  };
+  program.inputs.forEach((b, i) => describe(b, 'INPUT', i));
+  program.outputs.forEach((b, i) => describe(b, 'OUTPUT', i));
+  const params = [...program.inputs.map((b, i) => ioParam(b, i, false)), ...program.outputs.map((b, i) => ioParam(b, i, true))];
+  h.push('', '/* Runs the model once. Returns 0. Not reentrant: temporaries live in one static arena. */');
+  h.push(`int ${fnName}(${params.length ? params.join(', ') : 'void'});`, '', `#endif /* ${guard} */`, '');
+
+  // kernels
+  const usedHelpers = new Set<string>();
+  const bodies: string[] = [];
+  const calls: string[] = [];
+  for (const k of program.kernels) {
+    const { reads, writes } = kernelBuffers(k);
+    const names = new Map<KBuffer, string>();
+    const kparams: string[] = [];
+    const args: string[] = [];
+    for (const [b, ro] of [...reads.map((b) => [b, true] as const), ...writes.map((b) => [b, false] as const)]) {
+      const pn = `p_${cIdent(b.name)}`;
+      names.set(b, pn);
+      kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} *restrict ${pn}`);
+      args.push(bufferRef(b, ioName, layout, blobSymbol, ro));
+    }
+    const r = new Renderer(names);
+    const lines = r.stmts(k.body, '  ');
+    r.helpers.forEach((x) => usedHelpers.add(x));
+    const kname = `k_${cIdent(k.name)}`;
+    bodies.push(`/* ${k.origin.op} '${k.origin.node.replace(/\*\//g, '* /')}' */`, `static void ${kname}(${kparams.length ? kparams.join(', ') : 'void'}) {`, ...lines, '}', '');
+    calls.push(`  ${kname}(${args.join(', ')});`);
+  }
+
+  const c: string[] = [`/* Generated by Kiln from model '${name}'. Do not edit. */`, '#include <math.h>', '#include <stdint.h>', '#include <string.h>', `#include "model.h"`, ''];
+  c.push(`extern const unsigned char ${blobSymbol}[];`);
+  if (layout.arenaBytes > 0) c.push(`static unsigned char kiln_arena[${layout.arenaBytes}] __attribute__((aligned(16)));`);
+  c.push('');
+  const helperText = renderHelpers(usedHelpers);
+  if (helperText) c.push(helperText, '');
+  c.push(...bodies);
+  c.push(`int ${fnName}(${params.length ? params.join(', ') : 'void'}) {`, ...calls, '  return 0;', '}', '');
+  return { header: h.join('\n'), source: c.join('\n'), blobSymbol };
+}
+
+export function storageBytes(t: ScalarType): number {
+  const c = storageCType(t);
+  return c === 'float' || c.endsWith('32_t') ? 4 : c === 'double' || c.endsWith('64_t') ? 8 : c.endsWith('16_t') ? 2 : 1;
+}
+
+function bufferRef(b: KBuffer, io: Map<KBuffer, string>, layout: CLayout, blob: string, readOnly: boolean): string {
+  const ct = storageCType(b.dtype);
+  const ioN = io.get(b);
+  if (ioN) return ioN;
+  if (b.role === 'const') {
+    const off = layout.blobOffset.get(b);
+    if (off === undefined) throw new KilnError('invalid-model', `constant ${b.name} has no place in the weights blob`);
+    return `(const ${ct} *)(const void *)(${blob} + ${off})`;
+  }
+  const off = layout.arenaOffset.get(b);
+  if (off === undefined) throw new KilnError('invalid-model', `buffer ${b.name} has no place in the arena`);
+  return `(${readOnly ? 'const ' : ''}${ct} *)(void *)(kiln_arena + ${off})`;
+}

@@ -1,0 +1,62 @@
+/** Builds generated C with the system compiler and runs it through its harness. */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { KilnError } from '../../ir/errors.js';
+import type { Program } from '../../ir/kernel/types.js';
+import { Tensor } from '../../ir/tensor.js';
+import { fillFromBytes, storageBytes, tensorToBytes } from '../../ir/rawdata.js';
+import { emitC, type CProject } from './emit.js';
+
+/** Flags for checking runs: the strict warning set is part of what is checked. */
+export const CHECK_CFLAGS = process.env.KILN_CFLAGS ?? '-std=c99 -O1 -Wall -Wextra -Werror -pedantic -fno-strict-aliasing';
+
+export function writeProject(dir: string, project: CProject): void {
+  fs.mkdirSync(dir, { recursive: true });
+  for (const [name, data] of project.files) fs.writeFileSync(path.join(dir, name), data);
+}
+
+function commandError(what: string, e: unknown): KilnError {
+  const err = e as { stderr?: Buffer | string; message?: string; code?: string };
+  if (err.code === 'ENOENT') return new KilnError('unsupported', `${what}: compiler not installed`);
+  const text = String(err.stderr ?? err.message ?? e).trim().split('\n').find((l) => /error|warning|Error/.test(l)) ?? String(err.stderr ?? err.message ?? '').trim().split('\n')[0];
+  return new KilnError('runtime', `${what} failed: ${text}`);
+}
+
+/** Compiles the program's C with `cc` and runs it on the inputs; returns the outputs. */
+export function runC(program: Program, name: string, inputs: readonly Tensor[], opts: { cc?: string; cflags?: string; keepDir?: string } = {}): Tensor[] {
+  const dir = opts.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-c-'));
+  try {
+    const project = emitC(program, name);
+    writeProject(dir, project);
+    const cc = opts.cc ?? process.env.CC ?? 'cc';
+    const cflags = (opts.cflags ?? CHECK_CFLAGS).split(/\s+/).filter(Boolean);
+    try {
+      execFileSync(cc, [...cflags, '-o', 'model', 'main.c', 'model.c', 'weights.s', '-lm'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    } catch (e) {
+      throw commandError('C compile', e);
+    }
+    const args: string[] = [];
+    inputs.forEach((t, i) => {
+      const f = path.join(dir, `in${i}.bin`);
+      fs.writeFileSync(f, tensorToBytes(t, false));
+      args.push(f);
+    });
+    try {
+      execFileSync(path.join(dir, 'model'), [...args, '-o', path.join(dir, 'out')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    } catch (e) {
+      throw commandError('running the compiled model', e);
+    }
+    return program.outputs.map((b, i) => {
+      const bytes = fs.readFileSync(path.join(dir, `out${i}.bin`));
+      if (b.dtype === 'index') throw new KilnError('type', 'index-typed output');
+      if (bytes.length !== storageBytes(b.dtype, b.shape.reduce((x, y) => x * y, 1))) throw new KilnError('runtime', `output ${i} has ${bytes.length} bytes`);
+      const t = Tensor.zeros(b.dtype, b.shape);
+      fillFromBytes(t, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), false);
+      return t;
+    });
+  } finally {
+    if (!opts.keepDir) fs.rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,2 @@
+/** (misc) lowerings. */
+export {};

@@ -1,0 +1,2 @@
+/** (nn) lowerings. */
+export {};

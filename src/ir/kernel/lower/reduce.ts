@@ -1,0 +1,2 @@
+/** (reduce) lowerings. */
+export {};

@@ -1,0 +1,2 @@
+/** (shape) lowerings. */
+export {};

@@ -1,0 +1,85 @@
+/**
+ * Kernel IR: what graph ops are lowered to, once, for every backend. A program is a list of buffers
+ * (element type, shape, role; after planning a memory level and offset) and kernels, each a tree of
+ * loops over index expressions with scalar loads, stores, locals and arithmetic. Schedule decisions
+ * (parallel/vector/unroll/pipeline marks, tiles) are annotations on loops, so backends and the cost
+ * model read kernels without knowing which op they came from.
+ *
+ * Scalar semantics: integer arithmetic wraps to the type's width; integer division truncates toward
+ * zero and division by zero gives 0; narrow float types (f16, bf16, f8*) are computed in f32 and
+ * rounded (half to even) when stored or cast; 'index' is the integer type of loop variables and
+ * flat indices (32-bit on every target).
+ */
+import type { DType } from '../dtype.js';
+import type { Tensor } from '../tensor.js';
+
+export type ScalarType = Exclude<DType, 'string' | 'c64' | 'c128'> | 'index';
+
+export type BinOp =
+  | 'add' | 'sub' | 'mul' | 'div' | 'mod' | 'fmod' | 'min' | 'max' | 'pow' | 'atan2'
+  | 'lt' | 'le' | 'gt' | 'ge' | 'eq' | 'ne'
+  | 'and' | 'or' | 'xor' | 'bitand' | 'bitor' | 'bitxor' | 'shl' | 'shr';
+
+export type UnOp =
+  | 'neg' | 'abs' | 'sqrt' | 'exp' | 'log' | 'sin' | 'cos' | 'tan' | 'asin' | 'acos' | 'atan'
+  | 'sinh' | 'cosh' | 'tanh' | 'asinh' | 'acosh' | 'atanh' | 'erf' | 'floor' | 'ceil' | 'round' | 'trunc'
+  | 'not' | 'bitnot' | 'isnan' | 'isinf' | 'sign' | 'recip';
+
+export type Expr =
+  | { readonly k: 'const'; readonly t: ScalarType; readonly v: number | bigint }
+  | { readonly k: 'var'; readonly t: ScalarType; readonly name: string }
+  | { readonly k: 'load'; readonly t: ScalarType; readonly buf: KBuffer; readonly idx: Expr }
+  | { readonly k: 'bin'; readonly t: ScalarType; readonly op: BinOp; readonly a: Expr; readonly b: Expr }
+  | { readonly k: 'un'; readonly t: ScalarType; readonly op: UnOp; readonly a: Expr }
+  | { readonly k: 'cast'; readonly t: ScalarType; readonly a: Expr }
+  | { readonly k: 'select'; readonly t: ScalarType; readonly c: Expr; readonly a: Expr; readonly b: Expr };
+
+/** Schedule marks on a loop; they never change results. */
+export interface LoopAnnotations {
+  parallel?: boolean;
+  vectorize?: number;
+  unroll?: number;
+  pipeline?: boolean;
+}
+
+export type Stmt =
+  | { readonly k: 'for'; readonly v: string; readonly lo: Expr; readonly hi: Expr; readonly body: Stmt[]; readonly ann: LoopAnnotations }
+  | { readonly k: 'store'; readonly buf: KBuffer; readonly idx: Expr; readonly val: Expr }
+  | { readonly k: 'let'; readonly name: string; readonly t: ScalarType; readonly init: Expr }
+  | { readonly k: 'set'; readonly name: string; readonly val: Expr }
+  | { readonly k: 'if'; readonly c: Expr; readonly then: Stmt[]; readonly else: Stmt[] };
+
+export type BufferRole = 'input' | 'output' | 'const' | 'temp';
+
+export interface KBuffer {
+  readonly id: number;
+  name: string;
+  readonly dtype: ScalarType;
+  readonly shape: readonly number[];
+  role: BufferRole;
+  /** Contents of a 'const' buffer. */
+  data?: Tensor;
+  /** Memory level once placed (e.g. 'sram', 'flash', 'dram'); unset before planning. */
+  level?: string;
+  /** Byte offset in its level's arena once planned ('temp' buffers). */
+  offset?: number;
+}
+
+export interface Kernel {
+  readonly name: string;
+  /** The graph node this kernel was lowered from (for messages and reports). */
+  readonly origin: { readonly node: string; readonly op: string };
+  readonly body: Stmt[];
+}
+
+export interface Program {
+  name: string;
+  buffers: KBuffer[];
+  inputs: KBuffer[];
+  outputs: KBuffer[];
+  kernels: Kernel[];
+}
+
+export function bufferSize(b: KBuffer): number {
+  return b.shape.reduce((a, d) => a * d, 1);
+}
