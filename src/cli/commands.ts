@@ -9,6 +9,7 @@ import { runConformance, summarize } from '../driver/conformance.js';
 import { targetNames } from '../driver/targets.js';
 import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
+import { compileModel, parseInputShapes } from '../driver/compile.js';
 
 export function registerCommands(program: Command): void {
   program
@@ -30,6 +31,19 @@ export function registerCommands(program: Command): void {
     .action((model: string, opts: { json?: boolean }) => {
       const info = inspectModule(loadModel(model));
       process.stdout.write(opts.json ? `${JSON.stringify(info, null, 2)}\n` : formatInspect(info));
+    });
+
+  program
+    .command('compile')
+    .description('compile a model to target code in an output folder')
+    .argument('<model>', 'model.onnx or file.kir')
+    .option('-t, --target <target>', 'target (c)', 'c')
+    .requiredOption('-o, --output <dir>', 'output folder (replaced atomically)')
+    .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims, e.g. x=1x3x224x224')
+    .option('--name <id>', 'name used in generated identifiers')
+    .action((model: string, opts: { target: string; output: string; inputShape?: string[]; name?: string }) => {
+      const r = compileModel(model, { target: opts.target, out: opts.output, inputShapes: parseInputShapes(opts.inputShape ?? []), name: opts.name });
+      process.stdout.write(`compiled ${model} for ${opts.target} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B, weights ${r.report.weightBytes} B\n`);
     });
 
   program

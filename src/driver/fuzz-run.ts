@@ -22,6 +22,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzSumma
   const timeout = opts.timeoutMs ?? 10_000;
   const rows = await runPool<(typeof jobs)[number], Row>(new URL('./fuzz-worker.js', import.meta.url), jobs, {
     workers: opts.jobs ?? os.availableParallelism(),
+    maxHeapMb: 1024,
     timeoutMs: timeout,
     onTimeout: (j) => ({ outcome: 'crash', kind: 'hang', message: `no result within ${timeout} ms`, file: j.file, index: j.index, hang: true }),
     onCrash: (j, message) => ({ outcome: 'crash', kind: 'worker', message, file: j.file, index: j.index }),

@@ -7,6 +7,8 @@ import { Worker } from 'node:worker_threads';
 
 export interface PoolOptions<J, R> {
   workers: number;
+  /** Heap limit per worker: a job that exceeds it is a crash of that job, not of the run. */
+  maxHeapMb?: number;
   timeoutMs: number;
   onTimeout: (job: J) => R;
   onCrash: (job: J, message: string) => R;
@@ -21,7 +23,7 @@ export async function runPool<J, R>(workerFile: URL, jobs: readonly J[], opts: P
   let finished = 0;
   await new Promise<void>((resolve) => {
     const startWorker = (): void => {
-      const w = new Worker(workerFile);
+      const w = new Worker(workerFile, { resourceLimits: { maxOldGenerationSizeMb: opts.maxHeapMb ?? 4096 } });
       let current = -1;
       let timer: NodeJS.Timeout | null = null;
       const record = (i: number, r: R): void => {

@@ -6,23 +6,49 @@
 import { KilnError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
 import { inferModule } from '../ir/infer.js';
-import { tensorType, typeCompatible } from '../ir/types.js';
+import { isStaticShape, tensorType, typeCompatible } from '../ir/types.js';
 import type { RtValue } from '../ir/tensor.js';
 import { foldConstants } from './fold-constants.js';
 
+/** Specializes to the shapes of actual inputs (graph-input order; undefined keeps the default). */
 export function specializeInputs(module: Module, inputs: readonly (RtValue | undefined)[]): void {
+  const shapes = new Map<string, readonly number[]>();
   module.graph.inputs.forEach((v, i) => {
     const x = inputs[i];
     if (x === undefined) return;
-    if (v.type !== null && v.type.kind !== 'tensor') throw new KilnError('unsupported', `input '${v.name}' is a ${v.type.kind}; code generation takes tensors`, { tensor: v.name });
     if (x.kind !== 'tensor') throw new KilnError('unsupported', `input '${v.name}' is a ${x.kind}; code generation takes tensors`, { tensor: v.name });
-    const t = tensorType(x.dtype, x.shape);
-    if (!typeCompatible(v.type, t)) {
-      throw new KilnError('type', `input '${v.name}' of shape [${x.shape.join(',')}] ${x.dtype} does not fit the declared type`, { tensor: v.name });
-    }
-    v.type = t;
+    if (v.tensorType && v.tensorType.dtype !== x.dtype) throw new KilnError('type', `input '${v.name}' is ${x.dtype}, the model declares ${v.tensorType.dtype}`, { tensor: v.name });
+    shapes.set(v.name, x.shape);
     v.init = null; // a value given for an input with a default overrides the default
   });
+  specializeShapes(module, shapes);
+}
+
+/**
+ * Gives graph inputs static shapes: those named in `shapes`, and the rest from their declared types
+ * (which must then be static). Inputs with defaults keep them.
+ */
+export function specializeShapes(module: Module, shapes: ReadonlyMap<string, readonly number[]>): void {
+  for (const v of module.graph.inputs) {
+    if (v.type !== null && v.type.kind !== 'tensor') throw new KilnError('unsupported', `input '${v.name}' is a ${v.type.kind}; code generation takes tensors`, { tensor: v.name });
+    const given = shapes.get(v.name);
+    const t = v.tensorType;
+    if (given === undefined) {
+      if (v.init) continue;
+      if (!t || !isStaticShape(t.shape)) {
+        const dims = t?.shape ? `[${t.shape.map((d) => (d === null ? '?' : String(d))).join(',')}]` : 'of unknown shape';
+        throw new KilnError('usage', `input '${v.name}' has a dynamic shape ${dims}; give its shape (--input-shape ${v.name}=…)`, { tensor: v.name });
+      }
+      continue;
+    }
+    if (!t) throw new KilnError('unsupported', `input '${v.name}' has no element type`, { tensor: v.name });
+    const nt = tensorType(t.dtype, given);
+    if (!typeCompatible(t, nt)) throw new KilnError('type', `input '${v.name}' of shape [${given.join(',')}] does not fit the declared type`, { tensor: v.name });
+    v.type = nt;
+  }
+  for (const name of shapes.keys()) {
+    if (!module.graph.inputs.some((v) => v.name === name)) throw new KilnError('usage', `the model has no input named '${name}'`);
+  }
   inferModule(module);
   foldConstants(module, true);
 }

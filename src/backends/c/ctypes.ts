@@ -55,5 +55,8 @@ export function unsignedOf(t: ScalarType): string {
 
 /** Short suffix naming a type in helper function names (kiln_div_i32 …). */
 export function typeTag(t: ScalarType): string {
-  return t === 'index' ? 'i32' : t;
+  if (t === 'index') return 'i32';
+  if (t === 'i4' || t === 'i2') return 'i8';
+  if (t === 'u4' || t === 'u2' || t === 'bool') return 'u8';
+  return t;
 }

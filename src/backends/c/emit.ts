@@ -141,6 +141,7 @@ function asm(symbol: string): string {
 ${symbol}:
 \t.incbin "weights.bin"
 \t.byte 0
+\t.section .note.GNU-stack,"",%progbits
 `;
 }
 

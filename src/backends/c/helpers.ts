@@ -83,6 +83,94 @@ function helperTable(): Map<string, [string, string[]]> {
   ]);
   m.set('kiln_round_f16', ['static inline float kiln_round_f16(float x) { return kiln_f16_to_f32(kiln_f32_to_f16(x)); }', ['kiln_f16_to_f32', 'kiln_f32_to_f16']]);
   m.set('kiln_round_bf16', ['static inline float kiln_round_bf16(float x) { return kiln_bf16_to_f32(kiln_f32_to_bf16(x)); }', ['kiln_bf16_to_f32', 'kiln_f32_to_bf16']]);
+  // float8 / float4 formats: generic round-half-to-even to a (mantissa bits, min exponent, max)
+  // format, then bit encoding; decoding by formula. Mirrors src/ir/floatfmt.ts.
+  m.set('kiln_mini_round', [
+    `static inline float kiln_mini_round(float x, int mbits, int minexp, float maxv, int ovf, int fnuz) {
+  /* ovf: 0 = NaN, 1 = infinity, 2 = largest value (formats without NaN/inf) */
+  float a, scale, v;
+  int e, neg = signbit(x) != 0;
+  if (x != x) return ovf == 2 ? 0.0f : x;
+  a = fabsf(x);
+  if (a == 0.0f) return (neg && !fnuz) ? -0.0f : 0.0f;
+  if (isinf(a)) return ovf == 0 ? NAN : ovf == 1 ? x : (neg ? -maxv : maxv);
+  (void)frexpf(a, &e);
+  e -= 1;
+  if (e < minexp) e = minexp;
+  scale = ldexpf(1.0f, e - mbits);
+  v = rintf(a / scale) * scale;
+  if (v > maxv) return ovf == 0 ? NAN : ovf == 1 ? (neg ? -INFINITY : INFINITY) : (neg ? -maxv : maxv);
+  if (v == 0.0f) return (neg && !fnuz) ? -0.0f : 0.0f;
+  return neg ? -v : v;
+}`,
+    [],
+  ]);
+  m.set('kiln_mini_bits', [
+    `static inline uint8_t kiln_mini_bits(float v, int ebits, int mbits, int bias, int nancode, int fnuz) {
+  /* v is already representable (see kiln_mini_round) */
+  int e, neg = signbit(v) != 0;
+  unsigned sign = 1u << (ebits + mbits), code;
+  float a;
+  if (v != v) return (uint8_t)nancode;
+  a = fabsf(v);
+  if (a == 0.0f) return (uint8_t)((neg && !fnuz) ? sign : 0u);
+  if (isinf(a)) return (uint8_t)((neg ? sign : 0u) | (((1u << ebits) - 1u) << mbits));
+  (void)frexpf(a, &e);
+  e -= 1;
+  if (e < 1 - bias) code = (unsigned)lrintf(a / ldexpf(1.0f, 1 - bias - mbits));
+  else code = ((unsigned)(e + bias) << mbits) | ((unsigned)lrintf(a / ldexpf(1.0f, e - mbits)) - (1u << mbits));
+  return (uint8_t)((neg ? sign : 0u) | code);
+}`,
+    [],
+  ]);
+  m.set('kiln_mini_value', [
+    `static inline float kiln_mini_value(unsigned b, int ebits, int mbits, int bias, int special) {
+  /* special: 0 ieee (inf/NaN at all-ones exponent), 1 fn (NaN = all ones), 2 fnuz (NaN = sign only), 3 none */
+  unsigned sign = 1u << (ebits + mbits), rest = b & (sign - 1u), ef = rest >> mbits, mf = rest & ((1u << mbits) - 1u);
+  float v;
+  if (special == 2 && b == sign) return NAN;
+  if (special == 1 && ef == (1u << ebits) - 1u && mf == (1u << mbits) - 1u) return NAN;
+  if (special == 0 && ef == (1u << ebits) - 1u) return mf ? NAN : ((b & sign) ? -INFINITY : INFINITY);
+  v = ef == 0 ? ldexpf((float)mf, 1 - bias - mbits) : ldexpf((float)(mf | (1u << mbits)), (int)ef - bias - mbits);
+  return (b & sign) ? -v : v;
+}`,
+    [],
+  ]);
+  const minis: [string, number, number, number, number, string, number][] = [
+    // name, ebits, mbits, bias, special, max, overflow mode
+    ['f8e4m3fn', 4, 3, 7, 1, '448.0f', 0],
+    ['f8e4m3fnuz', 4, 3, 8, 2, '240.0f', 0],
+    ['f8e5m2', 5, 2, 15, 0, '57344.0f', 1],
+    ['f8e5m2fnuz', 5, 2, 16, 2, '57344.0f', 0],
+    ['f4e2m1', 2, 1, 1, 3, '6.0f', 2],
+  ];
+  for (const [n, e, mb, bias, special, max, ovf] of minis) {
+    const fnuz = special === 2 ? 1 : 0;
+    const nan = special === 2 ? 0x80 : special === 1 ? 0x7f : special === 0 ? ((1 << (e + mb)) - 1) ^ ((1 << (mb - 1)) - 1) : 0;
+    m.set(`kiln_round_${n}`, [`static inline float kiln_round_${n}(float x) { return kiln_mini_round(x, ${mb}, ${1 - bias}, ${max}, ${ovf}, ${fnuz}); }`, ['kiln_mini_round']]);
+    m.set(`kiln_f32_to_${n}`, [`static inline uint8_t kiln_f32_to_${n}(float x) { return kiln_mini_bits(kiln_round_${n}(x), ${e}, ${mb}, ${bias}, ${nan}, ${fnuz}); }`, [`kiln_round_${n}`, 'kiln_mini_bits']]);
+    m.set(`kiln_${n}_to_f32`, [`static inline float kiln_${n}_to_f32(uint8_t b) { return kiln_mini_value(b, ${e}, ${mb}, ${bias}, ${special}); }`, ['kiln_mini_value']]);
+  }
+  m.set('kiln_f8e8m0_to_f32', ['static inline float kiln_f8e8m0_to_f32(uint8_t b) { return b == 255 ? NAN : ldexpf(1.0f, (int)b - 127); }', []]);
+  m.set('kiln_round_f8e8m0', [
+    `static inline float kiln_round_f8e8m0(float x) {
+  int e;
+  float f;
+  if (x != x || x < 0.0f || isinf(x)) return NAN;
+  if (x == 0.0f) return ldexpf(1.0f, -127);
+  f = frexpf(x, &e); /* x = f * 2^e, f in [0.5, 1) */
+  e -= 1;
+  if (f * 2.0f >= 1.5f) e++;
+  if (e < -127) e = -127;
+  if (e > 127) return NAN;
+  return ldexpf(1.0f, e);
+}`,
+    [],
+  ]);
+  m.set('kiln_f32_to_f8e8m0', [
+    'static inline uint8_t kiln_f32_to_f8e8m0(float x) { int e; float v = kiln_round_f8e8m0(x); if (v != v) return 255; (void)frexpf(v, &e); return (uint8_t)(e - 1 + 127); }',
+    ['kiln_round_f8e8m0'],
+  ]);
   return m;
 }
 

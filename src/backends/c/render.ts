@@ -94,24 +94,19 @@ class Renderer {
   /** Loads produce C values: narrow floats are decoded to float. */
   private load(b: KBuffer, i: string): string {
     const raw = `${this.name(b)}[${i}]`;
-    switch (b.dtype) {
-      case 'f16': return `${this.helper('kiln_f16_to_f32')}(${raw})`;
-      case 'bf16': return `${this.helper('kiln_bf16_to_f32')}(${raw})`;
-      default:
-        if (isNarrowFloat(b.dtype)) throw new KilnError('unsupported', `element type ${b.dtype} in generated C`);
-        return raw;
-    }
+    return isNarrowFloat(b.dtype) ? `${this.helper(`kiln_${b.dtype}_to_f32`)}(${raw})` : raw;
   }
 
   private storeValue(b: KBuffer, v: string): string {
-    switch (b.dtype) {
-      case 'f16': return `${this.helper('kiln_f32_to_f16')}(${v})`;
-      case 'bf16': return `${this.helper('kiln_f32_to_bf16')}(${v})`;
-      case 'bool': return `(uint8_t)((${v}) != 0)`;
-      default:
-        if (isNarrowFloat(b.dtype)) throw new KilnError('unsupported', `element type ${b.dtype} in generated C`);
-        return `(${storageCType(b.dtype)})(${v})`;
+    if (isNarrowFloat(b.dtype)) return `${this.helper(`kiln_f32_to_${b.dtype}`)}(${v})`;
+    if (b.dtype === 'bool') return `(uint8_t)((${v}) != 0)`;
+    if (b.dtype === 'i4' || b.dtype === 'i2') {
+      // sign-extend the low bits, as the interpreter's wrap does
+      const bits = b.dtype === 'i4' ? 4 : 2;
+      return `(int8_t)((int)((unsigned)((uint8_t)(${v}) & ${(1 << bits) - 1}u) ^ ${1 << (bits - 1)}u) - ${1 << (bits - 1)})`;
     }
+    if (b.dtype === 'u4' || b.dtype === 'u2') return `(uint8_t)((uint8_t)(${v}) & ${b.dtype === 'u4' ? 15 : 3}u)`;
+    return `(${storageCType(b.dtype)})(${v})`;
   }
 
   expr(e: Expr): string {
@@ -141,10 +136,7 @@ class Renderer {
     if (t === 'bool') return isFloatC(from) ? `(uint8_t)((${v}) != 0 && (${v}) == (${v}))` : `(uint8_t)((${v}) != 0)`;
     if (isFloatC(t)) {
       const base = `(${valueCType(t)})(${v})`;
-      if (t === 'f16') return `${this.helper('kiln_round_f16')}(${base})`;
-      if (t === 'bf16') return `${this.helper('kiln_round_bf16')}(${base})`;
-      if (isNarrowFloat(t)) throw new KilnError('unsupported', `element type ${t} in generated C`);
-      return base;
+      return isNarrowFloat(t) ? `${this.helper(`kiln_round_${t}`)}(${base})` : base;
     }
     if (isFloatC(from)) return `${this.helper(`kiln_f2${typeTag(t === 'index' ? 'i32' : t)}`)}((double)(${v}))`;
     return `(${valueCType(t)})(${v})`;

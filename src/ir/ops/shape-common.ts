@@ -4,7 +4,7 @@ import type { DType } from '../dtype.js';
 import { Tensor, stridesOf, shapeSize, type Scalar } from '../tensor.js';
 import { tensorType, type Dim, type TensorType } from '../types.js';
 import type { InferContext, KernelContext } from './registry.js';
-import { inputTensorType } from './util.js';
+import { inputTensorType, checkRank } from './util.js';
 
 /** Indexable view of any tensor storage (same-dtype element copies). */
 export type AnyArr = { [i: number]: Scalar; length: number };
@@ -36,7 +36,7 @@ export function unknownOf(t: TensorType | null, dt?: DType): TensorType {
 
 /** Dims with the given rank, all unknown. */
 export function unknownDims(rank: number): Dim[] {
-  return new Array<Dim>(rank).fill(null);
+  return new Array<Dim>(checkRank(rank)).fill(null);
 }
 
 /** Generic permute: out[idx] = x[perm-mapped idx]. */

@@ -7,6 +7,14 @@ import type { InferContext } from './registry.js';
 
 // ---------- shapes ----------
 
+/** Largest tensor rank Kiln accepts: a rank taken from data (a shape tensor's length) is checked first. */
+export const MAX_RANK = 64;
+
+export function checkRank(rank: number, what = 'tensor'): number {
+  if (!Number.isInteger(rank) || rank < 0 || rank > MAX_RANK) throw new KilnError('limit', `${what} rank ${rank} is over Kiln's limit of ${MAX_RANK}`);
+  return rank;
+}
+
 /** Numpy-style broadcast of static shapes. */
 export function broadcastShapes(...shapes: (readonly number[])[]): number[] {
   const rank = Math.max(0, ...shapes.map((s) => s.length));

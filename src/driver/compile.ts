@@ -1,0 +1,74 @@
+/** `kiln compile`: model → specialized graph → kernel program → target files in an output folder. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { KilnError } from '../ir/errors.js';
+import { loadModel } from './load.js';
+import { specializeShapes } from '../passes/specialize.js';
+import { lowerModule } from '../passes/lower.js';
+import { emitC, type CReport } from '../backends/c/emit.js';
+import { cIdent } from '../backends/c/render.js';
+
+export interface CompileOptions {
+  target: string;
+  out: string;
+  /** name → static shape for inputs with dynamic dims. */
+  inputShapes?: ReadonlyMap<string, readonly number[]>;
+  /** Name used in generated identifiers (default: the model's graph name or file name). */
+  name?: string;
+}
+
+export interface CompileResult {
+  dir: string;
+  files: string[];
+  report: CReport;
+  ms: number;
+}
+
+/** Parses `name=1x3x224x224` (repeatable) into a map. */
+export function parseInputShapes(specs: readonly string[]): Map<string, number[]> {
+  const m = new Map<string, number[]>();
+  for (const s of specs) {
+    const eq = s.lastIndexOf('=');
+    const dims = eq < 0 ? '' : s.slice(eq + 1);
+    if (eq <= 0 || !/^\d+(x\d+)*$|^$/.test(dims)) throw new KilnError('usage', `--input-shape '${s}' must look like name=1x3x224x224`);
+    m.set(s.slice(0, eq), dims === '' ? [] : dims.split('x').map(Number));
+  }
+  return m;
+}
+
+/**
+ * Writes every file into a fresh sibling folder, then moves it into place, so a failed compile
+ * never leaves a half-written output folder.
+ */
+export function writeFolderAtomic(dir: string, files: ReadonlyMap<string, string | Uint8Array>): void {
+  const abs = path.resolve(dir);
+  const tmp = `${abs}.kiln-tmp-${process.pid}`;
+  const old = `${abs}.kiln-old-${process.pid}`;
+  try {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp, { recursive: true });
+    for (const [name, data] of files) fs.writeFileSync(path.join(tmp, name), data);
+    if (fs.existsSync(abs)) fs.renameSync(abs, old);
+    fs.renameSync(tmp, abs);
+    fs.rmSync(old, { recursive: true, force: true });
+  } catch (e) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    if (!fs.existsSync(abs) && fs.existsSync(old)) fs.renameSync(old, abs);
+    throw new KilnError('io', `cannot write '${dir}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+export function compileModel(file: string, opts: CompileOptions): CompileResult {
+  const t0 = performance.now();
+  if (opts.target !== 'c') throw new KilnError('usage', `unknown compile target '${opts.target}' (known: c)`);
+  const module = loadModel(file);
+  specializeShapes(module, opts.inputShapes ?? new Map());
+  const program = lowerModule(module);
+  const name = cIdent(opts.name ?? (module.graph.name || path.basename(file).replace(/\.[^.]*$/, '')));
+  const project = emitC(program, name, { target: opts.target });
+  const ms = performance.now() - t0;
+  project.report.compileMs = Math.round(ms);
+  project.files.set('report.json', `${JSON.stringify(project.report, null, 2)}\n`);
+  writeFolderAtomic(opts.out, project.files);
+  return { dir: opts.out, files: [...project.files.keys()], report: project.report, ms };
+}
