@@ -198,7 +198,7 @@ export function mutate(bytes: Uint8Array, seed: number, index: number): FuzzInpu
   return { kind: kinds.join('; ') || 'none', format: 'onnx', bytes: ModelProtoType.encode(msg).finish() };
 }
 
-function mutateText(text: string, r: Rand): string {
+export function mutateText(text: string, r: Rand): string {
   const lines = text.split('\n');
   const op = int(r, 5);
   if (op === 0 && text.length) {

@@ -304,6 +304,15 @@ registerOp({
     const poolS = a.has('pool_strings') ? a.strings('pool_strings') : null;
     const poolI = a.has('pool_int64s') ? a.ints('pool_int64s') : null;
     const pool: string[] = poolS ? [...poolS] : (poolI ?? []).map((v) => String(v));
+    // the n-gram boundaries must be ordered offsets into the pool (checked before any loop uses them)
+    counts.forEach((c, k) => {
+      if (!Number.isInteger(c) || c < 0 || c > pool.length || (k > 0 && c < counts[k - 1]!)) {
+        throw new KilnError('invalid-model', `TfIdfVectorizer ngram_counts [${counts.join(',')}] must be non-decreasing offsets into a pool of ${pool.length}`);
+      }
+    });
+    if (minN < 1 || maxN < minN || maxN > counts.length || maxSkip < 0) {
+      throw new KilnError('invalid-model', `TfIdfVectorizer gram lengths ${minN}..${maxN} and max_skip_count ${maxSkip} are out of range`);
+    }
     // map "n|tok,tok" → output column
     const table = new Map<string, number>();
     let gi = 0;

@@ -1,2 +1,3 @@
-/** (misc) lowerings. */
-export {};
+/** (misc) lowerings: attention, recurrent, signal, training and ai.onnx.ml ops (see misc-*.ts). */
+import './misc-attention.js';
+import './misc-seq.js';

@@ -1,2 +1,4 @@
-/** (nn) lowerings. */
-export {};
+/** (nn) lowerings: convolution, pooling, resampling, quantization. */
+import './nn-conv.js';
+import './nn-pool.js';
+import './nn-quant.js';

@@ -1,2 +1,5 @@
-/** (reduce) lowerings. */
-export {};
+/**
+ * (reduce) lowerings: reductions, arg-reductions, softmax family and scans (reduce-basic), linear
+ * algebra (reduce-linalg), normalizations (reduce-norm) and losses (reduce-loss).
+ */
+import './reduce-basic.js';

@@ -1,2 +1,3 @@
-/** (shape) lowerings. */
-export {};
+/** (shape) lowerings: data-movement and shape ops. */
+import './shape-move.js';
+import './shape-gen.js';
