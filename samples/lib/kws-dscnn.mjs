@@ -3,6 +3,10 @@
 // nodes are kept so the op is exercised.
 import { Builder, sample } from './builder.mjs';
 
+// Random weights give pooled features of small magnitude; a larger classifier gain keeps the
+// logits O(1) so the softmax output is not flat (a sharper check of everything before it).
+const CLASSIFIER_GAIN = 16;
+
 export function kwsDscnn({ filters = 64, blocks = 4, classes = 12 } = {}) {
   const b = new Builder('kws_dscnn', { seed: 101 });
   let x = b.input('input', [1, 1, 49, 10]);
@@ -16,6 +20,6 @@ export function kwsDscnn({ filters = 64, blocks = 4, classes = 12 } = {}) {
   // (dropout is the identity at inference) average pool over the whole 25×5 map
   x = b.avgpool(x, [x.shape[2], x.shape[3]], { name: 'avgpool' });
   x = b.flatten(x);
-  x = b.gemm(x, classes, { name: 'fc', gain: 1 });
+  x = b.gemm(x, classes, { name: 'fc', gain: CLASSIFIER_GAIN });
   return sample('kws-dscnn', b, [b.softmax(x)], { names: ['probs'] });
 }

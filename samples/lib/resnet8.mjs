@@ -4,6 +4,10 @@
 // Real BatchNormalization nodes.
 import { Builder, sample } from './builder.mjs';
 
+// Random weights give pooled features of small magnitude; a larger classifier gain keeps the
+// logits O(1) so the softmax output is not flat (a sharper check of everything before it).
+const CLASSIFIER_GAIN = 49;
+
 export function resnet8({ filters = 16, classes = 10 } = {}) {
   const b = new Builder('resnet8', { seed: 202 });
   let x = b.input('input', [1, 3, 32, 32]);
@@ -20,6 +24,6 @@ export function resnet8({ filters = 16, classes = 10 } = {}) {
   }
   x = b.avgpool(x, [x.shape[2], x.shape[3]], { name: 'avgpool' });
   x = b.flatten(x);
-  x = b.gemm(x, classes, { name: 'fc', gain: 1 });
+  x = b.gemm(x, classes, { name: 'fc', gain: CLASSIFIER_GAIN });
   return sample('resnet8', b, [b.softmax(x)], { names: ['probs'] });
 }

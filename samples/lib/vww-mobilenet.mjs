@@ -6,6 +6,10 @@ import { Builder, sample } from './builder.mjs';
 // [pointwise filters at width 1.0, depthwise stride] of the 13 depthwise-separable blocks
 const BLOCKS = [[64, 1], [128, 2], [128, 1], [256, 2], [256, 1], [512, 2], [512, 1], [512, 1], [512, 1], [512, 1], [512, 1], [1024, 2], [1024, 1]];
 
+// Random weights give pooled features of small magnitude; a larger classifier gain keeps the
+// logits O(1) so the softmax output is not flat (a sharper check of everything before it).
+const CLASSIFIER_GAIN = 100;
+
 export function vwwMobilenet({ alpha = 0.25, size = 96, classes = 2 } = {}) {
   const b = new Builder('vww_mobilenet_v1_025', { seed: 303, foldBn: true });
   let x = b.input('input', [1, 3, size, size]);
@@ -16,6 +20,6 @@ export function vwwMobilenet({ alpha = 0.25, size = 96, classes = 2 } = {}) {
   });
   x = b.avgpool(x, [x.shape[2], x.shape[3]], { name: 'avgpool' });
   x = b.flatten(x);
-  x = b.gemm(x, classes, { name: 'fc', gain: 1 });
+  x = b.gemm(x, classes, { name: 'fc', gain: CLASSIFIER_GAIN });
   return sample('vww-mobilenet', b, [b.softmax(x)], { names: ['probs'] });
 }

@@ -6,7 +6,7 @@ import { loadModel } from '../driver/load.js';
 import { inspectModule, formatInspect } from '../driver/inspect.js';
 import { runCommand } from '../driver/run.js';
 import { runConformance, summarize } from '../driver/conformance.js';
-import { targetNames } from '../driver/targets.js';
+import { targetNames, targetWithBoard } from '../driver/targets.js';
 import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
 import { compileModel, parseInputShapes } from '../driver/compile.js';
@@ -37,13 +37,15 @@ export function registerCommands(program: Command): void {
     .command('compile')
     .description('compile a model to target code in an output folder')
     .argument('<model>', 'model.onnx or file.kir')
-    .option('-t, --target <target>', 'target (c)', 'c')
+    .option('-t, --target <target>', 'target (c, mcu)', 'c')
+    .option('--board <name>', 'board for --target mcu (default mps2-an386; see src/costmodel/boards/)')
     .requiredOption('-o, --output <dir>', 'output folder (replaced atomically)')
     .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims, e.g. x=1x3x224x224')
     .option('--name <id>', 'name used in generated identifiers')
-    .action((model: string, opts: { target: string; output: string; inputShape?: string[]; name?: string }) => {
-      const r = compileModel(model, { target: opts.target, out: opts.output, inputShapes: parseInputShapes(opts.inputShape ?? []), name: opts.name });
-      process.stdout.write(`compiled ${model} for ${opts.target} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B, weights ${r.report.weightBytes} B\n`);
+    .action((model: string, opts: { target: string; board?: string; output: string; inputShape?: string[]; name?: string }) => {
+      const r = compileModel(model, { target: opts.target, board: opts.board, out: opts.output, inputShapes: parseInputShapes(opts.inputShape ?? []), name: opts.name });
+      process.stdout.write(`compiled ${model} for ${opts.target}${opts.target === 'mcu' ? ` (board ${opts.board ?? 'mps2-an386'})` : ''} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B, weights ${r.report.weightBytes} B\n`);
+      if (typeof r.report.sizeSummary === 'string') process.stdout.write(`${r.report.sizeSummary}\n`);
     });
 
   program
@@ -54,8 +56,9 @@ export function registerCommands(program: Command): void {
     .option('-i, --inputs <paths...>', 'a test_data_set folder or .pb files in graph-input order')
     .option('--expected <paths...>', 'expected outputs (.pb files or a folder with output_N.pb)')
     .option('--out <dir>', 'write outputs as output_N.pb into this folder')
-    .action(async (model: string, opts: { target: string; inputs?: string[]; expected?: string[]; out?: string }) => {
-      const result = await runCommand(model, opts);
+    .option('--board <name>', 'board for --target mcu (default mps2-an386)')
+    .action(async (model: string, opts: { target: string; board?: string; inputs?: string[]; expected?: string[]; out?: string }) => {
+      const result = await runCommand(model, { ...opts, target: targetWithBoard(opts.target, opts.board) });
       process.stdout.write(result.text);
       if (!result.ok) process.exitCode = 1;
     });
@@ -71,12 +74,14 @@ export function registerCommands(program: Command): void {
     .option('--timeout <ms>', 'time limit per case in milliseconds', (v) => parseInt(v, 10), 30000)
     .option('--families', 'print the per-family table')
     .option('--failures', 'list every case that did not pass, with its reason')
-    .action(async (dir: string, opts: { target: string; json?: string; filter?: string; jobs?: number; timeout: number; families?: boolean; failures?: boolean }) => {
+    .option('--board <name>', 'board for --target mcu (default mps2-an386)')
+    .action(async (dir: string, opts: { target: string; board?: string; json?: string; filter?: string; jobs?: number; timeout: number; families?: boolean; failures?: boolean }) => {
       if (!targetNames().includes(opts.target)) throw new KilnError('usage', `unknown target '${opts.target}' (known: ${targetNames().join(', ')})`);
+      const target = targetWithBoard(opts.target, opts.board);
       const t0 = performance.now();
       const progress = progressReporter();
       const report = await runConformance(dir, {
-        target: opts.target,
+        target,
         filter: opts.filter,
         jobs: opts.jobs,
         caseTimeoutMs: opts.timeout,

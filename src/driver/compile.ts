@@ -7,10 +7,16 @@ import { specializeShapes } from '../passes/specialize.js';
 import { lowerModule } from '../passes/lower.js';
 import { emitC, type CReport } from '../backends/c/emit.js';
 import { cIdent } from '../backends/c/render.js';
+import { getBoard } from '../costmodel/boards.js';
+import { sizeMcuProject } from '../backends/mcu/build.js';
+import { emitMcu } from '../backends/mcu/project.js';
+import { checkEstimate } from '../backends/mcu/fit.js';
 
 export interface CompileOptions {
   target: string;
   out: string;
+  /** Board for target mcu (default mps2-an386). */
+  board?: string;
   /** name → static shape for inputs with dynamic dims. */
   inputShapes?: ReadonlyMap<string, readonly number[]>;
   /** Name used in generated identifiers (default: the model's graph name or file name). */
@@ -60,12 +66,22 @@ export function writeFolderAtomic(dir: string, files: ReadonlyMap<string, string
 
 export function compileModel(file: string, opts: CompileOptions): CompileResult {
   const t0 = performance.now();
-  if (opts.target !== 'c') throw new KilnError('usage', `unknown compile target '${opts.target}' (known: c)`);
+  if (opts.target !== 'c' && opts.target !== 'mcu') throw new KilnError('usage', `unknown compile target '${opts.target}' (known: c, mcu)`);
+  if (opts.board !== undefined && opts.target !== 'mcu') throw new KilnError('usage', `--board applies to --target mcu, not '${opts.target}'`);
+  const board = opts.target === 'mcu' ? getBoard(opts.board ?? 'mps2-an386') : null;
   const module = loadModel(file);
   specializeShapes(module, opts.inputShapes ?? new Map());
   const program = lowerModule(module);
   const name = cIdent(opts.name ?? (module.graph.name || path.basename(file).replace(/\.[^.]*$/, '')));
-  const project = emitC(program, name, { target: opts.target });
+  let project;
+  if (board) {
+    const mcu = emitMcu(program, name, board);
+    // fit check before any tool runs, then the real sizes when the cross compiler is installed
+    checkEstimate(mcu.fit, board);
+    const sized = sizeMcuProject(mcu, program, board);
+    Object.assign(mcu.report, sized);
+    project = mcu;
+  } else project = emitC(program, name, { target: opts.target });
   const ms = performance.now() - t0;
   project.report.compileMs = Math.round(ms);
   project.files.set('report.json', `${JSON.stringify(project.report, null, 2)}\n`);

@@ -38,6 +38,8 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<{
   const outputs: RtValue[] = await target.run(module, inputs);
   const lines: string[] = [];
   outputs.forEach((v, i) => lines.push(`output ${i} '${module.graph.outputs[i]!.name}': ${describe(v)}`));
+  const summary = target.summary?.();
+  if (summary) lines.push(summary);
   if (opts.out) {
     fs.mkdirSync(opts.out, { recursive: true });
     outputs.forEach((v, i) => writeFileAtomic(path.join(opts.out!, `output_${i}.pb`), encodeValue(v, module.graph.outputs[i]!.type, module.graph.outputs[i]!.name)));

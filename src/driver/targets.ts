@@ -7,13 +7,20 @@ import { specializeInputs } from '../passes/specialize.js';
 import { lowerModule } from '../passes/lower.js';
 import { runProgram } from '../ir/kernel/interp.js';
 import { runC } from '../backends/c/run.js';
+import { describeFit, runMcu } from '../backends/mcu/run.js';
+import { getBoard } from '../costmodel/boards.js';
 
 export interface RunTarget {
   readonly name: string;
   readonly description: string;
   /** Runs the module on inputs in graph-input order (undefined = use the input's default). */
   run(module: Module, inputs: readonly (RtValue | undefined)[]): RtValue[] | Promise<RtValue[]>;
+  /** A line about the last run (e.g. flash/RAM of the MCU image), printed by `kiln run`. */
+  summary?(): string | undefined;
 }
+
+/** Targets that take an option after a colon, e.g. `mcu:stm32f446` (the board). */
+const optionTargets = new Map<string, (option: string | undefined) => RunTarget>();
 
 const targets = new Map<string, RunTarget>();
 
@@ -54,7 +61,39 @@ registerTarget({
   },
 });
 
+/** `mcu` (board mps2-an386) or `mcu:<board>`: cross-compiled, run under QEMU with semihosting. */
+function mcuTarget(option: string | undefined): RunTarget {
+  // an explicit board is checked now (a usage error before any case runs); the default lazily
+  const board = option === undefined ? undefined : getBoard(option).name;
+  let last: string | undefined;
+  return {
+    name: board === undefined ? 'mcu' : `mcu:${board}`,
+    description: 'generated C99 for a Cortex-M board (--board, default mps2-an386), built with arm-none-eabi-gcc and run under qemu-system-arm with semihosting',
+    run: (module, inputs) => {
+      const { program, feeds } = lowerFor(module, inputs);
+      const r = runMcu(program, module.graph.name || 'model', feeds, { board });
+      last = describeFit(r);
+      return r.outputs;
+    },
+    summary: () => last,
+  };
+}
+optionTargets.set('mcu', mcuTarget);
+registerTarget(mcuTarget(undefined));
+
+/** The target name `kiln run`/`conformance` use for a target with a board (`mcu` + stm32f446 → `mcu:stm32f446`). */
+export function targetWithBoard(target: string, board: string | undefined): string {
+  if (board === undefined) return target;
+  if (!optionTargets.has(target)) throw new KilnError('usage', `--board applies to --target mcu, not '${target}'`);
+  getBoard(board);
+  return `${target}:${board}`;
+}
+
 export function getTarget(name: string): RunTarget {
+  const colon = name.indexOf(':');
+  if (colon > 0 && optionTargets.has(name.slice(0, colon))) return optionTargets.get(name.slice(0, colon))!(name.slice(colon + 1));
+  const base = optionTargets.get(name);
+  if (base) return base(undefined);
   const t = targets.get(name);
   if (!t) throw new KilnError('usage', `unknown target '${name}' (known: ${[...targets.keys()].join(', ')})`);
   return t;

@@ -4,10 +4,10 @@
  * graph outputs) the two are merged, and a contradiction is a typed error naming the node.
  */
 import { KilnError, locateError } from './errors.js';
-import type { Graph, Module, Node, Value } from './graph.js';
+import type { AttrValue, Graph, Module, Node, Value } from './graph.js';
 import { normalizeDomain } from './graph.js';
 import { Attrs, resolveOp, type InferContext } from './ops/registry.js';
-import type { Tensor } from './tensor.js';
+import { Tensor } from './tensor.js';
 import type { Dim, ValueType } from './types.js';
 import { dimText } from './ops/util.js';
 
@@ -19,7 +19,27 @@ export function constantOf(v: Value | null): Tensor | null {
   if (p && p.opType === 'Constant' && normalizeDomain(p.domain) === '') {
     const t = p.attrs.get('value');
     if (t && t.kind === 'tensor') return t.value;
+    return constantFromAttributes(p);
   }
+  return null;
+}
+
+/** The tensor of a Constant given as value_float(s)/value_int(s)/value_string(s). */
+function constantFromAttributes(node: Node): Tensor | null {
+  const a = node.attrs;
+  const one = (name: string): AttrValue | undefined => a.get(name);
+  const f = one('value_float');
+  if (f?.kind === 'float') return Tensor.scalar('f32', f.value);
+  const fs = one('value_floats');
+  if (fs?.kind === 'floats') return Tensor.from('f32', [fs.value.length], fs.value);
+  const i = one('value_int');
+  if (i?.kind === 'int') return Tensor.scalar('i64', BigInt(i.value));
+  const is = one('value_ints');
+  if (is?.kind === 'ints') return Tensor.from('i64', [is.value.length], is.value.map((x) => BigInt(x)));
+  const s = one('value_string');
+  if (s?.kind === 'string') return Tensor.scalar('string', s.value);
+  const ss = one('value_strings');
+  if (ss?.kind === 'strings') return Tensor.from('string', [ss.value.length], ss.value);
   return null;
 }
 

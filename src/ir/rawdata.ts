@@ -79,7 +79,9 @@ export function tensorToBytes(t: Tensor, packed: boolean): Uint8Array {
     for (let i = 0; i < n; i++) {
       const v = t.num(i);
       const u = isMiniFloat(dt) ? toBits(dt, v) : v & mask;
-      out[Math.floor(i / perByte)]! |= (u & mask) << ((i % perByte) * bits);
+      // storage layout: one element per byte, signed types sign-extended to the whole byte
+      if (!packed) out[i] = isMiniFloat(dt) ? u : v & 0xff;
+      else out[Math.floor(i / perByte)]! |= (u & mask) << ((i % perByte) * bits);
     }
     return out;
   }

@@ -4,7 +4,7 @@
  * emit). Folded values become initializers; type inference then re-runs so consumers see the
  * constants (a Reshape whose target shape was computed gets a static output shape).
  */
-import { Graph, Module, type Node, type Value } from '../ir/graph.js';
+import { Graph, Module, Node, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { isStaticShape } from '../ir/types.js';
 import { isFloat } from '../ir/dtype.js';
@@ -69,6 +69,12 @@ function foldGraph(graph: Graph, module: Module, all: boolean): number {
   let folded = 0;
   const kept: Node[] = [];
   for (const node of graph.nodes) {
+    const branch = all ? constantBranch(node) : null;
+    if (branch) {
+      kept.push(...inlineBranch(graph, node, branch));
+      folded++;
+      continue;
+    }
     let values: Tensor[] | null = null;
     try {
       values = evaluate(node, module, all);
@@ -89,6 +95,32 @@ function foldGraph(graph: Graph, module: Module, all: boolean): number {
   }
   graph.nodes = kept;
   return folded;
+}
+
+/** The branch an If will take when its condition is a compile-time constant. */
+function constantBranch(node: Node): Graph | null {
+  if (node.domain !== '' || node.opType !== 'If') return null;
+  const c = constantOf(node.inputs[0] ?? null);
+  if (!c || c.size !== 1) return null;
+  const a = node.attrs.get(c.num(0) ? 'then_branch' : 'else_branch');
+  return a?.kind === 'graph' ? a.value : null;
+}
+
+/**
+ * Replaces an If by the nodes of its chosen branch: the branch's constants join the graph's, and
+ * each If output becomes an Identity of the branch output (so names downstream stay the same).
+ */
+function inlineBranch(graph: Graph, node: Node, branch: Graph): Node[] {
+  graph.initializers.push(...branch.initializers);
+  const nodes: Node[] = [...branch.nodes];
+  node.outputs.forEach((out, i) => {
+    const src = branch.outputs[i];
+    if (!out || !src) return;
+    const id = new Node('Identity', '', `${node.name}/out${i}`, [src], [out]);
+    out.producer = id;
+    nodes.push(id);
+  });
+  return nodes;
 }
 
 /** Folds until nothing changes; returns the number of nodes folded. */

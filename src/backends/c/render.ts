@@ -294,10 +294,12 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
 
   // kernels
   const usedHelpers = new Set<string>();
+  const usedBuffers = new Set<KBuffer>();
   const bodies: string[] = [];
   const calls: string[] = [];
   for (const k of program.kernels) {
     const { reads, writes } = kernelBuffers(k);
+    for (const b of [...reads, ...writes]) usedBuffers.add(b);
     const names = new Map<KBuffer, string>();
     const kparams: string[] = [];
     const args: string[] = [];
@@ -322,7 +324,9 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
   const helperText = renderHelpers(usedHelpers);
   if (helperText) c.push(helperText, '');
   c.push(...bodies);
-  c.push(`int ${fnName}(${params.length ? params.join(', ') : 'void'}) {`, ...calls, '  return 0;', '}', '');
+  // inputs no kernel reads (e.g. shape-only inputs folded away) are still part of the API
+  const unused = [...program.inputs, ...program.outputs].filter((b) => !usedBuffers.has(b)).map((b) => `  (void)${ioName.get(b)};`);
+  c.push(`int ${fnName}(${params.length ? params.join(', ') : 'void'}) {`, ...unused, ...calls, '  return 0;', '}', '');
   return { header: h.join('\n'), source: c.join('\n'), blobSymbol };
 }
 

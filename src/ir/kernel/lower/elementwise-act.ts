@@ -3,7 +3,7 @@ import { bin, cast, lit, select, un, type KernelBuilder } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, ScalarType } from '../types.js';
 import { req } from './common.js';
-import { binaryOperands, ct, isFloatType, mapKernel, num, operand, type Operand } from './elementwise-map.js';
+import { binaryOperands, ct, isFloatType, inputOperand, mapKernel, num, operand, type Operand } from './elementwise-map.js';
 
 const out0 = (ctx: LowerContext) => req(ctx.output(0), 'output');
 
@@ -33,7 +33,7 @@ function act(opType: string, f: (x: Expr, t: ScalarType, ctx: LowerContext, kb: 
     lower: (ctx) => {
       const x = req(ctx.input(0), 'X');
       const t = ct(x.dtype);
-      mapKernel(ctx, [operand(x)], out0(ctx), ([v], kb) => f(cast(v!, t), t, ctx, kb));
+      mapKernel(ctx, [inputOperand(ctx, 0, 'X')], out0(ctx), ([v], kb) => f(cast(v!, t), t, ctx, kb));
     },
   });
 }
@@ -83,7 +83,7 @@ registerLowering({
     const dt = x.dtype;
     const big = dt === 'i64' || dt === 'u64';
     const t: ScalarType = isFloatType(dt) ? ct(dt) : 'f64';
-    mapKernel(ctx, [operand(x)], out0(ctx), ([v]) => {
+    mapKernel(ctx, [inputOperand(ctx, 0, 'X')], out0(ctx), ([v]) => {
       const c = cast(v!, t);
       const a = big ? v! : c;
       const vt: ScalarType = big ? dt : t;
@@ -126,7 +126,7 @@ registerLowering({
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
     const t = ct(x.dtype);
-    const operands: Operand[] = [operand(x)];
+    const operands: Operand[] = [inputOperand(ctx, 0, 'X')];
     // each bound: a literal, an operand index (a runtime scalar), or absent
     const bounds: (Expr | number | null)[] = [];
     if (ctx.opset < 11) {

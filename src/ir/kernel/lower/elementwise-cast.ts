@@ -5,7 +5,7 @@ import { bin, cast, lit, select, un } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, ScalarType } from '../types.js';
 import { req } from './common.js';
-import { ct, isFloatType, mapKernel, num, operand } from './elementwise-map.js';
+import { ct, isFloatType, inputOperand, mapKernel, num } from './elementwise-map.js';
 
 const SATURATING = new Set<ScalarType>(['f8e4m3fn', 'f8e4m3fnuz', 'f8e5m2', 'f8e5m2fnuz']);
 
@@ -31,13 +31,13 @@ function castValue(v: Expr, to: ScalarType, saturate: boolean): Expr {
 
 function lowerCast(ctx: LowerContext, to: ScalarType, saturate: boolean): void {
   const x = req(ctx.input(0), 'input');
-  const out = req(ctx.output(0), 'output');
   if (x.dtype === to) {
     ctx.alias(0, 0);
     return;
   }
+  const out = req(ctx.output(0), 'output');
   if (to === 'f8e8m0') throw unsupportedLowering('Cast to f8e8m0');
-  mapKernel(ctx, [operand(x)], out, ([v]) => castValue(v!, to, saturate));
+  mapKernel(ctx, [inputOperand(ctx, 0, 'X')], out, ([v]) => castValue(v!, to, saturate));
 }
 
 registerLowering({

@@ -7,7 +7,8 @@
  */
 import { KilnError } from '../../errors.js';
 import { legacyAlignedShape } from '../../ops/elementwise-util.js';
-import { bin, cast, flatIndex, idx, lit, load, type KernelBuilder } from '../builder.js';
+import { isStaticShape } from '../../types.js';
+import { cast, flatIndex, idx, lit, load, type KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, req } from './common.js';
@@ -25,35 +26,36 @@ export function operand(buf: KBuffer, shape: readonly number[] = buf.shape): Ope
 }
 
 /**
+ * Input i as an operand with its value's shape: a view (alias) shares its source's buffer, whose
+ * shape may differ from the value's while the element order is the same.
+ */
+export function inputOperand(ctx: LowerContext, i: number, what: string): Operand {
+  const buf = req(ctx.input(i), what);
+  const v = ctx.node.inputs[i];
+  const s = v?.tensorType?.shape;
+  if (s && isStaticShape(s) && size(s) === size(buf.shape)) return { buf, shape: s };
+  return { buf, shape: buf.shape };
+}
+
+/**
  * The two operands of a binary op: A as is, B aligned for legacy broadcasting (opset < 7 with
  * `broadcast=1` and `axis`), as the interpreter's binaryOperands does.
  */
 export function binaryOperands(ctx: LowerContext, names: readonly [string, string] = ['A', 'B']): [Operand, Operand] {
-  const a = req(ctx.input(0), names[0]);
-  const b = req(ctx.input(1), names[1]);
+  const a = inputOperand(ctx, 0, names[0]);
+  const b = inputOperand(ctx, 1, names[1]);
   const bs = legacyAlignedShape(ctx.opset, ctx.attrs, a.shape.length, b.shape, 1);
-  return [operand(a), operand(b, bs)];
+  return [a, operand(b.buf, bs)];
 }
 
-const SUB_BYTE: Partial<Record<ScalarType, { bits: number; signed: boolean }>> = {
-  i4: { bits: 4, signed: true },
-  u4: { bits: 4, signed: false },
-  i2: { bits: 2, signed: true },
-  u2: { bits: 2, signed: false },
-};
+const SUB_BYTE: ReadonlySet<ScalarType> = new Set(['i4', 'u4', 'i2', 'u2']);
 
 /**
- * A value ready to store into an element of type `t`: for sub-byte integer types the value is
- * wrapped to the type's width explicitly (through i32), since their storage is a whole byte.
+ * A value ready to store into an element of type `t`: sub-byte integer types go through i32 (the
+ * store wraps to the width; there is no direct float → sub-byte conversion in C).
  */
 export function fitTo(e: Expr, t: ScalarType): Expr {
-  const sb = SUB_BYTE[t];
-  if (!sb) return e;
-  const v = cast(e, 'i32');
-  const masked = bin('bitand', v, lit('i32', (1 << sb.bits) - 1));
-  if (!sb.signed) return masked;
-  const half = lit('i32', 1 << (sb.bits - 1));
-  return bin('sub', bin('bitxor', masked, half), half);
+  return SUB_BYTE.has(t) && e.t !== t ? cast(e, 'i32') : e;
 }
 
 /**
@@ -108,7 +110,7 @@ export function mapKernel(ctx: LowerContext, operands: readonly Operand[], out: 
  * i32 (wrapped on store by fitTo), others as themselves.
  */
 export function ct(t: ScalarType): ScalarType {
-  return SUB_BYTE[t] ? 'i32' : computeType(t);
+  return SUB_BYTE.has(t) ? 'i32' : computeType(t);
 }
 
 /** Converts to its compute type. */

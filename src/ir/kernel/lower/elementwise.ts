@@ -7,7 +7,7 @@ import { bin, cast, lit, select, un } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { BinOp, Expr, ScalarType, UnOp } from '../types.js';
 import { req } from './common.js';
-import { binaryOperands, ct, isFloatType, isIntType, isSignedType, mapKernel, num, operand, type Operand } from './elementwise-map.js';
+import { binaryOperands, ct, isFloatType, isIntType, isSignedType, inputOperand, mapKernel, num, operand, type Operand } from './elementwise-map.js';
 import './elementwise-act.js';
 import './elementwise-cast.js';
 
@@ -58,19 +58,22 @@ registerLowering({
     const bt = B.buf.dtype;
     const out = out0(ctx);
     if (isIntType(at) && isIntType(bt)) {
-      // exact integer power, wrapping in a 64-bit type of the base's signedness
-      const wide: ScalarType = isSignedType(at) ? 'i64' : 'u64';
-      const expSigned = isSignedType(bt);
+      // exact integer power, wrapping in i64 (the low bits are those of any wider computation);
+      // negative exponents give 1 for base 1, ±1 for base -1 and 0 otherwise
+      const baseSigned = isSignedType(at);
       mapKernel(ctx, [A, B], out, ([x, y]) => {
-        const base = cast(x!, wide);
-        if (!expSigned) return bin('pow', base, cast(y!, wide));
+        const base = cast(x!, 'i64');
         const e = cast(y!, 'i64');
-        const one = num(wide, 1);
-        const zero = num(wide, 0);
-        const negative = wide === 'i64'
-          ? select(bin('eq', base, one), one, select(bin('eq', base, num('i64', -1)), select(bin('eq', bin('bitand', e, num('i64', 1)), num('i64', 0)), one, num('i64', -1)), zero))
+        const p = bin('pow', base, e);
+        if (!isSignedType(bt)) return p;
+        const one = num('i64', 1);
+        const zero = num('i64', 0);
+        const minusOne = num('i64', -1);
+        const odd = bin('ne', bin('bitand', e, one), zero);
+        const negative = baseSigned
+          ? select(bin('eq', base, one), one, select(bin('eq', base, minusOne), select(odd, minusOne, one), zero))
           : select(bin('eq', base, one), one, zero);
-        return select(bin('lt', e, num('i64', 0)), negative, bin('pow', base, cast(e, wide)));
+        return select(bin('lt', e, zero), negative, p);
       });
       return;
     }
@@ -91,7 +94,7 @@ function variadic(opType: string, op: BinOp, mean = false): void {
       const ins: Operand[] = [];
       for (let i = 0; i < ctx.inputCount; i++) {
         const b = ctx.input(i);
-        if (b) ins.push(operand(b));
+        if (b) ins.push(inputOperand(ctx, i, `input ${i}`));
       }
       if (ins.length === 0) throw unsupportedLowering(`${opType} without inputs`);
       const dt = ins[0]!.buf.dtype;
@@ -128,7 +131,7 @@ function unary(opType: string, op: UnOp | ((x: Expr, t: ScalarType) => Expr), co
     lower: (ctx) => {
       const x = req(ctx.input(0), 'X');
       const t = compute ? compute(x.dtype) : ct(x.dtype);
-      mapKernel(ctx, [operand(x)], out0(ctx), ([v]) => {
+      mapKernel(ctx, [inputOperand(ctx, 0, 'X')], out0(ctx), ([v]) => {
         const a = cast(v!, t);
         return typeof op === 'string' ? un(op, a) : op(a, t);
       });
@@ -168,7 +171,7 @@ registerLowering({
     const t = ct(x.dtype);
     const pos = ctx.attrs.int('detect_positive', 1) !== 0;
     const neg = ctx.attrs.int('detect_negative', 1) !== 0;
-    mapKernel(ctx, [operand(x)], out0(ctx), ([v]) => {
+    mapKernel(ctx, [inputOperand(ctx, 0, 'X')], out0(ctx), ([v]) => {
       const a = cast(v!, t);
       if (pos && neg) return un('isinf', a);
       if (pos) return bin('eq', a, lit(t, Infinity));
@@ -209,7 +212,10 @@ registerLowering({
     const dir = ctx.attrs.string('direction');
     if (dir !== 'LEFT' && dir !== 'RIGHT') throw unsupportedLowering(`BitShift direction '${dir}'`);
     const ops = binaryOperands(ctx, ['X', 'Y']);
-    const t = ct(ops[0].buf.dtype);
+    // unsigned operands shift in a wider signed type: bits shifted past the element width are
+    // dropped when the store wraps, and the shift helpers of signed types check b < 0 meaningfully
+    const dt = ops[0].buf.dtype;
+    const t: ScalarType = dt === 'u32' || dt === 'u64' || dt === 'i64' ? 'i64' : 'i32';
     mapKernel(ctx, ops, out0(ctx), ([x, y]) => bin(dir === 'LEFT' ? 'shl' : 'shr', cast(x!, t), cast(y!, t)));
   },
 });
@@ -228,6 +234,6 @@ registerLowering({
     const x = req(ctx.input(1), 'X');
     const y = req(ctx.input(2), 'Y');
     const t = ct(x.dtype);
-    mapKernel(ctx, [operand(c), operand(x), operand(y)], out0(ctx), ([cv, xv, yv]) => select(cast(cv!, 'bool'), cast(xv!, t), cast(yv!, t)));
+    mapKernel(ctx, [inputOperand(ctx, 0, 'condition'), inputOperand(ctx, 1, 'X'), inputOperand(ctx, 2, 'Y')], out0(ctx), ([cv, xv, yv]) => select(cast(cv!, 'bool'), cast(xv!, t), cast(yv!, t)));
   },
 });

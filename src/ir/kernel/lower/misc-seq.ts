@@ -178,7 +178,7 @@ registerLowering({
         kb.for(0, C, (c) => {
           const bc = kb.let('index', add(mul(b, idx(C)), c), 'bc');
           const xBase = kb.let('index', mul(bc, idx(L)), 'xb');
-          const pBase = kb.let('index', mul(bc, idx(P)), 'pb');
+          const pBase = P > 0 && (past || present) ? kb.let('index', mul(bc, idx(P)), 'pb') : idx(0);
           const wBase = kb.let('index', mul(c, idx(Kw)), 'wb');
           // padded[u] = u < P ? past[u] : x[u - P]
           kb.for(0, L, (t) => {
@@ -192,7 +192,8 @@ registerLowering({
             }
             kb.store(out, add(xBase, t), s);
           });
-          if (present && P > 0) {
+          if (present) {
+            // (a zero-trip loop when P = 0 still references the empty output)
             // present[j] = padded[L + j]
             kb.for(0, P, (j) => {
               const u = add(idx(L), j);

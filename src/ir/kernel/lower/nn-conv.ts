@@ -51,11 +51,11 @@ export interface ConvFns {
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 
 /** [lo, hi) of q such that q*s + koff lies in [0, R), clamped to [0, Q). */
-function clip(kb: KernelBuilder, koff: Expr, s: number, R: number, Q: number): [Expr, Expr] {
+export function clip(kb: KernelBuilder, koff: Expr, s: number, R: number, Q: number | Expr): [Expr, Expr] {
   const t = sub(idx(0), koff);
   const lo = kb.let('index', max(idx(0), div(add(t, idx(s - 1)), idx(s))), 'lo');
   const u = kb.let('index', sub(idx(R - 1), koff), 'u');
-  const hi = kb.let('index', select(lt(u, idx(0)), idx(0), min(idx(Q), add(div(u, idx(s)), idx(1)))), 'hi');
+  const hi = kb.let('index', select(lt(u, idx(0)), idx(0), min(typeof Q === 'number' ? idx(Q) : Q, add(div(u, idx(s)), idx(1)))), 'hi');
   return [lo, hi];
 }
 

@@ -192,8 +192,9 @@ registerLowering({
           let rest = t;
           const coords: Expr[] = new Array<Expr>(r);
           for (let j = r - 1; j >= 0; j--) {
-            coords[j] = kb.let('index', bin('mod', rest, idx(inferred[j]!)), 'c');
-            if (j > 0) rest = kb.let('index', div(rest, idx(inferred[j]!)), 'q');
+            const dj = inferred[j]!;
+            coords[j] = dj === 1 ? idx(0) : kb.let('index', bin('mod', rest, idx(dj)), 'c');
+            if (dj > 1 && inferred.slice(0, j).some((v) => v > 1)) rest = kb.let('index', div(rest, idx(dj)), 'q');
           }
           for (let j = 0; j < r; j++) {
             off = add(mul(off, idx(shape[j]!)), coords[j]!);

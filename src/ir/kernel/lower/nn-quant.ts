@@ -210,8 +210,8 @@ registerLowering({
     const total = prod(y.shape);
     ctx.kernel((kb) => {
       kb.for(0, total, (i) => {
-        const n = N === 1 ? idx(0) : kb.let('index', mod(i, idx(N)), 'n');
-        const m = M === 1 ? idx(0) : kb.let('index', mod(div(i, idx(N)), idx(M)), 'm');
+        const n = N === 1 ? idx(0) : mod(i, idx(N));
+        const m = M === 1 ? idx(0) : mod(div(i, idx(N)), idx(M));
         const av = f64(load(asc, prod(asc.shape) === 1 ? idx(0) : m));
         const bv = f64(load(bsc, prod(bsc.shape) === 1 ? idx(0) : n));
         const factor = f64(cast(div(f64(cast(mul(av, bv), sdt)), f64(load(ysc, idx(0)))), sdt));

@@ -2,3 +2,5 @@
 import './nn-conv.js';
 import './nn-pool.js';
 import './nn-quant.js';
+import './nn-resize.js';
+import './nn-image.js';

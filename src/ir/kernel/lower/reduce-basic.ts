@@ -8,7 +8,7 @@ import {
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, isFloatT, req } from './common.js';
-import { around, axesOf, axisOf, constInts, FALSE, floatCompute, num, prodOf, TRUE } from './reduce-common.js';
+import { around, axesOf, axisOf, FALSE, floatCompute, loopAxes, num, prodOf, TRUE } from './reduce-common.js';
 
 // ---------------------------------------------------------------- Reduce*
 
@@ -84,27 +84,6 @@ function reduceScheme(kind: ReduceKind, dt: ScalarType): ReduceScheme {
 /** Opset from which the op takes its axes as input 1 instead of an attribute. */
 function axesInputFrom(opType: string): number {
   return opType === 'ReduceSum' ? 13 : 18;
-}
-
-/** Loops over the dims listed in `axes` (in that order); `fn` gets a full multi-index with idx(0) elsewhere. */
-function loopAxes(kb: KernelBuilder, shape: readonly number[], axes: readonly number[], base: Expr[], fn: (ix: Expr[]) => void): void {
-  const go = (k: number, ix: Expr[]): void => {
-    if (k === axes.length) {
-      fn(ix);
-      return;
-    }
-    const a = axes[k]!;
-    if (shape[a] === 1) {
-      go(k + 1, ix);
-      return;
-    }
-    kb.for(0, shape[a]!, (v) => {
-      const next = [...ix];
-      next[a] = v;
-      go(k + 1, next);
-    });
-  };
-  go(0, base);
 }
 
 function lowerReduce(ctx: LowerContext, opType: string, kind: ReduceKind): void {
@@ -365,13 +344,12 @@ registerLowering({ opType: 'Hardmax', lower: (ctx) => lowerSoft(ctx, 'hardmax') 
 function lowerCum(ctx: LowerContext, isProd: boolean): void {
   const x = req(ctx.input(0), 'x');
   const out = req(ctx.output(0), 'y');
-  const at = constInts(ctx, 1, 'axis');
-  if (!at) throw new KilnError('invalid-model', 'axis is required');
-  if (at.length !== 1) throw new KilnError('type', 'axis must be a scalar');
-  const axis = axisOf(at[0]!, x.shape.length);
+  const axisBuf = req(ctx.input(1), 'axis');
+  if (prodOf(axisBuf.shape) !== 1) throw new KilnError('type', 'axis must be a scalar');
+  const c = ctx.constant(1);
+  const rank = x.shape.length;
   const exclusive = ctx.attrs.int('exclusive', 0) !== 0;
   const reverse = ctx.attrs.int('reverse', 0) !== 0;
-  const [outer, len, inner] = around(x.shape, axis);
   const t = isFloatT(x.dtype) ? computeType(x.dtype) : x.dtype;
   const op = (a: Expr, b: Expr): Expr => bin(isProd ? 'mul' : 'add', a, b);
   const step = (kb: KernelBuilder, acc: Expr, p: Expr): void => {
@@ -385,17 +363,41 @@ function lowerCum(ctx: LowerContext, isProd: boolean): void {
     }
   };
   ctx.kernel((kb) => {
+    let outer: Expr;
+    let len: Expr;
+    let inner: Expr;
+    if (c) {
+      const [o, l, i] = around(x.shape, axisOf(c.toIndexArray()[0]!, rank));
+      [outer, len, inner] = [idx(o), idx(l), idx(i)];
+    } else {
+      // axis known only at run time: the (outer, len, inner) view is computed by the kernel
+      const v = kb.let('index', cast(load(axisBuf, idx(0)), 'index'), 'ax');
+      const a = kb.let('index', select(lt(v, idx(0)), add(v, idx(rank)), v), 'axis');
+      let o: Expr = idx(1);
+      let l: Expr = idx(1);
+      let i: Expr = idx(1);
+      x.shape.forEach((d, k) => {
+        if (d === 1) return;
+        o = mul(o, select(lt(idx(k), a), idx(d), idx(1)));
+        l = mul(l, select(eq(idx(k), a), idx(d), idx(1)));
+        i = mul(i, select(gt(idx(k), a), idx(d), idx(1)));
+      });
+      outer = kb.let('index', o, 'outer');
+      len = kb.let('index', l, 'len');
+      inner = kb.let('index', i, 'inner');
+    }
+    const last = sub(len, idx(1));
     kb.for(0, outer, (o) => {
-      if (inner === 1) {
+      if (inner.k === 'const' && Number(inner.v) === 1) {
         const acc = kb.let(t, num(t, isProd ? 1 : 0), 'acc');
-        const base = kb.let('index', mul(o, idx(len)), 'base');
-        kb.for(0, len, (jj) => step(kb, acc, add(base, reverse ? sub(idx(len - 1), jj) : jj)));
+        const base = kb.let('index', mul(o, len), 'base');
+        kb.for(0, len, (jj) => step(kb, acc, add(base, reverse ? sub(last, jj) : jj)));
         return;
       }
       kb.for(0, inner, (k) => {
         const acc = kb.let(t, num(t, isProd ? 1 : 0), 'acc');
-        const base = kb.let('index', add(mul(o, idx(len * inner)), k), 'base');
-        kb.for(0, len, (jj) => step(kb, acc, add(base, mul(reverse ? sub(idx(len - 1), jj) : jj, idx(inner)))));
+        const base = kb.let('index', add(mul(o, mul(len, inner)), k), 'base');
+        kb.for(0, len, (jj) => step(kb, acc, add(base, mul(reverse ? sub(last, jj) : jj, inner))));
       });
     });
   });

@@ -1,7 +1,7 @@
 /** Helpers shared by the reduction / linear algebra / normalization / loss lowerings. */
 import { KilnError } from '../../errors.js';
 import { dtypeInfo, type DType } from '../../dtype.js';
-import { cast, lit } from '../builder.js';
+import { cast, lit, type KernelBuilder } from '../builder.js';
 import { unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, constOf, isFloatT } from './common.js';
@@ -78,3 +78,25 @@ export function constInts(ctx: LowerContext, i: number, what: string): number[] 
   if (!c) throw unsupportedLowering(`non-constant ${what}`);
   return c.toIndexArray();
 }
+
+/** Loops over the dims listed in `axes` (in that order); `fn` gets a full multi-index with idx(0) elsewhere. */
+export function loopAxes(kb: KernelBuilder, shape: readonly number[], axes: readonly number[], base: Expr[], fn: (ix: Expr[]) => void): void {
+  const go = (k: number, ix: Expr[]): void => {
+    if (k === axes.length) {
+      fn(ix);
+      return;
+    }
+    const a = axes[k]!;
+    if (shape[a] === 1) {
+      go(k + 1, ix);
+      return;
+    }
+    kb.for(0, shape[a]!, (v) => {
+      const next = [...ix];
+      next[a] = v;
+      go(k + 1, next);
+    });
+  };
+  go(0, base);
+}
+

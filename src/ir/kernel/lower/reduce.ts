@@ -3,3 +3,6 @@
  * algebra (reduce-linalg), normalizations (reduce-norm) and losses (reduce-loss).
  */
 import './reduce-basic.js';
+import './reduce-linalg.js';
+import './reduce-norm.js';
+import './reduce-loss.js';

@@ -4,6 +4,7 @@ import { registerLowering } from '../lowering.js';
 import type { Expr } from '../types.js';
 import { computeType, isFloatT, req } from './common.js';
 import { fill, normAxis, scalarInput, scalarLit, sizeOf, stridedCopy, stridedLoops, stridesOf, type SDim } from './shape-util.js';
+import { inShape } from './shape-util.js';
 
 registerLowering({
   opType: 'ConstantOfShape',
@@ -20,13 +21,14 @@ registerLowering({
   opType: 'Shape',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'data');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'shape');
-    const rank = x.shape.length;
+    const rank = xS.length;
     const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + rank : v, 0), rank);
     const s = clamp(ctx.attrs.int('start', 0));
     const end = ctx.attrs.optInt('end');
     const e = Math.max(s, end === undefined ? rank : clamp(end));
-    const dims = x.shape.slice(s, e);
+    const dims = xS.slice(s, e);
     if (dims.length === 0) return;
     ctx.kernel((kb) => dims.forEach((d, i) => kb.store(out, idx(i), lit('i64', BigInt(d)))));
   },
@@ -36,8 +38,9 @@ registerLowering({
   opType: 'Size',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'data');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'size');
-    ctx.kernel((kb) => kb.store(out, idx(0), lit('i64', BigInt(sizeOf(x.shape)))));
+    ctx.kernel((kb) => kb.store(out, idx(0), lit('i64', BigInt(sizeOf(xS)))));
   },
 });
 
@@ -63,8 +66,9 @@ registerLowering({
   opType: 'EyeLike',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'output');
-    const [R, C] = x.shape as [number, number];
+    const [R, C] = xS as [number, number];
     const k = ctx.attrs.int('k', 0);
     const ct = computeType(out.dtype);
     if (R * C === 0) return;
@@ -81,12 +85,13 @@ registerLowering({
   opType: 'Trilu',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'output');
-    const rank = x.shape.length;
-    const N = x.shape[rank - 2]!;
-    const M = x.shape[rank - 1]!;
-    const batch = sizeOf(x.shape.slice(0, -2));
-    if (sizeOf(x.shape) === 0) return;
+    const rank = xS.length;
+    const N = xS[rank - 2]!;
+    const M = xS[rank - 1]!;
+    const batch = sizeOf(xS.slice(0, -2));
+    if (sizeOf(xS) === 0) return;
     const upper = ctx.attrs.int('upper', 1) !== 0;
     const lim = N + M + 1;
     const kc = ctx.constant(1);
@@ -118,14 +123,15 @@ registerLowering({
   opType: 'CenterCropPad',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input_data');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'output_data');
-    const rank = x.shape.length;
+    const rank = xS.length;
     const cropStart = new Array<number>(rank).fill(0);
     const padStart = new Array<number>(rank).fill(0);
     let padded = false;
     for (let a = 0; a < rank; a++) {
       const t = out.shape[a]!;
-      const d = x.shape[a]!;
+      const d = xS[a]!;
       if (t < d) cropStart[a] = Math.floor((d - t) / 2);
       else if (t > d) {
         padStart[a] = Math.floor((t - d) / 2);
@@ -134,7 +140,7 @@ registerLowering({
     }
     void normAxis;
     if (sizeOf(out.shape) === 0) return;
-    const inSt = stridesOf(x.shape);
+    const inSt = stridesOf(xS);
     const outSt = stridesOf(out.shape);
     let ob = 0;
     let ib = 0;
@@ -142,7 +148,7 @@ registerLowering({
       ob += padStart[a]! * outSt[a]!;
       ib += cropStart[a]! * inSt[a]!;
     }
-    const dims: SDim[] = out.shape.map((t, a) => ({ n: Math.min(t, x.shape[a]!), st: [outSt[a]!, inSt[a]!] }));
+    const dims: SDim[] = out.shape.map((t, a) => ({ n: Math.min(t, xS[a]!), st: [outSt[a]!, inSt[a]!] }));
     ctx.kernel((kb) => {
       if (padded) fill(kb, out, lit(computeType(out.dtype), 0));
       stridedCopy(kb, out, idx(ob), x, idx(ib), dims);
@@ -154,18 +160,20 @@ registerLowering({
   opType: 'ReverseSequence',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xS = inShape(ctx, 0);
     const lens = req(ctx.input(1), 'sequence_lens');
+    const lensS = inShape(ctx, 1);
     const out = req(ctx.output(0), 'Y');
-    const rank = x.shape.length;
+    const rank = xS.length;
     const ta = normAxis(ctx.attrs.int('time_axis', 0), rank);
     const ba = normAxis(ctx.attrs.int('batch_axis', 1), rank);
-    if (sizeOf(x.shape) === 0) return;
-    const st = stridesOf(x.shape);
-    const T = x.shape[ta]!;
+    if (sizeOf(xS) === 0) return;
+    const st = stridesOf(xS);
+    const T = xS[ta]!;
     // loop over (batch, time) then the other dims: the source time index is fixed per (b, t)
-    const rest: SDim[] = x.shape.map((n, d) => ({ n: d === ta || d === ba ? 1 : n, st: [st[d]!] }));
+    const rest: SDim[] = xS.map((n, d) => ({ n: d === ta || d === ba ? 1 : n, st: [st[d]!] }));
     ctx.kernel((kb) => {
-      kb.for(0, x.shape[ba]!, (b) => {
+      kb.for(0, xS[ba]!, (b) => {
         const len = kb.let('index', cast(max(min(cast(load(lens, b), 'i64'), lit('i64', T)), lit('i64', 0)), 'index'), 'len');
         kb.for(0, T, (t) => {
           const src = kb.let('index', select(lt(t, len), sub(sub(len, idx(1)), t), t), 't');

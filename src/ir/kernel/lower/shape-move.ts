@@ -5,6 +5,7 @@ import { registerLowering, unsupportedLowering, type LowerContext } from '../low
 import type { Expr, KBuffer } from '../types.js';
 import { req } from './common.js';
 import { normAxis, sizeOf, stridedCopy, stridesOf, type SDim } from './shape-util.js';
+import { inShape } from './shape-util.js';
 
 // ---------- views ----------
 
@@ -33,12 +34,13 @@ registerLowering({
   opType: 'Transpose',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'data');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'transposed');
-    const rank = x.shape.length;
+    const rank = xS.length;
     const p = ctx.attrs.optInts('perm');
     const perm = p ? p.map((a) => normAxis(a, rank, 'perm entry')) : Array.from({ length: rank }, (_, i) => rank - 1 - i);
     if (perm.length !== rank || new Set(perm).size !== rank) throw new KilnError('type', 'Transpose perm is not a permutation');
-    permuteInto(ctx, x, x.shape, perm, out);
+    permuteInto(ctx, x, xS, perm, out);
   },
 });
 
@@ -46,10 +48,11 @@ registerLowering({
   opType: 'DepthToSpace',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'output');
     const b = ctx.attrs.int('blocksize');
-    if (x.shape.length !== 4) throw new KilnError('type', 'DepthToSpace input must be 4-D');
-    const [n, c, h, w] = x.shape as [number, number, number, number];
+    if (xS.length !== 4) throw new KilnError('type', 'DepthToSpace input must be 4-D');
+    const [n, c, h, w] = xS as [number, number, number, number];
     const cc = c / (b * b);
     if (ctx.attrs.string('mode', 'DCR') === 'CRD') permuteInto(ctx, x, [n, cc, b, b, h, w], [0, 1, 4, 2, 5, 3], out);
     else permuteInto(ctx, x, [n, b, b, cc, h, w], [0, 3, 4, 1, 5, 2], out);
@@ -60,10 +63,11 @@ registerLowering({
   opType: 'SpaceToDepth',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'output');
     const b = ctx.attrs.int('blocksize');
-    if (x.shape.length !== 4) throw new KilnError('type', 'SpaceToDepth input must be 4-D');
-    const [n, c, h, w] = x.shape as [number, number, number, number];
+    if (xS.length !== 4) throw new KilnError('type', 'SpaceToDepth input must be 4-D');
+    const [n, c, h, w] = xS as [number, number, number, number];
     permuteInto(ctx, x, [n, c, h / b, b, w / b, b], [0, 3, 5, 1, 2, 4], out);
   },
 });
@@ -77,18 +81,18 @@ registerLowering({
     const rank = out.shape.length;
     const axis = normAxis(ctx.attrs.int('axis', ctx.opset < 4 ? 1 : undefined), rank);
     const outSt = stridesOf(out.shape);
-    const ins: KBuffer[] = [];
+    const ins: { b: KBuffer; shape: number[] }[] = [];
     for (let i = 0; i < ctx.inputCount; i++) {
       const b = ctx.input(i);
-      if (b) ins.push(b);
+      if (b) ins.push({ b, shape: inShape(ctx, i) });
     }
     ctx.kernel((kb) => {
       let off = 0;
-      for (const b of ins) {
-        const inSt = stridesOf(b.shape);
-        const dims: SDim[] = b.shape.map((n, d) => ({ n, st: [outSt[d]!, inSt[d]!] }));
+      for (const { b, shape } of ins) {
+        const inSt = stridesOf(shape);
+        const dims: SDim[] = shape.map((n, d) => ({ n, st: [outSt[d]!, inSt[d]!] }));
         stridedCopy(kb, out, idx(off * outSt[axis]!), b, idx(0), dims);
-        off += b.shape[axis]!;
+        off += shape[axis]!;
       }
     });
   },
@@ -98,9 +102,10 @@ registerLowering({
   opType: 'Split',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
-    const rank = x.shape.length;
+    const xS = inShape(ctx, 0);
+    const rank = xS.length;
     const axis = normAxis(ctx.attrs.int('axis', 0), rank);
-    const inSt = stridesOf(x.shape);
+    const inSt = stridesOf(xS);
     const outs: KBuffer[] = [];
     for (let i = 0; i < ctx.outputCount; i++) {
       const o = ctx.output(i);
@@ -139,8 +144,9 @@ registerLowering({
   opType: 'Slice',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'data');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'output');
-    const rank = x.shape.length;
+    const rank = xS.length;
     if (sizeOf(out.shape) === 0) return;
     let starts: number[] | null;
     let axes: number[] | null | undefined;
@@ -157,7 +163,7 @@ registerLowering({
       steps = maybeInts(ctx, 4);
       count = sizeOf(req(ctx.input(1), 'starts').shape);
     }
-    const inSt = stridesOf(x.shape);
+    const inSt = stridesOf(xS);
     const outSt = stridesOf(out.shape);
     ctx.kernel((kb) => {
       const start: (number | Expr)[] = new Array<number | Expr>(rank).fill(0);
@@ -169,7 +175,7 @@ registerLowering({
         if (stepV === 0) throw new KilnError('type', 'Slice step cannot be 0');
         const startV: number | Expr = starts === null ? kb.let('i64', i64(ctx.input(1)!, i), 's') : starts[i]!;
         const startFor = (d: number): number | Expr => {
-          const D = x.shape[d]!;
+          const D = xS[d]!;
           if (typeof stepV === 'number' && typeof startV === 'number') return sliceStart(D, startV, stepV);
           const v = typeof startV === 'number' ? lit('i64', startV) : startV;
           const w = select(lt(v, lit('i64', 0)), add(v, lit('i64', D)), v);
@@ -211,12 +217,13 @@ registerLowering({
   opType: 'Expand',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'output');
     const rank = out.shape.length;
-    const off = rank - x.shape.length;
-    const inSt = stridesOf(x.shape);
+    const off = rank - xS.length;
+    const inSt = stridesOf(xS);
     const outSt = stridesOf(out.shape);
-    const dims: SDim[] = out.shape.map((n, d) => ({ n, st: [outSt[d]!, d < off || x.shape[d - off] === 1 ? 0 : inSt[d - off]!] }));
+    const dims: SDim[] = out.shape.map((n, d) => ({ n, st: [outSt[d]!, d < off || xS[d - off] === 1 ? 0 : inSt[d - off]!] }));
     ctx.kernel((kb) => stridedCopy(kb, out, idx(0), x, idx(0), dims));
   },
 });
@@ -225,12 +232,13 @@ registerLowering({
   opType: 'Tile',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xS = inShape(ctx, 0);
     const out = req(ctx.output(0), 'output');
-    const inSt = stridesOf(x.shape);
+    const inSt = stridesOf(xS);
     const outSt = stridesOf(out.shape);
     // out index along d = r·x_d + i: loops (r0, i0, r1, i1, …), innermost contiguous in both.
     const dims: SDim[] = [];
-    x.shape.forEach((n, d) => {
+    xS.forEach((n, d) => {
       const reps = n === 0 ? 0 : out.shape[d]! / n;
       dims.push({ n: reps, st: [n * outSt[d]!, 0] }, { n, st: [outSt[d]!, inSt[d]!] });
     });

@@ -126,3 +126,26 @@ export function scalarInput(ctx: LowerContext, i: number, t: ScalarType): Expr {
   if (sizeOf(b.shape) === 0) return lit(computeType(t), 0);
   return cast(load(b, idx(0)), computeType(t));
 }
+
+/** Flat row-major offset of a multi-index (all dims, size-1 dims included). */
+export function flatOf(ix: readonly Expr[], shape: readonly number[]): Expr {
+  const st = stridesOf(shape);
+  let e: Expr = idx(0);
+  ix.forEach((v, d) => {
+    if (shape[d] !== 1) e = add(e, mul(v, idx(st[d]!)));
+  });
+  return e;
+}
+
+/**
+ * Static shape of input i as the graph value declares it. (A view's buffer keeps the shape of the
+ * buffer it aliases, so the buffer's own shape can differ from the value's.)
+ */
+export function inShape(ctx: LowerContext, i: number): number[] {
+  const v = ctx.node.inputs[i];
+  const s = v?.tensorType?.shape;
+  if (s && s.every((d) => typeof d === 'number')) return s as number[];
+  const b = ctx.input(i);
+  if (!b) throw new KilnError('invalid-model', `input ${i} of ${ctx.node.opType} is omitted`);
+  return [...b.shape];
+}

@@ -1,0 +1,119 @@
+/**
+ * Does a model fit a board? Before any tool runs: an estimate from the memory plan (arena, I/O
+ * buffers, stack reserve, runtime overhead vs SRAM; weights blob plus a code estimate vs flash).
+ * After building: the real figures from arm-none-eabi-size (flash = text + data, RAM = data + bss;
+ * the heap still holds the I/O buffers and the stack is reserved on top).
+ * A model that does not fit fails with a one-line KilnError('limit') naming both sizes.
+ */
+import type { Board } from '../../costmodel/boards.js';
+import { KilnError } from '../../ir/errors.js';
+import type { Program } from '../../ir/kernel/types.js';
+import { bufferBytes, type MemoryPlan } from '../../passes/plan-memory.js';
+
+/**
+ * Flash taken by the harness, start-up code and the newlib-nano parts it pulls in (stdio over
+ * semihosting, malloc, libm), measured with arm-none-eabi-gcc 12 for cortex-m4 (rounded up).
+ */
+export const RUNTIME_FLASH_BYTES = 16 * 1024;
+/**
+ * Code per kernel of the model (a loop nest), on the safe side: measured 60-250 B at -O2 for
+ * cortex-m4 (30 kernels of the ad-autoencoder sample: about 1.6 KiB).
+ */
+export const KERNEL_FLASH_BYTES = 256;
+/** SRAM taken by newlib's data/bss, stdio buffers and malloc headers (estimate). */
+export const RUNTIME_RAM_BYTES = 4 * 1024;
+/** Heap the harness's stdio takes besides the I/O buffers (a FILE and its 1 KiB buffer, headers). */
+export const RUNTIME_HEAP_BYTES = 2 * 1024;
+
+export interface FitEstimate {
+  /** Estimated flash: weights + code. */
+  flashBytes: number;
+  /** Estimated SRAM: arena + I/O buffers + stack reserve + runtime. */
+  sramBytes: number;
+  weightBytes: number;
+  codeBytes: number;
+  arenaBytes: number;
+  ioBytes: number;
+  stackBytes: number;
+  runtimeRamBytes: number;
+}
+
+export interface MeasuredSize {
+  text: number;
+  data: number;
+  bss: number;
+}
+
+export interface FitReport {
+  board: string;
+  /** text + data (arm-none-eabi-size). */
+  flashBytes: number;
+  /** data + bss (arm-none-eabi-size): static RAM. */
+  ramBytes: number;
+  /** Static RAM + heap (I/O buffers, stdio) + stack reserve: what the fit check compares with SRAM. */
+  ramNeededBytes: number;
+  boardFlashBytes: number;
+  boardSramBytes: number;
+  fits: { flash: boolean; sram: boolean };
+}
+
+/** Bytes of the harness's heap-allocated input and output buffers (plus malloc headers). */
+export function ioBytes(program: Program): number {
+  return [...program.inputs, ...program.outputs].reduce((a, b) => a + Math.max(1, bufferBytes(b)) + 16, 0);
+}
+
+export function estimateFit(program: Program, plan: MemoryPlan, board: Board): FitEstimate {
+  const weightBytes = plan.blobBytes + 16;
+  const codeBytes = RUNTIME_FLASH_BYTES + KERNEL_FLASH_BYTES * program.kernels.length;
+  const io = ioBytes(program);
+  return {
+    flashBytes: weightBytes + codeBytes,
+    sramBytes: plan.arenaBytes + io + board.stackBytes + RUNTIME_RAM_BYTES,
+    weightBytes,
+    codeBytes,
+    arenaBytes: plan.arenaBytes,
+    ioBytes: io,
+    stackBytes: board.stackBytes,
+    runtimeRamBytes: RUNTIME_RAM_BYTES,
+  };
+}
+
+function limitError(parts: string[]): KilnError {
+  return new KilnError('limit', parts.join('; '));
+}
+
+/** Throws KilnError('limit') when the estimate exceeds the board's flash or SRAM. */
+export function checkEstimate(est: FitEstimate, board: Board): void {
+  const parts: string[] = [];
+  if (est.sramBytes > board.sram.size) {
+    parts.push(`model needs ${est.sramBytes} B of SRAM, board ${board.name} has ${board.sram.size} B (arena ${est.arenaBytes} B + I/O buffers ${est.ioBytes} B + stack ${est.stackBytes} B + runtime ~${est.runtimeRamBytes} B)`);
+  }
+  if (est.flashBytes > board.flash.size) {
+    parts.push(`model needs ${est.flashBytes} B of flash, board ${board.name} has ${board.flash.size} B (weights ${est.weightBytes} B + code ~${est.codeBytes} B)`);
+  }
+  if (parts.length) throw limitError(parts);
+}
+
+/** The real figures against the board. */
+export function fitReport(size: MeasuredSize, program: Program, board: Board): FitReport {
+  const flashBytes = size.text + size.data;
+  const ramBytes = size.data + size.bss;
+  const ramNeededBytes = ramBytes + ioBytes(program) + RUNTIME_HEAP_BYTES + board.stackBytes;
+  return {
+    board: board.name,
+    flashBytes,
+    ramBytes,
+    ramNeededBytes,
+    boardFlashBytes: board.flash.size,
+    boardSramBytes: board.sram.size,
+    fits: { flash: flashBytes <= board.flash.size, sram: ramNeededBytes <= board.sram.size },
+  };
+}
+
+/** Throws KilnError('limit') when the built image does not fit the board. */
+export function checkMeasured(r: FitReport, board: Board): void {
+  const parts: string[] = [];
+  if (!r.fits.sram) parts.push(`model needs ${r.ramNeededBytes} B of SRAM, board ${board.name} has ${board.sram.size} B (data+bss ${r.ramBytes} B from arm-none-eabi-size + heap for I/O buffers and stdio + stack ${board.stackBytes} B)`);
+  if (!r.fits.flash) parts.push(`model needs ${r.flashBytes} B of flash, board ${board.name} has ${board.flash.size} B (text+data from arm-none-eabi-size)`);
+  if (parts.length) throw limitError(parts);
+}

@@ -1,0 +1,166 @@
+/**
+ * `kiln bench`: for each model folder (model.onnx + test_data_set_0), compile time, arena and weight
+ * bytes, and the run time of the generated C (gcc -O3 -march=native, one thread, median of several
+ * timed batches) next to onnxruntime-node with one intra-op thread, measured in the same run.
+ * Numbers are reported, never asserted.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { KilnError, isKilnError } from '../ir/errors.js';
+import type { Tensor } from '../ir/tensor.js';
+import { tensorToBytes } from '../ir/rawdata.js';
+import { compileModel } from './compile.js';
+import { dataSets, readInputs } from './testcase.js';
+import { loadModel } from './load.js';
+
+export interface BenchRow {
+  model: string;
+  status: 'ok' | 'unsupported' | 'error';
+  message?: string;
+  compileMs?: number;
+  arenaBytes?: number;
+  weightBytes?: number;
+  kernels?: number;
+  cMs?: number;
+  ortMs?: number | null;
+  /** cMs / ortMs (lower is better; 1 means as fast as onnxruntime). */
+  ratio?: number | null;
+}
+
+export interface BenchOptions {
+  /** Timed batches per measurement (the median is reported). */
+  repeats?: number;
+  /** Minimum wall time of one timed batch, in ms. */
+  minBatchMs?: number;
+  cflags?: string;
+  onRow?: (row: BenchRow) => void;
+}
+
+export const BENCH_CFLAGS = '-O3 -march=native -std=c99 -fno-strict-aliasing';
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+
+/** Model folders: dirs that contain model.onnx, or their children that do. */
+export function findBenchModels(dirs: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const d of dirs) {
+    if (fs.existsSync(path.join(d, 'model.onnx'))) out.push(d);
+    else if (fs.existsSync(d) && fs.statSync(d).isDirectory()) {
+      for (const c of fs.readdirSync(d).sort()) if (fs.existsSync(path.join(d, c, 'model.onnx'))) out.push(path.join(d, c));
+    }
+  }
+  return out;
+}
+
+function timeHarness(dir: string, inputFiles: string[], opts: BenchOptions): number {
+  const run = (n: number): number => {
+    const t0 = performance.now();
+    execFileSync(path.join(dir, 'model'), ['-n', String(n), ...inputFiles, '-o', path.join(dir, 'bench_out')], { stdio: 'ignore', timeout: 600_000 });
+    return performance.now() - t0;
+  };
+  const single = run(1);
+  const startup = Math.min(single, run(1));
+  // batch size so one timed batch takes at least minBatchMs
+  const n = Math.max(1, Math.ceil((opts.minBatchMs ?? 300) / Math.max(0.01, single)));
+  const samples: number[] = [];
+  for (let r = 0; r < (opts.repeats ?? 5); r++) samples.push(run(n + 1));
+  // subtract one run's worth of process start-up and I/O (measured by the single runs)
+  return Math.max(0, (median(samples) - startup) / n);
+}
+
+async function timeOrt(modelFile: string, names: string[], inputs: Tensor[], opts: BenchOptions): Promise<number | null> {
+  let ort: typeof import('onnxruntime-node');
+  try {
+    ort = await import('onnxruntime-node');
+  } catch {
+    return null;
+  }
+  const typeMap: Record<string, string> = { f32: 'float32', f64: 'float64', i8: 'int8', u8: 'uint8', i16: 'int16', u16: 'uint16', i32: 'int32', u32: 'uint32', i64: 'int64', u64: 'uint64', bool: 'bool' };
+  const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
+  inputs.forEach((t, i) => {
+    const ty = typeMap[t.dtype];
+    if (!ty) throw new KilnError('unsupported', `onnxruntime feed of element type ${t.dtype}`);
+    feeds[names[i]!] = new ort.Tensor(ty as 'float32', t.data as Float32Array, [...t.shape]);
+  });
+  const once = async (): Promise<number> => {
+    const t0 = performance.now();
+    await session.run(feeds);
+    return performance.now() - t0;
+  };
+  const single = await once();
+  const n = Math.max(1, Math.ceil((opts.minBatchMs ?? 300) / Math.max(0.01, single)));
+  const samples: number[] = [];
+  for (let r = 0; r < (opts.repeats ?? 5); r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await session.run(feeds);
+    samples.push((performance.now() - t0) / n);
+  }
+  await session.release();
+  return median(samples);
+}
+
+export async function benchModel(folder: string, opts: BenchOptions = {}): Promise<BenchRow> {
+  const model = path.basename(folder);
+  const modelFile = path.join(folder, 'model.onnx');
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-'));
+  try {
+    const sets = dataSets(folder);
+    if (sets.length === 0) throw new KilnError('usage', `${folder} has no test_data_set_0 to take input shapes from`);
+    const files = fs.readdirSync(sets[0]!).filter((f) => /^input_\d+\.pb$/.test(f)).sort((a, b) => Number(a.slice(6, -3)) - Number(b.slice(6, -3)));
+    const probe = loadModel(modelFile);
+    const inputs = readInputs(probe, files.map((f) => path.join(sets[0]!, f)));
+    const feedValues = probe.graph.inputs.flatMap((v, i) => (v.init && inputs[i] === undefined ? [] : [{ name: v.name, t: inputs[i] as Tensor }]));
+    const shapes = new Map(feedValues.map((f) => [f.name, f.t.shape] as [string, readonly number[]]));
+    const out = path.join(work, 'c');
+    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes });
+    execFileSync('make', ['-s', '-C', out, `CFLAGS=${opts.cflags ?? BENCH_CFLAGS}`], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
+    const inputFiles = feedValues.map((f, i) => {
+      const p = path.join(work, `in${i}.bin`);
+      fs.writeFileSync(p, tensorToBytes(f.t, false));
+      return p;
+    });
+    const cMs = timeHarness(out, inputFiles, opts);
+    const ortMs = await timeOrt(modelFile, feedValues.map((f) => f.name), feedValues.map((f) => f.t), opts);
+    return {
+      model,
+      status: 'ok',
+      compileMs: Math.round(compiled.ms),
+      arenaBytes: compiled.report.arenaBytes,
+      weightBytes: compiled.report.weightBytes,
+      kernels: compiled.report.kernels,
+      cMs,
+      ortMs,
+      ratio: ortMs ? cMs / ortMs : null,
+    };
+  } catch (e) {
+    if (isKilnError(e)) return { model, status: e.code === 'unsupported' ? 'unsupported' : 'error', message: e.oneLine() };
+    const err = e as { stderr?: Buffer; message?: string };
+    return { model, status: 'error', message: String(err.stderr ?? err.message ?? e).trim().split('\n')[0] };
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+}
+
+export async function runBench(dirs: readonly string[], opts: BenchOptions = {}): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  for (const f of findBenchModels(dirs)) {
+    const row = await benchModel(f, opts);
+    opts.onRow?.(row);
+    rows.push(row);
+  }
+  return rows;
+}
+
+export function formatBenchRow(r: BenchRow): string {
+  if (r.status !== 'ok') return `${r.model.padEnd(20)} ${r.status}: ${r.message ?? ''}`;
+  const ms = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : x < 1 ? x.toFixed(3) : x.toFixed(2));
+  return `${r.model.padEnd(20)} ${String(r.compileMs).padStart(8)} ${String(r.arenaBytes).padStart(12)} ${String(r.weightBytes).padStart(12)} ${ms(r.cMs).padStart(10)} ${ms(r.ortMs).padStart(10)} ${r.ratio === null || r.ratio === undefined ? '     —' : `${r.ratio.toFixed(2)}x`.padStart(7)}`;
+}
+
+export const BENCH_HEADER = `${'model'.padEnd(20)} ${'compile'.padStart(8)} ${'arena B'.padStart(12)} ${'weights B'.padStart(12)} ${'C ms'.padStart(10)} ${'ORT ms'.padStart(10)} ${'C/ORT'.padStart(7)}`;

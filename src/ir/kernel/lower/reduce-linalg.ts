@@ -1,0 +1,374 @@
+/** Lowerings of linear algebra: MatMul, Gemm, Einsum, Det. */
+import { KilnError } from '../../errors.js';
+import { broadcastShapes } from '../../ops/util.js';
+import { add, broadcastIndex, cast, div, eq, flatIndex, gt, idx, load, mul, ne, sub, un, type KernelBuilder } from '../builder.js';
+import { registerLowering, type LowerContext } from '../lowering.js';
+import type { Expr, KBuffer, ScalarType } from '../types.js';
+import { computeType, isFloatT, req } from './common.js';
+import { FALSE, num, prodOf, TRUE } from './reduce-common.js';
+
+/** Accumulation type of a product of values of element type t. */
+function accType(t: ScalarType): ScalarType {
+  return isFloatT(t) ? computeType(t) : t;
+}
+
+// ---------------------------------------------------------------- MatMul
+
+registerLowering({
+  opType: 'MatMul',
+  lower: (ctx) => {
+    const A = req(ctx.input(0), 'A');
+    const B = req(ctx.input(1), 'B');
+    const Y = req(ctx.output(0), 'Y');
+    if (A.shape.length === 0 || B.shape.length === 0) throw new KilnError('type', 'MatMul operands must have rank >= 1');
+    const as = A.shape.length === 1 ? [1, A.shape[0]!] : [...A.shape];
+    const bs = B.shape.length === 1 ? [B.shape[0]!, 1] : [...B.shape];
+    const M = as[as.length - 2]!;
+    const K = as[as.length - 1]!;
+    const N = bs[bs.length - 1]!;
+    if (K !== bs[bs.length - 2]) throw new KilnError('type', `MatMul inner dimensions ${K} and ${bs[bs.length - 2]} differ`);
+    const abatch = as.slice(0, -2);
+    const bbatch = bs.slice(0, -2);
+    const batch = broadcastShapes(abatch, bbatch);
+    const t = accType(A.dtype);
+    lowerMatmulCore(ctx, { A, B, Y, t, M, K, N, batch, abatch, bbatch });
+  },
+});
+
+interface MatmulSpec {
+  A: KBuffer;
+  B: KBuffer;
+  Y: KBuffer;
+  t: ScalarType;
+  M: number;
+  K: number;
+  N: number;
+  batch: number[];
+  abatch: number[];
+  bbatch: number[];
+}
+
+/**
+ * Y[b] = A[b] · B[b] in i-k-j order: each output row accumulates (in the output when it has the
+ * accumulation type, else in a scratch row) over rows of B, so the innermost loop is contiguous.
+ */
+function lowerMatmulCore(ctx: LowerContext, s: MatmulSpec): void {
+  const { A, B, Y, t, M, K, N } = s;
+  const direct = Y.dtype === t;
+  const row = direct ? Y : N > 0 ? ctx.temp(t, [N], 'row') : Y;
+  ctx.kernel((kb) => {
+    kb.loops(s.batch, (bix) => {
+      const aOff = mul(broadcastIndex(bix, s.abatch), idx(M * K));
+      const bOff = mul(broadcastIndex(bix, s.bbatch), idx(K * N));
+      const oOff = mul(flatIndex(bix, s.batch), idx(M * N));
+      const aBase = aOff.k === 'const' ? aOff : kb.let('index', aOff, 'ab');
+      const bBase = bOff.k === 'const' ? bOff : kb.let('index', bOff, 'bb');
+      kb.for(0, M, (i) => {
+        const oRow = kb.let('index', add(oOff, mul(i, idx(N))), 'orow');
+        const aRow = kb.let('index', add(aBase, mul(i, idx(K))), 'arow');
+        const r = (j: Expr): Expr => (direct ? add(oRow, j) : j);
+        kb.for(0, N, (j) => kb.store(row, r(j), num(t, 0)));
+        kb.for(0, K, (k) => {
+          const a = kb.let(t, cast(load(A, add(aRow, k)), t), 'a');
+          const bRow = kb.let('index', add(bBase, mul(k, idx(N))), 'brow');
+          kb.for(0, N, (j) => kb.store(row, r(j), add(load(row, r(j)), mul(a, cast(load(B, add(bRow, j)), t)))));
+        });
+        if (!direct) kb.for(0, N, (j) => kb.store(Y, add(oRow, j), load(row, j)));
+      });
+    });
+  });
+}
+
+// ---------------------------------------------------------------- Gemm
+
+registerLowering({
+  opType: 'Gemm',
+  lower: (ctx) => {
+    const A = req(ctx.input(0), 'A');
+    const B = req(ctx.input(1), 'B');
+    const C = ctx.input(2);
+    const Y = req(ctx.output(0), 'Y');
+    const ta = ctx.attrs.int('transA', 0) !== 0;
+    const tb = ctx.attrs.int('transB', 0) !== 0;
+    const alpha = ctx.attrs.float('alpha', 1);
+    const beta = ctx.attrs.float('beta', 1);
+    if (A.shape.length !== 2 || B.shape.length !== 2) throw new KilnError('type', 'Gemm operands A and B must be 2-D');
+    const M = ta ? A.shape[1]! : A.shape[0]!;
+    const K = ta ? A.shape[0]! : A.shape[1]!;
+    const K2 = tb ? B.shape[1]! : B.shape[0]!;
+    const N = tb ? B.shape[0]! : B.shape[1]!;
+    if (K !== K2) throw new KilnError('type', `Gemm inner dimensions ${K} and ${K2} differ`);
+    const t = accType(A.dtype);
+    // the epilogue runs in float for integer data (alpha and beta are floats)
+    const et: ScalarType = isFloatT(A.dtype) ? t : 'f64';
+    let cIdx: ((i: Expr, j: Expr) => Expr) | null = null;
+    if (C && beta !== 0) {
+      const cs = C.shape;
+      if (cs.length > 2) throw new KilnError('type', 'Gemm C must have rank <= 2');
+      const full = cs.length === 2 ? cs : cs.length === 1 ? [1, cs[0]!] : [1, 1];
+      if ((full[0] !== 1 && full[0] !== M) || (full[1] !== 1 && full[1] !== N)) {
+        throw new KilnError('type', `Gemm C of shape [${cs.join(',')}] does not broadcast to [${M},${N}]`);
+      }
+      const ci = full[0] === 1 ? 0 : full[1]!;
+      const cj = full[1] === 1 ? 0 : 1;
+      cIdx = (i, j) => add(mul(i, idx(ci)), mul(j, idx(cj)));
+    }
+    const aAt = (i: Expr, k: Expr): Expr => (ta ? add(mul(k, idx(M)), i) : add(mul(i, idx(K)), k));
+    const epilogue = (acc: Expr, i: Expr, j: Expr): Expr => {
+      let v = cast(acc, et);
+      if (alpha !== 1) v = mul(v, num(et, alpha));
+      if (cIdx && C) v = add(v, mul(num(et, beta), cast(load(C, cIdx(i, j)), et)));
+      return v;
+    };
+    if (tb) {
+      // B is stored N x K: a dot product over contiguous rows of A (when not transposed) and B
+      ctx.kernel((kb) => {
+        kb.for(0, M, (i) => {
+          kb.for(0, N, (j) => {
+            const bRow = kb.let('index', mul(j, idx(K)), 'brow');
+            const acc = kb.let(t, num(t, 0), 'acc');
+            kb.for(0, K, (k) => kb.set(acc, add(acc, mul(cast(load(A, aAt(i, k)), t), cast(load(B, add(bRow, k)), t)))));
+            kb.store(Y, add(mul(i, idx(N)), j), epilogue(acc, i, j));
+          });
+        });
+      });
+      return;
+    }
+    const direct = Y.dtype === t;
+    const row = direct ? Y : N > 0 ? ctx.temp(t, [N], 'row') : Y;
+    ctx.kernel((kb) => {
+      kb.for(0, M, (i) => {
+        const oRow = kb.let('index', mul(i, idx(N)), 'orow');
+        const r = (j: Expr): Expr => (direct ? add(oRow, j) : j);
+        kb.for(0, N, (j) => kb.store(row, r(j), num(t, 0)));
+        kb.for(0, K, (k) => {
+          const a = kb.let(t, cast(load(A, aAt(i, k)), t), 'a');
+          const bRow = kb.let('index', mul(k, idx(N)), 'brow');
+          kb.for(0, N, (j) => kb.store(row, r(j), add(load(row, r(j)), mul(a, cast(load(B, add(bRow, j)), t)))));
+        });
+        kb.for(0, N, (j) => kb.store(Y, add(oRow, j), epilogue(load(row, r(j)), i, j)));
+      });
+    });
+  },
+});
+
+// ---------------------------------------------------------------- Einsum
+
+interface EinsumPlan {
+  inputs: string[][];
+  output: string[];
+}
+
+/** Parses an equation into one label per operand dim (ellipsis dims get labels '0','1',… aligned right). */
+function parseEinsum(eq: string, ranks: readonly number[]): EinsumPlan {
+  const s = eq.replace(/\s+/g, '');
+  const arrow = s.indexOf('->');
+  const lhs = arrow >= 0 ? s.slice(0, arrow) : s;
+  const rhs = arrow >= 0 ? s.slice(arrow + 2) : null;
+  const terms = lhs.split(',');
+  if (terms.length !== ranks.length) throw new KilnError('type', `Einsum equation '${eq}' has ${terms.length} operands, got ${ranks.length} inputs`);
+  const letter = /^[A-Za-z]$/;
+  const parseTerm = (t: string): { pre: string[]; post: string[]; ell: boolean } => {
+    const check = (x: string): string[] => {
+      const cs = [...x];
+      for (const c of cs) if (!letter.test(c)) throw new KilnError('type', `invalid character '${c}' in Einsum equation '${eq}'`);
+      return cs;
+    };
+    const e = t.indexOf('...');
+    if (e < 0) return { pre: check(t), post: [], ell: false };
+    if (t.indexOf('...', e + 3) >= 0) throw new KilnError('type', `Einsum term '${t}' has two ellipses`);
+    return { pre: check(t.slice(0, e)), post: check(t.slice(e + 3)), ell: true };
+  };
+  const parsed = terms.map(parseTerm);
+  let ellRank = 0;
+  const ellRanks: number[] = [];
+  parsed.forEach((p, i) => {
+    const r = ranks[i]!;
+    const named = p.pre.length + p.post.length;
+    let er = 0;
+    if (p.ell) {
+      er = r - named;
+      if (er < 0) throw new KilnError('type', `Einsum term '${terms[i]}' has more indices than the operand's rank ${r}`);
+    } else if (r !== named) throw new KilnError('type', `Einsum term '${terms[i]}' does not match operand rank ${r}`);
+    ellRanks.push(er);
+    ellRank = Math.max(ellRank, er);
+  });
+  const inputs = parsed.map((p, i) => {
+    const ell: string[] = [];
+    for (let k = ellRank - ellRanks[i]!; k < ellRank; k++) ell.push(String(k));
+    return [...p.pre, ...ell, ...p.post];
+  });
+  const allEll: string[] = [];
+  for (let k = 0; k < ellRank; k++) allEll.push(String(k));
+  let output: string[];
+  if (rhs === null) {
+    const counts = new Map<string, number>();
+    for (const p of parsed) for (const c of [...p.pre, ...p.post]) counts.set(c, (counts.get(c) ?? 0) + 1);
+    const once = [...counts.entries()].filter(([, n]) => n === 1).map(([c]) => c);
+    once.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    output = [...allEll, ...once];
+  } else {
+    const p = parseTerm(rhs);
+    output = [...p.pre, ...(p.ell ? allEll : []), ...p.post];
+    const known = new Set(inputs.flat());
+    const seen = new Set<string>();
+    for (const c of output) {
+      if (seen.has(c)) throw new KilnError('type', `Einsum output repeats index '${c}'`);
+      if (!known.has(c)) throw new KilnError('type', `Einsum output index '${c}' does not appear in any input`);
+      seen.add(c);
+    }
+  }
+  return { inputs, output };
+}
+
+registerLowering({
+  opType: 'Einsum',
+  lower: (ctx) => {
+    const eqn = ctx.attrs.string('equation');
+    const xs: KBuffer[] = [];
+    for (let i = 0; i < ctx.inputCount; i++) xs.push(req(ctx.input(i), `input ${i}`));
+    if (xs.length === 0) throw new KilnError('type', 'Einsum needs at least one input');
+    const Y = req(ctx.output(0), 'Output');
+    const plan = parseEinsum(eqn, xs.map((x) => x.shape.length));
+    const size = new Map<string, number>();
+    plan.inputs.forEach((labels, i) => {
+      labels.forEach((l, k) => {
+        const d = xs[i]!.shape[k]!;
+        const cur = size.get(l);
+        if (cur === undefined || cur === 1) size.set(l, d);
+        else if (d !== cur && !(d === 1 && /^[0-9]+$/.test(l))) throw new KilnError('type', `Einsum index '${l}' has sizes ${cur} and ${d}`);
+      });
+    });
+    const rest = [...size.keys()].filter((l) => !plan.output.includes(l));
+    const outShape = plan.output.map((l) => size.get(l)!);
+    // per operand and label: the element stride (summed over a repeated label: a diagonal)
+    const strides = xs.map((x, q) => {
+      const m = new Map<string, number>();
+      let st = 1;
+      for (let k = x.shape.length - 1; k >= 0; k--) {
+        const l = plan.inputs[q]![k]!;
+        if (x.shape[k] !== 1) m.set(l, (m.get(l) ?? 0) + st);
+        st *= x.shape[k]!;
+      }
+      return m;
+    });
+    const t = accType(xs[0]!.dtype);
+    const offset = (q: number, vars: Map<string, Expr>): Expr => {
+      let e: Expr = idx(0);
+      for (const [l, st] of strides[q]!) e = add(e, mul(vars.get(l)!, idx(st)));
+      return e;
+    };
+    const nest = (kb: KernelBuilder, labels: readonly string[], vars: Map<string, Expr>, fn: () => void, k = 0): void => {
+      if (k === labels.length) {
+        fn();
+        return;
+      }
+      const l = labels[k]!;
+      const n = size.get(l)!;
+      if (n === 1) {
+        vars.set(l, idx(0));
+        nest(kb, labels, vars, fn, k + 1);
+        return;
+      }
+      kb.for(0, n, (v) => {
+        vars.set(l, v);
+        nest(kb, labels, vars, fn, k + 1);
+      });
+    };
+    const term = (vars: Map<string, Expr>): Expr => xs.map((x, q) => cast(load(x, offset(q, vars)), t)).reduce((a, b) => mul(a, b));
+    const lastOut = plan.output[plan.output.length - 1];
+    const outN = prodOf(outShape);
+    if (rest.length > 0 && lastOut !== undefined && outN > 0 && plan.inputs.some((ls) => ls[ls.length - 1] === lastOut)) {
+      // like a matrix product: the output's contiguous label innermost, accumulating into an output row
+      const acc = Y.dtype === t ? Y : ctx.temp(t, outShape, 'acc');
+      ctx.kernel((kb) => {
+        kb.for(0, outN, (o) => kb.store(acc, o, num(t, 0)));
+        const vars = new Map<string, Expr>();
+        nest(kb, plan.output.slice(0, -1), vars, () => {
+          nest(kb, rest, vars, () => {
+            nest(kb, [lastOut], vars, () => {
+              const o = flatIndex(plan.output.map((l) => vars.get(l)!), outShape);
+              kb.store(acc, o, add(load(acc, o), term(vars)));
+            });
+          });
+        });
+        if (acc !== Y) kb.for(0, outN, (o) => kb.store(Y, o, load(acc, o)));
+      });
+      return;
+    }
+    ctx.kernel((kb) => {
+      const vars = new Map<string, Expr>();
+      nest(kb, plan.output, vars, () => {
+        const o = flatIndex(plan.output.map((l) => vars.get(l)!), outShape);
+        if (rest.length === 0) {
+          kb.store(Y, o, term(vars));
+          return;
+        }
+        const acc = kb.let(t, num(t, 0), 'acc');
+        nest(kb, rest, vars, () => kb.set(acc, add(acc, term(vars))));
+        kb.store(Y, o, acc);
+      });
+    });
+  },
+});
+
+// ---------------------------------------------------------------- Det
+
+registerLowering({
+  opType: 'Det',
+  lower: (ctx) => {
+    const X = req(ctx.input(0), 'X');
+    const Y = req(ctx.output(0), 'Y');
+    const r = X.shape.length;
+    if (r < 2 || X.shape[r - 1] !== X.shape[r - 2]) throw new KilnError('type', 'Det input must be a batch of square matrices');
+    const n = X.shape[r - 1]!;
+    const nb = prodOf(X.shape, 0, r - 2);
+    // LU factorization with partial pivoting in double precision, on a scratch copy of each matrix
+    const t: ScalarType = 'f64';
+    if (n === 0) {
+      ctx.kernel((kb) => kb.for(0, nb, (b) => kb.store(Y, b, num(t, 1))));
+      return;
+    }
+    const m = ctx.temp(t, [n * n], 'lu');
+    const at = (i: Expr, j: Expr): Expr => add(mul(i, idx(n)), j);
+    ctx.kernel((kb) => {
+      kb.for(0, nb, (b) => {
+        const base = kb.let('index', mul(b, idx(n * n)), 'base');
+        kb.for(0, n * n, (i) => kb.store(m, i, cast(load(X, add(base, i)), t)));
+        const det = kb.let(t, num(t, 1), 'det');
+        const done = kb.let('bool', FALSE, 'done');
+        kb.for(0, n, (c) => {
+          kb.if(un('not', done), () => {
+            const p = kb.let('index', c, 'p');
+            kb.for(add(c, idx(1)), n, (i) => {
+              kb.if(gt(un('abs', load(m, at(i, c))), un('abs', load(m, at(p, c)))), () => kb.set(p, i));
+            });
+            const pv = kb.let(t, load(m, at(p, c)), 'pv');
+            kb.if(eq(pv, num(t, 0)), () => {
+              kb.set(det, num(t, 0));
+              kb.set(done, TRUE);
+            }, () => {
+              kb.if(ne(p, c), () => {
+                kb.for(0, n, (j) => {
+                  const tmp = kb.let(t, load(m, at(c, j)), 'tmp');
+                  kb.store(m, at(c, j), load(m, at(p, j)));
+                  kb.store(m, at(p, j), tmp);
+                });
+                kb.set(det, un('neg', det));
+              });
+              kb.set(det, mul(det, pv));
+              kb.for(add(c, idx(1)), n, (i) => {
+                const f = kb.let(t, div(load(m, at(i, c)), pv), 'f');
+                kb.if(ne(f, num(t, 0)), () => {
+                  kb.for(c, n, (j) => kb.store(m, at(i, j), sub(load(m, at(i, j)), mul(f, load(m, at(c, j))))));
+                });
+              });
+            });
+          });
+        });
+        kb.store(Y, b, det);
+      });
+    });
+  },
+});
+
