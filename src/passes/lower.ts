@@ -11,7 +11,7 @@ import { constantOf } from '../ir/infer.js';
 import { isStaticShape } from '../ir/types.js';
 import { KernelBuilder, load } from '../ir/kernel/builder.js';
 import { lookupLowering, type LowerContext } from '../ir/kernel/lowering.js';
-import type { KBuffer, Kernel, Program, ScalarType } from '../ir/kernel/types.js';
+import { storageOf, type KBuffer, type Kernel, type Program, type ScalarType } from '../ir/kernel/types.js';
 import type { Tensor } from '../ir/tensor.js';
 import '../ir/kernel/lower/index.js';
 
@@ -94,7 +94,7 @@ export function lowerModule(module: Module): Program {
   for (const v of g.outputs) {
     let b = pb.bufferOf.get(v);
     if (!b) throw new KilnError('invalid-model', `graph output '${v.name}' is not computed`, { tensor: v.name });
-    if (b.role !== 'temp' || claimed.has(b)) {
+    if (b.role !== 'temp' || b.viewOf || claimed.has(b)) {
       const { dtype, shape } = staticTensor(v);
       const out = pb.buffer(`${v.name}_out`, dtype, shape, 'output');
       copyKernel(pb, b, out, { node: v.name, op: 'output' });
@@ -152,7 +152,14 @@ function lowerNode(module: Module, node: Node, pb: ProgramBuilder): void {
       const src = ctx.input(i);
       if (!out || !src) throw new KilnError('invalid-model', 'alias of an omitted value');
       if (pb.bufferOf.has(out)) throw new KilnError('invalid-model', `output '${out.name}' already has a buffer`);
-      pb.bufferOf.set(out, src);
+      const { dtype, shape } = staticTensor(out);
+      if (dtype !== src.dtype || shape.reduce((a, d) => a * d, 1) !== src.shape.reduce((a, d) => a * d, 1)) {
+        throw new KilnError('type', `output '${out.name}' cannot be a view of '${src.name}': element type or size differs`);
+      }
+      const view = pb.buffer(out.name, dtype, shape, src.role === 'const' ? 'const' : 'temp');
+      view.viewOf = storageOf(src);
+      if (src.role === 'const' && src.data) view.data = src.data.reshape(shape);
+      pb.bufferOf.set(out, view);
     },
     temp: (dtype, shape, name) => pb.buffer(`${node.name}_${name ?? 'tmp'}`, dtype, shape, 'temp'),
     kernel: (build, suffix) => {

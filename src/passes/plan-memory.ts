@@ -4,7 +4,7 @@
  * first fit, in order of first use). Constants are laid out one after another in the weights blob.
  * The memory-planning work replaces the arena part with better strategies.
  */
-import { bufferSize, type KBuffer, type Program, type ScalarType } from '../ir/kernel/types.js';
+import { bufferSize, storageOf, type KBuffer, type Program, type ScalarType } from '../ir/kernel/types.js';
 import type { Expr, Stmt } from '../ir/kernel/types.js';
 import { dtypeInfo } from '../ir/dtype.js';
 
@@ -55,7 +55,8 @@ export function planMemory(program: Program): MemoryPlan {
   program.kernels.forEach((k, i) => {
     const used = new Set<KBuffer>();
     buffersOf(k.body, used);
-    for (const b of used) {
+    for (const u of used) {
+      const b = storageOf(u);
       if (b.role !== 'temp') continue;
       if (!first.has(b)) first.set(b, i);
       last.set(b, i);
@@ -82,7 +83,7 @@ export function planMemory(program: Program): MemoryPlan {
   const blobOffset = new Map<KBuffer, number>();
   let blobBytes = 0;
   for (const b of program.buffers) {
-    if (b.role !== 'const') continue;
+    if (b.role !== 'const' || b.viewOf) continue;
     blobOffset.set(b, blobBytes);
     blobBytes = alignUp(blobBytes + bufferBytes(b));
   }

@@ -40,7 +40,7 @@ export interface EmitOptions {
 function weightsBlob(program: Program, plan: MemoryPlan): Uint8Array {
   const blob = new Uint8Array(Math.max(plan.blobBytes, 1));
   for (const b of program.buffers) {
-    if (b.role !== 'const') continue;
+    if (b.role !== 'const' || b.viewOf) continue;
     if (!b.data) throw new KilnError('invalid-model', `constant ${b.name} has no data`);
     blob.set(tensorToBytes(b.data, false), plan.blobOffset.get(b)!);
   }
@@ -161,7 +161,7 @@ export function emitC(program: Program, name: string, opts: EmitOptions = {}): C
     target: opts.target ?? 'c',
     name,
     arenaBytes: plan.arenaBytes,
-    weightBytes: program.buffers.filter((b) => b.role === 'const').reduce((a, b) => a + bufferBytes(b), 0),
+    weightBytes: program.buffers.filter((b) => b.role === 'const' && !b.viewOf).reduce((a, b) => a + bufferBytes(b), 0),
     kernels: program.kernels.length,
     inputs: program.inputs.map(io),
     outputs: program.outputs.map(io),

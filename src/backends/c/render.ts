@@ -7,7 +7,7 @@
  * undefined behaviour.
  */
 import { KilnError } from '../../ir/errors.js';
-import { bufferSize, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
+import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { isFloatC, isNarrowFloat, isSignedInt, storageCType, typeTag, unsignedOf, valueCType } from './ctypes.js';
 import { renderHelpers } from './helpers.js';
 
@@ -86,7 +86,7 @@ class Renderer {
   }
 
   private name(b: KBuffer): string {
-    const n = this.ptr.get(b);
+    const n = this.ptr.get(storageOf(b));
     if (!n) throw new KilnError('invalid-model', `buffer ${b.name} is not a parameter of this kernel`);
     return n;
   }
@@ -233,13 +233,15 @@ export function kernelBuffers(k: Kernel): { reads: KBuffer[]; writes: KBuffer[] 
   const seen = new Set<KBuffer>();
   const visitE = (e: Expr): void => {
     switch (e.k) {
-      case 'load':
-        if (!seen.has(e.buf)) {
-          seen.add(e.buf);
-          reads.push(e.buf);
+      case 'load': {
+        const root = storageOf(e.buf);
+        if (!seen.has(root)) {
+          seen.add(root);
+          reads.push(root);
         }
         visitE(e.idx);
         break;
+      }
       case 'bin': visitE(e.a); visitE(e.b); break;
       case 'un': case 'cast': visitE(e.a); break;
       case 'select': visitE(e.c); visitE(e.a); visitE(e.b); break;
@@ -253,9 +255,9 @@ export function kernelBuffers(k: Kernel): { reads: KBuffer[]; writes: KBuffer[] 
       case 'store':
         visitE(s.idx);
         visitE(s.val);
-        if (!written.has(s.buf)) {
-          written.add(s.buf);
-          writes.push(s.buf);
+        if (!written.has(storageOf(s.buf))) {
+          written.add(storageOf(s.buf));
+          writes.push(storageOf(s.buf));
         }
         break;
       case 'let': visitE(s.init); break;

@@ -9,7 +9,7 @@ import { dtypeInfo, type NumericArray, type BigArray } from '../dtype.js';
 import { normalizeNumber, Tensor } from '../tensor.js';
 import { roundHalfEven } from '../ops/util.js';
 import { erf } from '../ops/elementwise-util.js';
-import { bufferSize, type BinOp, type Expr, type KBuffer, type Program, type ScalarType, type Stmt, type UnOp } from './types.js';
+import { bufferSize, storageOf, type BinOp, type Expr, type KBuffer, type Program, type ScalarType, type Stmt, type UnOp } from './types.js';
 
 type Val = number | bigint;
 type Fn = () => Val;
@@ -308,13 +308,15 @@ export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[
     storage.set(b, x);
   });
   for (const b of program.buffers) {
-    if (storage.has(b)) continue;
+    if (storage.has(b) || b.viewOf) continue;
     if (b.dtype === 'index') throw new KilnError('type', `buffer '${b.name}' cannot hold index values`);
     if (b.role === 'const') {
       if (!b.data) throw new KilnError('runtime', `const buffer '${b.name}' has no data`);
       storage.set(b, b.data);
     } else storage.set(b, Tensor.zeros(b.dtype, b.shape));
   }
+  // views share their root's elements
+  for (const b of program.buffers) if (b.viewOf) storage.set(b, storage.get(storageOf(b))!);
   for (const k of program.kernels) {
     const c = new Compiler(storage);
     const run = c.stmts(k.body);

@@ -63,6 +63,18 @@ export interface KBuffer {
   level?: string;
   /** Byte offset in its level's arena once planned ('temp' buffers). */
   offset?: number;
+  /**
+   * Set for a view: the buffer whose storage this one shares (same elements in the same order, another
+   * shape). Reshape-like ops make views; nothing writes through a view.
+   */
+  viewOf?: KBuffer;
+}
+
+/** The buffer that owns a view's storage (the buffer itself when it is not a view). */
+export function storageOf(b: KBuffer): KBuffer {
+  let r = b;
+  while (r.viewOf) r = r.viewOf;
+  return r;
 }
 
 export interface Kernel {

@@ -230,6 +230,9 @@ registerOp({
 
 // ---------- RoiAlign ----------
 
+/** RoiAlign's sampling grid per output element is bounded so hostile rois cannot stall a run. */
+const MAX_SAMPLES_PER_BIN = 1 << 20;
+
 registerOp({
   opType: 'RoiAlign',
   since: 10,
@@ -273,6 +276,10 @@ registerOp({
       const bw = rw / PW;
       const gh = sr > 0 ? sr : Math.ceil(rh / PH);
       const gw = sr > 0 ? sr : Math.ceil(rw / PW);
+      // the sampling grid comes from an attribute or from the data: bound it before looping
+      if (!(gh * gw <= MAX_SAMPLES_PER_BIN)) {
+        throw new KilnError('limit', `RoiAlign would take ${gh}x${gw} samples per output element (limit ${MAX_SAMPLES_PER_BIN})`);
+      }
       const count = Math.max(gh * gw, 1);
       for (let c = 0; c < C; c++) {
         const base = (b * C + c) * H * W;
