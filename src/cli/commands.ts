@@ -1,3 +1,4 @@
+import * as os from 'node:os';
 /** Subcommands of `kiln`. */
 import type { Command } from 'commander';
 import { KilnError } from '../ir/errors.js';
@@ -10,6 +11,7 @@ import { targetNames, targetWithBoard } from '../driver/targets.js';
 import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
 import { compileModel, parseInputShapes } from '../driver/compile.js';
+import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
 
 export function registerCommands(program: Command): void {
   program
@@ -128,6 +130,20 @@ export function registerCommands(program: Command): void {
       if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify(s, null, 2)}\n`);
       if (s.crashes + s.hangs > 0) process.exitCode = 1;
     });
+
+  program
+    .command('bench')
+    .description('compile time, arena and weight bytes, and run time of generated C next to onnxruntime (one thread)')
+    .argument('[dirs...]', 'model folders (model.onnx + test_data_set_0) or folders of them', ['samples'])
+    .option('--json <file>', 'write the results as JSON')
+    .option('--repeats <n>', 'timed batches per measurement (median reported)', (v) => parseInt(v, 10), 5)
+    .option('--cflags <flags>', 'C compiler flags for the timed build', BENCH_CFLAGS)
+    .action(async (dirs: string[], opts: { json?: string; repeats: number; cflags: string }) => {
+      process.stdout.write(`${BENCH_HEADER}\n`);
+      const rows = await runBench(dirs, { repeats: opts.repeats, cflags: opts.cflags, onRow: (r) => process.stdout.write(`${formatBenchRow(r)}\n`) });
+      process.stdout.write(`times in ms per inference; C: ${opts.cflags}, single thread; ORT: onnxruntime-node, intra-op threads 1\n`);
+      if (opts.json) writeFileAtomic(opts.json, `${JSON.stringify({ cflags: opts.cflags, host: hostInfo(), rows }, null, 2)}\n`);
+    });
 }
 
 function pct(a: number, b: number): string {
@@ -147,3 +163,8 @@ function progressReporter(): { update?: (done: number, total: number) => void; d
   };
 }
 
+
+function hostInfo(): { cpus: string; cores: number; node: string } {
+  const cpus = os.cpus();
+  return { cpus: cpus[0]?.model ?? 'unknown', cores: cpus.length, node: process.version };
+}

@@ -63,14 +63,17 @@ function timeHarness(dir: string, inputFiles: string[], opts: BenchOptions): num
     execFileSync(path.join(dir, 'model'), ['-n', String(n), ...inputFiles, '-o', path.join(dir, 'bench_out')], { stdio: 'ignore', timeout: 600_000 });
     return performance.now() - t0;
   };
-  const single = run(1);
-  const startup = Math.min(single, run(1));
-  // batch size so one timed batch takes at least minBatchMs
-  const n = Math.max(1, Math.ceil((opts.minBatchMs ?? 300) / Math.max(0.01, single)));
-  const samples: number[] = [];
-  for (let r = 0; r < (opts.repeats ?? 5); r++) samples.push(run(n + 1));
-  // subtract one run's worth of process start-up and I/O (measured by the single runs)
-  return Math.max(0, (median(samples) - startup) / n);
+  // the slope between batches of n and 3n runs cancels process start-up and file I/O
+  // grow n until the extra 2n runs take long enough to measure against start-up noise
+  let n = 1;
+  while (n < 1e8 && run(3 * n) - run(n) < (opts.minBatchMs ?? 200)) n *= 4;
+  const small: number[] = [];
+  const big: number[] = [];
+  for (let r = 0; r < (opts.repeats ?? 5); r++) {
+    small.push(run(n));
+    big.push(run(3 * n));
+  }
+  return Math.max(0, (median(big) - median(small)) / (2 * n));
 }
 
 async function timeOrt(modelFile: string, names: string[], inputs: Tensor[], opts: BenchOptions): Promise<number | null> {
@@ -159,7 +162,7 @@ export async function runBench(dirs: readonly string[], opts: BenchOptions = {})
 
 export function formatBenchRow(r: BenchRow): string {
   if (r.status !== 'ok') return `${r.model.padEnd(20)} ${r.status}: ${r.message ?? ''}`;
-  const ms = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : x < 1 ? x.toFixed(3) : x.toFixed(2));
+  const ms = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : x >= 100 ? x.toFixed(1) : x.toPrecision(3));
   return `${r.model.padEnd(20)} ${String(r.compileMs).padStart(8)} ${String(r.arenaBytes).padStart(12)} ${String(r.weightBytes).padStart(12)} ${ms(r.cMs).padStart(10)} ${ms(r.ortMs).padStart(10)} ${r.ratio === null || r.ratio === undefined ? '     —' : `${r.ratio.toFixed(2)}x`.padStart(7)}`;
 }
 

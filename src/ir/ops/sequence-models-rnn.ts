@@ -168,15 +168,18 @@ function runRecurrent(ctx: KernelContext, kind: Kind): (Tensor | null)[] {
         if (kind === 'RNN') {
           for (let k = 0; k < H; k++) hNew[k] = f!(cl(gx[k]! + gh[k]!));
         } else if (kind === 'GRU') {
+          // reset gate for every unit first: (r ⊙ h_prev) feeds the hidden projection of each unit
+          const rVec = new Float64Array(H);
+          for (let k = 0; k < H; k++) rVec[k] = f!(cl(gx[H + k]! + gh[H + k]!));
           for (let k = 0; k < H; k++) {
             const z = f!(cl(gx[k]! + gh[k]!));
-            const rg = f!(cl(gx[H + k]! + gh[H + k]!));
+            const rg = rVec[k]!;
             let pre: number;
             if (linearBeforeReset) pre = gx[2 * H + k]! + rg * gh[2 * H + k]!;
             else {
               let s = Bd[bOff + G * H + 2 * H + k]!;
               const rr = rOff + (2 * H + k) * H;
-              for (let j = 0; j < H; j++) s += R[rr + j]! * rg * hPrev[j]!;
+              for (let j = 0; j < H; j++) s += R[rr + j]! * rVec[j]! * hPrev[j]!;
               pre = gx[2 * H + k]! + s;
             }
             const hh = g!(cl(pre));

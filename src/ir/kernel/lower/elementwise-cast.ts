@@ -1,7 +1,7 @@
 /** Lowerings of Cast and CastLike, and of the views Identity and Dropout (inference mode). */
 import { dtypeFromOnnx } from '../../dtype.js';
 import { maxFinite } from '../../floatfmt.js';
-import { bin, cast, lit, select, un } from '../builder.js';
+import { bin, cast, lit, select, un, type KernelBuilder } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, ScalarType } from '../types.js';
 import { req } from './common.js';
@@ -36,8 +36,36 @@ function lowerCast(ctx: LowerContext, to: ScalarType, saturate: boolean): void {
     return;
   }
   const out = req(ctx.output(0), 'output');
-  if (to === 'f8e8m0') throw unsupportedLowering('Cast to f8e8m0');
+  if (to === 'f8e8m0') {
+    const mode = ctx.attrs.string('round_mode', 'up');
+    if (mode !== 'up' && mode !== 'down' && mode !== 'nearest') throw unsupportedLowering(`Cast round_mode '${mode}'`);
+    mapKernel(ctx, [inputOperand(ctx, 0, 'X')], out, ([v], kb) => toE8M0(kb, v!, saturate, mode));
+    return;
+  }
   mapKernel(ctx, [inputOperand(ctx, 0, 'X')], out, ([v]) => castValue(v!, to, saturate));
+}
+
+/**
+ * A power of two (or NaN) as the ONNX conversion to f8e8m0 gives it from the float32 bits of x:
+ * the sign is ignored, the exponent field kept and incremented per the rounding mode. The largest
+ * power of two not above |x| is found by binary search over the exponent range.
+ */
+function toE8M0(kb: KernelBuilder, v: Expr, saturate: boolean, mode: 'up' | 'down' | 'nearest'): Expr {
+  const t: ScalarType = 'f64';
+  const c = (x: number): Expr => lit(t, x);
+  const a = kb.let(t, cast(un('abs', cast(v, 'f32')), t), 'a');
+  const p = kb.let(t, c(2 ** -126), 'p');
+  for (const k of [128, 64, 32, 16, 8, 4, 2, 1]) {
+    const cand = bin('mul', p, c(2 ** k));
+    kb.set(p, select(bin('le', cand, a), cand, p));
+  }
+  const twice = bin('mul', p, c(2));
+  let r = mode === 'down' ? p : mode === 'up' ? select(bin('lt', p, a), twice, p) : select(bin('ge', a, bin('mul', p, c(1.5))), twice, p);
+  r = select(bin('ge', r, c(2 ** 128)), saturate ? c(2 ** 127) : c(NaN), r);
+  // below the normal range the exponent field is 0 and only the top mantissa bits matter
+  const small = mode === 'down' ? c(2 ** -127) : mode === 'up' ? c(2 ** -126) : select(bin('gt', a, c(2 ** -127)), c(2 ** -126), c(2 ** -127));
+  r = select(bin('lt', a, c(2 ** -126)), select(bin('eq', a, c(0)), c(2 ** -127), small), r);
+  return select(bin('or', un('isnan', a), un('isinf', a)), c(NaN), r);
 }
 
 registerLowering({

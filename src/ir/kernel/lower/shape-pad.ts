@@ -127,7 +127,7 @@ registerLowering({
       } else {
         B = begin.map((b) => (typeof b === 'number' ? idx(b) : kb.let('index', padAt(b.at), 'pb')));
       }
-      const fillV = value.k === 'const' || value.k === 'var' ? value : kb.let(ct, value, 'fv');
+      const fillV = mode !== 'constant' || value.k === 'const' || value.k === 'var' ? value : kb.let(ct, value, 'fv');
       const go = (d: number, o: Expr, s: Expr, ok: Expr | null): void => {
         if (d === rank) {
           if (mode === 'constant') kb.store(out, o, ok ? select(ok, load(x, s), fillV) : load(x, s));
