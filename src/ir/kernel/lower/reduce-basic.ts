@@ -8,7 +8,7 @@ import {
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, isFloatT, req } from './common.js';
-import { around, axesOf, axisOf, FALSE, floatCompute, loopAxes, num, prodOf, TRUE } from './reduce-common.js';
+import { around, axesOf, shapeIn, axisOf, FALSE, floatCompute, loopAxes, num, prodOf, TRUE } from './reduce-common.js';
 
 // ---------------------------------------------------------------- Reduce*
 
@@ -88,7 +88,8 @@ function axesInputFrom(opType: string): number {
 
 function lowerReduce(ctx: LowerContext, opType: string, kind: ReduceKind): void {
   const x = req(ctx.input(0), 'data');
-  const rank = x.shape.length;
+  const xShape = shapeIn(ctx, 0);
+  const rank = xShape.length;
   let axes: readonly number[] = [];
   const fromInput = ctx.opset >= axesInputFrom(opType);
   const s = reduceScheme(kind, x.dtype);
@@ -98,7 +99,7 @@ function lowerReduce(ctx: LowerContext, opType: string, kind: ReduceKind): void 
       const c = ctx.constant(1);
       if (c) axes = c.toIndexArray();
       else if (prodOf(ab.shape) > 0) {
-        lowerReduceRuntimeAxes(ctx, x, req(ctx.output(0), 'reduced'), ab, kind, s);
+        lowerReduceRuntimeAxes(ctx, x, xShape, req(ctx.output(0), 'reduced'), ab, kind, s);
         return;
       }
     }
@@ -108,12 +109,12 @@ function lowerReduce(ctx: LowerContext, opType: string, kind: ReduceKind): void 
     return;
   }
   const out = req(ctx.output(0), 'reduced');
-  const red = axes.length === 0 ? x.shape.map((_, i) => i) : axesOf(axes, rank);
-  const keptAxes = x.shape.map((_, i) => i).filter((i) => !red.includes(i));
-  const keptShape = x.shape.map((d, i) => (red.includes(i) ? 1 : d));
-  const count = num(s.t, red.reduce((p, a) => p * x.shape[a]!, 1));
-  const val = (ix: Expr[]): Expr => cast(load(x, flatIndex(ix, x.shape)), s.t);
-  const zeros = (): Expr[] => x.shape.map(() => idx(0));
+  const red = axes.length === 0 ? xShape.map((_, i) => i) : axesOf(axes, rank);
+  const keptAxes = xShape.map((_, i) => i).filter((i) => !red.includes(i));
+  const keptShape = xShape.map((d, i) => (red.includes(i) ? 1 : d));
+  const count = num(s.t, red.reduce((p, a) => p * xShape[a]!, 1));
+  const val = (ix: Expr[]): Expr => cast(load(x, flatIndex(ix, xShape)), s.t);
+  const zeros = (): Expr[] => xShape.map(() => idx(0));
   const outN = prodOf(keptShape);
 
   if (rank > 0 && !red.includes(rank - 1) && kind !== 'logsumexp') {
@@ -121,7 +122,7 @@ function lowerReduce(ctx: LowerContext, opType: string, kind: ReduceKind): void 
     const acc = out.dtype === s.t ? out : ctx.temp(s.t, keptShape, 'acc');
     ctx.kernel((kb) => {
       kb.for(0, outN, (o) => kb.store(acc, o, s.init));
-      kb.loops(x.shape, (ix) => {
+      kb.loops(xShape, (ix) => {
         const o = flatIndex(ix.map((v, i) => (red.includes(i) ? idx(0) : v)), keptShape);
         kb.store(acc, o, s.step(load(acc, o), val(ix), null));
       });
@@ -134,19 +135,19 @@ function lowerReduce(ctx: LowerContext, opType: string, kind: ReduceKind): void 
 
   // reduced axes innermost: one local accumulator per output element
   ctx.kernel((kb) => {
-    loopAxes(kb, x.shape, keptAxes, zeros(), (oix) => {
+    loopAxes(kb, xShape, keptAxes, zeros(), (oix) => {
       const o = flatIndex(oix, keptShape);
       let shift: Expr | null = null;
       if (kind === 'logsumexp') {
         const m = kb.let(s.t, num(s.t, -Infinity), 'm');
-        loopAxes(kb, x.shape, red, oix, (ix) => {
+        loopAxes(kb, xShape, red, oix, (ix) => {
           const v = kb.let(s.t, val(ix), 'x');
           kb.set(m, select(gt(v, m), v, m));
         });
         shift = kb.let(s.t, select(un('isinf', m), num(s.t, 0), m), 'shift');
       }
       const acc = kb.let(s.t, s.init, 'acc');
-      loopAxes(kb, x.shape, red, oix, (ix) => kb.set(acc, s.step(acc, val(ix), shift)));
+      loopAxes(kb, xShape, red, oix, (ix) => kb.set(acc, s.step(acc, val(ix), shift)));
       kb.store(out, o, s.finish(acc, shift, count));
     });
   });
@@ -160,13 +161,13 @@ const FINISHED: ReadonlySet<ReduceKind> = new Set(['mean', 'l2', 'logsum', 'logs
  * element to its output element through run-time strides of the kept shape (the output layout is
  * the same with or without keepdims).
  */
-function lowerReduceRuntimeAxes(ctx: LowerContext, x: KBuffer, out: KBuffer, axesBuf: KBuffer, kind: ReduceKind, s: ReduceScheme): void {
-  const rank = x.shape.length;
+function lowerReduceRuntimeAxes(ctx: LowerContext, x: KBuffer, xShape: readonly number[], out: KBuffer, axesBuf: KBuffer, kind: ReduceKind, s: ReduceScheme): void {
+  const rank = xShape.length;
   const outN = prodOf(out.shape);
   const lse = kind === 'logsumexp';
   const acc = out.dtype === s.t && !lse ? out : ctx.temp(s.t, [outN], 'acc');
   const mbuf = lse ? ctx.temp(s.t, [outN], 'max') : null;
-  const big = x.shape.map((_, d) => d).filter((d) => x.shape[d]! > 1);
+  const big = xShape.map((_, d) => d).filter((d) => xShape[d]! > 1);
   ctx.kernel((kb) => {
     const flag = new Map<number, Expr>();
     for (const d of big) flag.set(d, kb.let('bool', FALSE, 'red'));
@@ -184,21 +185,21 @@ function lowerReduceRuntimeAxes(ctx: LowerContext, x: KBuffer, out: KBuffer, axe
       const d = big[k]!;
       const st = kb.let('index', cur, 'os');
       os.set(d, st);
-      cur = mul(st, select(flag.get(d)!, idx(1), idx(x.shape[d]!)));
+      cur = mul(st, select(flag.get(d)!, idx(1), idx(xShape[d]!)));
     }
     let count: Expr = idx(1);
     if (kind === 'mean') {
-      for (const d of big) count = mul(count, select(flag.get(d)!, idx(x.shape[d]!), idx(1)));
+      for (const d of big) count = mul(count, select(flag.get(d)!, idx(xShape[d]!), idx(1)));
       count = kb.let('index', count, 'count');
     }
     const oOf = (ix: Expr[]): Expr => big.reduce<Expr>((e, d) => add(e, select(flag.get(d)!, idx(0), mul(ix[d]!, os.get(d)!))), idx(0));
-    const val = (ix: Expr[]): Expr => cast(load(x, flatIndex(ix, x.shape)), s.t);
+    const val = (ix: Expr[]): Expr => cast(load(x, flatIndex(ix, xShape)), s.t);
     kb.for(0, outN, (o) => {
       kb.store(acc, o, s.init);
       if (mbuf) kb.store(mbuf, o, num(s.t, -Infinity));
     });
     if (mbuf) {
-      kb.loops(x.shape, (ix) => {
+      kb.loops(xShape, (ix) => {
         const o = kb.let('index', oOf(ix), 'o');
         const v = kb.let(s.t, val(ix), 'x');
         const m = load(mbuf, o);
@@ -209,7 +210,7 @@ function lowerReduceRuntimeAxes(ctx: LowerContext, x: KBuffer, out: KBuffer, axe
         kb.store(mbuf, o, select(un('isinf', m), num(s.t, 0), m));
       });
     }
-    kb.loops(x.shape, (ix) => {
+    kb.loops(xShape, (ix) => {
       const o = kb.let('index', oOf(ix), 'o');
       kb.store(acc, o, s.step(load(acc, o), val(ix), mbuf ? load(mbuf, o) : null));
     });
@@ -227,10 +228,11 @@ for (const [opType, kind] of reduceOps) {
 
 function lowerArg(ctx: LowerContext, isMax: boolean): void {
   const x = req(ctx.input(0), 'data');
+  const xShape = shapeIn(ctx, 0);
   const out = req(ctx.output(0), 'reduced');
-  const axis = axisOf(ctx.attrs.int('axis', 0), x.shape.length);
+  const axis = axisOf(ctx.attrs.int('axis', 0), xShape.length);
   const last = ctx.attrs.int('select_last_index', 0) !== 0;
-  const [outer, len, inner] = around(x.shape, axis);
+  const [outer, len, inner] = around(xShape, axis);
   if (outer * inner > 0 && len === 0) throw unsupportedLowering(`${isMax ? 'ArgMax' : 'ArgMin'} over an empty axis`);
   const fl = isFloatT(x.dtype);
   const vt = fl ? computeType(x.dtype) : x.dtype;
@@ -280,8 +282,9 @@ function softLayout(shape: readonly number[], opset: number, axisAttr: number | 
 
 function lowerSoft(ctx: LowerContext, kind: SoftKind): void {
   const x = req(ctx.input(0), 'input');
+  const xShape = shapeIn(ctx, 0);
   const out = req(ctx.output(0), 'output');
-  const [outer, len, inner] = softLayout(x.shape, ctx.opset, ctx.attrs.optInt('axis'));
+  const [outer, len, inner] = softLayout(xShape, ctx.opset, ctx.attrs.optInt('axis'));
   const t = floatCompute(x.dtype);
   ctx.kernel((kb) => {
     kb.for(0, outer, (o) => {
@@ -343,11 +346,12 @@ registerLowering({ opType: 'Hardmax', lower: (ctx) => lowerSoft(ctx, 'hardmax') 
 
 function lowerCum(ctx: LowerContext, isProd: boolean): void {
   const x = req(ctx.input(0), 'x');
+  const xShape = shapeIn(ctx, 0);
   const out = req(ctx.output(0), 'y');
   const axisBuf = req(ctx.input(1), 'axis');
   if (prodOf(axisBuf.shape) !== 1) throw new KilnError('type', 'axis must be a scalar');
   const c = ctx.constant(1);
-  const rank = x.shape.length;
+  const rank = xShape.length;
   const exclusive = ctx.attrs.int('exclusive', 0) !== 0;
   const reverse = ctx.attrs.int('reverse', 0) !== 0;
   const t = isFloatT(x.dtype) ? computeType(x.dtype) : x.dtype;
@@ -367,7 +371,7 @@ function lowerCum(ctx: LowerContext, isProd: boolean): void {
     let len: Expr;
     let inner: Expr;
     if (c) {
-      const [o, l, i] = around(x.shape, axisOf(c.toIndexArray()[0]!, rank));
+      const [o, l, i] = around(xShape, axisOf(c.toIndexArray()[0]!, rank));
       [outer, len, inner] = [idx(o), idx(l), idx(i)];
     } else {
       // axis known only at run time: the (outer, len, inner) view is computed by the kernel
@@ -376,7 +380,7 @@ function lowerCum(ctx: LowerContext, isProd: boolean): void {
       let o: Expr = idx(1);
       let l: Expr = idx(1);
       let i: Expr = idx(1);
-      x.shape.forEach((d, k) => {
+      xShape.forEach((d, k) => {
         if (d === 1) return;
         o = mul(o, select(lt(idx(k), a), idx(d), idx(1)));
         l = mul(l, select(eq(idx(k), a), idx(d), idx(1)));

@@ -100,3 +100,15 @@ export function loopAxes(kb: KernelBuilder, shape: readonly number[], axes: read
   go(0, base);
 }
 
+
+/**
+ * Static shape of node input i as the graph sees it. A buffer reached through a view (reshape-like
+ * ops alias their input's buffer) keeps its own shape, so lowerings index by this shape instead.
+ */
+export function shapeIn(ctx: LowerContext, i: number): number[] {
+  const t = ctx.node.inputs[i]?.tensorType;
+  if (t && t.shape && t.shape.every((d) => typeof d === 'number')) return t.shape.map((d) => d as number);
+  const b = ctx.input(i);
+  if (!b) throw new KilnError('invalid-model', `input ${i} is required`);
+  return [...b.shape];
+}

@@ -5,7 +5,7 @@ import { add, broadcastIndex, cast, div, eq, flatIndex, gt, idx, load, mul, ne, 
 import { registerLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, isFloatT, req } from './common.js';
-import { FALSE, num, prodOf, TRUE } from './reduce-common.js';
+import { FALSE, num, prodOf, shapeIn, TRUE } from './reduce-common.js';
 
 /** Accumulation type of a product of values of element type t. */
 function accType(t: ScalarType): ScalarType {
@@ -19,10 +19,12 @@ registerLowering({
   lower: (ctx) => {
     const A = req(ctx.input(0), 'A');
     const B = req(ctx.input(1), 'B');
+    const aShape = shapeIn(ctx, 0);
+    const bShape = shapeIn(ctx, 1);
     const Y = req(ctx.output(0), 'Y');
-    if (A.shape.length === 0 || B.shape.length === 0) throw new KilnError('type', 'MatMul operands must have rank >= 1');
-    const as = A.shape.length === 1 ? [1, A.shape[0]!] : [...A.shape];
-    const bs = B.shape.length === 1 ? [B.shape[0]!, 1] : [...B.shape];
+    if (aShape.length === 0 || bShape.length === 0) throw new KilnError('type', 'MatMul operands must have rank >= 1');
+    const as = aShape.length === 1 ? [1, aShape[0]!] : [...aShape];
+    const bs = bShape.length === 1 ? [bShape[0]!, 1] : [...bShape];
     const M = as[as.length - 2]!;
     const K = as[as.length - 1]!;
     const N = bs[bs.length - 1]!;
@@ -86,24 +88,26 @@ registerLowering({
   lower: (ctx) => {
     const A = req(ctx.input(0), 'A');
     const B = req(ctx.input(1), 'B');
+    const aShape = shapeIn(ctx, 0);
+    const bShape = shapeIn(ctx, 1);
     const C = ctx.input(2);
     const Y = req(ctx.output(0), 'Y');
     const ta = ctx.attrs.int('transA', 0) !== 0;
     const tb = ctx.attrs.int('transB', 0) !== 0;
     const alpha = ctx.attrs.float('alpha', 1);
     const beta = ctx.attrs.float('beta', 1);
-    if (A.shape.length !== 2 || B.shape.length !== 2) throw new KilnError('type', 'Gemm operands A and B must be 2-D');
-    const M = ta ? A.shape[1]! : A.shape[0]!;
-    const K = ta ? A.shape[0]! : A.shape[1]!;
-    const K2 = tb ? B.shape[1]! : B.shape[0]!;
-    const N = tb ? B.shape[0]! : B.shape[1]!;
+    if (aShape.length !== 2 || bShape.length !== 2) throw new KilnError('type', 'Gemm operands A and B must be 2-D');
+    const M = ta ? aShape[1]! : aShape[0]!;
+    const K = ta ? aShape[0]! : aShape[1]!;
+    const K2 = tb ? bShape[1]! : bShape[0]!;
+    const N = tb ? bShape[0]! : bShape[1]!;
     if (K !== K2) throw new KilnError('type', `Gemm inner dimensions ${K} and ${K2} differ`);
     const t = accType(A.dtype);
     // the epilogue runs in float for integer data (alpha and beta are floats)
     const et: ScalarType = isFloatT(A.dtype) ? t : 'f64';
     let cIdx: ((i: Expr, j: Expr) => Expr) | null = null;
     if (C && beta !== 0) {
-      const cs = C.shape;
+      const cs = shapeIn(ctx, 2);
       if (cs.length > 2) throw new KilnError('type', 'Gemm C must have rank <= 2');
       const full = cs.length === 2 ? cs : cs.length === 1 ? [1, cs[0]!] : [1, 1];
       if ((full[0] !== 1 && full[0] !== M) || (full[1] !== 1 && full[1] !== N)) {
@@ -229,11 +233,12 @@ registerLowering({
     for (let i = 0; i < ctx.inputCount; i++) xs.push(req(ctx.input(i), `input ${i}`));
     if (xs.length === 0) throw new KilnError('type', 'Einsum needs at least one input');
     const Y = req(ctx.output(0), 'Output');
-    const plan = parseEinsum(eqn, xs.map((x) => x.shape.length));
+    const shapes = xs.map((_, i) => shapeIn(ctx, i));
+    const plan = parseEinsum(eqn, shapes.map((sh) => sh.length));
     const size = new Map<string, number>();
     plan.inputs.forEach((labels, i) => {
       labels.forEach((l, k) => {
-        const d = xs[i]!.shape[k]!;
+        const d = shapes[i]![k]!;
         const cur = size.get(l);
         if (cur === undefined || cur === 1) size.set(l, d);
         else if (d !== cur && !(d === 1 && /^[0-9]+$/.test(l))) throw new KilnError('type', `Einsum index '${l}' has sizes ${cur} and ${d}`);
@@ -242,13 +247,13 @@ registerLowering({
     const rest = [...size.keys()].filter((l) => !plan.output.includes(l));
     const outShape = plan.output.map((l) => size.get(l)!);
     // per operand and label: the element stride (summed over a repeated label: a diagonal)
-    const strides = xs.map((x, q) => {
+    const strides = shapes.map((sh, q) => {
       const m = new Map<string, number>();
       let st = 1;
-      for (let k = x.shape.length - 1; k >= 0; k--) {
+      for (let k = sh.length - 1; k >= 0; k--) {
         const l = plan.inputs[q]![k]!;
-        if (x.shape[k] !== 1) m.set(l, (m.get(l) ?? 0) + st);
-        st *= x.shape[k]!;
+        if (sh[k] !== 1) m.set(l, (m.get(l) ?? 0) + st);
+        st *= sh[k]!;
       }
       return m;
     });
@@ -318,11 +323,12 @@ registerLowering({
   opType: 'Det',
   lower: (ctx) => {
     const X = req(ctx.input(0), 'X');
+    const xShape = shapeIn(ctx, 0);
     const Y = req(ctx.output(0), 'Y');
-    const r = X.shape.length;
-    if (r < 2 || X.shape[r - 1] !== X.shape[r - 2]) throw new KilnError('type', 'Det input must be a batch of square matrices');
-    const n = X.shape[r - 1]!;
-    const nb = prodOf(X.shape, 0, r - 2);
+    const r = xShape.length;
+    if (r < 2 || xShape[r - 1] !== xShape[r - 2]) throw new KilnError('type', 'Det input must be a batch of square matrices');
+    const n = xShape[r - 1]!;
+    const nb = prodOf(xShape, 0, r - 2);
     // LU factorization with partial pivoting in double precision, on a scratch copy of each matrix
     const t: ScalarType = 'f64';
     if (n === 0) {

@@ -4,7 +4,7 @@ import { add, and, cast, div, ge, idx, lit, load, lt, max, mul, ne, select, sub,
 import { registerLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer } from '../types.js';
 import { req } from './common.js';
-import { floatCompute, num, prodOf } from './reduce-common.js';
+import { floatCompute, num, prodOf, shapeIn } from './reduce-common.js';
 
 type Reduction = 'none' | 'sum' | 'mean';
 
@@ -61,8 +61,9 @@ registerLowering({
   opType: 'NegativeLogLikelihoodLoss',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xShape = shapeIn(ctx, 0);
     const out = req(ctx.output(0), 'loss');
-    ctx.kernel((kb) => emitNll(kb, ctx, x, x.shape, out));
+    ctx.kernel((kb) => emitNll(kb, ctx, x, xShape, out));
   },
 });
 
@@ -70,13 +71,14 @@ registerLowering({
   opType: 'SoftmaxCrossEntropyLoss',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'scores');
+    const xShape = shapeIn(ctx, 0);
     const out = req(ctx.output(0), 'output');
-    if (x.shape.length < 2) throw new KilnError('type', 'loss input must have rank >= 2 (N, C, ...)');
-    const N = x.shape[0]!;
-    const C = x.shape[1]!;
-    const D = prodOf(x.shape, 2);
+    if (xShape.length < 2) throw new KilnError('type', 'loss input must have rank >= 2 (N, C, ...)');
+    const N = xShape[0]!;
+    const C = xShape[1]!;
+    const D = prodOf(xShape, 2);
     // log-probabilities are rounded to the input's element type before the loss reads them
-    const lpBuf = ctx.output(1) ?? ctx.temp(x.dtype, x.shape, 'logprob');
+    const lpBuf = ctx.output(1) ?? ctx.temp(x.dtype, xShape, 'logprob');
     const t = floatCompute(x.dtype);
     ctx.kernel((kb) => {
       kb.for(0, N, (n) => {
@@ -93,7 +95,7 @@ registerLowering({
           kb.for(0, C, (c) => kb.store(lpBuf, at(c), sub(xv(c), off)));
         });
       });
-      emitNll(kb, ctx, lpBuf, x.shape, out);
+      emitNll(kb, ctx, lpBuf, xShape, out);
     });
   },
 });

@@ -8,15 +8,15 @@ import { add, bin, cast, div, eq, flatIndex, idx, load, max, min, mul, select, s
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer } from '../types.js';
 import { req } from './common.js';
-import { around, axesOf, axisOf, floatCompute, loopAxes, num, prodOf } from './reduce-common.js';
+import { around, axesOf, shapeIn, axisOf, floatCompute, loopAxes, num, prodOf } from './reduce-common.js';
 
 /** Offset into a parameter broadcast (unidirectionally) to a shape, given that shape's multi-index. */
-function paramIndex(ix: readonly Expr[], p: KBuffer, shape: readonly number[], what: string): Expr {
-  let ps = [...p.shape];
+function paramIndex(ix: readonly Expr[], pShape: readonly number[], shape: readonly number[], what: string): Expr {
+  let ps = [...pShape];
   while (ps.length > ix.length && ps[0] === 1) ps = ps.slice(1);
   const off = ix.length - ps.length;
   if (off < 0 || ps.some((d, i) => d !== 1 && d !== shape[off + i])) {
-    throw new KilnError('type', `${what} of shape [${p.shape.join(',')}] does not broadcast to [${shape.join(',')}]`);
+    throw new KilnError('type', `${what} of shape [${pShape.join(',')}] does not broadcast to [${shape.join(',')}]`);
   }
   return flatIndex(ps.map((d, i) => (d === 1 ? idx(0) : ix[off + i]!)), ps);
 }
@@ -30,16 +30,18 @@ function sliceLoop(kb: KernelBuilder, nshape: readonly number[], base: Expr, fn:
 
 function lowerLayerNorm(ctx: LowerContext, rms: boolean): void {
   const x = req(ctx.input(0), 'X');
+  const xShape = shapeIn(ctx, 0);
   const scale = req(ctx.input(1), 'Scale');
   const bias = rms ? null : ctx.input(2);
+  const scaleShape = shapeIn(ctx, 1);
   const y = req(ctx.output(0), 'Y');
   const meanOut = rms ? null : ctx.output(1);
   const invOut = rms ? null : ctx.output(2);
-  const axis = axisOf(ctx.attrs.int('axis', -1), x.shape.length);
+  const axis = axisOf(ctx.attrs.int('axis', -1), xShape.length);
   const eps = ctx.attrs.float('epsilon', 1e-5);
-  const outer = prodOf(x.shape, 0, axis);
-  const inner = prodOf(x.shape, axis);
-  const nshape = x.shape.slice(axis);
+  const outer = prodOf(xShape, 0, axis);
+  const inner = prodOf(xShape, axis);
+  const nshape = xShape.slice(axis);
   const t = floatCompute(x.dtype);
   const what = rms ? 'RMSNormalization' : 'LayerNormalization';
   ctx.kernel((kb) => {
@@ -69,8 +71,8 @@ function lowerLayerNorm(ctx: LowerContext, rms: boolean): void {
       }
       const m = mean;
       sliceLoop(kb, nshape, base, (i, ix) => {
-        let r = mul(mul(m ? sub(xv(i), m) : xv(i), inv), cast(load(scale, paramIndex(ix, scale, nshape, `${what} scale`)), t));
-        if (bias) r = add(r, cast(load(bias, paramIndex(ix, bias, nshape, `${what} bias`)), t));
+        let r = mul(mul(m ? sub(xv(i), m) : xv(i), inv), cast(load(scale, paramIndex(ix, scaleShape, nshape, `${what} scale`)), t));
+        if (bias) r = add(r, cast(load(bias, paramIndex(ix, shapeIn(ctx, 2), nshape, `${what} bias`)), t));
         kb.store(y, i, r);
       });
       if (meanOut && m) kb.store(meanOut, o, m);
@@ -90,17 +92,18 @@ registerLowering({ opType: 'RMSNormalization', lower: (ctx) => lowerLayerNorm(ct
  */
 function lowerBlockNorm(ctx: LowerContext, G: number, perChannel: boolean, what: string): void {
   const x = req(ctx.input(0), 'X');
+  const xShape = shapeIn(ctx, 0);
   const scale = req(ctx.input(1), 'scale');
   const bias = req(ctx.input(2), 'B');
   const y = req(ctx.output(0), 'Y');
   const eps = ctx.attrs.float('epsilon', 1e-5);
-  if (x.shape.length < 2) throw new KilnError('type', `${what} input must have rank >= 2`);
-  const N = x.shape[0]!;
-  const C = x.shape[1]!;
+  if (xShape.length < 2) throw new KilnError('type', `${what} input must have rank >= 2`);
+  const N = xShape[0]!;
+  const C = xShape[1]!;
   if (G <= 0 || C % G !== 0) throw new KilnError('type', `${what} channels ${C} are not divisible by num_groups ${G}`);
   const want = perChannel ? C : G;
   if (prodOf(scale.shape) !== want || prodOf(bias.shape) !== want) throw new KilnError('type', `${what} scale and bias must have ${want} elements`);
-  const sp = prodOf(x.shape, 2);
+  const sp = prodOf(xShape, 2);
   const cpg = C / G;
   const len = cpg * sp;
   const t = floatCompute(x.dtype);
@@ -136,8 +139,9 @@ registerLowering({
   opType: 'InstanceNormalization',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'X');
-    if (x.shape.length < 2) throw new KilnError('type', 'InstanceNormalization input must have rank >= 2');
-    lowerBlockNorm(ctx, x.shape[1]!, true, 'InstanceNormalization');
+    const xShape = shapeIn(ctx, 0);
+    if (xShape.length < 2) throw new KilnError('type', 'InstanceNormalization input must have rank >= 2');
+    lowerBlockNorm(ctx, xShape[1]!, true, 'InstanceNormalization');
   },
 });
 
@@ -152,6 +156,7 @@ registerLowering({
   opType: 'BatchNormalization',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'X');
+    const xShape = shapeIn(ctx, 0);
     const scale = req(ctx.input(1), 'scale');
     const bias = req(ctx.input(2), 'B');
     const rmean = req(ctx.input(3), 'input_mean');
@@ -161,10 +166,10 @@ registerLowering({
     const momentum = ctx.attrs.float('momentum', 0.9);
     if (ctx.opset < 9 && ctx.attrs.int('spatial', 1) === 0) throw unsupportedLowering('BatchNormalization with spatial=0');
     const training = ctx.opset >= 14 ? ctx.attrs.int('training_mode', 0) !== 0 : ctx.opset < 7 ? ctx.attrs.int('is_test', 0) === 0 && ctx.outputCount > 1 : ctx.outputCount > 1;
-    const rank = x.shape.length;
-    const N = rank >= 1 ? x.shape[0]! : 1;
-    const C = rank >= 2 ? x.shape[1]! : 1;
-    const sp = prodOf(x.shape, 2);
+    const rank = xShape.length;
+    const N = rank >= 1 ? xShape[0]! : 1;
+    const C = rank >= 2 ? xShape[1]! : 1;
+    const sp = prodOf(xShape, 2);
     for (const [b, nm] of [[scale, 'scale'], [bias, 'B'], [rmean, 'input_mean'], [rvar, 'input_var']] as const) {
       if (prodOf(b.shape) !== C) throw new KilnError('type', `BatchNormalization ${nm} must have ${C} elements`);
     }
@@ -220,11 +225,12 @@ registerLowering({
   opType: 'LpNormalization',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'input');
+    const xShape = shapeIn(ctx, 0);
     const y = req(ctx.output(0), 'output');
-    const axis = axisOf(ctx.attrs.int('axis', -1), x.shape.length);
+    const axis = axisOf(ctx.attrs.int('axis', -1), xShape.length);
     const p = ctx.attrs.int('p', 2);
     if (p !== 1 && p !== 2) throw new KilnError('type', `LpNormalization p must be 1 or 2, got ${p}`);
-    const [outer, len, inner] = around(x.shape, axis);
+    const [outer, len, inner] = around(xShape, axis);
     const t = floatCompute(x.dtype);
     ctx.kernel((kb) => {
       kb.for(0, outer, (o) => {
@@ -251,25 +257,26 @@ registerLowering({
   opType: 'MeanVarianceNormalization',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'X');
+    const xShape = shapeIn(ctx, 0);
     const y = req(ctx.output(0), 'Y');
-    const rank = x.shape.length;
+    const rank = xShape.length;
     const red = axesOf(ctx.attrs.ints('axes', [0, 2, 3]), rank);
-    const kept = x.shape.map((_, i) => i).filter((i) => !red.includes(i));
-    const cnt = red.reduce((p, a) => p * x.shape[a]!, 1);
+    const kept = xShape.map((_, i) => i).filter((i) => !red.includes(i));
+    const cnt = red.reduce((p, a) => p * xShape[a]!, 1);
     const t = floatCompute(x.dtype);
-    const xv = (ix: Expr[]): Expr => cast(load(x, flatIndex(ix, x.shape)), t);
+    const xv = (ix: Expr[]): Expr => cast(load(x, flatIndex(ix, xShape)), t);
     ctx.kernel((kb) => {
-      loopAxes(kb, x.shape, kept, x.shape.map(() => idx(0)), (oix) => {
+      loopAxes(kb, xShape, kept, xShape.map(() => idx(0)), (oix) => {
         const s = kb.let(t, num(t, 0), 'sum');
-        loopAxes(kb, x.shape, red, oix, (ix) => kb.set(s, add(s, xv(ix))));
+        loopAxes(kb, xShape, red, oix, (ix) => kb.set(s, add(s, xv(ix))));
         const mean = kb.let(t, div(s, num(t, cnt)), 'mean');
         const v = kb.let(t, num(t, 0), 'var');
-        loopAxes(kb, x.shape, red, oix, (ix) => {
+        loopAxes(kb, xShape, red, oix, (ix) => {
           const d = kb.let(t, sub(xv(ix), mean), 'd');
           kb.set(v, add(v, mul(d, d)));
         });
         const den = kb.let(t, add(un('sqrt', div(v, num(t, cnt))), num(t, 1e-9)), 'den');
-        loopAxes(kb, x.shape, red, oix, (ix) => kb.store(y, flatIndex(ix, x.shape), div(sub(xv(ix), mean), den)));
+        loopAxes(kb, xShape, red, oix, (ix) => kb.store(y, flatIndex(ix, xShape), div(sub(xv(ix), mean), den)));
       });
     });
   },
@@ -281,15 +288,16 @@ registerLowering({
   opType: 'LRN',
   lower: (ctx) => {
     const x = req(ctx.input(0), 'X');
+    const xShape = shapeIn(ctx, 0);
     const y = req(ctx.output(0), 'Y');
     const size = ctx.attrs.int('size');
     const alpha = ctx.attrs.float('alpha', 1e-4);
     const beta = ctx.attrs.float('beta', 0.75);
     const biasV = ctx.attrs.float('bias', 1);
-    if (x.shape.length < 2) throw new KilnError('type', 'LRN input must have rank >= 2');
-    const N = x.shape[0]!;
-    const C = x.shape[1]!;
-    const sp = prodOf(x.shape, 2);
+    if (xShape.length < 2) throw new KilnError('type', 'LRN input must have rank >= 2');
+    const N = xShape[0]!;
+    const C = xShape[1]!;
+    const sp = prodOf(xShape, 2);
     const lo = Math.floor((size - 1) / 2);
     const hi = Math.ceil((size - 1) / 2);
     const t = floatCompute(x.dtype);
