@@ -37,6 +37,7 @@ function floatLiteral(v: number, t: 'float' | 'double'): string {
   if (v === Infinity) return t === 'float' ? 'INFINITY' : '((double)INFINITY)';
   if (v === -Infinity) return t === 'float' ? '(-INFINITY)' : '(-(double)INFINITY)';
   if (Object.is(v, -0)) return t === 'float' ? '(-0.0f)' : '(-0.0)';
+  if (v === 0) return t === 'float' ? '0.0f' : '0.0';
   // hexadecimal floating literals are exact
   const neg = v < 0;
   const a = Math.abs(v);
@@ -341,6 +342,8 @@ function bufferRef(b: KBuffer, io: Map<KBuffer, string>, layout: CLayout, blob: 
   const ct = storageCType(b.dtype);
   const ioN = io.get(b);
   if (ioN) return ioN;
+  // an empty buffer has no storage; its kernels never dereference it
+  if (bufferSize(b) === 0) return `(${readOnly ? 'const ' : ''}${ct} *)0`;
   if (b.role === 'const') {
     const off = layout.blobOffset.get(b);
     if (off === undefined) throw new KilnError('invalid-model', `constant ${b.name} has no place in the weights blob`);

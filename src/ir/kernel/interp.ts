@@ -52,7 +52,7 @@ function numBin(op: BinOp, t: ScalarType, a: number, b: number): number {
     case 'fmod': return a % b;
     case 'min': return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b);
     case 'max': return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b);
-    case 'pow': return int ? wrap(t, a ** b) : a ** b;
+    case 'pow': return int ? (b < 0 ? (a === 1 ? 1 : a === -1 ? (b % 2 ? -1 : 1) : 0) : wrap(t, intPow(a, b, t))) : a ** b;
     case 'atan2': return Math.atan2(a, b);
     case 'lt': return a < b ? 1 : 0;
     case 'le': return a <= b ? 1 : 0;
@@ -71,6 +71,19 @@ function numBin(op: BinOp, t: ScalarType, a: number, b: number): number {
   }
 }
 
+/** Integer power with wrap-around at every step, as C's repeated multiplication does. */
+function intPow(a: number, b: number, t: ScalarType): number {
+  let r = 1;
+  let x = a;
+  let e = b;
+  while (e > 0) {
+    if (e & 1) r = numBin('mul', t, r, x);
+    x = numBin('mul', t, x, x);
+    e = Math.floor(e / 2);
+  }
+  return r;
+}
+
 function dtypeBits(t: ScalarType): number {
   return t === 'index' ? 32 : dtypeInfo(t).bits;
 }
@@ -84,7 +97,7 @@ function bigBin(op: BinOp, t: ScalarType, a: bigint, b: bigint): Val {
     case 'mod': case 'fmod': return b === 0n ? 0n : a % b;
     case 'min': return a < b ? a : b;
     case 'max': return a > b ? a : b;
-    case 'pow': return b < 0n ? 0n : wrapBig(t, a ** b);
+    case 'pow': return b < 0n ? (a === 1n ? 1n : a === -1n ? (b % 2n ? -1n : 1n) : 0n) : wrapBig(t, a ** b);
     case 'lt': return a < b ? 1 : 0;
     case 'le': return a <= b ? 1 : 0;
     case 'gt': return a > b ? 1 : 0;

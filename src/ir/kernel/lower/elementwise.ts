@@ -7,7 +7,7 @@ import { bin, cast, lit, select, un } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { BinOp, Expr, ScalarType, UnOp } from '../types.js';
 import { req } from './common.js';
-import { binaryOperands, ct, isFloatType, isIntType, isSignedType, inputOperand, mapKernel, num, operand, type Operand } from './elementwise-map.js';
+import { binaryOperands, ct, isFloatType, isIntType, isSignedType, inputOperand, mapKernel, num, type Operand } from './elementwise-map.js';
 import './elementwise-act.js';
 import './elementwise-cast.js';
 
@@ -230,10 +230,8 @@ unary('BitwiseNot', 'bitnot');
 registerLowering({
   opType: 'Where',
   lower: (ctx) => {
-    const c = req(ctx.input(0), 'condition');
-    const x = req(ctx.input(1), 'X');
-    const y = req(ctx.input(2), 'Y');
-    const t = ct(x.dtype);
-    mapKernel(ctx, [inputOperand(ctx, 0, 'condition'), inputOperand(ctx, 1, 'X'), inputOperand(ctx, 2, 'Y')], out0(ctx), ([cv, xv, yv]) => select(cast(cv!, 'bool'), cast(xv!, t), cast(yv!, t)));
+    const ops = [inputOperand(ctx, 0, 'condition'), inputOperand(ctx, 1, 'X'), inputOperand(ctx, 2, 'Y')];
+    const t = ct(ops[1]!.buf.dtype);
+    mapKernel(ctx, ops, out0(ctx), ([cv, xv, yv]) => select(cast(cv!, 'bool'), cast(xv!, t), cast(yv!, t)));
   },
 });
