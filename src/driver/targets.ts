@@ -52,6 +52,18 @@ registerTarget({
   },
 });
 
+/** Flags for the sanitizer run: any AddressSanitizer/UBSan report makes the run fail. */
+export const SANITIZE_CFLAGS = '-std=c99 -O1 -g -Wall -Wextra -Werror -pedantic -fno-strict-aliasing -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer';
+
+registerTarget({
+  name: 'c-asan',
+  description: 'generated C built with -fsanitize=address,undefined (any report fails the case)',
+  run: (module, inputs) => {
+    const { program, feeds } = lowerFor(module, inputs);
+    return runC(program, module.graph.name || 'model', feeds, { cflags: SANITIZE_CFLAGS });
+  },
+});
+
 registerTarget({
   name: 'kernel',
   description: 'lowered kernel IR run by the kernel interpreter (checks the shared lowering)',

@@ -20,7 +20,7 @@ export function writeProject(dir: string, project: CProject): void {
 function commandError(what: string, e: unknown): KilnError {
   const err = e as { stderr?: Buffer | string; message?: string; code?: string };
   if (err.code === 'ENOENT') return new KilnError('unsupported', `${what}: compiler not installed`);
-  const text = String(err.stderr ?? err.message ?? e).trim().split('\n').find((l) => /error|warning|Error/.test(l)) ?? String(err.stderr ?? err.message ?? '').trim().split('\n')[0];
+  const text = String(err.stderr ?? err.message ?? e).trim().split('\n').find((l) => /error|warning|sanitizer/i.test(l)) ?? String(err.stderr ?? err.message ?? '').trim().split('\n')[0];
   return new KilnError('runtime', `${what} failed: ${text}`);
 }
 
@@ -44,7 +44,9 @@ export function runC(program: Program, name: string, inputs: readonly Tensor[], 
       args.push(f);
     });
     try {
-      execFileSync(path.join(dir, 'model'), [...args, '-o', path.join(dir, 'out')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+      // sanitizer builds stop at the first report; leak checking needs ptrace, which sandboxes may refuse
+      const env = { ...process.env, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' };
+      execFileSync(path.join(dir, 'model'), [...args, '-o', path.join(dir, 'out')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, env });
     } catch (e) {
       throw commandError('running the compiled model', e);
     }

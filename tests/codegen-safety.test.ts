@@ -1,0 +1,90 @@
+/**
+ * Generated code safety and determinism: hostile names from a model never reach C as code, and
+ * compiling the same model twice gives byte-identical files.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { FLOAT, kiln, node, tempDir, vi, writeModel } from './helpers/onnx-builder.js';
+
+const HOSTILE = [
+  'x*/ int pwned = 1; /*',
+  '"); system("touch /tmp/kiln-pwned"); ("',
+  '\n#include "/etc/passwd"\n',
+  'a\\\nb',
+  '??/ trigraph',
+];
+
+function hasCompiler(): boolean {
+  try {
+    execFileSync('cc', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+const cc = hasCompiler();
+if (!cc) console.log('skipped: cc not installed');
+
+describe('names from the model are sanitized before they reach generated C', () => {
+  it.skipIf(!cc)('hostile node, tensor and graph names compile to inert C', () => {
+    const dir = tempDir();
+    const [a, b, c, d, e] = HOSTILE as [string, string, string, string, string];
+    const p = writeModel(dir, {
+      nodes: [node('Relu', [a], [b], { name: c }), node('Neg', [b], [d], { name: e })],
+      inputs: [vi(a, FLOAT, [2])],
+      outputs: [vi(d, FLOAT, [2])],
+    });
+    const out = path.join(dir, 'c');
+    const r = kiln(['compile', p, '--target', 'c', '-o', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const src = fs.readFileSync(path.join(out, 'model.c'), 'utf8') + fs.readFileSync(path.join(out, 'model.h'), 'utf8');
+    // no line of generated code carries the payloads outside a comment
+    const code = src.replace(/\/\*[\s\S]*?\*\//g, '');
+    // payloads survive only as parts of sanitized identifiers, never as code
+    expect(code).not.toMatch(/system\(|int pwned|"\/etc|\?\?\/|\\\n/);
+    expect(src).not.toMatch(/^\s*#include "\/etc\/passwd"/m);
+    for (const line of code.split('\n')) if (line.trim().startsWith('#')) expect(line).toMatch(/^#(include <|include "model\.h"|ifndef KILN_|define KILN_|endif)/);
+    execFileSync('make', ['-s', '-C', out, 'CFLAGS=-std=c99 -Wall -Wextra -Werror -pedantic -O1'], { stdio: 'pipe' });
+    fs.writeFileSync(path.join(out, 'in.bin'), Buffer.from(new Float32Array([-1, 2]).buffer));
+    execFileSync(path.join(out, 'model'), [path.join(out, 'in.bin'), '-o', path.join(out, 'y')]);
+    const y = fs.readFileSync(path.join(out, 'y0.bin'));
+    expect([...new Float32Array(y.buffer, y.byteOffset, y.byteLength / 4)]).toEqual([-0, -2]);
+    expect(fs.existsSync('/tmp/kiln-pwned')).toBe(false);
+  });
+});
+
+describe('determinism', () => {
+  const samples = fs.readdirSync('samples').filter((s) => fs.existsSync(path.join('samples', s, 'model.onnx')));
+
+  it('compiling every sample twice gives byte-identical C', () => {
+    for (const s of samples) {
+      const outs = [0, 1].map((k) => {
+        const o = path.join(tempDir(), `c${k}`);
+        const r = kiln(['compile', path.join('samples', s, 'model.onnx'), '--target', 'c', '-o', o]);
+        expect(r.code, `${s}: ${r.stderr}`).toBe(0);
+        return o;
+      });
+      for (const f of fs.readdirSync(outs[0]!).sort()) {
+        const x = fs.readFileSync(path.join(outs[0]!, f));
+        const y = fs.readFileSync(path.join(outs[1]!, f));
+        if (f === 'report.json') {
+          // compile time is a measurement; everything else must match
+          const strip = (b: Buffer) => JSON.stringify({ ...JSON.parse(b.toString()), compileMs: 0 });
+          expect(strip(x), `${s}/${f}`).toBe(strip(y));
+        } else expect(x.equals(y), `${s}/${f}`).toBe(true);
+      }
+    }
+  });
+
+  it('printing IR twice gives identical text', () => {
+    for (const s of samples) {
+      const a = kiln(['print', path.join('samples', s, 'model.onnx')]);
+      const b = kiln(['print', path.join('samples', s, 'model.onnx')]);
+      expect(a.code).toBe(0);
+      expect(a.stdout).toBe(b.stdout);
+    }
+  });
+});
