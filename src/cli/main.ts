@@ -2,6 +2,18 @@
 import { Command, CommanderError } from 'commander';
 import { KilnError, isKilnError } from '../ir/errors.js';
 import { registerCommands } from './commands.js';
+import { maxTensorBytes, setMaxTensorBytes } from '../ir/tensor.js';
+
+const BYTE_SUFFIX: Record<string, number> = { '': 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** `--max-tensor-bytes`: a positive whole number of bytes, optionally with a K/M/G (binary) suffix. */
+export function parseByteCount(v: string): number {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(v);
+  const mult = m ? BYTE_SUFFIX[m[2]!.toLowerCase()] : undefined;
+  const n = m && mult !== undefined ? Number(m[1]) * mult : NaN;
+  if (!Number.isSafeInteger(n) || n <= 0) throw new KilnError('usage', `--max-tensor-bytes wants a positive number of bytes (e.g. 4294967296 or 4G), got '${v}'`);
+  return n;
+}
 
 export async function main(argv: readonly string[]): Promise<number> {
   const debug = argv.includes('--debug');
@@ -10,6 +22,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     .name('kiln')
     .description('Kiln: a tensor compiler for WebGPU, microcontrollers, FPGAs (HLS) and processing-in-memory')
     .option('--debug', 'show stack traces for errors')
+    .option('--max-tensor-bytes <n>', 'largest tensor Kiln allocates or accepts, in bytes (K/M/G suffixes allowed); bigger shapes are refused before allocation', String(maxTensorBytes))
+    .hook('preAction', (cmd) => {
+      setMaxTensorBytes(parseByteCount(String(cmd.opts<{ maxTensorBytes: string }>().maxTensorBytes)));
+    })
     .exitOverride()
     .configureOutput({
       writeErr: (s) => process.stderr.write(s),

@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { runPool } from './pool.js';
 import { KilnError } from '../ir/errors.js';
+import { maxTensorBytes } from '../ir/tensor.js';
 import type { CaseResult, CaseStatus } from './testcase.js';
 
 export interface ConformanceOptions {
@@ -58,6 +59,8 @@ export async function runConformance(dir: string, opts: ConformanceOptions): Pro
     cases.map((caseDir) => ({ caseDir, target: opts.target })),
     {
       workers: opts.jobs ?? os.availableParallelism(),
+      // worker threads have their own module state: hand them the tensor byte limit
+      workerData: { maxTensorBytes },
       timeoutMs: timeout,
       onTimeout: (job) => failed(job.caseDir, `timed out after ${timeout} ms`),
       onCrash: (job, message) => failed(job.caseDir, `worker crashed: ${message}`),

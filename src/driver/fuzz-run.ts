@@ -1,8 +1,11 @@
 /** `kiln fuzz`: mutated corpus models through the pipeline in a worker pool with a per-input time limit. */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { findCases } from './conformance.js';
 import { runPool } from './pool.js';
+import { maxTensorBytes } from '../ir/tensor.js';
+import { FUZZ_MAX_TENSOR_BYTES, mutate } from './fuzz.js';
 import type { FuzzResult, FuzzSummary } from './fuzz.js';
 
 export interface FuzzOptions {
@@ -11,10 +14,21 @@ export interface FuzzOptions {
   jobs?: number;
   timeoutMs?: number;
   filter?: string;
+  /** Tensor byte limit inside the fuzz workers (default 64 MiB, never above the global limit). */
+  maxTensorBytes?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
 type Row = FuzzResult & { file: string; index: number; hang?: boolean };
+
+/** The mutation of a job whose worker never answered (hang, dead process), for the report. */
+function mutationOf(j: { file: string; seed: number; index: number }): string {
+  try {
+    return mutate(new Uint8Array(fs.readFileSync(j.file)), j.seed, j.index).kind;
+  } catch {
+    return 'unknown mutation';
+  }
+}
 
 export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzSummary> {
   const corpus = findCases(dir, opts.filter).map((c) => path.join(c, 'model.onnx'));
@@ -22,10 +36,13 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzSumma
   const timeout = opts.timeoutMs ?? 10_000;
   const rows = await runPool<(typeof jobs)[number], Row>(new URL('./fuzz-worker.js', import.meta.url), jobs, {
     workers: opts.jobs ?? os.availableParallelism(),
+    // child processes: an input that kills V8 (out of memory, abort) is a crash of that input only
+    mode: 'process',
     maxHeapMb: 1024,
+    workerData: { maxTensorBytes: Math.min(opts.maxTensorBytes ?? FUZZ_MAX_TENSOR_BYTES, maxTensorBytes) },
     timeoutMs: timeout,
-    onTimeout: (j) => ({ outcome: 'crash', kind: 'hang', message: `no result within ${timeout} ms`, file: j.file, index: j.index, hang: true }),
-    onCrash: (j, message) => ({ outcome: 'crash', kind: 'worker', message, file: j.file, index: j.index }),
+    onTimeout: (j) => ({ outcome: 'crash', kind: mutationOf(j), message: `no result within ${timeout} ms`, file: j.file, index: j.index, hang: true }),
+    onCrash: (j, message) => ({ outcome: 'crash', kind: mutationOf(j), message, file: j.file, index: j.index }),
     onProgress: opts.onProgress,
   });
   const findings = rows.filter((r) => r.outcome === 'crash');

@@ -1,7 +1,8 @@
 /**
  * Fuzzing of Kiln's front end and interpreter. Mutates ONNX models (raw bytes and structure-aware:
  * dims, element types, cycles, dangling/duplicate names, attribute types, opsets) and textual IR,
- * then runs import → inference → constant folding → verifier → print/parse → interpreter. The only
+ * then runs import → inference → constant folding → verifier → print/parse → interpreter →
+ * specialization → lowering → C rendering. The only
  * acceptable outcomes are success and a KilnError; anything else is a crash. Mutations are a pure
  * function of (seed, index, corpus), so any finding replays exactly.
  */
@@ -18,6 +19,9 @@ import { isStaticShape } from '../ir/types.js';
 import type { Module } from '../ir/graph.js';
 import { runPasses } from '../passes/pass.js';
 import { foldConstantsPass } from '../passes/fold-constants.js';
+import { specializeShapes } from '../passes/specialize.js';
+import { lowerModule } from '../passes/lower.js';
+import { emitC } from '../backends/c/emit.js';
 import type { PGraph, PModel, PNode } from '../frontend/onnx/proto-types.js';
 import '../ir/ops/index.js';
 
@@ -261,6 +265,9 @@ function pipeline(input: FuzzInput, r: Rand, original: Uint8Array): void {
   if (again !== text) throw new Error('print/parse round trip changed the text');
   const inputs = syntheticInputs(module);
   if (inputs) interpret(module, inputs);
+  // code generation: specialization, lowering, memory planning and C rendering (no C compiler)
+  specializeShapes(module, new Map());
+  emitC(lowerModule(module), 'fuzz');
 }
 
 export function runOne(corpusBytes: Uint8Array, seed: number, index: number): FuzzResult {
@@ -277,8 +284,11 @@ export function runOne(corpusBytes: Uint8Array, seed: number, index: number): Fu
   }
 }
 
+/** The fuzzer's own tensor byte limit: lower than the CLI default, so hostile shapes fail fast. */
+export const FUZZ_MAX_TENSOR_BYTES = 64 * 1024 * 1024;
+
 /** Caps tensor sizes during fuzzing so hostile shapes are refused before allocation. */
-export function configureFuzzLimits(maxTensorBytes = 64 * 1024 * 1024): void {
+export function configureFuzzLimits(maxTensorBytes = FUZZ_MAX_TENSOR_BYTES): void {
   setMaxTensorBytes(maxTensorBytes);
 }
 

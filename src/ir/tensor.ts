@@ -3,7 +3,7 @@ import { dtypeInfo, isBig, type DType, type TensorData, type NumericArray, type 
 import { roundToFormat, isMiniFloat } from './floatfmt.js';
 import { KilnError } from './errors.js';
 import type { ValueType } from './types.js';
-import { tensorType } from './types.js';
+import { MAX_RANK, tensorType } from './types.js';
 
 export type Scalar = number | bigint | string;
 
@@ -58,14 +58,23 @@ export function setMaxTensorBytes(n: number): void {
   maxTensorBytes = n;
 }
 
+/**
+ * Checks a shape before anything is allocated for it: rank, dims, and bytes against the limit. An
+ * empty tensor counts as if its zero dims were 1, so a shape like [0, 2^40] (no elements, but a
+ * dim that loops and per-dim arrays would be sized by) is refused too.
+ */
 export function checkAllocation(dt: DType, shape: readonly number[]): number {
+  if (shape.length > MAX_RANK) throw new KilnError('limit', `tensor rank ${shape.length} is over Kiln's limit of ${MAX_RANK}`);
+  let extent = 1;
   for (const d of shape) {
     if (!Number.isInteger(d) || d < 0) throw new KilnError('runtime', `invalid dimension ${d} in shape [${shape.join(',')}]`);
+    extent *= Math.max(1, d);
   }
   const n = shapeSize(shape);
-  const bytes = n * Math.max(1, dtypeInfo(dt).bits / 8);
+  const elem = Math.max(1, dtypeInfo(dt).bits / 8);
+  const bytes = Math.max(n, extent) * elem;
   if (bytes > maxTensorBytes) {
-    throw new KilnError('limit', `tensor of shape [${shape.join(',')}] ${dt} needs ${bytes} bytes, over the limit of ${maxTensorBytes}`);
+    throw new KilnError('limit', `tensor of shape [${shape.join(',')}] ${dt} needs ${n * elem} bytes${n === 0 ? ` (empty, but its dims span ${extent} elements)` : ''}, over the limit of ${maxTensorBytes}`);
   }
   return n;
 }

@@ -1,5 +1,13 @@
 /** Value types of the graph IR: tensors with static/symbolic/unknown dims, sequences, optionals, maps. */
 import type { DType } from './dtype.js';
+import { KilnError } from './errors.js';
+
+/**
+ * Largest tensor rank Kiln accepts. Every tensor type and every runtime tensor is checked against
+ * it, so code that builds per-dim arrays or loops over dims never sees a rank taken from hostile
+ * data (a dim value, a shape tensor's length) that was not checked first.
+ */
+export const MAX_RANK = 64;
 
 /** A dimension: a static size, a named symbol ("N", "batch"), or unknown (null, printed `?`). */
 export type Dim = number | string | null;
@@ -45,6 +53,7 @@ export interface MapType {
 export type ValueType = TensorType | SequenceType | OptionalType | MapType;
 
 export function tensorType(dtype: DType, shape: readonly Dim[] | null, extra: { quant?: QuantParams; space?: MemorySpace } = {}): TensorType {
+  if (shape !== null && shape.length > MAX_RANK) throw new KilnError('limit', `tensor rank ${shape.length} is over Kiln's limit of ${MAX_RANK}`);
   const t: { kind: 'tensor'; dtype: DType; shape: readonly Dim[] | null; quant?: QuantParams; space?: MemorySpace } = { kind: 'tensor', dtype, shape };
   if (extra.quant) t.quant = extra.quant;
   if (extra.space) t.space = extra.space;

@@ -7,7 +7,7 @@ import { KilnError, locateError } from './errors.js';
 import type { Graph, Module, Value } from './graph.js';
 import { resolveOp } from './ops/registry.js';
 import { inferContext } from './infer.js';
-import { typeCompatible, type ValueType } from './types.js';
+import { tensorType, typeCompatible, type ValueType } from './types.js';
 
 export function verifyModule(module: Module): void {
   verifyGraph(module, module.graph, new Set());
@@ -22,6 +22,8 @@ function verifyGraph(module: Module, graph: Graph, outer: ReadonlySet<Value>): v
   for (const v of graph.inputs) define(v, 'graph input');
   for (const v of graph.initializers) {
     if (!v.init) throw new KilnError('invalid-model', `initializer '${v.name}' has no contents`, { tensor: v.name });
+    const held = tensorType(v.init.dtype, v.init.shape);
+    if (!typeCompatible(v.type, held)) throw new KilnError('type', `initializer '${v.name}' is declared ${describe(v.type)} but holds ${describe(held)}`, { tensor: v.name });
     define(v, 'initializer');
   }
   for (const node of graph.nodes) {

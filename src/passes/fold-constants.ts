@@ -6,7 +6,7 @@
  */
 import { Graph, Module, Node, type Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { isStaticShape } from '../ir/types.js';
+import { isStaticShape, tensorType, typeCompatible } from '../ir/types.js';
 import { isFloat } from '../ir/dtype.js';
 import { constantOf, inferModule } from '../ir/infer.js';
 import { interpret } from '../ir/interp/interpreter.js';
@@ -81,7 +81,9 @@ function foldGraph(graph: Graph, module: Module, all: boolean): number {
     } catch {
       values = null; // leave the node for run time, where the error is reported with context
     }
-    if (values === null) {
+    // a value that contradicts the output's inferred type means the op's folding and inference
+    // disagree: keep the node, so the contradiction cannot reach the code generators as a constant
+    if (values === null || !node.outputs.every((v, i) => !v || (values![i] !== undefined && typeCompatible(v.type, tensorType(values![i]!.dtype, values![i]!.shape))))) {
       kept.push(node);
       continue;
     }

@@ -121,6 +121,7 @@ interface ScanCfg {
 
 function scanCfg(attrs: KernelContext['attrs'], opset: number, nInputs: number, nBodyOut: number): ScanCfg {
   const nScanIn = attrs.int('num_scan_inputs');
+  if (!Number.isInteger(nScanIn) || nScanIn < 0 || nScanIn > nInputs) throw new KilnError('invalid-model', `Scan num_scan_inputs ${nScanIn} is not between 0 and its ${nInputs} inputs`);
   const nState = nInputs - nScanIn - (opset < 9 ? 1 : 0);
   const nScanOut = nBodyOut - nState;
   if (nState < 0 || nScanOut < 0) throw new KilnError('type', 'Scan input/output counts do not match num_scan_inputs');

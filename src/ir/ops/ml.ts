@@ -310,6 +310,7 @@ registerOp({
         throw new KilnError('invalid-model', `TfIdfVectorizer ngram_counts [${counts.join(',')}] must be non-decreasing offsets into a pool of ${pool.length}`);
       }
     });
+    if (indexes.some((v) => !Number.isInteger(v) || v < 0)) throw new KilnError('invalid-model', 'TfIdfVectorizer ngram_indexes must be non-negative');
     if (minN < 1 || maxN < minN || maxN > counts.length || maxSkip < 0) {
       throw new KilnError('invalid-model', `TfIdfVectorizer gram lengths ${minN}..${maxN} and max_skip_count ${maxSkip} are out of range`);
     }
@@ -335,7 +336,8 @@ registerOp({
       const row = toks.slice(r * cols, (r + 1) * cols);
       const cnt = new Float64Array(gi);
       for (let n = Math.max(1, minN); n <= maxN; n++) {
-        const skips = n === 1 ? 0 : maxSkip;
+        // a skip of cols or more leaves no room for a second token: the loop is bounded by the row, not the attribute
+        const skips = n === 1 ? 0 : Math.min(maxSkip, cols);
         for (let s = 0; s <= skips; s++) {
           const step = s + 1;
           for (let i = 0; i + (n - 1) * step < cols; i++) {

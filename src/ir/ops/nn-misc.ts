@@ -4,6 +4,7 @@ import { Tensor, type RtValue } from '../tensor.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
 import { registerOp } from './registry.js';
 import { inputTensorType } from './util.js';
+import { unknownDims } from './shape-common.js';
 import { fromF64, isNum, multiIndices, prod, roundHalfEven, toF64 } from './nn-common.js';
 
 // ---------- GridSample ----------
@@ -154,7 +155,7 @@ registerOp({
     const st = inputTensorType(ctx, 1);
     if (st?.shape && isNum(st.shape[0])) {
       const nd = st.shape[0] - 2;
-      return [tensorType(dt, [tt?.shape?.[0] ?? null, ...new Array<Dim>(nd).fill(null), nd])];
+      return [tensorType(dt, [tt?.shape?.[0] ?? null, ...unknownDims(nd), nd])];
     }
     return [tensorType(dt, null)];
   },

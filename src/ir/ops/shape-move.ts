@@ -9,6 +9,7 @@ import { castTensor } from './shape-cast.js';
 
 // ---------- Shape / Size ----------
 
+/** The dims Shape returns; `start`/`end` exist from opset 15 on (the folder uses the same rule). */
 function shapeRange(rank: number, start: number, end: number | undefined): [number, number] {
   const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + rank : v, 0), rank);
   const s = clamp(start);
@@ -22,12 +23,12 @@ registerOp({
   infer: (ctx) => {
     const x = tt(ctx, 0);
     if (!x || x.shape === null) return [tensorType('i64', [null])];
-    const [s, e] = shapeRange(x.shape.length, ctx.attrs.int('start', 0), ctx.attrs.optInt('end'));
+    const [s, e] = ctx.opset >= 15 ? shapeRange(x.shape.length, ctx.attrs.int('start', 0), ctx.attrs.optInt('end')) : [0, x.shape.length];
     return [tensorType('i64', [e - s])];
   },
   interp: (ctx) => {
     const x = ctx.tensor(0);
-    const [s, e] = shapeRange(x.rank, ctx.attrs.int('start', 0), ctx.attrs.optInt('end'));
+    const [s, e] = ctx.opset >= 15 ? shapeRange(x.rank, ctx.attrs.int('start', 0), ctx.attrs.optInt('end')) : [0, x.rank];
     const dims = x.shape.slice(s, e);
     return [Tensor.from('i64', [dims.length], dims.map((d) => BigInt(d)))];
   },

@@ -2,13 +2,12 @@
 import { KilnError } from '../errors.js';
 import { isBig, type DType, type NumericArray, type BigArray } from '../dtype.js';
 import { Tensor, shapeSize, stridesOf, normalizeNumber } from '../tensor.js';
-import { tensorType, type Dim, type TensorType, type ValueType } from '../types.js';
+import { MAX_RANK, tensorType, type Dim, type TensorType, type ValueType } from '../types.js';
 import type { InferContext } from './registry.js';
 
 // ---------- shapes ----------
 
-/** Largest tensor rank Kiln accepts: a rank taken from data (a shape tensor's length) is checked first. */
-export const MAX_RANK = 64;
+export { MAX_RANK } from '../types.js';
 
 export function checkRank(rank: number, what = 'tensor'): number {
   if (!Number.isInteger(rank) || rank < 0 || rank > MAX_RANK) throw new KilnError('limit', `${what} rank ${rank} is over Kiln's limit of ${MAX_RANK}`);

@@ -16,6 +16,7 @@ import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, constOf, isFloatT, req } from './common.js';
 import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
 import { intRange } from '../../dtype.js';
+import { convGemmApplies, emitConvGemm } from './perf-conv.js';
 
 export interface ConvGeom {
   N: number;
@@ -189,6 +190,10 @@ registerLowering({
     if (!isFloatT(x.dtype)) throw unsupportedLowering(`Conv on ${x.dtype}`);
     const accT = computeType(x.dtype);
     const g = convGeom(ctx, x.shape, w.shape);
+    if (convGemmApplies(g, x.dtype, out.dtype, accT)) {
+      emitConvGemm(ctx, g, x, w, bias, out, accT);
+      return;
+    }
     const nK = prod(g.kernel);
     emitConv(ctx, g, x, w, out, {
       accT,

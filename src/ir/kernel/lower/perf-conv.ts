@@ -1,0 +1,161 @@
+/**
+ * Float Conv (1-D and 2-D, any groups with at least a few output channels per group) as GEMMs:
+ * per group, Y[m, p] = bias[m] + Σ_k W[m, k]·col[k, p] with k = (input channel, kernel position)
+ * and p the output position. Pointwise stride-1 unpadded convolutions read X as col directly;
+ * others gather col (im2col, zeros for padding) one block of output rows at a time into a scratch
+ * buffer of K × (rows·OW) values, so the scratch is bounded by the block, not the image. The GEMM
+ * is the register-tiled panel of perf-gemm.ts.
+ */
+import { add, and, cast, div, ge, idx, load, lt, max, min, mul, select, sub } from '../builder.js';
+import type { KernelBuilder } from '../builder.js';
+import type { LowerContext } from '../lowering.js';
+import type { Expr, KBuffer, ScalarType } from '../types.js';
+import { constOf } from './common.js';
+import { emitPanel, TILE_ROWS } from './perf-gemm.js';
+
+/** The subset of nn-conv's geometry this lowering needs. */
+export interface GemmConvGeom {
+  N: number;
+  G: number;
+  Cg: number;
+  Mg: number;
+  C: number;
+  M: number;
+  qSp: number[];
+  rSp: number[];
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pb: number[];
+  gather: boolean;
+}
+
+/** Output columns a gathered block should at least have (when the image has that many). */
+const MIN_BLOCK_COLS = 64;
+
+const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
+
+/**
+ * A row stride for B that GCC's loop vectorizer does not take for an interleaved group (powers of
+ * two up to 512 are; it would then vectorize the k loop with in-order reductions instead of
+ * keeping the tile in registers).
+ */
+export function slpFriendlyStride(n: number): number {
+  const bad = (v: number): boolean => v <= 512 && (v & (v - 1)) === 0;
+  let s = n;
+  while (bad(s)) s += 8;
+  return s;
+}
+
+/** Whether emitConvGemm handles this convolution. */
+export function convGemmApplies(g: GemmConvGeom, xT: ScalarType, outT: ScalarType, accT: ScalarType): boolean {
+  const nd = g.qSp.length;
+  if (!g.gather || nd < 1 || nd > 2) return false;
+  if (accT !== 'f32' && accT !== 'f64') return false;
+  if (xT !== accT || outT !== accT) return false;
+  const K = g.Cg * prod(g.kernel);
+  // depthwise and nearly-depthwise convolutions have too few output rows per group to tile
+  return g.Mg >= TILE_ROWS / 2 && K >= 2 && prod(g.qSp) > 0;
+}
+
+/** Largest q range [lo, hi) ⊆ [0, Q) with q*s + off in [0, R); hi >= lo. */
+function clipRange(kb: KernelBuilder, off: Expr, s: number, R: number, Q: number): [Expr, Expr] {
+  const lo0 = max(idx(0), div(add(sub(idx(0), off), idx(s - 1)), idx(s)));
+  const lo = kb.let('index', min(lo0, idx(Q)), 'lo');
+  const u = kb.let('index', sub(idx(R - 1), off), 'u');
+  const hi0 = select(lt(u, idx(0)), idx(0), min(idx(Q), add(div(u, idx(s)), idx(1))));
+  const hi = kb.let('index', max(hi0, lo), 'hi');
+  return [lo, hi];
+}
+
+export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
+  const nd = g.qSp.length;
+  const two = nd === 2;
+  const OH = two ? g.qSp[0]! : 1;
+  const OW = g.qSp[nd - 1]!;
+  const IH = two ? g.rSp[0]! : 1;
+  const IW = g.rSp[nd - 1]!;
+  const KH = two ? g.kernel[0]! : 1;
+  const KW = g.kernel[nd - 1]!;
+  const sh = two ? g.strides[0]! : 1;
+  const sw = g.strides[nd - 1]!;
+  const dh = two ? g.dilations[0]! : 1;
+  const dw = g.dilations[nd - 1]!;
+  const ph = two ? g.pb[0]! : 0;
+  const pw = g.pb[nd - 1]!;
+  const P = OH * OW;
+  const nK = KH * KW;
+  const K = g.Cg * nK;
+  const nX = IH * IW;
+  const direct = nK === 1 && sw === 1 && pw === 0 && OW === IW && sh === 1 && ph === 0 && OH === IH && slpFriendlyStride(P) === P;
+  // rows per gathered block: the smallest divisor of OH giving at least MIN_BLOCK_COLS columns
+  let rc = OH;
+  if (!direct) {
+    const want = Math.min(P, MIN_BLOCK_COLS);
+    for (let d = 1; d <= OH; d++) {
+      if (OH % d === 0 && d * OW >= want) {
+        rc = d;
+        break;
+      }
+    }
+  }
+  const cols = rc * OW;
+  const cs = direct ? P : slpFriendlyStride(cols);
+  const nBlocks = OH / rc;
+  const col = direct ? null : ctx.temp(accT, [K * cs], 'col');
+  ctx.kernel((kb) => {
+    kb.for(0, g.N, (n) => {
+      kb.for(0, g.G, (gi) => {
+        const xb = kb.let('index', mul(add(mul(n, idx(g.C)), mul(gi, idx(g.Cg))), idx(nX)), 'xb');
+        const oc0 = kb.let('index', mul(gi, idx(g.Mg)), 'oc');
+        const yb = kb.let('index', mul(add(mul(n, idx(g.M)), oc0), idx(P)), 'yb');
+        const wb = kb.let('index', mul(oc0, idx(K)), 'wb');
+        const block = (blk: Expr): void => {
+          const p0 = kb.let('index', mul(blk, idx(cols)), 'p0');
+          if (col) {
+            // gather: col[((c*KH + kh)*KW + kw)*cs + r*OW + ow] = x[c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]
+            kb.for(0, g.Cg, (c) => {
+              const xc = kb.let('index', add(xb, mul(c, idx(nX))), 'xc');
+              kb.for(0, KH, (kh) => {
+                kb.for(0, KW, (kw) => {
+                  const kr = kb.let('index', mul(add(mul(add(mul(c, idx(KH)), kh), idx(KW)), kw), idx(cs)), 'kr');
+                  const wo = kb.let('index', sub(mul(kw, idx(dw)), idx(pw)), 'wo');
+                  const [lo, hi] = clipRange(kb, wo, sw, IW, OW);
+                  kb.for(0, rc, (r) => {
+                    const ih = kb.let('index', add(sub(mul(add(mul(blk, idx(rc)), r), idx(sh)), idx(ph)), mul(kh, idx(dh))), 'ih');
+                    const cr = kb.let('index', add(kr, mul(r, idx(OW))), 'cr');
+                    const zero = (a: Expr, b: Expr): void => kb.for(a, b, (o) => kb.store(col, add(cr, o), constOf(accT, 0)));
+                    kb.if(
+                      and(ge(ih, idx(0)), lt(ih, idx(IH))),
+                      () => {
+                        const xr = kb.let('index', add(add(xc, mul(ih, idx(IW))), wo), 'xr');
+                        zero(idx(0), lo);
+                        kb.for(lo, hi, (o) => kb.store(col, add(cr, o), cast(load(x, add(xr, mul(o, idx(sw)))), accT)));
+                        zero(hi, idx(OW));
+                      },
+                      () => zero(idx(0), idx(OW)),
+                    );
+                  });
+                });
+              });
+            });
+          }
+          emitPanel(kb, {
+            accT,
+            M: g.Mg,
+            N: cols,
+            K,
+            a: w,
+            aIndex: (i, k) => add(add(wb, mul(i, idx(K))), k),
+            b: col ?? x,
+            bRow: (kb2, k) => (col ? mul(k, idx(cs)) : add(add(xb, mul(k, idx(P))), p0)),
+            init: (i) => (bias ? cast(load(bias, add(oc0, i)), accT) : constOf(accT, 0)),
+            store: (i, j, acc) => kb.store(out, add(add(add(yb, mul(i, idx(P))), p0), j), acc),
+          });
+        };
+        if (nBlocks === 1) block(idx(0));
+        else kb.for(0, nBlocks, block);
+      });
+    });
+  });
+}
