@@ -145,3 +145,25 @@ describe('outputs are written atomically', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 });
+
+describe('--max-tensor-bytes', () => {
+  const withWeights = {
+    nodes: [node('Add', ['x', 'w'], ['z'], { name: 'add0' })],
+    inputs: [vi('x', FLOAT, [256])],
+    outputs: [vi('z', FLOAT, [256])],
+    initializers: [{ name: 'w', dims: [256], dataType: FLOAT, floatData: new Array<number>(256).fill(1) }],
+  };
+
+  it('refuses a tensor over the limit before allocating it, with a one-line limit error', () => {
+    const p = writeModel(tempDir(), withWeights);
+    expect(kiln(['print', p]).code).toBe(0);
+    expect(kiln(['--max-tensor-bytes', '1K', 'print', p]).code).toBe(0);
+    expectOneLineError(kiln(['--max-tensor-bytes', '1023', 'print', p]), /needs 1024 bytes, over the limit of 1023/);
+  });
+
+  it('rejects a value that is not a positive byte count', () => {
+    const p = writeModel(tempDir(), withWeights);
+    expectOneLineError(kiln(['--max-tensor-bytes', 'lots', 'print', p]), /--max-tensor-bytes wants a positive number of bytes/);
+    expectOneLineError(kiln(['--max-tensor-bytes', '0', 'print', p]), /--max-tensor-bytes/);
+  });
+});

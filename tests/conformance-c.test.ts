@@ -49,7 +49,7 @@ describe.skipIf(!haveData || !haveCc)('conformance of generated C', () => {
     expect(node.length).toBe(1802);
     expect(node.filter((c) => c.status === 'pass').length).toBeGreaterThanOrEqual(1532);
     expect(plain.cases.filter((c) => c.status === 'fail' || c.status === 'error').map((c) => `${c.name}: ${c.message}`)).toEqual([]);
-  });
+  }, 1_500_000);
 
   it('--target c-asan: every passing case runs clean under -fsanitize=address,undefined', () => {
     const asan = conformance('c-asan');
@@ -61,5 +61,5 @@ describe.skipIf(!haveData || !haveCc)('conformance of generated C', () => {
       if (!a || a.status !== 'pass') dirty.push(`${c.folder}/${c.name}: ${a?.message ?? 'missing'}`);
     }
     expect(dirty).toEqual([]);
-  });
+  }, 1_500_000);
 });

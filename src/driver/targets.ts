@@ -53,7 +53,7 @@ registerTarget({
 });
 
 /** Flags for the sanitizer run: any AddressSanitizer/UBSan report makes the run fail. */
-export const SANITIZE_CFLAGS = '-std=c99 -O1 -g -Wall -Wextra -Werror -pedantic -fno-strict-aliasing -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer';
+export const SANITIZE_CFLAGS = '-std=c99 -O0 -g -Wall -Wextra -Werror -pedantic -fno-strict-aliasing -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer';
 
 registerTarget({
   name: 'c-asan',

@@ -19,11 +19,19 @@ function verifyGraph(module: Module, graph: Graph, outer: ReadonlySet<Value>): v
     if (defined.has(v)) throw new KilnError('invalid-model', `value '${v.name}' is defined twice (${what})`, { tensor: v.name });
     defined.add(v);
   };
-  for (const v of graph.inputs) define(v, 'graph input');
-  for (const v of graph.initializers) {
-    if (!v.init) throw new KilnError('invalid-model', `initializer '${v.name}' has no contents`, { tensor: v.name });
+  // a constant's contents must agree with its declared type: code generators size buffers from the type
+  const checkContents = (v: Value): void => {
+    if (!v.init) return;
     const held = tensorType(v.init.dtype, v.init.shape);
     if (!typeCompatible(v.type, held)) throw new KilnError('type', `initializer '${v.name}' is declared ${describe(v.type)} but holds ${describe(held)}`, { tensor: v.name });
+  };
+  for (const v of graph.inputs) {
+    checkContents(v);
+    define(v, 'graph input');
+  }
+  for (const v of graph.initializers) {
+    if (!v.init) throw new KilnError('invalid-model', `initializer '${v.name}' has no contents`, { tensor: v.name });
+    checkContents(v);
     define(v, 'initializer');
   }
   for (const node of graph.nodes) {

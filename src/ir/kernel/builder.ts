@@ -104,6 +104,9 @@ export function broadcastIndex(outIdx: readonly Expr[], operandShape: readonly n
 
 // ---------- statements ----------
 
+/** Most statements one kernel may have before lowering refuses it (real models stay under 1,000). */
+export const MAX_KERNEL_STATEMENTS = 1 << 16;
+
 /** Builds a kernel body: nested loops, locals, conditionals and stores, with unique names. */
 export class KernelBuilder {
   private readonly stack: Stmt[][];
@@ -117,7 +120,12 @@ export class KernelBuilder {
     return this.stack[0]!;
   }
 
+  private emitted = 0;
+
   private emit(s: Stmt): void {
+    // a lowering unrolls loops over dims, counts and attribute entries; one sized by hostile data
+    // would build a kernel without end, so the statement count is capped here for every lowering
+    if (++this.emitted > MAX_KERNEL_STATEMENTS) throw new KilnError('limit', `kernel has over ${MAX_KERNEL_STATEMENTS} statements (an unrolled loop sized by the model's data?)`);
     this.stack[this.stack.length - 1]!.push(s);
   }
 

@@ -474,6 +474,14 @@ registerOp({
       axes = ctx.attrs.optInts('axes') ? [...ctx.attrs.ints('axes')] : starts.map((_, i) => i);
       steps = starts.map(() => 1);
     } else {
+      // starts/ends/axes/steps: one entry per sliced axis, each axis at most once
+      const lens = [1, 2, 3, 4].flatMap((i) => {
+        const t = ctx.hasInput(i) ? tt(ctx, i) : null;
+        const n = t?.shape?.length === 1 ? t.shape[0] : null;
+        return typeof n === 'number' ? [n] : [];
+      });
+      if (lens.some((n) => n > rank)) throw typeErr(`Slice has ${Math.max(...lens)} starts/ends/axes/steps for an input of rank ${rank}`);
+      if (lens.some((n) => n !== lens[0])) throw typeErr(`Slice starts/ends/axes/steps lengths differ (${lens.join(', ')})`);
       starts = constInts(ctx, 1);
       ends = constInts(ctx, 2);
       axes = ctx.hasInput(3) ? constInts(ctx, 3) : null;

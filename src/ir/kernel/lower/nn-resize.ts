@@ -56,6 +56,9 @@ interface AxisScale {
   isOne: boolean;
 }
 
+/** Most filter taps per output Kiln unrolls (antialiased downscaling by up to about 1/500). */
+const MAX_RESIZE_TAPS = 1024;
+
 /** Number of taps a table slot holds (an upper bound for antialiasing). */
 function tapCount(o: Opts, minScale: number): number {
   if (o.simpleNearest && o.mode === 'nearest') return 1;
@@ -226,6 +229,8 @@ function emitResize(ctx: LowerContext, o: Opts, x: KBuffer, out: KBuffer, scales
     const L = shape[ax]!;
     const O = outShape[ax]!;
     const n = tapCount(o, scales[ax]!.minScale);
+    // taps are unrolled into the kernel: a scale near 0 (e.g. from a hostile input dim) would need billions
+    if (n > MAX_RESIZE_TAPS) throw new KilnError('limit', `Resize along axis ${ax} (${L} to ${O}) needs ${n} filter taps per output, over Kiln's limit of ${MAX_RESIZE_TAPS}`);
     const { ti, tw } = buildTable(ctx, o, L, O, n, scales[ax]!, roi ? roi(ax) : null);
     const outer = prod(shape.slice(0, ax));
     const inner = prod(shape.slice(ax + 1));

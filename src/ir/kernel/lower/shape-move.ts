@@ -163,6 +163,8 @@ registerLowering({
       steps = maybeInts(ctx, 4);
       count = sizeOf(req(ctx.input(1), 'starts').shape);
     }
+    // one entry per sliced axis: the loop below is unrolled into the kernel, so bound it by the rank
+    if (count > rank) throw new KilnError('type', `Slice has ${count} starts for an input of rank ${rank}`);
     const inSt = stridesOf(xS);
     const outSt = stridesOf(out.shape);
     ctx.kernel((kb) => {
