@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import * as graphlib from '@dagrejs/graphlib';
 import { KilnError } from '../../ir/errors.js';
 import { Graph, Module, Node, Value, normalizeDomain, type AttrValue } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
@@ -374,9 +375,17 @@ function sortNodes(nodes: PNode[], scope: Scope): PNode[] {
     for (const u of users[i]!) if (--indeg[u]! === 0) ready.push(u);
   }
   if (out.length !== nodes.length) {
-    const stuck = indeg.findIndex((k) => k > 0);
-    const n = nodes[stuck]!;
-    throw new KilnError('invalid-model', 'graph has a cycle', { node: n.name || n.opType, op: n.opType });
+    // name the nodes of an actual cycle (Kahn's leftovers include nodes merely downstream of one)
+    const g = new graphlib.Graph();
+    deps.forEach((d, i) => {
+      g.setNode(String(i));
+      d.forEach((p) => g.setEdge(String(p), String(i)));
+    });
+    const found = (graphlib.alg.findCycles(g)[0] ?? []).map(Number).sort((a: number, b: number) => a - b);
+    const cycle = found.length > 0 ? found : [indeg.findIndex((k) => k > 0)];
+    const n = nodes[cycle[0]!]!;
+    const through = cycle.slice(1, 4).map((i) => nodes[i]!.name || nodes[i]!.opType);
+    throw new KilnError('invalid-model', `graph has a cycle${through.length ? ` through ${through.join(', ')}${cycle.length > 4 ? ', …' : ''}` : ''}`, { node: n.name || n.opType, op: n.opType });
   }
   return out;
 }
