@@ -11,6 +11,7 @@ import { targetNames, targetWithBoard } from '../driver/targets.js';
 import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
 import { compileModel, parseInputShapes } from '../driver/compile.js';
+import { MEMORY_STRATEGIES, type MemoryStrategy } from '../passes/plan-memory.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
 
 export function registerCommands(program: Command): void {
@@ -44,9 +45,24 @@ export function registerCommands(program: Command): void {
     .requiredOption('-o, --output <dir>', 'output folder (replaced atomically)')
     .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims, e.g. x=1x3x224x224')
     .option('--name <id>', 'name used in generated identifiers')
-    .action((model: string, opts: { target: string; board?: string; output: string; inputShape?: string[]; name?: string }) => {
-      const r = compileModel(model, { target: opts.target, board: opts.board, out: opts.output, inputShapes: parseInputShapes(opts.inputShape ?? []), name: opts.name });
-      process.stdout.write(`compiled ${model} for ${opts.target}${opts.target === 'mcu' ? ` (board ${opts.board ?? 'mps2-an386'})` : ''} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B, weights ${r.report.weightBytes} B\n`);
+    .option('--memory <strategy>', `memory planning strategy (${MEMORY_STRATEGIES.join(', ')})`, 'auto')
+    .option('--time-limit <s>', 'time limit of the memory ILP in seconds', '10')
+    .option('--memory-plot <file.svg>', 'draw the arena over time (SVG)')
+    .action((model: string, opts: { target: string; board?: string; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string }) => {
+      if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
+      const secs = Number(opts.timeLimit);
+      if (!/^\d+(\.\d+)?$/.test(opts.timeLimit.trim()) || !Number.isFinite(secs)) throw new KilnError('usage', `--time-limit '${opts.timeLimit}' must be a number of seconds`);
+      const r = compileModel(model, {
+        target: opts.target,
+        board: opts.board,
+        out: opts.output,
+        inputShapes: parseInputShapes(opts.inputShape ?? []),
+        name: opts.name,
+        memory: opts.memory as MemoryStrategy,
+        timeLimitMs: Math.round(secs * 1000),
+        memoryPlot: opts.memoryPlot,
+      });
+      process.stdout.write(`compiled ${model} for ${opts.target}${opts.target === 'mcu' ? ` (board ${opts.board ?? 'mps2-an386'})` : ''} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B (${r.report.memory.strategy}, lower bound ${r.report.memory.lowerBoundBytes} B), weights ${r.report.weightBytes} B\n`);
       if (typeof r.report.sizeSummary === 'string') process.stdout.write(`${r.report.sizeSummary}\n`);
     });
 

@@ -11,6 +11,9 @@ import { getBoard } from '../costmodel/boards.js';
 import { sizeMcuProject } from '../backends/mcu/build.js';
 import { emitMcu } from '../backends/mcu/project.js';
 import { checkEstimate } from '../backends/mcu/fit.js';
+import { DEFAULT_ILP_MS, type MemoryStrategy } from '../passes/plan-memory.js';
+import { memoryPlotSvg } from '../passes/memory-plot.js';
+import { writeFileAtomic } from './output.js';
 
 export interface CompileOptions {
   target: string;
@@ -21,6 +24,12 @@ export interface CompileOptions {
   inputShapes?: ReadonlyMap<string, readonly number[]>;
   /** Name used in generated identifiers (default: the model's graph name or file name). */
   name?: string;
+  /** Memory planning strategy (default 'auto'). */
+  memory?: MemoryStrategy;
+  /** Time limit of the memory ILP in milliseconds (default 10 000). */
+  timeLimitMs?: number;
+  /** Write the arena-over-time picture (SVG) to this file. */
+  memoryPlot?: string;
 }
 
 export interface CompileResult {
@@ -73,18 +82,20 @@ export function compileModel(file: string, opts: CompileOptions): CompileResult 
   specializeShapes(module, opts.inputShapes ?? new Map());
   const program = lowerModule(module);
   const name = cIdent(opts.name ?? (module.graph.name || path.basename(file).replace(/\.[^.]*$/, '')));
+  const memory = { strategy: opts.memory ?? 'auto', timeLimitMs: opts.timeLimitMs ?? DEFAULT_ILP_MS };
   let project;
   if (board) {
-    const mcu = emitMcu(program, name, board);
+    const mcu = emitMcu(program, name, board, board, memory);
     // fit check before any tool runs, then the real sizes when the cross compiler is installed
     checkEstimate(mcu.fit, board);
     const sized = sizeMcuProject(mcu, program, board);
     Object.assign(mcu.report, sized);
     project = mcu;
-  } else project = emitC(program, name, { target: opts.target });
+  } else project = emitC(program, name, { target: opts.target, memory });
   const ms = performance.now() - t0;
   project.report.compileMs = Math.round(ms);
   project.files.set('report.json', `${JSON.stringify(project.report, null, 2)}\n`);
   writeFolderAtomic(opts.out, project.files);
+  if (opts.memoryPlot) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(project.plan, { title: name }));
   return { dir: opts.out, files: [...project.files.keys()], report: project.report, ms };
 }

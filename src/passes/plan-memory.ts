@@ -1,85 +1,136 @@
 /**
- * A simple memory plan for kernel programs: each temporary buffer is live from the first to the
- * last kernel that touches it, and gets the lowest offset where it overlaps no live buffer (greedy
- * first fit, in order of first use). Constants are laid out one after another in the weights blob.
- * The memory-planning work replaces the arena part with better strategies.
+ * Memory plan of a kernel program: 'temp' buffers get offsets in one arena, constants are laid out
+ * one after another in the weights blob.
+ *
+ * 1. Liveness (memory-liveness.ts): intervals per storage root in kernel steps (file order), with
+ *    in-place reuse; buffers that share memory form blocks.
+ * 2. Offsets for the blocks (memory-strategies.ts heuristics, memory-ilp.ts exact ILP with HiGHS).
+ *
+ * Strategy 'auto' (the default) runs every heuristic and keeps the smallest arena (ties: the order
+ * of HEURISTICS). When that arena is above the live-set lower bound and a time budget is left, the
+ * ILP is run, warm-started from it; its placement replaces the heuristic only when HiGHS **proves
+ * optimality** and the arena is strictly smaller. A time-limited incumbent is reported but never
+ * used, so the plan does not depend on how far the solver got in its budget (determinism: the same
+ * program gives the same plan). Strategy 'ilp' uses the ILP's incumbent whenever it is smaller,
+ * proven or not (reported with its status and gap).
  */
-import { bufferSize, storageOf, type KBuffer, type Program, type ScalarType } from '../ir/kernel/types.js';
-import type { Expr, Stmt } from '../ir/kernel/types.js';
-import { dtypeInfo } from '../ir/dtype.js';
+import { type KBuffer, type Program } from '../ir/kernel/types.js';
+import { analyzeLiveness, alignUp, ARENA_ALIGN, bufferBytes, elementBytes, type Liveness } from './memory-liveness.js';
+import { checkPlacement, HEURISTICS, liveLowerBound, runHeuristic, type HeuristicName, type MemItem, type Placement } from './memory-strategies.js';
+import { solveMemoryIlp } from '../costmodel/memory-ilp.js';
+
+export { bufferBytes, elementBytes };
+
+export type MemoryStrategy = 'auto' | HeuristicName | 'ilp';
+export const MEMORY_STRATEGIES: readonly MemoryStrategy[] = ['auto', 'greedy-size', 'greedy-breadth', 'greedy-size-offset', 'first-fit', 'ilp'];
+
+export interface PlanOptions {
+  strategy?: MemoryStrategy;
+  /** Budget of the ILP in milliseconds (default 10 000; 0 skips the ILP in 'auto'). */
+  timeLimitMs?: number;
+  /** In-place reuse (default true). */
+  inPlace?: boolean;
+}
+
+export interface SolverReport {
+  status: string;
+  gap: number | null;
+  ms: number;
+  bound?: number | null;
+  arenaBytes?: number | null;
+  message?: string;
+}
+
+export interface MemoryReport {
+  arenaBytes: number;
+  lowerBoundBytes: number;
+  strategy: string;
+  strategies: Record<string, number>;
+  solver: SolverReport;
+  order: 'file' | 'scheduled';
+  blocks: number;
+  buffers: number;
+  inPlace: number;
+}
 
 export interface MemoryPlan {
   arenaOffset: Map<KBuffer, number>;
   arenaBytes: number;
   blobOffset: Map<KBuffer, number>;
   blobBytes: number;
+  /** Storage roots that share memory with another buffer (no `restrict`). */
+  shared: Set<KBuffer>;
+  liveness: Liveness;
+  /** Offset of each block (liveness.blocks order). */
+  blockOffsets: number[];
+  report: MemoryReport;
 }
 
-const ALIGN = 16;
-const alignUp = (n: number): number => Math.ceil(n / ALIGN) * ALIGN;
+export const DEFAULT_ILP_MS = 10_000;
 
-/** Bytes one element takes in memory (sub-byte types are stored one per byte). */
-export function elementBytes(t: ScalarType): number {
-  if (t === 'index') return 4;
-  return Math.max(1, dtypeInfo(t).bits / 8);
+export function parseMemoryStrategy(s: string): MemoryStrategy {
+  if (!(MEMORY_STRATEGIES as readonly string[]).includes(s)) throw new Error(`unknown memory strategy '${s}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
+  return s as MemoryStrategy;
 }
 
-export function bufferBytes(b: KBuffer): number {
-  return bufferSize(b) * elementBytes(b.dtype);
-}
-
-function buffersOf(body: readonly Stmt[], into: Set<KBuffer>): void {
-  const e = (x: Expr): void => {
-    switch (x.k) {
-      case 'load': into.add(x.buf); e(x.idx); break;
-      case 'bin': e(x.a); e(x.b); break;
-      case 'un': case 'cast': e(x.a); break;
-      case 'select': e(x.c); e(x.a); e(x.b); break;
-      default: break;
-    }
-  };
-  for (const s of body) {
-    switch (s.k) {
-      case 'for': e(s.lo); e(s.hi); buffersOf(s.body, into); break;
-      case 'store': into.add(s.buf); e(s.idx); e(s.val); break;
-      case 'let': e(s.init); break;
-      case 'set': e(s.val); break;
-      case 'if': e(s.c); buffersOf(s.then, into); buffersOf(s.else, into); break;
+/** Offsets for a set of items with a strategy; the result is checked for overlaps. */
+export function placeItems(items: readonly MemItem[], opts: PlanOptions = {}): { placement: Placement; report: Omit<MemoryReport, 'order' | 'blocks' | 'buffers' | 'inPlace'> } {
+  const strategy = opts.strategy ?? 'auto';
+  const timeLimitMs = opts.timeLimitMs ?? DEFAULT_ILP_MS;
+  const lowerBoundBytes = liveLowerBound(items);
+  const strategies: Record<string, number> = {};
+  const results = new Map<HeuristicName, Placement>();
+  for (const h of HEURISTICS) {
+    const p = runHeuristic(h, items);
+    checkPlacement(items, p);
+    results.set(h, p);
+    strategies[h] = p.arena;
+  }
+  let bestName: HeuristicName = 'greedy-size';
+  for (const h of HEURISTICS) if (results.get(h)!.arena < results.get(bestName)!.arena) bestName = h;
+  let placement = strategy === 'auto' || strategy === 'ilp' ? results.get(bestName)! : results.get(strategy)!;
+  let chosen: string = strategy === 'auto' || strategy === 'ilp' ? bestName : strategy;
+  let solver: SolverReport = { status: 'not run', gap: null, ms: 0 };
+  const runIlp = strategy === 'ilp' || (strategy === 'auto' && timeLimitMs > 0);
+  if (runIlp) {
+    const start = results.get(bestName)!;
+    if (start.arena <= lowerBoundBytes) {
+      solver = { status: 'optimal', gap: 0, ms: 0, bound: lowerBoundBytes, arenaBytes: start.arena, message: 'heuristic meets the live-set lower bound' };
+      strategies.ilp = start.arena;
+    } else if (timeLimitMs <= 0) {
+      solver = { status: 'not run', gap: null, ms: 0, message: 'no time budget' };
+    } else {
+      const r = solveMemoryIlp(items, { timeLimitMs, start, lowerBound: lowerBoundBytes, unit: ARENA_ALIGN });
+      let valid = r.placement;
+      if (valid) {
+        try {
+          checkPlacement(items, valid);
+        } catch {
+          valid = undefined;
+        }
+      }
+      const ilpArena = valid ? Math.min(valid.arena, start.arena) : null;
+      solver = { status: r.status, gap: r.gap, ms: Math.round(r.ms), bound: r.bound, arenaBytes: ilpArena };
+      if (r.message) solver.message = r.status === 'unavailable' ? `${r.message}; kept the best heuristic` : r.message;
+      if (ilpArena !== null) strategies.ilp = ilpArena;
+      const better = valid !== undefined && valid.arena < start.arena;
+      if (better && (strategy === 'ilp' || r.status === 'optimal')) {
+        placement = valid!;
+        chosen = 'ilp';
+      } else if (strategy === 'ilp' && r.status === 'optimal') chosen = 'ilp';
     }
   }
+  return { placement, report: { arenaBytes: placement.arena, lowerBoundBytes, strategy: chosen, strategies, solver } };
 }
 
-export function planMemory(program: Program): MemoryPlan {
-  const first = new Map<KBuffer, number>();
-  const last = new Map<KBuffer, number>();
-  program.kernels.forEach((k, i) => {
-    const used = new Set<KBuffer>();
-    buffersOf(k.body, used);
-    for (const u of used) {
-      const b = storageOf(u);
-      if (b.role !== 'temp') continue;
-      if (!first.has(b)) first.set(b, i);
-      last.set(b, i);
-    }
-  });
-  const placed: { b: KBuffer; off: number; end: number; from: number; to: number }[] = [];
+export function planMemory(program: Program, opts: PlanOptions = {}): MemoryPlan {
+  const liveness = analyzeLiveness(program, { inPlace: opts.inPlace });
+  const items: MemItem[] = liveness.blocks.map((b) => ({ id: b.id, size: b.size, first: b.first, last: b.last }));
+  const { placement, report } = placeItems(items, opts);
   const arenaOffset = new Map<KBuffer, number>();
-  let arenaBytes = 0;
-  const order = [...first.keys()].sort((a, b) => first.get(a)! - first.get(b)! || a.id - b.id);
-  for (const b of order) {
-    const from = first.get(b)!;
-    const to = last.get(b)!;
-    const size = alignUp(bufferBytes(b));
-    const busy = placed.filter((p) => p.from <= to && from <= p.to).sort((x, y) => x.off - y.off);
-    let off = 0;
-    for (const p of busy) {
-      if (off + size <= p.off) break;
-      off = Math.max(off, p.end);
-    }
-    placed.push({ b, off, end: off + size, from, to });
-    arenaOffset.set(b, off);
-    arenaBytes = Math.max(arenaBytes, off + size);
-  }
+  liveness.blocks.forEach((b, i) => {
+    for (const m of b.members) arenaOffset.set(m.buf, placement.offsets[i]! + m.rel);
+  });
   const blobOffset = new Map<KBuffer, number>();
   let blobBytes = 0;
   for (const b of program.buffers) {
@@ -87,5 +138,20 @@ export function planMemory(program: Program): MemoryPlan {
     blobOffset.set(b, blobBytes);
     blobBytes = alignUp(blobBytes + bufferBytes(b));
   }
-  return { arenaOffset, arenaBytes, blobOffset, blobBytes };
+  return {
+    arenaOffset,
+    arenaBytes: placement.arena,
+    blobOffset,
+    blobBytes,
+    shared: liveness.shared,
+    liveness,
+    blockOffsets: placement.offsets,
+    report: {
+      ...report,
+      order: 'file',
+      blocks: liveness.blocks.length,
+      buffers: liveness.blocks.reduce((a, b) => a + b.members.length, 0),
+      inPlace: liveness.aliases.length,
+    },
+  };
 }

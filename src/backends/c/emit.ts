@@ -10,7 +10,7 @@
 import type { KBuffer, Program } from '../../ir/kernel/types.js';
 import { tensorToBytes } from '../../ir/rawdata.js';
 import { KilnError } from '../../ir/errors.js';
-import { bufferBytes, planMemory, type MemoryPlan } from '../../passes/plan-memory.js';
+import { bufferBytes, planMemory, type MemoryPlan, type MemoryReport, type PlanOptions } from '../../passes/plan-memory.js';
 import { cIdent, renderC } from './render.js';
 import { storageCType } from './ctypes.js';
 
@@ -22,6 +22,8 @@ export interface CReport {
   kernels: number;
   inputs: { name: string; dtype: string; shape: number[] }[];
   outputs: { name: string; dtype: string; shape: number[] }[];
+  /** The memory plan: arena, live-set lower bound, strategy used and every strategy's arena, ILP solver outcome. */
+  memory: Pick<MemoryReport, 'arenaBytes' | 'lowerBoundBytes' | 'strategy' | 'strategies' | 'solver' | 'order'> & { blocks: number; buffers: number; inPlace: number };
   [extra: string]: unknown;
 }
 
@@ -35,7 +37,14 @@ export interface EmitOptions {
   /** Default CFLAGS written into the Makefile. */
   cflags?: string;
   target?: string;
+  /**
+   * Memory planning (strategy, ILP time limit). Without it: strategy 'auto' with a short ILP budget
+   * (EMIT_DEFAULT_ILP_MS), so run/conformance/fuzz paths stay fast; `kiln compile` passes its own.
+   */
+  memory?: PlanOptions;
 }
+
+export const EMIT_DEFAULT_ILP_MS = 1000;
 
 function weightsBlob(program: Program, plan: MemoryPlan): Uint8Array {
   const blob = new Uint8Array(Math.max(plan.blobBytes, 1));
@@ -147,7 +156,7 @@ ${symbol}:
 
 export function emitC(program: Program, name: string, opts: EmitOptions = {}): CProject {
   const id = cIdent(name);
-  const plan = planMemory(program);
+  const plan = planMemory(program, opts.memory ?? { timeLimitMs: EMIT_DEFAULT_ILP_MS });
   const src = renderC(program, plan, name);
   const files = new Map<string, string | Uint8Array>();
   files.set('model.h', src.header);
@@ -165,6 +174,17 @@ export function emitC(program: Program, name: string, opts: EmitOptions = {}): C
     kernels: program.kernels.length,
     inputs: program.inputs.map(io),
     outputs: program.outputs.map(io),
+    memory: {
+      arenaBytes: plan.report.arenaBytes,
+      lowerBoundBytes: plan.report.lowerBoundBytes,
+      strategy: plan.report.strategy,
+      strategies: plan.report.strategies,
+      solver: plan.report.solver,
+      order: plan.report.order,
+      blocks: plan.report.blocks,
+      buffers: plan.report.buffers,
+      inPlace: plan.report.inPlace,
+    },
   };
   files.set('report.json', `${JSON.stringify(report, null, 2)}\n`);
   return { files, report, plan };

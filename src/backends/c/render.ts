@@ -18,6 +18,8 @@ export interface CLayout {
   /** Byte offset of each const buffer in the weights blob. */
   blobOffset: Map<KBuffer, number>;
   blobBytes: number;
+  /** Buffers that share memory with another buffer (in-place reuse): their pointers are not restrict. */
+  shared?: ReadonlySet<KBuffer>;
 }
 
 export interface CSource {
@@ -317,7 +319,7 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
     for (const [b, ro] of [...reads.map((b) => [b, true] as const), ...writes.map((b) => [b, false] as const)]) {
       const pn = `p_${cIdent(b.name)}`;
       names.set(b, pn);
-      kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} *restrict ${pn}`);
+      kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} *${layout.shared?.has(b) ? '' : 'restrict '}${pn}`);
       args.push(bufferRef(b, ioName, layout, blobSymbol, ro));
     }
     const r = new Renderer(names);

@@ -7,7 +7,7 @@
  */
 import type { Board } from '../../costmodel/boards.js';
 import type { Program } from '../../ir/kernel/types.js';
-import { emitC, type CProject } from '../c/emit.js';
+import { emitC, type CProject, type EmitOptions } from '../c/emit.js';
 import { estimateFit, type FitEstimate } from './fit.js';
 
 /** Default optimisation and warnings of the generated Makefile (the checking build adds -Werror). */
@@ -219,8 +219,8 @@ export interface McuProject extends CProject {
  * The project for \`board\`; \`linkBoard\` (default: the board itself) gives the memory map the
  * linker script and Makefile use, e.g. mps2-an386 to run an STM32F446 model under QEMU.
  */
-export function emitMcu(program: Program, name: string, board: Board, linkBoard: Board = board): McuProject {
-  const project = emitC(program, name, { target: 'mcu' });
+export function emitMcu(program: Program, name: string, board: Board, linkBoard: Board = board, memory?: EmitOptions['memory']): McuProject {
+  const project = emitC(program, name, { target: 'mcu', ...(memory ? { memory } : {}) });
   const fit = estimateFit(program, project.plan, board);
   project.files.delete('Makefile');
   project.files.set('startup.s', startupAsm(linkBoard));

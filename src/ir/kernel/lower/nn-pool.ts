@@ -9,6 +9,7 @@ import { registerLowering, unsupportedLowering, type LowerContext } from '../low
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, constOf, isFloatT, req } from './common.js';
 import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
+import { emitFastPool, fastPoolApplies } from './perf-pool.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 
@@ -52,6 +53,18 @@ function lowerPool(ctx: LowerContext, kind: Kind): void {
   const t = computeType(x.dtype);
   const countPad = ctx.attrs.int('count_include_pad', 0) !== 0;
   const p = kind === 'lp' ? lpP(ctx) : 2;
+  if (ind === null && kind !== 'lp' && float && nd <= 2 && spec.dilations.every((d) => d === 1) && fastPoolApplies(t, nd === 2 ? spec.kernel[0]! : 1, spec.kernel[nd - 1]!)) {
+    const two = nd === 2;
+    ctx.kernel((kb) =>
+      emitFastPool(kb, {
+        kind, x, y, t, NC,
+        IH: two ? inSp[0]! : 1, IW: inSp[nd - 1]!, OH: two ? outSp[0]! : 1, OW: outSp[nd - 1]!,
+        KH: two ? spec.kernel[0]! : 1, KW: spec.kernel[nd - 1]!, sh: two ? spec.strides[0]! : 1, sw: spec.strides[nd - 1]!,
+        ph: two ? win.pb[0]! : 0, pw: win.pb[nd - 1]!, peh: two ? win.pe[0]! : 0, pew: win.pe[nd - 1]!, countPad,
+      }),
+    );
+    return;
+  }
   const colMajor = ind !== null && ctx.attrs.int('storage_order', 0) === 1;
   // strides of the spatial multi-index in the reported index (row- or column-major)
   const idxStride: number[] = [];

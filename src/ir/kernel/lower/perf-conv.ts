@@ -11,7 +11,7 @@ import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { constOf } from './common.js';
-import { emitPanel, TILE_ROWS } from './perf-gemm.js';
+import { emitPanel, panelNeedsEdge, tileCols, TILE_ROWS } from './perf-gemm.js';
 
 /** The subset of nn-conv's geometry this lowering needs. */
 export interface GemmConvGeom {
@@ -30,8 +30,17 @@ export interface GemmConvGeom {
   gather: boolean;
 }
 
-/** Output columns a gathered block should at least have (when the image has that many). */
+/** Output positions per image below which the direct loop nest is used instead. */
+const MIN_GEMM_COLS = 48;
+
+/** Columns a gathered block should at least have (when the image has that many). */
 const MIN_BLOCK_COLS = 64;
+
+/** Weight panels (per group) up to this many elements count as small (256 KiB of f32). */
+const SMALL_WEIGHT_ELEMS = 1 << 16;
+
+/** Elements of the im2col scratch beyond which a block gets no more output rows. */
+const MAX_COL_ELEMS = 1 << 18;
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 
@@ -55,7 +64,8 @@ export function convGemmApplies(g: GemmConvGeom, xT: ScalarType, outT: ScalarTyp
   if (xT !== accT || outT !== accT) return false;
   const K = g.Cg * prod(g.kernel);
   // depthwise and nearly-depthwise convolutions have too few output rows per group to tile
-  return g.Mg >= TILE_ROWS / 2 && K >= 2 && prod(g.qSp) > 0;
+  // tiny images: most of a 32-wide tile would be padding (and GCC was seen to keep such tiles scalar)
+  return g.Mg >= TILE_ROWS / 2 && K >= 2 && prod(g.qSp) >= MIN_GEMM_COLS;
 }
 
 /** Largest q range [lo, hi) ⊆ [0, Q) with q*s + off in [0, R); hi >= lo. */
@@ -87,22 +97,36 @@ export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: 
   const nK = KH * KW;
   const K = g.Cg * nK;
   const nX = IH * IW;
-  const direct = nK === 1 && sw === 1 && pw === 0 && OW === IW && sh === 1 && ph === 0 && OH === IH && slpFriendlyStride(P) === P;
-  // rows per gathered block: the smallest divisor of OH giving at least MIN_BLOCK_COLS columns
+  const W = tileCols(accT);
+  // X itself is B when it is read contiguously and whole tiles never run past a row
+  const direct = nK === 1 && sw === 1 && pw === 0 && OW === IW && sh === 1 && ph === 0 && OH === IH && P % W === 0 && slpFriendlyStride(P) === P;
+  // rows per gathered block: a divisor of OH with at least MIN_BLOCK_COLS columns (fewer blocks
+  // means fewer passes over the weights) whose column count wastes the least of the last tile
+  // (ties: fewer rows), within the scratch budget
   let rc = OH;
   if (!direct) {
-    const want = Math.min(P, MIN_BLOCK_COLS);
+    const pad = (c: number): number => Math.ceil(c / W) * W;
+    rc = 0;
+    let best = Infinity;
+    // small weight panels are cheap to re-read, so their blocks may be a single tile wide
+    const want = Math.min(P, g.Mg * K <= SMALL_WEIGHT_ELEMS ? W : MIN_BLOCK_COLS);
     for (let d = 1; d <= OH; d++) {
-      if (OH % d === 0 && d * OW >= want) {
+      if (OH % d !== 0 || (d * OW < want && d < OH)) continue;
+      if (rc > 0 && K * pad(d * OW) > MAX_COL_ELEMS) break;
+      const waste = pad(d * OW) / (d * OW);
+      if (waste < best - 1e-9) {
+        best = waste;
         rc = d;
-        break;
       }
     }
   }
   const cols = rc * OW;
-  const cs = direct ? P : slpFriendlyStride(cols);
+  // col rows hold whole tiles (zero padded) at a stride the SLP vectorizer keeps in registers
+  const padded = Math.ceil(cols / W) * W;
+  const cs = direct ? P : slpFriendlyStride(padded);
   const nBlocks = OH / rc;
   const col = direct ? null : ctx.temp(accT, [K * cs], 'col');
+  const edge = panelNeedsEdge(g.Mg, cols, accT) ? ctx.temp(accT, [TILE_ROWS * W], 'tile') : null;
   ctx.kernel((kb) => {
     kb.for(0, g.N, (n) => {
       kb.for(0, g.G, (gi) => {
@@ -136,6 +160,7 @@ export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: 
                       () => zero(idx(0), idx(OW)),
                     );
                   });
+                  if (padded > cols) kb.for(cols, padded, (o) => kb.store(col, add(kr, o), constOf(accT, 0)));
                 });
               });
             });
@@ -151,6 +176,7 @@ export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: 
             bRow: (kb2, k) => (col ? mul(k, idx(cs)) : add(add(xb, mul(k, idx(P))), p0)),
             init: (i) => (bias ? cast(load(bias, add(oc0, i)), accT) : constOf(accT, 0)),
             store: (i, j, acc) => kb.store(out, add(add(add(yb, mul(i, idx(P))), p0), j), acc),
+            edge,
           });
         };
         if (nBlocks === 1) block(idx(0));

@@ -9,7 +9,7 @@
  * inner loop is R broadcast loads, W/vector-width loads of B and R·W/vector-width multiply-adds
  * with no stores. Summation order over k is the same as a plain dot product.
  */
-import { add, cast, idx, load, mul, type KernelBuilder } from '../builder.js';
+import { add, cast, idx, load, min, mul, sub, type KernelBuilder } from '../builder.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 
 /** Rows of a full tile. */
@@ -74,49 +74,59 @@ export interface PanelSpec {
   /** A element (row i, k) */
   aIndex: (i: Expr, k: Expr) => Expr;
   b: KBuffer;
-  /** flat index of B element (k, column 0); columns are contiguous */
+  /**
+   * Flat index of B element (k, column 0); columns are contiguous, and every row must be readable
+   * up to the next multiple of tileCols(accT) columns (the extra columns are computed and dropped).
+   */
   bRow: (kb: KernelBuilder, k: Expr) => Expr;
   init: (i: Expr) => Expr;
   /** stores the accumulator of (row i, column j) */
   store: (i: Expr, j: Expr, acc: Expr) => void;
+  /** R·W scratch for ragged edges; required unless M and N are multiples of the tile */
+  edge: KBuffer | null;
+}
+
+/** Whether a panel of M×N needs PanelSpec.edge. */
+export function panelNeedsEdge(M: number, N: number, accT: ScalarType): boolean {
+  return M % TILE_ROWS !== 0 || N % tileCols(accT) !== 0;
 }
 
 /**
- * Y[i, j] = init(i) + Σ_k A[i, k]·B[k, j] over an M×N panel: column blocks outside (so a K×W slab
- * of B stays in cache while every row block reuses it), row blocks inside, ragged edges as smaller
- * tiles of compile-time size.
+ * Y[i, j] = init(i) + Σ_k A[i, k]·B[k, j] over an M×N panel with one tile shape (so one copy of
+ * the tile code per panel): column blocks outside (a K×W slab of B stays in cache while every row
+ * block reuses it), row blocks inside. Ragged edges compute a full tile (rows beyond M repeat the
+ * last row, columns beyond N read B's padding) into the edge scratch and copy the valid part.
  */
 export function emitPanel(kb: KernelBuilder, p: PanelSpec): void {
-  const JB = tileCols(p.accT);
+  const W = tileCols(p.accT);
   const R = TILE_ROWS;
-  const nFullJ = Math.floor(p.N / JB);
-  const remJ = p.N % JB;
-  const nFullR = Math.floor(p.M / R);
-  const remR = p.M % R;
-  const rowBlocks = (j0: Expr, W: number): void => {
-    const tile = (i0: Expr, rows: number): void => {
+  const nJ = Math.ceil(p.N / W);
+  const nI = Math.ceil(p.M / R);
+  const ragged = panelNeedsEdge(p.M, p.N, p.accT);
+  const edge = p.edge;
+  if (ragged && !edge) throw new Error('emitPanel: ragged panel without edge scratch');
+  kb.for(0, nJ, (jb) => {
+    const j0 = nJ === 1 ? idx(0) : kb.let('index', mul(jb, idx(W)), 'j');
+    kb.for(0, nI, (ib) => {
+      const i0 = nI === 1 ? idx(0) : kb.let('index', mul(ib, idx(R)), 'i');
+      const row = (r: number): Expr => (p.M % R === 0 ? add(i0, idx(r)) : min(add(i0, idx(r)), idx(p.M - 1)));
       emitTile(kb, {
         accT: p.accT,
-        R: rows,
+        R,
         W,
         K: p.K,
         a: p.a,
-        aIndex: (r, k) => p.aIndex(add(i0, idx(r)), k),
+        aIndex: (r, k) => p.aIndex(row(r), k),
         b: p.b,
         bRow: (kb2, k) => add(p.bRow(kb2, k), j0),
-        init: (r) => p.init(add(i0, idx(r))),
-        store: (r, j, acc) => p.store(add(i0, idx(r)), add(j0, idx(j)), acc),
+        init: (r) => p.init(row(r)),
+        store: (r, j, acc) => (ragged ? kb.store(edge!, idx(r * W + j), acc) : p.store(add(i0, idx(r)), add(j0, idx(j)), acc)),
       });
-    };
-    if (nFullR > 0) {
-      if (nFullR === 1) tile(idx(0), R);
-      else kb.for(0, nFullR, (ib) => tile(kb.let('index', mul(ib, idx(R)), 'i'), R));
-    }
-    if (remR > 0) tile(idx(nFullR * R), remR);
-  };
-  if (nFullJ > 0) {
-    if (nFullJ === 1) rowBlocks(idx(0), JB);
-    else kb.for(0, nFullJ, (jb) => rowBlocks(kb.let('index', mul(jb, idx(JB)), 'j'), JB));
-  }
-  if (remJ > 0) rowBlocks(idx(nFullJ * JB), remJ);
+      if (ragged) {
+        const rows = p.M % R === 0 ? idx(R) : kb.let('index', min(idx(R), sub(idx(p.M), i0)), 'nr');
+        const cols = p.N % W === 0 ? idx(W) : kb.let('index', min(idx(W), sub(idx(p.N), j0)), 'nc');
+        kb.for(0, rows, (r) => kb.for(0, cols, (j) => p.store(add(i0, r), add(j0, j), load(edge!, add(mul(r, idx(W)), j)))));
+      }
+    });
+  });
 }
