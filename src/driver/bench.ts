@@ -38,7 +38,7 @@ export interface BenchOptions {
   onRow?: (row: BenchRow) => void;
 }
 
-export const BENCH_CFLAGS = '-O3 -march=native -std=c99 -fno-strict-aliasing';
+export const BENCH_CFLAGS = '-O3 -march=native -ffp-contract=fast -std=c99 -fno-strict-aliasing';
 
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);

@@ -326,7 +326,9 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
     const lines = r.stmts(k.body, '  ');
     r.helpers.forEach((x) => usedHelpers.add(x));
     const kname = `k_${cIdent(k.name)}`;
-    bodies.push(`/* ${commentText(k.origin.op)} '${commentText(k.origin.node)}' */`, `static void ${kname}(${kparams.length ? kparams.join(', ') : 'void'}) {`, ...lines, '}', '');
+    bodies.push(`/* ${commentText(k.origin.op)} '${commentText(k.origin.node)}' */`, `static void ${kname}(${kparams.length ? kparams.join(', ') : 'void'}) {`);
+    for (const line of lines) bodies.push(line);
+    bodies.push('}', '');
     calls.push(`  ${kname}(${args.join(', ')});`);
   }
 
@@ -336,7 +338,8 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
   c.push('');
   const helperText = renderHelpers(usedHelpers);
   if (helperText) c.push(helperText, '');
-  c.push(...bodies);
+  // large models have 100k+ lines: append without spreading them onto the call stack
+  for (const line of bodies) c.push(line);
   // inputs no kernel reads (e.g. shape-only inputs folded away) are still part of the API
   const unused = [...program.inputs, ...program.outputs].filter((b) => !usedBuffers.has(b)).map((b) => `  (void)${ioName.get(b)};`);
   c.push(`int ${fnName}(${params.length ? params.join(', ') : 'void'}) {`, ...unused, ...calls, '  return 0;', '}', '');
