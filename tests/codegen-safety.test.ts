@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { FLOAT, kiln, node, tempDir, vi, writeModel } from './helpers/onnx-builder.js';
+import { FLOAT, hasTool, kiln, node, tempDir, vi, writeModel } from './helpers/onnx-builder.js';
 
 const HOSTILE = [
   'x*/ int pwned = 1; /*',
@@ -16,15 +16,7 @@ const HOSTILE = [
   '??/ trigraph',
 ];
 
-function hasCompiler(): boolean {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const cc = hasCompiler();
+const cc = hasTool('cc');
 if (!cc) console.log('skipped: cc not installed');
 
 describe('names from the model are sanitized before they reach generated C', () => {

@@ -4,9 +4,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { kiln, ONNX_TESTS, tempDir } from './helpers/onnx-builder.js';
+import { hasTool, kiln, ONNX_TESTS, tempDir } from './helpers/onnx-builder.js';
 
 interface Report {
   total: number;
@@ -14,17 +13,9 @@ interface Report {
   cases: { name: string; folder: string; status: string; message: string }[];
 }
 
-function hasCompiler(): boolean {
-  try {
-    execFileSync('cc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const haveData = fs.existsSync(path.join(ONNX_TESTS, 'node'));
-const haveCc = hasCompiler();
+const haveCc = hasTool('cc');
 if (!haveCc) console.log('skipped: cc not installed');
 if (!haveData) console.log('skipped: ../shared/onnx-tests not present');
 

@@ -12,6 +12,7 @@ import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
 import { compileModel, parseInputShapes } from '../driver/compile.js';
 import { MEMORY_STRATEGIES, type MemoryStrategy } from '../passes/plan-memory.js';
+import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
 
 export function registerCommands(program: Command): void {
@@ -48,7 +49,9 @@ export function registerCommands(program: Command): void {
     .option('--memory <strategy>', `memory planning strategy (${MEMORY_STRATEGIES.join(', ')})`, 'auto')
     .option('--time-limit <s>', 'time limit of the memory ILP in seconds', '10')
     .option('--memory-plot <file.svg>', 'draw the arena over time (SVG)')
-    .action((model: string, opts: { target: string; board?: string; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string }) => {
+    .option('--schedule <order>', `node order (${SCHEDULE_MODES.join(', ')}): memory-aware scheduling or the model's order`, 'memory')
+    .action((model: string, opts: { target: string; board?: string; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string }) => {
+      if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
       if (!/^\d+(\.\d+)?$/.test(opts.timeLimit.trim()) || !Number.isFinite(secs)) throw new KilnError('usage', `--time-limit '${opts.timeLimit}' must be a number of seconds`);
@@ -61,8 +64,11 @@ export function registerCommands(program: Command): void {
         memory: opts.memory as MemoryStrategy,
         timeLimitMs: Math.round(secs * 1000),
         memoryPlot: opts.memoryPlot,
+        schedule: opts.schedule as ScheduleMode,
       });
       process.stdout.write(`compiled ${model} for ${opts.target}${opts.target === 'mcu' ? ` (board ${opts.board ?? 'mps2-an386'})` : ''} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B (${r.report.memory.strategy}, lower bound ${r.report.memory.lowerBoundBytes} B), weights ${r.report.weightBytes} B\n`);
+      const sch = r.report.memory.schedule;
+      if (sch) process.stdout.write(`schedule (${sch.method}): live-set lower bound ${sch.fileOrderPeakBytes} B in file order, ${sch.scheduledPeakBytes} B ${r.report.memory.order === 'scheduled' ? 'scheduled' : 'kept'} (-${sch.reductionPercent}%)\n`);
       if (typeof r.report.sizeSummary === 'string') process.stdout.write(`${r.report.sizeSummary}\n`);
     });
 

@@ -5,6 +5,7 @@ import { interpret } from '../ir/interp/interpreter.js';
 import type { RtValue, Tensor } from '../ir/tensor.js';
 import { specializeInputs } from '../passes/specialize.js';
 import { lowerModule } from '../passes/lower.js';
+import { lowerScheduled } from '../passes/schedule-memory.js';
 import { runProgram } from '../ir/kernel/interp.js';
 import { runC } from '../backends/c/run.js';
 import { describeFit, runMcu } from '../backends/mcu/run.js';
@@ -37,7 +38,8 @@ registerTarget({
 /** Specializes to the inputs' shapes and lowers; returns the program and its feeds. */
 function lowerFor(module: Module, inputs: readonly (RtValue | undefined)[]): { program: ReturnType<typeof lowerModule>; feeds: Tensor[] } {
   specializeInputs(module, inputs);
-  const program = lowerModule(module);
+  // memory-aware node order, as `kiln compile` does (semantics-preserving)
+  const { program } = lowerScheduled(module, 'memory');
   // program inputs are the graph inputs without a default, in order
   const feeds = module.graph.inputs.flatMap((v, i) => (v.init ? [] : [inputs[i] as Tensor]));
   return { program, feeds };

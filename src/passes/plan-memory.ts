@@ -30,6 +30,10 @@ export interface PlanOptions {
   timeLimitMs?: number;
   /** In-place reuse (default true). */
   inPlace?: boolean;
+  /** Liveness already computed for this program with the same `inPlace` (saves the analysis). */
+  liveness?: Liveness;
+  /** Kernel order of the program, for the report (default 'file'). */
+  order?: 'file' | 'scheduled';
 }
 
 export interface SolverReport {
@@ -124,7 +128,7 @@ export function placeItems(items: readonly MemItem[], opts: PlanOptions = {}): {
 }
 
 export function planMemory(program: Program, opts: PlanOptions = {}): MemoryPlan {
-  const liveness = analyzeLiveness(program, { inPlace: opts.inPlace });
+  const liveness = opts.liveness ?? analyzeLiveness(program, { inPlace: opts.inPlace });
   const items: MemItem[] = liveness.blocks.map((b) => ({ id: b.id, size: b.size, first: b.first, last: b.last }));
   const { placement, report } = placeItems(items, opts);
   const arenaOffset = new Map<KBuffer, number>();
@@ -148,7 +152,7 @@ export function planMemory(program: Program, opts: PlanOptions = {}): MemoryPlan
     blockOffsets: placement.offsets,
     report: {
       ...report,
-      order: 'file',
+      order: opts.order ?? 'file',
       blocks: liveness.blocks.length,
       buffers: liveness.blocks.reduce((a, b) => a + b.members.length, 0),
       inPlace: liveness.aliases.length,

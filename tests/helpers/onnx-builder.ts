@@ -72,3 +72,13 @@ export function kiln(args: string[], opts: { cwd?: string; timeout?: number } = 
     return { code: err.status ?? -1, stdout: err.stdout ?? '', stderr: err.stderr ?? '' };
   }
 }
+
+/** Whether a command-line tool runs here (tests that need it skip, saying so, when it does not). */
+export function hasTool(cmd: string, args: string[] = ['--version']): boolean {
+  try {
+    execFileSync(cmd, args, { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}

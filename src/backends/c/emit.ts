@@ -11,6 +11,7 @@ import type { KBuffer, Program } from '../../ir/kernel/types.js';
 import { tensorToBytes } from '../../ir/rawdata.js';
 import { KilnError } from '../../ir/errors.js';
 import { bufferBytes, planMemory, type MemoryPlan, type MemoryReport, type PlanOptions } from '../../passes/plan-memory.js';
+import type { ScheduleReport } from '../../passes/schedule-memory.js';
 import { cIdent, renderC } from './render.js';
 import { storageCType } from './ctypes.js';
 
@@ -23,7 +24,7 @@ export interface CReport {
   inputs: { name: string; dtype: string; shape: number[] }[];
   outputs: { name: string; dtype: string; shape: number[] }[];
   /** The memory plan: arena, live-set lower bound, strategy used and every strategy's arena, ILP solver outcome. */
-  memory: Pick<MemoryReport, 'arenaBytes' | 'lowerBoundBytes' | 'strategy' | 'strategies' | 'solver' | 'order'> & { blocks: number; buffers: number; inPlace: number };
+  memory: Pick<MemoryReport, 'arenaBytes' | 'lowerBoundBytes' | 'strategy' | 'strategies' | 'solver' | 'order'> & { blocks: number; buffers: number; inPlace: number; schedule?: ScheduleReport };
   [extra: string]: unknown;
 }
 

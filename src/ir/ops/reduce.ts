@@ -15,9 +15,10 @@ import './reduce-loss.js';
 
 // ---------------------------------------------------------------- Reduce*
 
-type ReduceKind = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'l1' | 'l2' | 'logsum' | 'logsumexp' | 'sumsquare';
+export type ReduceKind = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'l1' | 'l2' | 'logsum' | 'logsumexp' | 'sumsquare';
 
-const reduceOps: [string, ReduceKind][] = [
+/** The Reduce* family: op type → the reduction it performs (shared with their lowerings). */
+export const reduceOps: readonly [string, ReduceKind][] = [
   ['ReduceSum', 'sum'],
   ['ReduceMean', 'mean'],
   ['ReduceMax', 'max'],

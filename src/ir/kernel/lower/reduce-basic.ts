@@ -9,23 +9,10 @@ import { registerLowering, unsupportedLowering, type LowerContext } from '../low
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, isFloatT, req } from './common.js';
 import { around, axesOf, shapeIn, axisOf, FALSE, floatCompute, loopAxes, num, prodOf, TRUE } from './reduce-common.js';
+import { reduceOps, type ReduceKind } from '../../ops/reduce.js';
 
 // ---------------------------------------------------------------- Reduce*
 
-type ReduceKind = 'sum' | 'mean' | 'max' | 'min' | 'prod' | 'l1' | 'l2' | 'logsum' | 'logsumexp' | 'sumsquare';
-
-const reduceOps: [string, ReduceKind][] = [
-  ['ReduceSum', 'sum'],
-  ['ReduceMean', 'mean'],
-  ['ReduceMax', 'max'],
-  ['ReduceMin', 'min'],
-  ['ReduceProd', 'prod'],
-  ['ReduceL1', 'l1'],
-  ['ReduceL2', 'l2'],
-  ['ReduceLogSum', 'logsum'],
-  ['ReduceLogSumExp', 'logsumexp'],
-  ['ReduceSumSquare', 'sumsquare'],
-];
 
 const EXACT_INT: ReadonlySet<ReduceKind> = new Set(['sum', 'mean', 'max', 'min', 'prod', 'l1', 'sumsquare']);
 
