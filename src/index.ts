@@ -16,6 +16,7 @@ export { encodeTensor, decodeTensor } from './frontend/onnx/tensorproto.js';
 export { encodeValue, readValueFile } from './frontend/onnx/values.js';
 export { definePass, runPasses, type Pass, type PassContext } from './passes/pass.js';
 export { foldConstantsPass } from './passes/fold-constants.js';
+export { scheduleMemoryPass, scheduleGraph, lowerScheduled, type ScheduleReport, type ScheduleResult } from './passes/schedule-memory.js';
 export { loadModel } from './driver/load.js';
 export { runConformance, type ConformanceReport } from './driver/conformance.js';
 import './ir/ops/index.js';

@@ -82,6 +82,10 @@ describe('memory-aware scheduling', () => {
     expect(low.schedule!.reductionBytes).toBe(low.schedule!.fileOrderPeakBytes - low.schedule!.scheduledPeakBytes);
     expect(low.schedule!.method).toBe('exact');
     checkTopological(m.graph);
+    // the greedy fallback (no DP states allowed) finds it too
+    const h = scheduleGraph(branchy().graph, { segmentStates: 1 });
+    expect(h.method).toBe('heuristic');
+    expect(h.scheduledPeakBytes).toBe(r.scheduledPeakBytes);
     // file mode leaves the order alone
     const f = branchy();
     expect(lowerScheduled(f, 'file').order).toBe('file');

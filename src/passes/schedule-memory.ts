@@ -71,7 +71,9 @@ export interface ScheduleReport {
   method: 'exact' | 'heuristic';
   /** Graph-level estimate of both orders (the scheduler's cost model). */
   model: { fileOrderPeakBytes: number; scheduledPeakBytes: number; segments: number; states: number };
+  /** Time of the search, and of lowering the second order and both liveness analyses. */
   ms: number;
+  checkMs: number;
 }
 
 const VIEW_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout']);
@@ -561,7 +563,8 @@ export function lowerScheduled(module: Module, mode: ScheduleMode, measure = fal
     reductionPercent: fileLb.bytes > 0 ? Math.round((10000 * reduction) / fileLb.bytes) / 100 : 0,
     method: r.method,
     model: { fileOrderPeakBytes: r.fileOrderPeakBytes, scheduledPeakBytes: r.scheduledPeakBytes, segments: r.segments, states: r.states },
-    ms: Math.round(r.ms + performance.now() - t0),
+    ms: Math.round(r.ms),
+    checkMs: Math.round(performance.now() - t0),
   };
   return kept;
 }
