@@ -7,7 +7,7 @@ import type { RtValue } from '../ir/tensor.js';
 import { readValueFile } from '../frontend/onnx/values.js';
 import { loadModel } from './load.js';
 import { verifyModule } from '../ir/verify.js';
-import { compareValues, DEFAULT_TOLERANCE, type Tolerance } from './compare.js';
+import { compareValues, DEFAULT_TOLERANCE } from './compare.js';
 import { getTarget } from './targets.js';
 
 export type CaseStatus = 'pass' | 'fail' | 'error' | 'unsupported';
@@ -52,11 +52,6 @@ export function readInputs(module: Module, files: readonly string[]): (RtValue |
   return module.graph.inputs.map((v) => byValue.get(v));
 }
 
-/** Looser bounds some case families need (documented in docs/conformance.md). */
-export function toleranceFor(caseName: string): Tolerance {
-  return DEFAULT_TOLERANCE;
-}
-
 /** Family of a case: the model op whose name best matches the case name. */
 export function caseFamily(caseName: string, module: Module | null): string {
   const flat = caseName.replace(/^test_/, '').replace(/_/g, '').toLowerCase();
@@ -93,7 +88,7 @@ export async function runCase(caseDir: string, targetName: string): Promise<Case
       for (let i = 0; i < outputs.length; i++) {
         const declared = module.graph.outputs[i]!;
         const expected = readValueFile(expectedFiles[i]!, declared.type);
-        const diff = compareValues(outputs[i]!, expected, toleranceFor(name));
+        const diff = compareValues(outputs[i]!, expected, DEFAULT_TOLERANCE);
         if (diff) return done('fail', `output ${i} ('${declared.name}'): ${diff}`);
       }
     }
