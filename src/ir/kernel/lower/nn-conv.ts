@@ -17,6 +17,7 @@ import { computeType, constOf, isFloatT, req } from './common.js';
 import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
 import { intRange } from '../../dtype.js';
 import { convGemmApplies, emitConvGemm } from './perf-conv.js';
+import { dwConvApplies, emitDwConv } from './perf-dwconv.js';
 
 export interface ConvGeom {
   N: number;
@@ -190,6 +191,10 @@ registerLowering({
     if (!isFloatT(x.dtype)) throw unsupportedLowering(`Conv on ${x.dtype}`);
     const accT = computeType(x.dtype);
     const g = convGeom(ctx, x.shape, w.shape);
+    if (dwConvApplies(g, x.dtype, out.dtype, accT)) {
+      emitDwConv(ctx, g, x, w, bias, out, accT);
+      return;
+    }
     if (convGemmApplies(g, x.dtype, out.dtype, accT)) {
       emitConvGemm(ctx, g, x, w, bias, out, accT);
       return;

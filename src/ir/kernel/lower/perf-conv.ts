@@ -42,6 +42,9 @@ const SMALL_WEIGHT_ELEMS = 1 << 16;
 /** Elements of the im2col scratch beyond which a block gets no more output rows. */
 const MAX_COL_ELEMS = 1 << 18;
 
+/** Whether pointwise convolutions read X directly when P is not a multiple of the tile width. */
+const DIRECT_RAGGED = true;
+
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 
 /**
@@ -99,7 +102,8 @@ export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: 
   const nX = IH * IW;
   const W = tileCols(accT);
   // X itself is B when it is read contiguously and whole tiles never run past a row
-  const direct = nK === 1 && sw === 1 && pw === 0 && OW === IW && sh === 1 && ph === 0 && OH === IH && P % W === 0 && slpFriendlyStride(P) === P;
+  // (a P that is not a multiple of the tile width gets a narrower last tile instead of padding)
+  const direct = nK === 1 && sw === 1 && pw === 0 && OW === IW && sh === 1 && ph === 0 && OH === IH && (P % W === 0 || DIRECT_RAGGED) && slpFriendlyStride(P) === P;
   // rows per gathered block: a divisor of OH with at least MIN_BLOCK_COLS columns (fewer blocks
   // means fewer passes over the weights) whose column count wastes the least of the last tile
   // (ties: fewer rows), within the scratch budget
@@ -126,7 +130,7 @@ export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: 
   const cs = direct ? P : slpFriendlyStride(padded);
   const nBlocks = OH / rc;
   const col = direct ? null : ctx.temp(accT, [K * cs], 'col');
-  const edge = panelNeedsEdge(g.Mg, cols, accT) ? ctx.temp(accT, [TILE_ROWS * W], 'tile') : null;
+  const edge = panelNeedsEdge(g.Mg, direct ? (P % W === 0 ? P : W) : cols, accT) ? ctx.temp(accT, [TILE_ROWS * W], 'tile') : null;
   ctx.kernel((kb) => {
     kb.for(0, g.N, (n) => {
       kb.for(0, g.G, (gi) => {
@@ -177,6 +181,7 @@ export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: 
             init: (i) => (bias ? cast(load(bias, add(oc0, i)), accT) : constOf(accT, 0)),
             store: (i, j, acc) => kb.store(out, add(add(add(yb, mul(i, idx(P))), p0), j), acc),
             edge,
+            exactCols: direct,
           });
         };
         if (nBlocks === 1) block(idx(0));

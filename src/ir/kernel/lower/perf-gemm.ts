@@ -84,6 +84,11 @@ export interface PanelSpec {
   store: (i: Expr, j: Expr, acc: Expr) => void;
   /** R·W scratch for ragged edges; required unless M and N are multiples of the tile */
   edge: KBuffer | null;
+  /**
+   * B rows are readable only up to column N: the last N % W columns get a narrower tile of their
+   * own (a second copy of the tile code) instead of a full tile over padding.
+   */
+  exactCols?: boolean;
 }
 
 /** Whether a panel of M×N needs PanelSpec.edge. */
@@ -98,15 +103,28 @@ export function panelNeedsEdge(M: number, N: number, accT: ScalarType): boolean 
  * last row, columns beyond N read B's padding) into the edge scratch and copy the valid part.
  */
 export function emitPanel(kb: KernelBuilder, p: PanelSpec): void {
-  const W = tileCols(p.accT);
+  const W0 = tileCols(p.accT);
+  const rem = p.N % W0;
+  if (p.exactCols && rem !== 0) {
+    const nFull = p.N - rem;
+    if (nFull > 0) emitPanelCols(kb, p, W0, 0, nFull);
+    emitPanelCols(kb, p, rem, nFull, p.N);
+    return;
+  }
+  emitPanelCols(kb, p, W0, 0, p.N);
+}
+
+/** Columns [c0, c1) of the panel in tiles W wide (the last one ragged unless W divides c1 - c0). */
+function emitPanelCols(kb: KernelBuilder, p: PanelSpec, W: number, c0: number, c1: number): void {
   const R = TILE_ROWS;
-  const nJ = Math.ceil(p.N / W);
+  const N = c1 - c0;
+  const nJ = Math.ceil(N / W);
   const nI = Math.ceil(p.M / R);
-  const ragged = panelNeedsEdge(p.M, p.N, p.accT);
+  const ragged = p.M % R !== 0 || N % W !== 0;
   const edge = p.edge;
   if (ragged && !edge) throw new Error('emitPanel: ragged panel without edge scratch');
   kb.for(0, nJ, (jb) => {
-    const j0 = nJ === 1 ? idx(0) : kb.let('index', mul(jb, idx(W)), 'j');
+    const j0 = nJ === 1 ? idx(c0) : kb.let('index', add(mul(jb, idx(W)), idx(c0)), 'j');
     kb.for(0, nI, (ib) => {
       const i0 = nI === 1 ? idx(0) : kb.let('index', mul(ib, idx(R)), 'i');
       const row = (r: number): Expr => (p.M % R === 0 ? add(i0, idx(r)) : min(add(i0, idx(r)), idx(p.M - 1)));
@@ -124,7 +142,7 @@ export function emitPanel(kb: KernelBuilder, p: PanelSpec): void {
       });
       if (ragged) {
         const rows = p.M % R === 0 ? idx(R) : kb.let('index', min(idx(R), sub(idx(p.M), i0)), 'nr');
-        const cols = p.N % W === 0 ? idx(W) : kb.let('index', min(idx(W), sub(idx(p.N), j0)), 'nc');
+        const cols = N % W === 0 ? idx(W) : kb.let('index', min(idx(W), sub(idx(c1), j0)), 'nc');
         kb.for(0, rows, (r) => kb.for(0, cols, (j) => p.store(add(i0, r), add(j0, j), load(edge!, add(mul(r, idx(W)), j)))));
       }
     });
