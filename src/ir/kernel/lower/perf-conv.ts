@@ -12,23 +12,10 @@ import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { constOf } from './common.js';
 import { emitPanel, panelNeedsEdge, tileCols, TILE_ROWS } from './perf-gemm.js';
+import type { ConvGeom } from './nn-conv.js';
 
-/** The subset of nn-conv's geometry this lowering needs. */
-export interface GemmConvGeom {
-  N: number;
-  G: number;
-  Cg: number;
-  Mg: number;
-  C: number;
-  M: number;
-  qSp: number[];
-  rSp: number[];
-  kernel: number[];
-  strides: number[];
-  dilations: number[];
-  pb: number[];
-  gather: boolean;
-}
+/** The convolution geometry nn-conv computes (one definition for both lowerings). */
+export type GemmConvGeom = ConvGeom;
 
 /** Output positions per image below which the direct loop nest is used instead. */
 const MIN_GEMM_COLS = 48;
@@ -81,21 +68,22 @@ function clipRange(kb: KernelBuilder, off: Expr, s: number, R: number, Q: number
   return [lo, hi];
 }
 
-export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
+/** A 1-D or 2-D geometry as height/width extents (1-D: height 1), as the fast paths loop over them. */
+export function planar(g: GemmConvGeom): { OH: number; OW: number; IH: number; IW: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; ph: number; pw: number } {
   const nd = g.qSp.length;
   const two = nd === 2;
-  const OH = two ? g.qSp[0]! : 1;
-  const OW = g.qSp[nd - 1]!;
-  const IH = two ? g.rSp[0]! : 1;
-  const IW = g.rSp[nd - 1]!;
-  const KH = two ? g.kernel[0]! : 1;
-  const KW = g.kernel[nd - 1]!;
-  const sh = two ? g.strides[0]! : 1;
-  const sw = g.strides[nd - 1]!;
-  const dh = two ? g.dilations[0]! : 1;
-  const dw = g.dilations[nd - 1]!;
-  const ph = two ? g.pb[0]! : 0;
-  const pw = g.pb[nd - 1]!;
+  const at = (a: readonly number[], fallback: number): [number, number] => [two ? a[0]! : fallback, a[nd - 1]!];
+  const [OH, OW] = at(g.qSp, 1);
+  const [IH, IW] = at(g.rSp, 1);
+  const [KH, KW] = at(g.kernel, 1);
+  const [sh, sw] = at(g.strides, 1);
+  const [dh, dw] = at(g.dilations, 1);
+  const [ph, pw] = at(g.pb, 0);
+  return { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw };
+}
+
+export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
+  const { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw } = planar(g);
   const P = OH * OW;
   const nK = KH * KW;
   const K = g.Cg * nK;

@@ -10,7 +10,7 @@ import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { constOf } from './common.js';
-import type { GemmConvGeom } from './perf-conv.js';
+import { planar, type GemmConvGeom } from './perf-conv.js';
 
 /** Most kernel taps written out per output (7×7). */
 const MAX_TAPS = 49;
@@ -32,20 +32,8 @@ function interior(O: number, I: number, K: number, s: number, p: number, d: numb
 }
 
 export function emitDwConv(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
-  const nd = g.qSp.length;
-  const two = nd === 2;
-  const OH = two ? g.qSp[0]! : 1;
-  const OW = g.qSp[nd - 1]!;
-  const IH = two ? g.rSp[0]! : 1;
-  const IW = g.rSp[nd - 1]!;
-  const KH = two ? g.kernel[0]! : 1;
-  const KW = g.kernel[nd - 1]!;
-  const sh = two ? g.strides[0]! : 1;
-  const sw = g.strides[nd - 1]!;
-  const dh = two ? g.dilations[0]! : 1;
-  const dw = g.dilations[nd - 1]!;
-  const ph = two ? g.pb[0]! : 0;
-  const pw = g.pb[nd - 1]!;
+  const two = g.qSp.length === 2;
+  const { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw } = planar(g);
   const nX = IH * IW;
   const nY = OH * OW;
   const nK = KH * KW;
