@@ -6,5 +6,7 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'threads',
+    // the verifier runs after every pass in every pipeline the tests drive (also in CLI child processes)
+    env: { KILN_VERIFY_EACH: '1' },
   },
 });

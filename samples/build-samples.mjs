@@ -32,15 +32,24 @@ function parseArgs(argv) {
   return opts;
 }
 
+// Kiln element types the samples use as onnxruntime tensor types and typed arrays.
+const ORT_TYPES = { f32: ['float32', Float32Array], i8: ['int8', Int8Array], u8: ['uint8', Uint8Array] };
+const KILN_TYPES = { float32: 'f32', int8: 'i8', uint8: 'u8' };
+
 async function expectedWithOnnxRuntime(modelPath, module, inputs) {
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(modelPath, { intraOpNumThreads: 1, interOpNumThreads: 1 });
   const feeds = {};
   module.graph.inputs.forEach((v, i) => {
-    feeds[v.name] = new ort.Tensor('float32', Float32Array.from(inputs[i].data), [...inputs[i].shape]);
+    const [type, Arr] = ORT_TYPES[inputs[i].dtype];
+    feeds[v.name] = new ort.Tensor(type, Arr.from(inputs[i].data), [...inputs[i].shape]);
   });
   const result = await session.run(feeds);
-  return module.graph.outputs.map((v) => new Tensor('f32', [...result[v.name].dims], Float32Array.from(result[v.name].data)));
+  return module.graph.outputs.map((v) => {
+    const r = result[v.name];
+    const dt = KILN_TYPES[r.type];
+    return new Tensor(dt, [...r.dims], ORT_TYPES[dt][1].from(r.data));
+  });
 }
 
 const kb = (n) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(1)} MiB` : `${(n / 1024).toFixed(1)} KiB`);

@@ -137,3 +137,52 @@ describe.skipIf(!hasGcc || !hasQemu || !fs.existsSync(addBcast))('kiln run --tar
     expect(r.stdout).toMatch(/target mcu: 1 passed, 0 failed, 0 errored, 0 unsupported, of 1/);
   });
 });
+
+// The MLPerf Tiny models fit an STM32F446 (512 KiB flash, 128 KiB SRAM) as int8 deployments; the
+// f32 originals of the larger ones do not, and say so in one line.
+const samplesDir = path.resolve('samples');
+const int8Samples = fs.readdirSync(samplesDir).filter((d) => d.endsWith('-int8') && fs.existsSync(path.join(samplesDir, d, 'model.onnx'))).sort();
+
+describe('samples on stm32f446', () => {
+  it('has the int8 samples', () => {
+    expect(int8Samples).toEqual(['ad-autoencoder-int8', 'kws-dscnn-int8', 'resnet8-int8', 'vww-mobilenet-int8']);
+  });
+
+  // measured with arm-none-eabi-size when installed, else Kiln's estimate (report.sizes says which)
+  it.each([...int8Samples, 'mlp', 'kws-dscnn', 'transformer-block'])('%s fits stm32f446 (report.json)', (name) => {
+    const out = path.join(tempDir(), 'out');
+    const r = kiln(['compile', path.join(samplesDir, name, 'model.onnx'), '--target', 'mcu', '--board', 'stm32f446', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(fs.readFileSync(path.join(out, 'report.json'), 'utf8')) as { board: string; fits: { flash: boolean; sram: boolean }; flashBytes: number; ramNeededBytes: number; arenaBytes: number; sizes: string };
+    expect(report.board).toBe('stm32f446');
+    expect(report.fits).toEqual({ flash: true, sram: true });
+    expect(report.flashBytes).toBeLessThanOrEqual(512 * 1024);
+    expect(report.ramNeededBytes).toBeLessThanOrEqual(128 * 1024);
+    expect(report.ramNeededBytes).toBeGreaterThan(report.arenaBytes);
+    if (hasGcc) expect(report.sizes).toBe('arm-none-eabi-size');
+  });
+
+  // one model over the SRAM budget, one over the flash budget (vww-mobilenet fails like resnet8)
+  it.each([
+    ['resnet8', 'SRAM'],
+    ['ad-autoencoder', 'flash'],
+  ])('f32 %s is refused for stm32f446 in one line naming the %s size', (name, what) => {
+    const out = path.join(tempDir(), 'out');
+    const r = kiln(['compile', path.join(samplesDir, name, 'model.onnx'), '--target', 'mcu', '--board', 'stm32f446', '-o', out]);
+    expect(r.code).toBe(1);
+    const lines = r.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(new RegExp(`^kiln: error: model needs \\d+ B of ${what}, board stm32f446 has \\d+ B`));
+    expect(fs.existsSync(out)).toBe(false);
+  });
+});
+
+describe.skipIf(!hasGcc || !hasQemu)('int8 samples under QEMU with the stm32f446 budget', () => {
+  it.each(int8Samples)('%s matches onnxruntime', (name) => {
+    const dir = path.join(samplesDir, name);
+    const r = kiln(['run', path.join(dir, 'model.onnx'), '--target', 'mcu', '--board', 'stm32f446', '--inputs', path.join(dir, 'test_data_set_0')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/compare output 0 '\w+': ok/);
+    expect(r.stdout).toMatch(/mcu stm32f446: flash \d+ B of 524288 B .*ran under QEMU/);
+  });
+});

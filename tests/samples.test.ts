@@ -4,6 +4,9 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import '../src/index.js';
 import { runCommand } from '../src/driver/run.js';
+import { hasTool } from './helpers/onnx-builder.js';
+import { readOnnxFile } from '../src/frontend/onnx/import.js';
+import { inferModule } from '../src/ir/infer.js';
 
 const samplesDir = path.resolve('samples');
 const sampleNames = fs
@@ -62,5 +65,43 @@ describe('samples', () => {
       expect(build().parameters, name).toBeLessThan(300_000);
       expect(fs.statSync(path.join(samplesDir, name, 'model.onnx')).size, name).toBeLessThan(2 << 20);
     }
+  });
+});
+
+// int8 deployments of the MLPerf Tiny models (quantized-operator ONNX with com.microsoft QLinearAdd /
+// QLinearGlobalAveragePool): the generated C must match onnxruntime's outputs as the interpreter does.
+const int8Samples = sampleNames.filter((n) => n.endsWith('-int8'));
+const haveCc = hasTool('cc');
+if (!haveCc) console.log('skipped: cc not installed');
+
+describe('int8 samples', () => {
+  it('has the int8 MLPerf Tiny samples', () => {
+    expect(int8Samples).toEqual(['ad-autoencoder-int8', 'kws-dscnn-int8', 'resnet8-int8', 'vww-mobilenet-int8']);
+  });
+
+  // every tensor but the final dequantized output (and its softmax) is int8 (or an int32 bias)
+  it.each(int8Samples)('%s: int8 input and int8 activations throughout', (name) => {
+    const m = readOnnxFile(path.join(samplesDir, name, 'model.onnx'));
+    inferModule(m);
+    expect(m.graph.inputs.map((v) => v.tensorType?.dtype)).toEqual(['i8']);
+    const nodes = m.graph.nodes;
+    const tail = nodes.findIndex((n) => n.opType === 'DequantizeLinear');
+    expect(tail).toBe(nodes.length - (nodes[nodes.length - 1]!.opType === 'Softmax' ? 2 : 1));
+    for (const n of nodes.slice(0, tail)) {
+      expect(n.outputs.map((v) => v?.tensorType?.dtype), `${n.name} (${n.opType})`).toEqual(['i8']);
+      expect(['QLinearConv', 'QLinearMatMul', 'QLinearAdd', 'QLinearGlobalAveragePool', 'Flatten']).toContain(n.opType);
+    }
+    const weights = m.graph.initializers.filter((v) => (v.init?.size ?? 0) > 1 && v.name.endsWith('.weight'));
+    expect(weights.length).toBeGreaterThan(0);
+    for (const w of weights) expect(w.init!.dtype, w.name).toBe('i8');
+  });
+
+  it.runIf(haveCc).each(int8Samples)('%s: generated C matches the committed expected outputs', async (name) => {
+    const dir = path.join(samplesDir, name);
+    const r = await runCommand(path.join(dir, 'model.onnx'), { target: 'c', inputs: [path.join(dir, 'test_data_set_0')] });
+    expect(r.ok, r.text).toBe(true);
+    const compares = r.text.split('\n').filter((l) => l.startsWith('compare output'));
+    expect(compares.length).toBeGreaterThan(0);
+    for (const l of compares) expect(l).toMatch(/: ok$/);
   });
 });

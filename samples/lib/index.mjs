@@ -5,6 +5,10 @@ import { resnet8 } from './resnet8.mjs';
 import { vwwMobilenet } from './vww-mobilenet.mjs';
 import { adAutoencoder } from './ad-autoencoder.mjs';
 import { transformerBlock } from './transformer-block.mjs';
+import { kwsDscnnInt8 } from './kws-dscnn-int8.mjs';
+import { resnet8Int8 } from './resnet8-int8.mjs';
+import { vwwMobilenetInt8 } from './vww-mobilenet-int8.mjs';
+import { adAutoencoderInt8 } from './ad-autoencoder-int8.mjs';
 import { resnet50 } from './resnet50.mjs';
 import { densenet121 } from './densenet121.mjs';
 import { inceptionV1 } from './inception-v1.mjs';
@@ -17,6 +21,11 @@ export const SAMPLES = {
   'vww-mobilenet': vwwMobilenet,
   'ad-autoencoder': adAutoencoder,
   'transformer-block': transformerBlock,
+  // int8 deployments of the MLPerf Tiny models (quantized-operator ONNX, see qbuilder.mjs)
+  'kws-dscnn-int8': kwsDscnnInt8,
+  'resnet8-int8': resnet8Int8,
+  'vww-mobilenet-int8': vwwMobilenetInt8,
+  'ad-autoencoder-int8': adAutoencoderInt8,
 };
 
 /** Real-size CNNs built on demand with --large (not committed). */
@@ -27,3 +36,4 @@ export const LARGE = {
 };
 
 export { Builder, lcg } from './builder.mjs';
+export { QBuilder } from './qbuilder.mjs';

@@ -2,7 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { KilnError, isKilnError } from '../ir/errors.js';
 import { registerCommands } from './commands.js';
+import { loadPluginsAndConfig } from './commands-pipeline.js';
 import { maxTensorBytes, setMaxTensorBytes } from '../ir/tensor.js';
+import { setProgressEnabled } from '../driver/progress.js';
 
 const BYTE_SUFFIX: Record<string, number> = { '': 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
@@ -23,8 +25,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     .description('Kiln: a tensor compiler for WebGPU, microcontrollers, FPGAs (HLS) and processing-in-memory')
     .option('--debug', 'show stack traces for errors')
     .option('--max-tensor-bytes <n>', 'largest tensor Kiln allocates or accepts, in bytes (K/M/G suffixes allowed); bigger shapes are refused before allocation', String(maxTensorBytes))
-    .hook('preAction', (cmd) => {
-      setMaxTensorBytes(parseByteCount(String(cmd.opts<{ maxTensorBytes: string }>().maxTensorBytes)));
+    .option('--plugin <file>', 'load a plugin (ES module adding passes/ops); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--no-config', 'ignore kiln.config.mjs / kiln.config.json in the working folder')
+    .option('--no-progress', 'no progress line on stderr (it is drawn only on a terminal, never when CI is set)')
+    .hook('preAction', async (cmd) => {
+      const o = cmd.opts<{ maxTensorBytes: string; plugin: string[]; config: boolean }>();
+      setMaxTensorBytes(parseByteCount(String(o.maxTensorBytes)));
+      setProgressEnabled(cmd.opts<{ progress?: boolean }>().progress !== false);
+      await loadPluginsAndConfig(o.plugin, o.config);
     })
     .exitOverride()
     .configureOutput({

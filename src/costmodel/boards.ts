@@ -7,16 +7,34 @@
  * ({origin, size} in bytes), stackBytes (stack reserved in SRAM), and either qemuMachine (QEMU
  * emulates the board: runs use its memory map) or runOn (a board QEMU does emulate: runs link for
  * that board's memory map and machine, while the fit check still uses this board's budget).
+ * Optional `levels`: memory beyond on-chip SRAM (see MemoryLevel), fastest first; activations that do
+ * not fit on-chip are placed there (src/passes/place-levels.ts). Optional `roofline`: peak figures for
+ * the analytical cost model (src/costmodel/roofline.ts).
  */
 import * as fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../ir/errors.js';
+import { parseRoofline, type Roofline } from './roofline.js';
 
 export type FloatAbi = 'hard' | 'softfp' | 'soft';
 
 export interface MemoryRegion {
   origin: number;
   size: number;
+}
+
+/** A memory level beyond on-chip SRAM (e.g. external PSRAM), addressable by the CPU. */
+export interface MemoryLevel {
+  /** Identifier (arena symbol and linker section `.kiln_<name>`). */
+  name: string;
+  origin: number;
+  size: number;
+  /** Sustained bytes per CPU cycle of a copy to/from this level (cost figure; optional). */
+  bytesPerCycle?: number;
+  /** CPU cycles of one random access (cost figure; optional). */
+  cyclesPerAccess?: number;
+  /** Where the address and cost figures come from. */
+  source: string;
 }
 
 export interface Board {
@@ -32,6 +50,10 @@ export interface Board {
   qemuMachine?: string;
   /** Board whose memory map and QEMU machine `kiln run` uses for this one. */
   runOn?: string;
+  /** Memory levels beyond `sram`, fastest first (absent: SRAM only). */
+  levels?: MemoryLevel[];
+  /** Peak figures for the analytical cost model (see roofline.ts). */
+  roofline?: Roofline;
 }
 
 /** Folders searched for <name>.json: beside the module (if copied there), then the source tree. */
@@ -56,6 +78,30 @@ function region(file: string, key: string, v: unknown): MemoryRegion {
   if (typeof origin !== 'number' || !Number.isInteger(origin) || origin < 0 || origin > 0xffffffff) throw bad(file, `'${key}.origin' must be an address`);
   if (typeof r.size !== 'number' || !Number.isInteger(r.size) || r.size <= 0 || origin + r.size > 2 ** 32) throw bad(file, `'${key}.size' must be a positive byte count`);
   return { origin, size: r.size };
+}
+
+function levels(file: string, v: unknown, board: Board): MemoryLevel[] {
+  if (!Array.isArray(v)) throw bad(file, "'levels' must be a list of {name, origin, size, source}");
+  const out: MemoryLevel[] = v.map((x: unknown, i: number) => {
+    const l = x as Record<string, unknown> | null;
+    if (typeof l !== 'object' || l === null) throw bad(file, `'levels[${i}]' must be an object`);
+    if (typeof l.name !== 'string' || !/^[a-z][a-z0-9_]*$/.test(l.name) || l.name === 'sram') throw bad(file, `'levels[${i}].name' must be a lower-case identifier other than sram`);
+    if (typeof l.source !== 'string' || l.source.trim() === '') throw bad(file, `'levels[${i}].source' must say where the figures come from`);
+    const r = region(file, `levels[${i}]`, l);
+    const level: MemoryLevel = { name: l.name, origin: r.origin, size: r.size, source: l.source };
+    for (const k of ['bytesPerCycle', 'cyclesPerAccess'] as const) {
+      if (l[k] === undefined) continue;
+      if (typeof l[k] !== 'number' || !(l[k] > 0)) throw bad(file, `'levels[${i}].${k}' must be a positive number`);
+      level[k] = l[k];
+    }
+    return level;
+  });
+  const spans = [board.flash, board.sram, ...out].map((r) => [r.origin, r.origin + r.size] as const);
+  for (let a = 0; a < spans.length; a++) {
+    for (let b = a + 1; b < spans.length; b++) if (spans[a]![0] < spans[b]![1] && spans[b]![0] < spans[a]![1]) throw bad(file, 'memory levels overlap flash, sram or each other');
+  }
+  if (new Set(out.map((l) => l.name)).size !== out.length) throw bad(file, 'memory level names must be unique');
+  return out;
 }
 
 function parseBoard(file: string, text: string): Board {
@@ -87,6 +133,8 @@ function parseBoard(file: string, text: string): Board {
   };
   if (j.qemuMachine !== undefined) board.qemuMachine = str('qemuMachine');
   if (j.runOn !== undefined) board.runOn = str('runOn');
+  if (j.levels !== undefined) board.levels = levels(file, j.levels, board);
+  if (j.roofline !== undefined) board.roofline = parseRoofline(file, board.name, j.roofline);
   return board;
 }
 

@@ -10,15 +10,11 @@
  * (x ↦ A − x − s) is broken by fixing the order of one pair. The heuristic placement is passed as a
  * start solution.
  *
- * HiGHS runs in a worker thread while the caller waits synchronously (Atomics.wait), so planning
- * stays synchronous and the time budget is enforced from outside too: when the worker does not
- * answer within the budget (plus a small grace) it is terminated and the result is 'timeout'.
- * When the package cannot be loaded, the result says so ('unavailable') and the caller keeps its
- * heuristic.
+ * HiGHS runs through highs.ts (a worker thread with a hard time limit; 'unavailable' when the
+ * package cannot be loaded, and the caller keeps its heuristic).
  */
-import { createRequire } from 'node:module';
-import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import type { MemItem, Placement } from '../passes/memory-strategies.js';
+import { runHighs, type MipModel } from './highs.js';
 
 export interface IlpResult {
   /** HiGHS model status ('optimal', 'timeLimit', …), or 'unavailable' / 'timeout' / 'error'. */
@@ -45,52 +41,8 @@ export interface IlpOptions {
   unit: number;
 }
 
-const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
-const { highsPath, port, flag, model, start, options, deadline } = workerData;
-const fl = new Int32Array(flag);
-const finish = (msg) => { port.postMessage(msg); Atomics.store(fl, 0, 1); Atomics.notify(fl, 0); };
-(async () => {
-  try {
-    const mod = require(highsPath);
-    const highs = await (mod.default || mod)();
-    const m = highs.createModel();
-    try {
-      // the budget counts from the caller's start: loading the runtime used part of it
-      const left = (deadline - Date.now()) / 1000;
-      if (left <= 0.02) { finish({ ok: true, status: 'timeLimit', colValue: null, obj: null, bound: null, gap: null }); return; }
-      m.options.set({ ...options, time_limit: left });
-      m.passModel({ ...model, matrix: { ...model.matrix, starts: Int32Array.from(model.matrix.starts), indices: Int32Array.from(model.matrix.indices), values: Float64Array.from(model.matrix.values) } });
-      if (start) { try { m.setSolution({ colValue: Float64Array.from(start) }); } catch (e) { /* a rejected start only loses the warm start */ } }
-      m.run();
-      const code = m.getModelStatus();
-      const names = highs.constants.modelStatus;
-      const status = Object.keys(names).find((k) => names[k] === code) || String(code);
-      const info = (n) => { try { const v = Number(m.info.get(n)); return Number.isFinite(v) ? v : null; } catch (e) { return null; } };
-      let colValue = null;
-      if (info('primal_solution_status') === 2) colValue = Array.from(m.getSolution().colValue);
-      finish({ ok: true, status, colValue, obj: info('objective_function_value'), bound: info('mip_dual_bound'), gap: info('mip_gap') });
-    } finally { m.dispose(); }
-  } catch (e) {
-    finish({ ok: false, error: String((e && e.message) || e) });
-  }
-})();
-`;
-
-let highsPath: string | null | undefined;
-function resolveHighs(): string | null {
-  if (highsPath === undefined) {
-    try {
-      highsPath = createRequire(import.meta.url).resolve('highs');
-    } catch {
-      highsPath = null;
-    }
-  }
-  return highsPath;
-}
-
 /** Builds the model (CSR rows) for items with positive size. */
-function buildModel(items: readonly MemItem[], opts: IlpOptions): { model: Record<string, unknown>; start: number[]; pairs: [number, number][]; cols: number; rows: number } {
+function buildModel(items: readonly MemItem[], opts: IlpOptions): { model: MipModel; start: number[]; pairs: [number, number][]; cols: number; rows: number } {
   const u = opts.unit;
   const n = items.length;
   const H = Math.round(opts.start.arena / u);
@@ -150,7 +102,7 @@ function buildModel(items: readonly MemItem[], opts: IlpOptions): { model: Recor
     colUpper,
     rowLower: rowLower.map((v) => (v <= -inf ? -Infinity : v)),
     rowUpper: rowUpper.map((v) => (v >= inf ? Infinity : v)),
-    matrix: { format: 'csr', numRows: rowLower.length, numCols: cols, starts, indices, values },
+    matrix: { format: 'csr' as const, numRows: rowLower.length, numCols: cols, starts, indices, values },
     integrality,
   };
   return { model, start, pairs, cols, rows: rowLower.length };
@@ -165,54 +117,20 @@ export function solveMemoryIlp(items: readonly MemItem[], opts: IlpOptions): Ilp
   const built = buildModel(sub, { ...opts, start: subStart });
   const base = { columns: built.cols, rows: built.rows };
   const elapsed = (): number => performance.now() - t0;
-  const path = resolveHighs();
-  if (!path) return { status: 'unavailable', gap: null, bound: null, ms: elapsed(), message: 'the highs package is not installed', ...base };
-  // HiGHS stops itself a little before the caller stops waiting (result transfer, solution query)
-  const budgetMs = Math.max(20, opts.timeLimitMs - elapsed() - Math.min(250, 0.1 * opts.timeLimitMs));
-  const shared = new SharedArrayBuffer(4);
-  const flag = new Int32Array(shared);
-  const { port1, port2 } = new MessageChannel();
-  let worker: Worker;
-  try {
-    worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: {
-        highsPath: path,
-        port: port2,
-        flag: shared,
-        model: built.model,
-        start: built.start,
-        options: { output_flag: false, random_seed: 0, mip_rel_gap: 0, mip_abs_gap: 0.5 },
-        deadline: Date.now() + budgetMs,
-      },
-      transferList: [port2],
-    });
-  } catch (e) {
-    return { status: 'unavailable', gap: null, bound: null, ms: elapsed(), message: (e as Error).message, ...base };
-  }
-  worker.unref();
-  const wait = Math.max(1, opts.timeLimitMs - elapsed());
-  Atomics.wait(flag, 0, 0, wait);
-  const msg = receiveMessageOnPort(port1)?.message as
-    | { ok: true; status: string; colValue: number[] | null; obj: number | null; bound: number | null; gap: number | null }
-    | { ok: false; error: string }
-    | undefined;
-  void worker.terminate();
-  port1.close();
+  const a = runHighs(built.model, built.start, Math.max(1, opts.timeLimitMs - elapsed()), 'solving memory ILP');
   const ms = elapsed();
-  if (!msg) return { status: 'timeout', gap: null, bound: null, ms, message: 'HiGHS did not answer within the time limit', ...base };
-  if (!msg.ok) return { status: /find|resolve|load|wasm/i.test(msg.error) ? 'unavailable' : 'error', gap: null, bound: null, ms, message: msg.error, ...base };
+  if (a.status === 'unavailable' || a.status === 'timeout' || a.status === 'error') return { status: a.status, gap: null, bound: null, ms, ...(a.message ? { message: a.message } : {}), ...base };
   const u = opts.unit;
   let placement: Placement | undefined;
-  if (msg.colValue) {
+  if (a.colValue) {
     const offsets = new Array<number>(items.length).fill(0);
-    pos.forEach((i, k) => (offsets[i] = Math.round(msg.colValue![k]!) * u));
+    pos.forEach((i, k) => (offsets[i] = Math.round(a.colValue![k]!) * u));
     const arena = Math.max(0, ...items.map((it, i) => offsets[i]! + it.size));
     placement = { offsets, arena };
   }
-  const bound = msg.bound !== null ? Math.ceil(msg.bound - 1e-6) * u : null;
+  const bound = a.bound !== null ? Math.ceil(a.bound - 1e-6) * u : null;
   const arena = placement?.arena ?? opts.start.arena;
-  const optimal = msg.status === 'optimal';
-  const gap = optimal ? 0 : bound !== null && arena > 0 ? Math.max(0, (arena - bound) / arena) : msg.gap;
-  return { status: msg.status, placement, gap, bound: optimal ? arena : bound, ms, ...base };
+  const optimal = a.status === 'optimal';
+  const gap = optimal ? 0 : bound !== null && arena > 0 ? Math.max(0, (arena - bound) / arena) : a.gap;
+  return { status: a.status, placement, gap, bound: optimal ? arena : bound, ms, ...base };
 }

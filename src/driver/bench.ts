@@ -35,6 +35,10 @@ export interface BenchOptions {
   /** Minimum wall time of one timed batch, in ms. */
   minBatchMs?: number;
   cflags?: string;
+  /** Called once with the model folders found, before the first is measured. */
+  onStart?: (folders: readonly string[]) => void;
+  /** Called before each model folder is measured (index into the list given to onStart). */
+  onModel?: (index: number, folder: string) => void;
   onRow?: (row: BenchRow) => void;
 }
 
@@ -152,7 +156,10 @@ export async function benchModel(folder: string, opts: BenchOptions = {}): Promi
 
 export async function runBench(dirs: readonly string[], opts: BenchOptions = {}): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
-  for (const f of findBenchModels(dirs)) {
+  const folders = findBenchModels(dirs);
+  opts.onStart?.(folders);
+  for (const [i, f] of folders.entries()) {
+    opts.onModel?.(i, f);
     const row = await benchModel(f, opts);
     opts.onRow?.(row);
     rows.push(row);

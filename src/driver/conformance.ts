@@ -16,6 +16,8 @@ export interface ConformanceOptions {
   jobs?: number;
   /** Per-case time limit in milliseconds. */
   caseTimeoutMs?: number;
+  /** Called once with the number of cases, before the first one runs. */
+  onStart?: (total: number) => void;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -50,6 +52,7 @@ export function findCases(dir: string, filter?: string): string[] {
 export async function runConformance(dir: string, opts: ConformanceOptions): Promise<ConformanceReport> {
   const cases = findCases(dir, opts.filter);
   const timeout = opts.caseTimeoutMs ?? 30_000;
+  opts.onStart?.(cases.length);
   const failed = (caseDir: string, message: string): CaseResult => {
     const name = path.basename(caseDir);
     return { name, folder: path.basename(path.dirname(caseDir)), family: name, status: 'error', message, ms: timeout };

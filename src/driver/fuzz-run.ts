@@ -16,6 +16,8 @@ export interface FuzzOptions {
   filter?: string;
   /** Tensor byte limit inside the fuzz workers (default 64 MiB, never above the global limit). */
   maxTensorBytes?: number;
+  /** Called once with the number of inputs, before the first one runs. */
+  onStart?: (total: number) => void;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -34,6 +36,7 @@ export async function runFuzz(dir: string, opts: FuzzOptions): Promise<FuzzSumma
   const corpus = findCases(dir, opts.filter).map((c) => path.join(c, 'model.onnx'));
   const jobs = Array.from({ length: corpus.length ? opts.count : 0 }, (_, index) => ({ file: corpus[index % corpus.length]!, seed: opts.seed, index }));
   const timeout = opts.timeoutMs ?? 10_000;
+  opts.onStart?.(jobs.length);
   const rows = await runPool<(typeof jobs)[number], Row>(new URL('./fuzz-worker.js', import.meta.url), jobs, {
     workers: opts.jobs ?? os.availableParallelism(),
     // child processes: an input that kills V8 (out of memory, abort) is a crash of that input only

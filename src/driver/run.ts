@@ -1,4 +1,7 @@
 /** `kiln run`: load, run on a target, write outputs, compare with expected ones. */
+import { parsePipeline, runPipeline } from '../passes/pipeline.js';
+import { passLevel } from '../passes/pass.js';
+import '../passes/builtin.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
@@ -15,6 +18,8 @@ export interface RunOptions {
   inputs?: string[];
   expected?: string[];
   out?: string;
+  /** Graph passes run before the target (e.g. a plugin's pass), as a pipeline string. */
+  passes?: string;
 }
 
 /** Expands folders into their numbered `<prefix>N.pb` files. */
@@ -30,19 +35,68 @@ function expandPb(paths: readonly string[], prefix: string): string[] {
   return out;
 }
 
-export async function runCommand(modelFile: string, opts: RunOptions): Promise<{ ok: boolean; text: string }> {
+/** One output of `kiln run`, as `--json` prints it (every key always present; null when not applicable). */
+export interface RunOutput {
+  index: number;
+  name: string;
+  kind: 'tensor' | 'sequence' | 'none';
+  dtype: string | null;
+  shape: number[] | null;
+  /** Whether an expected value was given for this output. */
+  compared: boolean;
+  /** true: within tolerance; false: mismatch; null: not compared. */
+  match: boolean | null;
+  /** The first difference when it does not match. */
+  message: string | null;
+  /** Where the output was written with --out. */
+  file: string | null;
+}
+
+export interface RunResult {
+  ok: boolean;
+  /** The human-readable report. */
+  text: string;
+  model: string;
+  target: string;
+  outputs: RunOutput[];
+  /** The target's one-line summary (e.g. the C target's build), if it gives one. */
+  summary: string | null;
+}
+
+export async function runCommand(modelFile: string, opts: RunOptions): Promise<RunResult> {
   const module = loadModel(modelFile);
   const target = getTarget(opts.target);
+  if (opts.passes) {
+    const steps = parsePipeline(opts.passes);
+    const notGraph = steps.find((st) => passLevel(st.pass) !== 'graph');
+    if (notGraph) throw new KilnError('usage', `kiln run --passes takes graph passes; '${notGraph.pass.name}' is a ${passLevel(notGraph.pass)} pass (targets lower the model themselves)`);
+    runPipeline({ level: 'graph', module }, steps, { verifyEach: true });
+  }
   const inputFiles = expandPb(opts.inputs ?? [], 'input_');
   const inputs = readInputs(module, inputFiles);
   const outputs: RtValue[] = await target.run(module, inputs);
   const lines: string[] = [];
+  const rows: RunOutput[] = outputs.map((v, i) => ({
+    index: i,
+    name: module.graph.outputs[i]!.name,
+    kind: v.kind,
+    dtype: v.kind === 'tensor' ? v.dtype : null,
+    shape: v.kind === 'tensor' ? [...v.shape] : null,
+    compared: false,
+    match: null,
+    message: null,
+    file: null,
+  }));
   outputs.forEach((v, i) => lines.push(`output ${i} '${module.graph.outputs[i]!.name}': ${describe(v)}`));
   const summary = target.summary?.();
   if (summary) lines.push(summary);
   if (opts.out) {
     fs.mkdirSync(opts.out, { recursive: true });
-    outputs.forEach((v, i) => writeFileAtomic(path.join(opts.out!, `output_${i}.pb`), encodeValue(v, module.graph.outputs[i]!.type, module.graph.outputs[i]!.name)));
+    outputs.forEach((v, i) => {
+      const file = path.join(opts.out!, `output_${i}.pb`);
+      writeFileAtomic(file, encodeValue(v, module.graph.outputs[i]!.type, module.graph.outputs[i]!.name));
+      rows[i]!.file = file;
+    });
     lines.push(`wrote ${outputs.length} outputs to ${opts.out}`);
   }
   let ok = true;
@@ -56,10 +110,11 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<{
       const declared = module.graph.outputs[i]!;
       const diff = compareValues(v, readValueFile(expectedFiles[i]!, declared.type), DEFAULT_TOLERANCE);
       if (diff) ok = false;
+      Object.assign(rows[i]!, { compared: true, match: diff === null, message: diff });
       lines.push(`compare output ${i} '${declared.name}': ${diff ? `MISMATCH ${diff}` : 'ok'}`);
     });
   }
-  return { ok, text: `${lines.join('\n')}\n` };
+  return { ok, text: `${lines.join('\n')}\n`, model: modelFile, target: opts.target, outputs: rows, summary: summary ?? null };
 }
 
 function describe(v: RtValue): string {

@@ -4,8 +4,9 @@ import type { Module } from '../ir/graph.js';
 import { interpret } from '../ir/interp/interpreter.js';
 import type { RtValue, Tensor } from '../ir/tensor.js';
 import { specializeInputs } from '../passes/specialize.js';
-import { lowerModule } from '../passes/lower.js';
-import { lowerScheduled } from '../passes/schedule-memory.js';
+import { lowerPass } from '../passes/lower.js';
+import { runPipeline } from '../passes/pipeline.js';
+import type { Program } from '../ir/kernel/types.js';
 import { runProgram } from '../ir/kernel/interp.js';
 import { runC } from '../backends/c/run.js';
 import { describeFit, runMcu } from '../backends/mcu/run.js';
@@ -36,10 +37,12 @@ registerTarget({
 });
 
 /** Specializes to the inputs' shapes and lowers; returns the program and its feeds. */
-function lowerFor(module: Module, inputs: readonly (RtValue | undefined)[]): { program: ReturnType<typeof lowerModule>; feeds: Tensor[] } {
+function lowerFor(module: Module, inputs: readonly (RtValue | undefined)[]): { program: Program; feeds: Tensor[] } {
   specializeInputs(module, inputs);
-  // memory-aware node order, as `kiln compile` does (semantics-preserving)
-  const { program } = lowerScheduled(module, 'memory');
+  // memory-aware node order, as `kiln compile` does (semantics-preserving); through the pass
+  // manager so the verifier runs on the program whenever verification is on
+  const r = runPipeline({ level: 'graph', module }, [{ pass: lowerPass, options: { schedule: 'memory' } }]);
+  const program = (r.state as { program: Program }).program;
   // program inputs are the graph inputs without a default, in order
   const feeds = module.graph.inputs.flatMap((v, i) => (v.init ? [] : [inputs[i] as Tensor]));
   return { program, feeds };

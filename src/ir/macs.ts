@@ -19,6 +19,7 @@ export function nodeMacs(n: Node): number {
   switch (n.opType) {
     case 'MatMul':
     case 'MatMulInteger':
+    case 'QLinearMatMul':
     case 'Gemm': {
       const a = tt(n, 0);
       if (!a || !isStaticShape(a.shape) || a.shape.length === 0) return 0;
@@ -28,8 +29,10 @@ export function nodeMacs(n: Node): number {
     }
     case 'Conv':
     case 'ConvInteger':
+    case 'QLinearConv':
     case 'ConvTranspose': {
-      const w = tt(n, 1);
+      // QLinearConv's weight follows x and its scale/zero point
+      const w = tt(n, n.opType === 'QLinearConv' ? 3 : 1);
       if (!w || !isStaticShape(w.shape)) return 0;
       const perOut = w.shape.slice(1).reduce((x, y) => x * y, 1);
       if (n.opType === 'ConvTranspose') return size(tt(n, 0)) * (w.shape.length > 1 ? w.shape.slice(1).reduce((x, y) => x * y, 1) : 1);

@@ -18,6 +18,8 @@ import { type KBuffer, type Program } from '../ir/kernel/types.js';
 import { analyzeLiveness, alignUp, ARENA_ALIGN, bufferBytes, elementBytes, type Liveness } from './memory-liveness.js';
 import { checkPlacement, HEURISTICS, liveLowerBound, runHeuristic, type HeuristicName, type MemItem, type Placement } from './memory-strategies.js';
 import { solveMemoryIlp } from '../costmodel/memory-ilp.js';
+import { KilnError } from '../ir/errors.js';
+import { definePass, type PassContext } from './pass.js';
 
 export { bufferBytes, elementBytes };
 
@@ -159,3 +161,31 @@ export function planMemory(program: Program, opts: PlanOptions = {}): MemoryPlan
     },
   };
 }
+
+/**
+ * `plan-memory`: assigns every arena buffer its offset (KBuffer.offset, level 'arena'), so dumps
+ * show the plan; leaves the MemoryPlan in ctx.results('memory-plan') for the backends.
+ */
+export const planMemoryPass = definePass({
+  name: 'plan-memory',
+  level: 'kernel',
+  description: 'compute buffer lifetimes (with in-place reuse) and assign arena offsets',
+  options: {
+    strategy: `${MEMORY_STRATEGIES.join(' | ')} (default auto: the best heuristic, then the ILP)`,
+    'time-limit': 'ILP budget in seconds (default 10)',
+  },
+  run(program: Program, ctx: PassContext) {
+    const strategy = ctx.options.strategy ?? 'auto';
+    if (!(MEMORY_STRATEGIES as readonly string[]).includes(strategy)) throw new KilnError('usage', `plan-memory: unknown strategy '${strategy}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
+    const secs = ctx.options['time-limit'] === undefined ? DEFAULT_ILP_MS / 1000 : Number(ctx.options['time-limit']);
+    if (!Number.isFinite(secs) || secs < 0) throw new KilnError('usage', `plan-memory: time-limit must be a number of seconds, not '${ctx.options['time-limit']}'`);
+    const plan = planMemory(program, { strategy: strategy as MemoryStrategy, timeLimitMs: secs * 1000 });
+    for (const [buf, off] of plan.arenaOffset) {
+      if (buf.viewOf) continue;
+      buf.level = 'arena';
+      buf.offset = off;
+    }
+    ctx.results.set('memory-plan', plan);
+    ctx.log(`plan-memory: arena ${plan.arenaBytes} B (lower bound ${plan.report.lowerBoundBytes} B, ${plan.report.strategy})`);
+  },
+});

@@ -98,6 +98,19 @@ function isView(n: Node): boolean {
   return false;
 }
 
+/**
+ * Whether each Concat input is one contiguous piece of the output (every dim before the axis is 1),
+ * the only case the memory planner writes in place (an H or W concat of NCHW patches is a copy).
+ */
+function concatContiguous(n: Node): boolean {
+  const shape = n.outputs[0]?.tensorType?.shape;
+  const a = n.attrs.get('axis');
+  if (!shape || !isStaticShape(shape)) return false;
+  const given = a?.kind === 'int' ? a.value : 1; // opset < 4 defaults to 1
+  const axis = given < 0 ? given + shape.length : given;
+  return shape.slice(0, axis).every((d) => d === 1);
+}
+
 function valueBytes(v: Value): number {
   const t = v.tensorType;
   if (!t || !isStaticShape(t.shape) || t.dtype === 'string' || t.dtype === 'c64' || t.dtype === 'c128') return 0;
@@ -199,7 +212,7 @@ function buildModel(g: Graph): Model {
         dynamic[i]!.push([r, out]);
       }
     }
-    if (x.opType === 'Concat') {
+    if (x.opType === 'Concat' && concatContiguous(x)) {
       for (const v of x.inputs) {
         const r = v ? rootOf(v) : null;
         if (r && r !== out && isArena(r)) union(out, r);
@@ -502,6 +515,19 @@ export function scheduleGraph(g: Graph, opts: ScheduleOptions = {}): ScheduleRes
 export function graphPeakBytes(g: Graph): number {
   const m = buildModel(g);
   return simulate(m, g.nodes.map((_, i) => i)).peak;
+}
+
+/** Live bytes at each node's step in the current order (the cost model behind `graphPeakBytes`). */
+export function graphStepBytes(g: Graph): number[] {
+  const m = buildModel(g);
+  const counts = new Array<number>(m.size.length).fill(0);
+  let live = 0;
+  return g.nodes.map((_, v) => {
+    const s = step(m, v, (b) => counts[b]!, live);
+    live = s.after;
+    for (const b of m.touch[v]!) counts[b]!++;
+    return s.mem;
+  });
 }
 
 /** Reorders module.graph.nodes in place (see the file comment). Options: none. */

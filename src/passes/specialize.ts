@@ -9,6 +9,7 @@ import { inferModule } from '../ir/infer.js';
 import { isStaticShape, tensorType, typeCompatible } from '../ir/types.js';
 import type { RtValue } from '../ir/tensor.js';
 import { foldConstants } from './fold-constants.js';
+import { definePass } from './pass.js';
 
 /** Specializes to the shapes of actual inputs (graph-input order; undefined keeps the default). */
 export function specializeInputs(module: Module, inputs: readonly (RtValue | undefined)[]): void {
@@ -52,3 +53,17 @@ export function specializeShapes(module: Module, shapes: ReadonlyMap<string, rea
   inferModule(module);
   foldConstants(module, true);
 }
+
+/** `specialize{x=1x3x224x224}`: gives inputs static shapes (options: input name = dims). */
+export const specializePass = definePass({
+  name: 'specialize',
+  description: 'give graph inputs static shapes ({name=1x3x224x224} per dynamic input), re-infer and fold every constant subexpression',
+  run(module: Module, ctx) {
+    const shapes = new Map<string, number[]>();
+    for (const [name, dims] of Object.entries(ctx.options)) {
+      if (!/^\d+(x\d+)*$|^$/.test(dims)) throw new KilnError('usage', `specialize: '${name}=${dims}' must look like name=1x3x224x224`);
+      shapes.set(name, dims === '' ? [] : dims.split('x').map(Number));
+    }
+    specializeShapes(module, shapes);
+  },
+});

@@ -13,6 +13,7 @@ import { KilnError } from '../../ir/errors.js';
 import { bufferBytes, planMemory, type MemoryPlan, type MemoryReport, type PlanOptions } from '../../passes/plan-memory.js';
 import type { ScheduleReport } from '../../passes/schedule-memory.js';
 import { cIdent, renderC } from './render.js';
+import type { LevelPlan, LevelsReport } from '../../passes/place-levels.js';
 import { storageCType } from './ctypes.js';
 
 export interface CReport {
@@ -24,7 +25,7 @@ export interface CReport {
   inputs: { name: string; dtype: string; shape: number[] }[];
   outputs: { name: string; dtype: string; shape: number[] }[];
   /** The memory plan: arena, live-set lower bound, strategy used and every strategy's arena, ILP solver outcome. */
-  memory: Pick<MemoryReport, 'arenaBytes' | 'lowerBoundBytes' | 'strategy' | 'strategies' | 'solver' | 'order'> & { blocks: number; buffers: number; inPlace: number; schedule?: ScheduleReport };
+  memory: Pick<MemoryReport, 'arenaBytes' | 'lowerBoundBytes' | 'strategy' | 'strategies' | 'solver' | 'order'> & { blocks: number; buffers: number; inPlace: number; schedule?: ScheduleReport } & Partial<LevelsReport>;
   [extra: string]: unknown;
 }
 
@@ -43,6 +44,8 @@ export interface EmitOptions {
    * (EMIT_DEFAULT_ILP_MS), so run/conformance/fuzz paths stay fast; `kiln compile` passes its own.
    */
   memory?: PlanOptions;
+  /** A plan made beforehand (e.g. with memory levels, src/passes/place-levels.ts); replaces planning. */
+  plan?: MemoryPlan | LevelPlan;
 }
 
 export const EMIT_DEFAULT_ILP_MS = 1000;
@@ -157,7 +160,7 @@ ${symbol}:
 
 export function emitC(program: Program, name: string, opts: EmitOptions = {}): CProject {
   const id = cIdent(name);
-  const plan = planMemory(program, opts.memory ?? { timeLimitMs: EMIT_DEFAULT_ILP_MS });
+  const plan = opts.plan ?? planMemory(program, opts.memory ?? { timeLimitMs: EMIT_DEFAULT_ILP_MS });
   const src = renderC(program, plan, name);
   const files = new Map<string, string | Uint8Array>();
   files.set('model.h', src.header);
@@ -187,6 +190,7 @@ export function emitC(program: Program, name: string, opts: EmitOptions = {}): C
       inPlace: plan.report.inPlace,
     },
   };
+  if ('levelReport' in plan) Object.assign(report.memory, plan.levelReport);
   files.set('report.json', `${JSON.stringify(report, null, 2)}\n`);
   return { files, report, plan };
 }

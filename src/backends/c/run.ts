@@ -7,7 +7,7 @@ import { KilnError } from '../../ir/errors.js';
 import type { Program } from '../../ir/kernel/types.js';
 import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, storageBytes, tensorToBytes } from '../../ir/rawdata.js';
-import { emitC, type CProject } from './emit.js';
+import { emitC, type CProject, type EmitOptions } from './emit.js';
 
 /** Flags for checking runs: the strict warning set is part of what is checked. */
 export const CHECK_CFLAGS = process.env.KILN_CFLAGS ?? '-std=c99 -O1 -Wall -Wextra -Werror -pedantic -fno-strict-aliasing';
@@ -25,10 +25,10 @@ function commandError(what: string, e: unknown): KilnError {
 }
 
 /** Compiles the program's C with `cc` and runs it on the inputs; returns the outputs. */
-export function runC(program: Program, name: string, inputs: readonly Tensor[], opts: { cc?: string; cflags?: string; keepDir?: string } = {}): Tensor[] {
+export function runC(program: Program, name: string, inputs: readonly Tensor[], opts: { cc?: string; cflags?: string; keepDir?: string; plan?: EmitOptions['plan'] } = {}): Tensor[] {
   const dir = opts.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-c-'));
   try {
-    const project = emitC(program, name);
+    const project = emitC(program, name, opts.plan ? { plan: opts.plan } : {});
     writeProject(dir, project);
     const cc = opts.cc ?? process.env.CC ?? 'cc';
     const cflags = (opts.cflags ?? CHECK_CFLAGS).split(/\s+/).filter(Boolean);

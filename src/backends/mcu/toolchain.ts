@@ -74,7 +74,26 @@ export function measureElf(elf: string): MeasuredSize {
   }
   const row = out.trim().split('\n')[1]?.trim().split(/\s+/).map(Number);
   if (!row || row.length < 3 || row.slice(0, 3).some((n) => !Number.isFinite(n))) throw new KilnError('runtime', `cannot read the output of ${sizeCommand()}: ${out.trim().split('\n')[0] ?? ''}`);
-  return { text: row[0]!, data: row[1]!, bss: row[2]! };
+  return { text: row[0]!, data: row[1]!, bss: row[2]! - levelSectionBytes(elf) };
+}
+
+/**
+ * Bytes of the external memory levels' arenas (sections .kiln_<level>, NOLOAD): the Berkeley format
+ * counts them as bss, but they are not in SRAM.
+ */
+function levelSectionBytes(elf: string): number {
+  let out: string;
+  try {
+    out = execFileSync(sizeCommand(), ['-A', elf], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  } catch (e) {
+    throw new KilnError('runtime', `${sizeCommand()} failed: ${firstErrorLine(e)}`);
+  }
+  let n = 0;
+  for (const line of out.split('\n')) {
+    const m = /^\.kiln_[a-z0-9_]+\s+(\d+)\s/.exec(line.trim() + ' ');
+    if (m) n += Number(m[1]);
+  }
+  return n;
 }
 
 /** Semihosting argument list for -semihosting-config (commas doubled, as QEMU's option parser wants). */

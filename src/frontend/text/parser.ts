@@ -4,6 +4,7 @@
  * and decodes tensor literals bit-exactly. Every error is a KilnError('parse', '<file>:<line>:<col>: …').
  */
 import type { IToken } from 'chevrotain';
+import { TokenBuilder } from './token-builder.js';
 import { KilnError } from '../../ir/errors.js';
 import { Graph, Module, Node, Value, type AttrValue } from '../../ir/graph.js';
 import { Tensor, shapeSize } from '../../ir/tensor.js';
@@ -19,6 +20,14 @@ let grammar: KirGrammar | null = null;
 export function parseModuleText(text: string, file = '<input>'): Module {
   const ast = parseSyntax(text, file);
   return new Builder(file).module(ast);
+}
+
+/**
+ * Decodes a `dense<…>` literal bit-exactly, as in graph text (the kernel-level text reuses it for
+ * const buffers); `declared` is the type to use when the literal carries none.
+ */
+export function decodeTensorLiteral(lit: LiteralAst, declared: ValueType | null, file = '<input>'): Tensor {
+  return new Builder(file).literal(lit, declared);
 }
 
 function parseSyntax(text: string, file: string): ModuleAst {
@@ -62,23 +71,7 @@ class Scope {
 
 const STRING_PREFIX = /^"[^"\\\n\r]*(?:\\.[^"\\\n\r]*)*"/;
 
-class Builder {
-  constructor(private readonly file: string) {}
-
-  private fail(tok: IToken | undefined, message: string): never {
-    const line = tok && Number.isFinite(tok.startLine) ? tok.startLine : 1;
-    const col = tok && Number.isFinite(tok.startColumn) ? tok.startColumn : 1;
-    throw new KilnError('parse', `${this.file}:${line}:${col}: ${message}`);
-  }
-
-  private str(tok: IToken, image = tok.image): string {
-    try {
-      return JSON.parse(image) as string;
-    } catch {
-      return this.fail(tok, `malformed string literal ${image}`);
-    }
-  }
-
+class Builder extends TokenBuilder {
   private key(tok: IToken): string {
     return tok.image.startsWith('"') ? this.str(tok) : tok.image;
   }

@@ -41,7 +41,8 @@ const isIntT = (t: ScalarType): boolean => {
   return k === 'int' || k === 'uint' || k === 'bool';
 };
 
-function numBin(op: BinOp, t: ScalarType, a: number, b: number): number {
+/** One binary op on number-valued scalars of type `t` (the operands' type), with Kiln's scalar semantics. */
+export function numBin(op: BinOp, t: ScalarType, a: number, b: number): number {
   const int = isIntT(t);
   switch (op) {
     case 'add': return int ? wrap(t, a + b) : a + b;

@@ -3,4 +3,5 @@ import './nn-conv.js';
 import './nn-pool.js';
 import './nn-resize.js';
 import './nn-quant.js';
+import './quant-contrib.js';
 import './nn-misc.js';

@@ -1,5 +1,5 @@
 /**
- * Lowerings of convolutions: Conv, ConvInteger, QLinearConv, ConvTranspose.
+ * Lowerings of convolutions: Conv, ConvInteger, ConvTranspose.
  *
  * One loop-nest generator serves all of them. For each (batch, output-channel block, input channel,
  * kernel position) the spatial loops run over a range clipped so every access is in bounds (no
@@ -9,13 +9,12 @@
  * accumulator type and no epilogue is needed, else in a small scratch buffer per channel block.
  */
 import { KilnError } from '../../errors.js';
-import { add, cast, div, idx, load, lt, max, min, mul, select, sub, un, lit } from '../builder.js';
+import { add, cast, div, idx, load, lt, max, min, mul, select, sub, lit } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, constOf, isFloatT, req } from './common.js';
 import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
-import { intRange } from '../../dtype.js';
 import { convGemmApplies, emitConvGemm } from './perf-conv.js';
 import { dwConvApplies, emitDwConv } from './perf-dwconv.js';
 
@@ -237,30 +236,7 @@ registerLowering({
   },
 });
 
-/** round half to even, add zero point, saturate to the integer output type; v is f64. */
-export function requantize(v: Expr, zp: Expr, dt: ScalarType): Expr {
-  const [lo, hi] = intRange(dt as Parameters<typeof intRange>[0]);
-  const r = add(un('round', v), zp);
-  return max(lit('f64', lo), min(lit('f64', hi), r));
-}
-
-registerLowering({
-  opType: 'QLinearConv',
-  lower: (ctx) => {
-    const x = req(ctx.input(0), 'x');
-    const xs = req(ctx.input(1), 'x_scale');
-    const w = req(ctx.input(3), 'w');
-    const wsc = req(ctx.input(4), 'w_scale');
-    const ys = req(ctx.input(6), 'y_scale');
-    const yzp = ctx.input(7);
-    const out = req(ctx.output(0), 'y');
-    const f64 = (e: Expr): Expr => cast(e, 'f64');
-    integerConv(ctx, x, ctx.input(2), w, ctx.input(5), out, ctx.input(8), (a, oc) => {
-      const scaled = div(mul(mul(f64(a), f64(load(xs, idx(0)))), f64(vecAt(wsc, oc))), f64(load(ys, idx(0))));
-      return requantize(scaled, yzp ? f64(load(yzp, idx(0))) : lit('f64', 0), out.dtype);
-    });
-  },
-});
+// QLinearConv is lowered in nn-quant.ts (one i32 local per output element, no accumulator tensor).
 
 // ---------- ConvTranspose ----------
 

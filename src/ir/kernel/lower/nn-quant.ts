@@ -1,11 +1,14 @@
 /**
  * Lowerings of quantization: QuantizeLinear, DequantizeLinear (per-tensor, per-axis, blocked),
- * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul.
+ * DynamicQuantizeLinear, MatMulInteger, QLinearMatMul, QLinearConv.
  */
 import { KilnError } from '../../errors.js';
 import { dtypeFromOnnx, dtypeInfo, intRange, type DType } from '../../dtype.js';
 import { add, broadcastIndex, mod, cast, div, flatIndex, idx, lit, load, lt, max, min, mul, select, sub, un } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
+import type { KernelBuilder } from '../builder.js';
+import { clip } from './nn-conv.js';
+import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { req } from './common.js';
 import { isMiniFloat, maxFinite } from '../../floatfmt.js';
@@ -137,10 +140,11 @@ registerLowering({
 // ---------- integer matmuls ----------
 
 /**
- * acc[..., m, n] = sum_k (A[..., m, k] - azp[m]) * (B[..., k, n] - bzp[n]) in i32, numpy batch
- * broadcasting; loops i-k-j so the innermost loop runs over contiguous columns.
+ * Calls `emit(kb, outFlat, acc, m, n)` once per output element with acc = sum_k (A[..., m, k] -
+ * azp[m]) * (B[..., k, n] - bzp[n]) accumulated in an i32 local (numpy batch broadcasting). No
+ * accumulator tensor: on a microcontroller an i32 copy of the output would cost 4x its int8 size.
  */
-function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffer, bzp: KBuffer | null, acc: KBuffer): void {
+function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffer, bzp: KBuffer | null, emit: (kb: KernelBuilder, o: Expr, acc: Expr, m: Expr, n: Expr) => void): void {
   const as = a.shape.length === 1 ? [1, a.shape[0]!] : [...a.shape];
   const bs = b.shape.length === 1 ? [b.shape[0]!, 1] : [...b.shape];
   const M = as[as.length - 2]!;
@@ -160,19 +164,19 @@ function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffe
       const bo = kb.let('index', mul(broadcastIndex(bi, bb), idx(K * N)), 'bo');
       const yo = kb.let('index', mul(flatIndex(bi, batch), idx(M * N)), 'yo');
       kb.for(0, M, (m) => {
+        const ar = kb.let('index', add(ao, mul(m, idx(K))), 'ar');
         const yr = kb.let('index', add(yo, mul(m, idx(N))), 'yr');
-        kb.for(0, N, (n) => kb.store(acc, add(yr, n), lit(T, 0)));
         const az = azv(m);
-        kb.for(0, K, (k) => {
-          const raw = cast(load(a, add(ao, add(mul(m, idx(K)), k))), T);
-          const av = kb.let(T, az ? sub(raw, az) : raw, 'a');
-          const br = kb.let('index', add(bo, mul(k, idx(N))), 'br');
-          kb.for(0, N, (n) => {
-            const braw = cast(load(b, add(br, n)), T);
-            const bz = bzv(n);
-            const bv = bz ? sub(braw, bz) : braw;
-            kb.store(acc, add(yr, n), add(load(acc, add(yr, n)), mul(av, bv)));
+        kb.for(0, N, (n) => {
+          const bz = bzv(n);
+          const bzl = bz ? kb.let(T, bz, 'bz') : null;
+          const acc = kb.let(T, lit(T, 0), 'acc');
+          kb.for(0, K, (k) => {
+            const raw = cast(load(a, add(ar, k)), T);
+            const braw = cast(load(b, add(add(bo, mul(k, idx(N))), n)), T);
+            kb.set(acc, add(acc, mul(az ? sub(raw, az) : raw, bzl ? sub(braw, bzl) : braw)));
           });
+          emit(kb, add(yr, n), acc, m, n);
         });
       });
     });
@@ -186,7 +190,7 @@ registerLowering({
     const b = req(ctx.input(1), 'B');
     const y = req(ctx.output(0), 'Y');
     if (y.dtype !== 'i32') throw unsupportedLowering(`MatMulInteger to ${y.dtype}`);
-    intMatMul(ctx, a, ctx.input(2), b, ctx.input(3), y);
+    intMatMul(ctx, a, ctx.input(2), b, ctx.input(3), (kb, o, acc) => kb.store(y, o, acc));
   },
 });
 
@@ -202,23 +206,116 @@ registerLowering({
     const y = req(ctx.output(0), 'y');
     if (!isIntType(y.dtype)) throw unsupportedLowering(`QLinearMatMul to ${y.dtype}`);
     if (prod(ysc.shape) !== 1 || (yz && prod(yz.shape) !== 1)) throw unsupportedLowering('QLinearMatMul with per-axis output scale');
-    const acc = ctx.temp('i32', y.shape, 'acc');
-    intMatMul(ctx, a, ctx.input(2), b, ctx.input(5), acc);
     const sdt: ScalarType = asc.dtype === 'f64' || asc.dtype === 'f32' || asc.dtype === 'f16' || asc.dtype === 'bf16' ? asc.dtype : 'f32';
-    const N = b.shape.length >= 2 ? b.shape[b.shape.length - 1]! : 1;
-    const M = a.shape.length >= 2 ? a.shape[a.shape.length - 2]! : 1;
-    const total = prod(y.shape);
-    ctx.kernel((kb) => {
-      kb.for(0, total, (i) => {
-        const n = N === 1 ? idx(0) : mod(i, idx(N));
-        const m = M === 1 ? idx(0) : mod(div(i, idx(N)), idx(M));
-        const av = f64(load(asc, prod(asc.shape) === 1 ? idx(0) : m));
-        const bv = f64(load(bsc, prod(bsc.shape) === 1 ? idx(0) : n));
-        const factor = f64(cast(div(f64(cast(mul(av, bv), sdt)), f64(load(ysc, idx(0)))), sdt));
-        const zp = yz ? f64(load(yz, idx(0))) : lit('f64', 0);
-        kb.store(y, i, saturateInt(mul(f64(load(acc, i)), factor), zp, y.dtype));
-      });
+    // the same arithmetic as the interpreter: factor = (a_scale * b_scale) / y_scale rounded to the
+    // scale type at each step, then acc * factor in f64
+    intMatMul(ctx, a, ctx.input(2), b, ctx.input(5), (kb, o, acc, m, n) => {
+      const av = f64(load(asc, prod(asc.shape) === 1 ? idx(0) : m));
+      const bv = f64(load(bsc, prod(bsc.shape) === 1 ? idx(0) : n));
+      const factor = f64(cast(div(f64(cast(mul(av, bv), sdt)), f64(load(ysc, idx(0)))), sdt));
+      const zp = yz ? f64(load(yz, idx(0))) : lit('f64', 0);
+      kb.store(y, o, saturateInt(mul(f64(acc), factor), zp, y.dtype));
     });
   },
 });
 
+// ---------- QLinearConv ----------
+
+/**
+ * QLinearConv as one loop nest per output element: the i32 sum over input channels and the kernel
+ * window lives in a local and is requantized at once, so the only memory is x, w and y (int8)
+ * besides the i32 bias; kernel ranges are clipped per output position so padding needs no checks.
+ * Requantization is the interpreter's: ((acc · x_scale) · w_scale[oc]) / y_scale in f64, rounded
+ * half to even, plus y_zero_point, saturated.
+ */
+registerLowering({
+  opType: 'QLinearConv',
+  lower: (ctx) => {
+    const x = req(ctx.input(0), 'x');
+    const xsc = req(ctx.input(1), 'x_scale');
+    const xzp = ctx.input(2);
+    const w = req(ctx.input(3), 'w');
+    const wsc = req(ctx.input(4), 'w_scale');
+    const wzp = ctx.input(5);
+    const ysc = req(ctx.input(6), 'y_scale');
+    const yzp = ctx.input(7);
+    const bias = ctx.input(8);
+    const y = req(ctx.output(0), 'y');
+    if (!isIntType(y.dtype)) throw unsupportedLowering(`QLinearConv to ${y.dtype}`);
+    const xs = x.shape;
+    const ws = w.shape;
+    if (xs.length < 3 || ws.length !== xs.length) throw new KilnError('type', 'conv input/weight ranks do not match');
+    const nd = xs.length - 2;
+    const spec = windowSpec(ctx.attrs, nd, ws.slice(2));
+    const win = resolveWindow(ctx.attrs, xs.slice(2), spec, false);
+    const outSp = win.out.map((d) => {
+      if (d === null) throw unsupportedLowering('QLinearConv with unknown output size');
+      return d;
+    });
+    const G = ctx.attrs.int('group', 1);
+    const [N, C] = [xs[0]!, xs[1]!];
+    const [M, Cg] = [ws[0]!, ws[1]!];
+    if (Cg * G !== C || M % G !== 0) throw new KilnError('type', 'conv channels do not match the group count');
+    const Mg = M / G;
+    const inSp = xs.slice(2);
+    const kSp = spec.kernel;
+    const nX = prod(inSp);
+    const nY = prod(outSp);
+    const nK = prod(kSp);
+    const T: ScalarType = 'i32';
+    const [qlo, qhi] = intRange(y.dtype as DType);
+    const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
+    const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
+    if (!one(xsc) || !one(ysc) || (present(xzp) && !one(xzp)) || (present(yzp) && !one(yzp))) throw unsupportedLowering('QLinearConv with per-axis input or output quantization');
+    ctx.kernel((kb) => {
+      const xz = present(xzp) ? kb.let(T, cast(load(xzp, idx(0)), T), 'xz') : null;
+      const xscale = kb.let('f64', f64(load(xsc, idx(0))), 'xs');
+      const yscale = kb.let('f64', f64(load(ysc, idx(0))), 'ys');
+      const yz = kb.let('f64', present(yzp) ? f64(load(yzp, idx(0))) : lit('f64', 0), 'yz');
+      kb.for(0, N, (n) => {
+        kb.for(0, M, (oc) => {
+          const icBase = kb.let('index', mul(div(oc, idx(Mg)), idx(Cg)), 'icb');
+          const wz = present(wzp) ? kb.let(T, cast(load(wzp, one(wzp) ? idx(0) : oc), T), 'wz') : null;
+          const wscale = kb.let('f64', f64(load(wsc, one(wsc) ? idx(0) : oc)), 'wsc');
+          const init = bias ? cast(load(bias, oc), T) : lit(T, 0);
+          const yBase = kb.let('index', mul(add(mul(n, idx(M)), oc), idx(nY)), 'yb');
+          // output position o (one loop per spatial dim) with its clipped kernel range per dim
+          const pos = (d: number, yOff: Expr, ranges: [Expr, Expr, Expr][]): void => {
+            if (d === nd) {
+              const acc = kb.let(T, init, 'acc');
+              kb.for(0, Cg, (c) => {
+                const ic = add(icBase, c);
+                const xBase = kb.let('index', mul(add(mul(n, idx(C)), ic), idx(nX)), 'xb');
+                const wBase = kb.let('index', mul(add(mul(oc, idx(Cg)), c), idx(nK)), 'wb');
+                const kloop = (j: number, xOff: Expr, wOff: Expr): void => {
+                  const [lo, hi, koff] = ranges[j]!;
+                  kb.for(lo, hi, (k) => {
+                    const xi = add(mul(xOff, idx(inSp[j]!)), add(koff, mul(k, idx(spec.dilations[j]!))));
+                    const wi = add(mul(wOff, idx(kSp[j]!)), k);
+                    if (j < nd - 1) {
+                      kloop(j + 1, kb.let('index', xi, 'xo'), kb.let('index', wi, 'wo'));
+                      return;
+                    }
+                    const xv = cast(load(x, add(xBase, xi)), T);
+                    const wv = cast(load(w, add(wBase, wi)), T);
+                    kb.set(acc, add(acc, mul(xz ? sub(xv, xz) : xv, wz ? sub(wv, wz) : wv)));
+                  });
+                };
+                kloop(0, idx(0), idx(0));
+              });
+              const scaled = div(mul(mul(f64(acc), xscale), wscale), yscale);
+              kb.store(y, add(yBase, yOff), max(lit('f64', qlo), min(lit('f64', qhi), add(un('round', scaled), yz))));
+              return;
+            }
+            kb.for(0, outSp[d]!, (o) => {
+              const koff = kb.let('index', sub(mul(o, idx(spec.strides[d]!)), idx(win.pb[d]!)), 'ko');
+              const [lo, hi] = clip(kb, koff, spec.dilations[d]!, inSp[d]!, kSp[d]!);
+              pos(d + 1, kb.let('index', add(mul(yOff, idx(outSp[d]!)), o), 'yo'), [...ranges, [lo, hi, koff]]);
+            });
+          };
+          pos(0, idx(0), []);
+        });
+      });
+    });
+  },
+});

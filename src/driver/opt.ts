@@ -1,0 +1,22 @@
+/**
+ * `kiln opt`: runs a pipeline over textual IR (either level) or an ONNX model and returns the
+ * resulting IR text, like mlir-opt. With no passes a .kir file comes back byte for byte.
+ */
+import { parsePipeline, printIr, runPipeline, type PassRecord } from '../passes/pipeline.js';
+import { loadIr } from './load.js';
+import { checkPrintNames, pipelineHooks, type PipelineFlags } from './compile.js';
+import '../passes/builtin.js';
+import '../ir/ops/index.js';
+
+export interface OptResult {
+  text: string;
+  timeline: PassRecord[];
+}
+
+export function optFile(file: string, flags: PipelineFlags): OptResult {
+  const steps = parsePipeline(flags.passes ?? '');
+  checkPrintNames(flags, steps);
+  // no folding on load: with no passes, a .kir file must come back exactly as it was
+  const r = runPipeline(loadIr(file, { fold: false }), steps, pipelineHooks(flags));
+  return { text: printIr(r.state), timeline: r.timeline };
+}

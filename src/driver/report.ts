@@ -1,0 +1,226 @@
+/**
+ * `kiln report`: compiles a model and writes one self-contained HTML page (inline CSS, SVG and a
+ * few lines of JS; no network, no other files) with a summary, the compile pass timeline, the arena
+ * over time, a roofline chart of the kernels and a per-kernel table from the analytical cost model.
+ * Everything but the timings is deterministic; all model text is HTML-escaped.
+ */
+import * as path from 'node:path';
+import { KilnError } from '../ir/errors.js';
+import { loadModel } from './load.js';
+import { compileModule, type CompileOptions } from './compile.js';
+import { writeFileAtomic } from './output.js';
+import { memoryPlotSvg } from '../passes/memory-plot.js';
+import { cIdent } from '../backends/c/render.js';
+import type { CReport } from '../backends/c/emit.js';
+import { getBoard } from '../costmodel/boards.js';
+import { hostRoofline, type Roofline } from '../costmodel/roofline.js';
+import { costTotals, kernelCosts, type KernelCost } from '../costmodel/kernel-cost.js';
+import { escapeXml, passTimelineSvg, plottable, rooflineSvg, si, type PassTiming } from './report-charts.js';
+
+export interface ReportOptions extends Pick<CompileOptions, 'board' | 'inputShapes' | 'name' | 'memory' | 'timeLimitMs' | 'schedule'> {
+  target: string;
+  /** Host profile (src/costmodel/boards/hosts/) for target c. */
+  host?: string;
+}
+
+export interface ReportResult {
+  html: string;
+  report: CReport;
+  costs: KernelCost[];
+  roofline: Roofline;
+  passes: PassTiming[];
+}
+
+function rooflineFor(opts: ReportOptions): Roofline {
+  if (opts.target === 'mcu') {
+    const board = getBoard(opts.board ?? 'mps2-an386');
+    if (!board.roofline) throw new KilnError('unsupported', `board '${board.name}' has no roofline figures (add a "roofline" object to its JSON)`);
+    return board.roofline;
+  }
+  if (opts.host !== undefined && opts.target !== 'c') throw new KilnError('usage', `--host applies to --target c, not '${opts.target}'`);
+  return hostRoofline(opts.host);
+}
+
+/** report.passes when the compiler recorded it and it has the expected shape. */
+function recordedPasses(report: CReport): PassTiming[] | null {
+  const p = report.passes;
+  if (!Array.isArray(p)) return null;
+  const ok = p.every((x: unknown) => {
+    const r = x as Record<string, unknown> | null;
+    return typeof r === 'object' && r !== null && typeof r.name === 'string' && typeof r.ms === 'number' && (typeof r.level === 'string' || typeof r.level === 'number');
+  });
+  return ok ? (p as { name: string; level: string | number; ms: number }[]).map((r) => ({ name: r.name, level: String(r.level), ms: r.ms })) : null;
+}
+
+const timed = <T>(fn: () => T): [T, number] => {
+  const t0 = performance.now();
+  const v = fn();
+  return [v, performance.now() - t0];
+};
+
+export function buildReport(model: string, opts: ReportOptions): ReportResult {
+  if (opts.target !== 'c' && opts.target !== 'mcu') throw new KilnError('usage', `unknown report target '${opts.target}' (known: c, mcu)`);
+  const roofline = rooflineFor(opts);
+  const [module, loadMs] = timed(() => loadModel(model));
+  const [compiled, compileMs] = timed(() => compileModule(module, model, { ...opts, target: opts.target }));
+  const program = compiled.program;
+  const [costs, costMs] = timed(() => kernelCosts(program, roofline));
+  const passes: PassTiming[] = [{ name: 'load', level: 'frontend', ms: loadMs }];
+  const recorded = recordedPasses(compiled.report);
+  if (recorded) passes.push(...recorded);
+  else passes.push({ name: 'compile', level: 'compile', ms: compileMs });
+  passes.push({ name: 'kernel cost', level: 'report', ms: costMs });
+  const name = cIdent(opts.name ?? (module.graph.name || path.basename(model).replace(/\.[^.]*$/, '')));
+  const memorySvg = memoryPlotSvg(compiled.plan, { title: name })
+    .replace(/^<\?xml[^>]*>\s*/, '')
+    .replace('<svg ', '<svg id="memory-chart" class="chart" ');
+  const html = renderHtml({ name, model: path.basename(model), report: compiled.report, costs, roofline, passes, memorySvg, board: opts.target === 'mcu' ? opts.board ?? 'mps2-an386' : null });
+  return { html, report: compiled.report, costs, roofline, passes };
+}
+
+export function writeReport(model: string, out: string, opts: ReportOptions): ReportResult {
+  const r = buildReport(model, opts);
+  writeFileAtomic(out, r.html);
+  return r;
+}
+
+interface Page {
+  name: string;
+  model: string;
+  report: CReport;
+  costs: KernelCost[];
+  roofline: Roofline;
+  passes: PassTiming[];
+  memorySvg: string;
+  board: string | null;
+}
+
+const bytes = (n: number): string => (n >= 1000 ? `${si(n, 'B')} (${n} B)` : `${n} B`);
+const pct = (a: number, b: number): string => (b > 0 ? `${((100 * a) / b).toFixed(1)}%` : '-');
+
+function summaryRows(p: Page): [string, string][] {
+  const r = p.report;
+  const m = r.memory;
+  const t = costTotals(p.costs);
+  const solver = m.solver as { status?: unknown; gap?: unknown; message?: unknown } | undefined;
+  const solverText = solver ? `${String(solver.status)}${typeof solver.gap === 'number' ? `, gap ${(100 * solver.gap).toFixed(2)}%` : ''}${typeof solver.message === 'string' ? ` (${solver.message})` : ''}` : '-';
+  const strategies = Object.entries((m.strategies ?? {}) as Record<string, unknown>).map(([k, v]) => `${k} ${typeof v === 'number' ? bytes(v) : String(v)}`).join(', ');
+  const rows: [string, string][] = [
+    ['model', p.model],
+    ['target', `${r.target}${p.board ? ` (board ${p.board})` : ''}`],
+    ['kernels', String(r.kernels)],
+    ['arena', `${bytes(r.arenaBytes)}: ${pct(r.arenaBytes, m.lowerBoundBytes)} of the live-set lower bound ${bytes(m.lowerBoundBytes)}`],
+    ['weights', bytes(r.weightBytes)],
+    ['memory strategy', `${m.strategy} (order: ${m.order})`],
+    ['strategies tried', strategies || '-'],
+    ['memory ILP solver', solverText],
+    ['operations', `${si(t.ops, 'ops')} (${t.flops} flop, ${t.intOps} integer)`],
+    ['bytes loaded and stored', bytes(t.bytes)],
+    ['estimated time (roofline bound)', `${si(t.estSeconds, 's')} (${si(t.estCycles, 'cycles')}); ${t.computeBound} kernels compute bound, ${t.memoryBound} memory bound${t.exact ? '' : '; some counts are estimates'}`],
+    ['roofline figures', `${p.roofline.name}: ${si(p.roofline.clockHz, 'Hz')}, ${p.roofline.flopsPerCycle} flop/cycle, ${p.roofline.intOpsPerCycle} int op/cycle, ${p.roofline.bytesPerCycle} B/cycle`],
+    ['figures from', p.roofline.source],
+  ];
+  if (typeof r.compileMs === 'number') rows.push(['compile time', `${r.compileMs} ms`]);
+  return rows;
+}
+
+function kernelTable(costs: readonly KernelCost[]): string {
+  const head = ['#', 'kernel', 'node', 'op', 'ops', 'flop', 'int ops', 'bytes', 'intensity (ops/B)', 'est. time', 'bound', 'buffer bytes'];
+  const rows = costs.map((c, i) => {
+    const cells: [string, number | string][] = [
+      [String(i), i],
+      [c.name, c.name],
+      [c.node, c.node],
+      [c.op, c.op],
+      [String(c.ops), c.ops],
+      [String(c.flops), c.flops],
+      [String(c.intOps), c.intOps],
+      [String(c.bytes), c.bytes],
+      [c.intensity === null ? '-' : c.intensity.toFixed(3), c.intensity ?? -1],
+      [si(c.estSeconds, 's'), c.estSeconds],
+      [c.exact ? c.bound : `${c.bound}*`, c.bound],
+      [String(c.bufferBytes), c.bufferBytes],
+    ];
+    const title = c.exact ? '' : ` title="${escapeXml(`estimated: ${c.estimates.join('; ')}`)}"`;
+    return `<tr${title}>${cells.map(([text, key]) => `<td data-key="${escapeXml(String(key))}">${escapeXml(text)}</td>`).join('')}</tr>`;
+  });
+  return `<table id="kernel-table" class="data"><thead><tr>${head.map((h, i) => `<th data-col="${i}" data-num="${[1, 2, 3, 10].includes(i) ? '0' : '1'}">${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+}
+
+const CSS = `
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px auto;max-width:1200px;padding:0 16px;color:#111827}
+h1{font-size:22px}h2{font-size:17px;margin-top:32px;border-bottom:1px solid #e5e7eb;padding-bottom:4px}
+table.data{border-collapse:collapse;font-size:12px}
+table.data td,table.data th{border:1px solid #e5e7eb;padding:3px 6px;text-align:right}
+table.data td:nth-child(-n+4),table.data th:nth-child(-n+4){text-align:left}
+table.data th{background:#f3f4f6;cursor:pointer;user-select:none}
+table.summary th{text-align:left;padding:2px 12px 2px 0;vertical-align:top;white-space:nowrap}
+table.summary td{padding:2px 0}
+svg.chart{max-width:100%;height:auto;display:block}
+p.note{color:#4b5563;font-size:12px}
+`;
+
+// sorts the kernel table by a clicked column (numeric columns by their data-key)
+const JS = `
+(function(){
+  var t=document.getElementById('kernel-table');if(!t)return;
+  var dir={};
+  t.querySelectorAll('th').forEach(function(th){th.addEventListener('click',function(){
+    var col=+th.getAttribute('data-col'),num=th.getAttribute('data-num')==='1';
+    dir[col]=-(dir[col]||-1);
+    var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+    rows.sort(function(a,b){
+      var x=a.cells[col].getAttribute('data-key'),y=b.cells[col].getAttribute('data-key');
+      var c=num?(+x)-(+y):(x<y?-1:x>y?1:0);return c*dir[col];
+    });
+    rows.forEach(function(r){body.appendChild(r);});
+  });});
+})();
+`;
+
+function renderHtml(p: Page): string {
+  const plotted = p.costs.filter(plottable).length;
+  const unplotted = p.costs.length - plotted;
+  const summary = summaryRows(p).map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`).join('\n');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Kiln report: ${escapeXml(p.name)}</title>
+<style>${CSS}</style>
+</head>
+<body>
+<h1>Kiln report: ${escapeXml(p.name)}</h1>
+<section id="summary">
+<h2>Summary</h2>
+<table class="summary">
+${summary}
+</table>
+</section>
+<section id="passes">
+<h2>Compile passes</h2>
+${passTimelineSvg(p.passes)}
+<p class="note">Wall-clock time of each compile pass in pipeline order (timings vary from run to run).</p>
+</section>
+<section id="memory">
+<h2>Memory: the arena over time</h2>
+${p.memorySvg}
+<p class="note">x: kernel step, y: byte offset in the arena; one rectangle per buffer while it is live (hover for name, size, offset and lifetime).</p>
+</section>
+<section id="roofline">
+<h2>Roofline</h2>
+${rooflineSvg(p.costs, p.roofline)}
+<p class="note">One dot per kernel at (operations per byte, operations per estimated second); hover for details. ${plotted} kernels plotted${unplotted > 0 ? `; ${unplotted} without arithmetic or without memory traffic are in the table only` : ''}. Estimated time per kernel = max(compute cycles, bytes / bandwidth) from the peak figures of ${escapeXml(p.roofline.name)}, a lower bound on the real time, so every dot sits on its roof; what the chart shows is where each kernel sits against the ridge. Bytes count every scalar load and store (no caches).</p>
+</section>
+<section id="kernels">
+<h2>Kernels</h2>
+${kernelTable(p.costs)}
+<p class="note">Click a column to sort. A bound marked * rests on estimated counts (hover the row for the rule used). Buffer bytes: the distinct buffers the kernel reads or writes.</p>
+</section>
+<script>${JS}</script>
+</body>
+</html>
+`;
+}

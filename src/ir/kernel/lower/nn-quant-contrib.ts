@@ -1,0 +1,102 @@
+/**
+ * Lowerings of the com.microsoft quantized contrib ops (src/ir/ops/quant-contrib.ts): QLinearAdd
+ * and QLinearGlobalAveragePool. Both work element by element on the int8/uint8 tensors with scalar
+ * locals only, and compute exactly what the interpreter does.
+ */
+import { intRange, type DType } from '../../dtype.js';
+import { MS_DOMAIN } from '../../ops/quant-contrib.js';
+import { add, broadcastIndex, cast, div, flatIndex, idx, lit, load, max, min, mul, sub, un } from '../builder.js';
+import { registerLowering, unsupportedLowering } from '../lowering.js';
+import type { Expr, KBuffer, ScalarType } from '../types.js';
+import { req } from './common.js';
+
+const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
+const f64 = (e: Expr): Expr => cast(e, 'f64');
+
+/** A scalar quantization parameter as f64 (absent or empty: `def`). */
+function scalar(b: KBuffer | null, what: string, def: number | null): Expr {
+  if (!b || prod(b.shape) === 0) {
+    if (def === null) throw unsupportedLowering(`missing ${what}`);
+    return lit('f64', def);
+  }
+  if (prod(b.shape) !== 1) throw unsupportedLowering(`per-axis ${what}`);
+  return f64(load(b, idx(0)));
+}
+
+/** round half to even, add the zero point, saturate to dt (v and zp f64). */
+function requant(v: Expr, zp: Expr, dt: ScalarType): Expr {
+  const [lo, hi] = intRange(dt as DType);
+  return max(lit('f64', lo), min(lit('f64', hi), add(un('round', v), zp)));
+}
+
+function checkInt8(t: ScalarType, op: string): void {
+  if (t !== 'i8' && t !== 'u8') throw unsupportedLowering(`${op} on ${t}`);
+}
+
+registerLowering({
+  opType: 'QLinearAdd',
+  domain: MS_DOMAIN,
+  lower: (ctx) => {
+    const a = req(ctx.input(0), 'A');
+    const b = req(ctx.input(3), 'B');
+    const c = req(ctx.output(0), 'C');
+    checkInt8(a.dtype, 'QLinearAdd');
+    const as = scalar(ctx.input(1), 'A_scale', null);
+    const az = scalar(ctx.input(2), 'A_zero_point', 0);
+    const bs = scalar(ctx.input(4), 'B_scale', null);
+    const bz = scalar(ctx.input(5), 'B_zero_point', 0);
+    const cs = scalar(ctx.input(6), 'C_scale', null);
+    const cz = scalar(ctx.input(7), 'C_zero_point', 0);
+    ctx.kernel((kb) => {
+      // the scale ratios rounded to f32, as onnxruntime uses them; the rest is exact in f64
+      const ra = kb.let('f64', f64(cast(div(as, cs), 'f32')), 'ra');
+      const rb = kb.let('f64', f64(cast(div(bs, cs), 'f32')), 'rb');
+      const azl = kb.let('f64', az, 'az');
+      const bzl = kb.let('f64', bz, 'bz');
+      const czl = kb.let('f64', cz, 'cz');
+      kb.loops(c.shape, (ix) => {
+        const av = sub(f64(load(a, broadcastIndex(ix, a.shape))), azl);
+        const bv = sub(f64(load(b, broadcastIndex(ix, b.shape))), bzl);
+        // the zero point is added before rounding, as onnxruntime does
+        kb.store(c, flatIndex(ix, c.shape), requant(add(add(mul(ra, av), mul(rb, bv)), czl), lit('f64', 0), c.dtype));
+      });
+    });
+  },
+});
+
+registerLowering({
+  opType: 'QLinearGlobalAveragePool',
+  domain: MS_DOMAIN,
+  lower: (ctx) => {
+    const x = req(ctx.input(0), 'X');
+    const y = req(ctx.output(0), 'Y');
+    checkInt8(x.dtype, 'QLinearGlobalAveragePool');
+    const channelsLast = ctx.attrs.int('channels_last', 0) !== 0;
+    const xs = scalar(ctx.input(1), 'x_scale', null);
+    const xz = scalar(ctx.input(2), 'x_zero_point', 0);
+    const ys = scalar(ctx.input(3), 'y_scale', null);
+    const yz = scalar(ctx.input(4), 'y_zero_point', 0);
+    const r = x.shape.length;
+    const N = x.shape[0]!;
+    const C = x.shape[channelsLast ? r - 1 : 1]!;
+    const size = prod(x.shape) / (N * C);
+    const T: ScalarType = 'i32';
+    ctx.kernel((kb) => {
+      // x_scale / (y_scale · size) with each step rounded to f32 (the interpreter's qgapFactor)
+      const f32 = (e: Expr): Expr => f64(cast(e, 'f32'));
+      const factor = kb.let('f64', f32(div(f32(xs), f32(mul(f32(ys), lit('f64', size))))), 'f');
+      const xzl = kb.let(T, cast(xz, T), 'xz');
+      const yzl = kb.let('f64', yz, 'yz');
+      kb.for(0, N, (n) => {
+        kb.for(0, C, (c) => {
+          const acc = kb.let(T, lit(T, 0), 'acc');
+          kb.for(0, size, (s) => {
+            const i = channelsLast ? add(mul(add(mul(n, idx(size)), s), idx(C)), c) : add(mul(add(mul(n, idx(C)), c), idx(size)), s);
+            kb.set(acc, add(acc, sub(cast(load(x, i), T), xzl)));
+          });
+          kb.store(y, add(mul(n, idx(C)), c), requant(f32(mul(f64(acc), factor)), yzl, y.dtype));
+        });
+      });
+    });
+  },
+});

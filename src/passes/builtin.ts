@@ -1,0 +1,18 @@
+/**
+ * Registers Kiln's built-in passes through the same API plugins use (registerPass). Importing this
+ * module once makes them available to pipelines.
+ */
+import { registerPass } from './registry.js';
+import { foldConstantsPass } from './fold-constants.js';
+import { specializePass } from './specialize.js';
+import { scheduleMemoryPass } from './schedule-memory.js';
+import { lowerPass } from './lower.js';
+import { planMemoryPass } from './plan-memory.js';
+import { dcePass } from './dce.js';
+import { eliminateIdentityPass } from './eliminate-identity.js';
+import { csePass } from './cse.js';
+import { patchExecutionPass } from './patch-execution.js';
+
+for (const p of [foldConstantsPass, specializePass, scheduleMemoryPass, lowerPass, planMemoryPass]) registerPass(p);
+for (const p of [dcePass, eliminateIdentityPass, csePass]) registerPass(p);
+registerPass(patchExecutionPass);

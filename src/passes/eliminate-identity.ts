@@ -1,0 +1,120 @@
+/**
+ * Removes ops that return their input unchanged: Identity, Dropout in inference mode (mask unused),
+ * Cast/CastLike to the input's own element type, Transpose by the identity permutation, and
+ * Reshape/Flatten/Squeeze/Unsqueeze/Expand whose static output shape is the input's. Uses of the
+ * output are rewired to the input. When the output is a graph output (a name of the interface), the
+ * input's producer is made to produce that output instead; if the input has no producer in the same
+ * graph (a graph input, a constant, an outer value) the op stays.
+ */
+import type { Graph, Module, Node, Value } from '../ir/graph.js';
+import { normalizeDomain } from '../ir/graph.js';
+import { constantOf } from '../ir/infer.js';
+import { isStaticShape } from '../ir/types.js';
+import { definePass } from './pass.js';
+import { resolve, substituteUses, usedValues } from './rewire.js';
+
+const SHAPE_OPS = new Set(['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Expand']);
+
+function sameStaticTensor(a: Value, b: Value): boolean {
+  const x = a.tensorType;
+  const y = b.tensorType;
+  if (!x || !y || x.dtype !== y.dtype || !isStaticShape(x.shape) || !isStaticShape(y.shape)) return false;
+  return x.shape.length === y.shape.length && x.shape.every((d, i) => d === y.shape![i]);
+}
+
+function dropoutIsInference(node: Node, opset: number): boolean {
+  if (opset >= 12) {
+    if (node.inputs[2] === undefined || node.inputs[2] === null) return true;
+    const tm = constantOf(node.inputs[2]);
+    return tm !== null && tm.size === 1 && tm.num(0) === 0;
+  }
+  if (opset < 7) {
+    const t = node.attrs.get('is_test');
+    return t?.kind === 'int' && t.value !== 0;
+  }
+  return true; // opsets 7-11 have no training mode in inference graphs
+}
+
+/** Whether `node` returns its first input unchanged as its first output (ignoring unused extra outputs). */
+export function isNoOp(node: Node, opset: number, used: ReadonlySet<Value>): boolean {
+  if (normalizeDomain(node.domain) !== '') return false;
+  const input = node.inputs[0] ?? null;
+  const output = node.outputs[0] ?? null;
+  if (input === null || output === null) return false;
+  if (node.outputs.slice(1).some((v) => v !== null && used.has(v))) return false;
+  switch (node.opType) {
+    case 'Identity':
+      return node.outputs.length === 1;
+    case 'Dropout':
+      return dropoutIsInference(node, opset);
+    case 'Cast': {
+      const to = node.attrs.get('to');
+      const t = input.tensorType;
+      return t !== null && output.tensorType?.dtype === t.dtype && to?.kind === 'int' && output.tensorType !== null;
+    }
+    case 'CastLike': {
+      const target = node.inputs[1]?.tensorType;
+      return input.tensorType !== null && target !== undefined && target !== null && input.tensorType.dtype === target.dtype;
+    }
+    case 'Transpose': {
+      const t = input.tensorType;
+      if (!t || t.shape === null) return false;
+      const perm = node.attrs.get('perm');
+      if (perm === undefined) return t.shape.length <= 1; // the default perm reverses the dims
+      return perm.kind === 'ints' && perm.value.length === t.shape.length && perm.value.every((p, i) => p === i);
+    }
+    default:
+      return SHAPE_OPS.has(node.opType) && sameStaticTensor(input, output);
+  }
+}
+
+function eliminateInGraph(graph: Graph, module: Module, used: ReadonlySet<Value>, subst: Map<Value, Value>): number {
+  let removed = 0;
+  const outputs = new Set(graph.outputs);
+  const kept: Node[] = [];
+  const keptSet = new Set<Node>();
+  for (const node of graph.nodes) {
+    for (const sg of node.subgraphs()) removed += eliminateInGraph(sg, module, used, subst);
+    const opset = module.opsetFor(node.domain) ?? 1;
+    if (!isNoOp(node, opset, used)) {
+      kept.push(node);
+      keptSet.add(node);
+      continue;
+    }
+    const input = resolve(subst, node.inputs[0]!);
+    const output = node.outputs[0]!;
+    if (!outputs.has(output)) {
+      subst.set(output, input);
+      removed++;
+      continue;
+    }
+    // the output is part of the interface: the input's producer takes over its name
+    const producer = input.producer;
+    if (producer === null || !keptSet.has(producer) || outputs.has(input)) {
+      kept.push(node);
+      keptSet.add(node);
+      continue;
+    }
+    producer.outputs = producer.outputs.map((v) => (v === input ? output : v));
+    output.producer = producer;
+    subst.set(input, output);
+    removed++;
+  }
+  graph.nodes = kept;
+  return removed;
+}
+
+/** Removes no-op nodes; returns how many. */
+export function eliminateIdentities(module: Module): number {
+  const subst = new Map<Value, Value>();
+  const removed = eliminateInGraph(module.graph, module, usedValues(module.graph), subst);
+  substituteUses(module.graph, subst, { outputs: false });
+  return removed;
+}
+
+export const eliminateIdentityPass = definePass({
+  name: 'eliminate-identity',
+  description: 'remove no-op nodes (Identity, inference Dropout, Cast to the same type, identity Transpose, Reshape to the same shape) and rewire their uses',
+  options: {},
+  run: (module) => eliminateIdentities(module) > 0,
+});
