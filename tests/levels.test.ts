@@ -268,4 +268,15 @@ describe('MCU board with 64 KiB SRAM and PSRAM', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it.skipIf(!hasGcc || !hasQemu)('resnet8 needs copy kernels between the levels: still correct under QEMU', () => {
+    const s = sample('resnet8');
+    const project = emitMcu(s.program, 'resnet8', getBoard(BOARD));
+    const placement = project.report.memory.levelPlacement as { copyKernels: number; copyIns: number } | undefined;
+    expect(placement?.copyKernels).toBeGreaterThan(0);
+    expect(placement?.copyIns).toBeGreaterThan(0);
+    const r = runMcu(s.program, 'resnet8', s.inputs, { board: BOARD });
+    expectClose(r.outputs, s.expected);
+    expect(r.size.fits.sram).toBe(true);
+  });
 });

@@ -23,9 +23,6 @@ import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/
 import { createProgress, type Progress } from '../driver/progress.js';
 
 export function registerCommands(program: Command): void {
-  registerVizCommands(program);
-  registerPipelineCommands(program);
-  registerCheckCommand(program);
   program
     .command('print')
     .description('print the textual IR of a model (.onnx or .kir)')
@@ -213,6 +210,11 @@ export function registerCommands(program: Command): void {
       out.human.write(`times in ms per inference; C: ${opts.cflags}, single thread; ORT: onnxruntime-node, intra-op threads 1\n`);
       out.json({ cflags: opts.cflags, host: hostInfo(), rows });
     });
+
+  // IR tooling and pictures, after the core commands in --help
+  registerPipelineCommands(program);
+  registerCheckCommand(program);
+  registerVizCommands(program);
 }
 
 function pct(a: number, b: number): string {
