@@ -200,7 +200,32 @@ describe('QLinearConv / QLinearMatMul lowerings (one i32 local per output elemen
     out: { dtype: 'i8', shape: [2, 3, 3, 4] },
   };
 
+  // wide enough for the fast path's interior tiles (4 channels x 16 columns, last tile shifted left)
+  const qconv = (name: string, cin: number, cout: number, group: number, k: number, pad: number, wz: number[], seed: number, w = 37, h = 9): Case => ({
+    op: 'QLinearConv',
+    domain: '',
+    ins: [
+      { name: 'x', t: t('i8', [1, cin, h, w], ints(cin * h * w, -128, 127, seed)), feed: true },
+      { name: 'xs', t: f32(0.0625) },
+      { name: 'xz', t: t('i8', [], [-3]) },
+      { name: 'w', t: t('i8', [cout, cin / group, k, k], ints((cout * cin * k * k) / group, -127, 127, seed + 1)) },
+      { name: 'ws', t: t('f32', [cout], Array.from({ length: cout }, (_, i) => 2 ** -(6 + (i % 3)))) },
+      { name: 'wz', t: t('i8', [cout], wz) },
+      { name: 'ys', t: f32(name === 'pointwise' ? 0.5 : 1) },
+      { name: 'yz', t: t('i8', [], [4]) },
+      { name: 'b', t: t('i32', [cout], Array.from({ length: cout }, (_, i) => (i % 2 ? -1 : 1) * 37 * i)) },
+    ],
+    out: { dtype: 'i8', shape: [1, cout, h + 2 * pad - k + 1, w + 2 * pad - k + 1] },
+    attrs: { group: { kind: 'int', value: group }, pads: { kind: 'ints', value: [pad, pad, pad, pad] }, kernel_shape: { kind: 'ints', value: [k, k] } },
+  });
+  const regular = qconv('regular', 6, 8, 1, 3, 1, [0, 2, -1, 0, 5, 0, -7, 1], 11);
+  const depthwise = qconv('depthwise', 8, 8, 8, 3, 1, new Array(8).fill(0), 13, 40, 10);
+  const pointwise = qconv('pointwise', 12, 8, 1, 1, 0, new Array(8).fill(2), 17, 33, 5);
+
   it.runIf(haveCc).each([
+    ['QLinearConv int8 3x3, 37 columns, per-channel weight zero points (tiled interior + border)', regular],
+    ['QLinearConv int8 depthwise 3x3, 40 columns', depthwise],
+    ['QLinearConv int8 1x1 over the flattened image', pointwise],
     ['QLinearConv uint8, group 2, stride, dilation, asymmetric pads, zero points', conv],
     ['QLinearMatMul int8, batch broadcast, per-column scales', matmul],
   ] as [string, Case][])('%s: generated C and kernel IR match the interpreter', async (_name, c) => {

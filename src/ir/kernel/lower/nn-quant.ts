@@ -13,6 +13,7 @@ import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { req } from './common.js';
 import { isMiniFloat, maxFinite } from '../../floatfmt.js';
 import { normAxis, broadcastShapes } from '../../ops/util.js';
+import { emitQConv, qconvFastApplies, type QConvSpec } from './perf-qconv.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 const isIntType = (t: ScalarType): boolean => t !== 'index' && (dtypeInfo(t as DType).kind === 'int' || dtypeInfo(t as DType).kind === 'uint');
@@ -267,6 +268,14 @@ registerLowering({
     const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
     const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
     if (!one(xsc) || !one(ysc) || (present(xzp) && !one(xzp)) || (present(yzp) && !one(yzp))) throw unsupportedLowering('QLinearConv with per-axis input or output quantization');
+    const fast: QConvSpec = {
+      x, w, y, bias, xsc, xzp, wsc, wzp, ysc, yzp, N, G, Cg, Mg, inSp, outSp,
+      kernel: kSp, strides: spec.strides, dilations: spec.dilations, padsBegin: win.pb, qlo, qhi,
+    };
+    if (qconvFastApplies(fast)) {
+      emitQConv(ctx, fast);
+      return;
+    }
     ctx.kernel((kb) => {
       const xz = present(xzp) ? kb.let(T, cast(load(xzp, idx(0)), T), 'xz') : null;
       const xscale = kb.let('f64', f64(load(xsc, idx(0))), 'xs');

@@ -1,0 +1,229 @@
+/**
+ * Fast path for QLinearConv with 1 or 2 spatial dims (any groups, depthwise included), keeping the
+ * arithmetic of the generic loop nest bit for bit: each output is bias + Σ (x - x_zp)·(w - w_zp)
+ * in wrapping i32 (so the summation order is free) and is requantized by the same f64 sequence.
+ *
+ * Per group, R output channels at a time (their zero points, scales and biases in locals): output
+ * rows whose window rows lie inside the input compute their interior columns in tiles of W
+ * outputs, R·W accumulators in locals with constant trip counts and no bound checks (each tap
+ * loads R weights and W inputs once; GCC 12 vectorizes the tiles of 1×1 convolutions, while those
+ * with several taps stay scalar but register-blocked); the last tile of
+ * a row is shifted left to end at the interior's edge (recomputing a few outputs) so every tile has
+ * the same width. Border outputs clip their kernel ranges as the generic nest does. Pointwise
+ * stride-1 unpadded convolutions run over the flattened image. The only scratch is one tile of sums
+ * (R·W u32, at most 256 bytes).
+ */
+import { add, and, cast, div, ge, idx, lit, load, lt, max, min, mod, mul, sub, un } from '../builder.js';
+import type { KernelBuilder } from '../builder.js';
+import type { LowerContext } from '../lowering.js';
+import type { Expr, KBuffer, ScalarType } from '../types.js';
+import { clip } from './nn-conv.js';
+
+/** Output channels per block (rows of the register tile). */
+const TILE_OCS = 4;
+/** Output columns per tile (regular, depthwise). */
+const TILE_COLS = 16;
+const TILE_COLS_DW = 32;
+
+export interface QConvSpec {
+  x: KBuffer;
+  w: KBuffer;
+  y: KBuffer;
+  bias: KBuffer | null;
+  xsc: KBuffer;
+  xzp: KBuffer | null;
+  wsc: KBuffer;
+  wzp: KBuffer | null;
+  ysc: KBuffer;
+  yzp: KBuffer | null;
+  N: number;
+  G: number;
+  Cg: number;
+  Mg: number;
+  inSp: readonly number[];
+  outSp: readonly number[];
+  kernel: readonly number[];
+  strides: readonly number[];
+  dilations: readonly number[];
+  padsBegin: readonly number[];
+  qlo: number;
+  qhi: number;
+}
+
+export function qconvFastApplies(s: QConvSpec): boolean {
+  const nd = s.inSp.length;
+  return nd >= 1 && nd <= 2 && s.outSp.every((d) => d > 0);
+}
+
+/** [lo, hi) of outputs o in [0, O) whose taps o*s - p + k*d (k < K) all lie in [0, I). */
+function interior(O: number, I: number, K: number, s: number, p: number, d: number): [number, number] {
+  const span = (K - 1) * d + 1;
+  const lo = Math.min(O, Math.ceil(p / s));
+  const hi = Math.max(lo, Math.min(O, Math.floor((I - span + p) / s) + 1));
+  return [lo, hi];
+}
+
+const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
+
+/**
+ * The value shared by every element of a constant buffer, else null. A per-channel weight zero
+ * point that is the same for every channel (usually 0) then is one literal: GCC's SLP vectorizer
+ * gave up on tiles whose rows subtract different zero points.
+ */
+function uniformConst(b: KBuffer): number | null {
+  if (b.role !== 'const' || !b.data || b.data.size === 0) return null;
+  const v0 = b.data.get(0);
+  if (typeof v0 !== 'number') return null;
+  for (let i = 1; i < b.data.size; i++) if (b.data.get(i) !== v0) return null;
+  return v0;
+}
+const f64Of = (e: Expr): Expr => cast(e, 'f64');
+
+export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
+  const nd = s.inSp.length;
+  const two = nd === 2;
+  const at = (a: readonly number[], fb: number): [number, number] => [two ? a[0]! : fb, a[nd - 1]!];
+  let [OH, OW] = at(s.outSp, 1);
+  let [IH, IW] = at(s.inSp, 1);
+  const [KH, KW] = at(s.kernel, 1);
+  const [sh, sw] = at(s.strides, 1);
+  const [dh, dw] = at(s.dilations, 1);
+  const [ph, pw] = at(s.padsBegin, 0);
+  // pointwise, stride 1, unpadded: the image is one long row
+  if (KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && OH === IH && OW === IW) {
+    OW = OH * OW;
+    IW = OW;
+    OH = 1;
+    IH = 1;
+  }
+  const { x, w, y, Cg, Mg, G, N } = s;
+  const C = Cg * G;
+  const M = Mg * G;
+  const nX = IH * IW;
+  const nY = OH * OW;
+  const nK = KH * KW;
+  // u32 sums are the i32 sums' bits (both wrap) and render without the signed<->unsigned casts
+  // that keep GCC from vectorizing the tile
+  const T: ScalarType = 'u32';
+  const R = Mg % TILE_OCS === 0 ? TILE_OCS : Mg % 2 === 0 ? 2 : 1;
+  const dwise = Cg === 1 && Mg === 1;
+  const [rLo, rHi] = interior(OH, IH, KH, sh, ph, dh);
+  const [cLo, cHi] = interior(OW, IW, KW, sw, pw, dw);
+  const Wi = cHi - cLo;
+  const W = Math.min(dwise ? TILE_COLS_DW : TILE_COLS, Wi);
+  const nT = W > 0 ? Math.ceil(Wi / W) : 0;
+  const hasInterior = rHi > rLo && W > 0;
+  const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
+  const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
+  const wzConst = present(s.wzp) ? uniformConst(s.wzp) : null;
+  const sums = hasInterior ? ctx.temp(T, [R * W], 'qsum') : null;
+  ctx.kernel((kb: KernelBuilder) => {
+    const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
+    const xscale = kb.let('f64', f64Of(load(s.xsc, idx(0))), 'xs');
+    const yscale = kb.let('f64', f64Of(load(s.ysc, idx(0))), 'ys');
+    const yz = kb.let('f64', present(s.yzp) ? f64Of(load(s.yzp, idx(0))) : lit('f64', 0), 'yz');
+    const xval = (i: Expr): Expr => {
+      const v = cast(load(x, i), T);
+      return xz ? sub(v, xz) : v;
+    };
+    kb.for(0, N * G, (ng) => {
+      const g = G === 1 ? idx(0) : N === 1 ? ng : kb.let('index', sub(ng, mul(idx(G), div(ng, idx(G)))), 'g');
+      const n = N === 1 ? idx(0) : G === 1 ? ng : kb.let('index', div(ng, idx(G)), 'n');
+      // x offset of this image's group's first channel
+      const xg = kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX)), 'xg');
+      kb.for(0, Mg / R, (ob) => {
+        const oc0 = kb.let('index', add(mul(g, idx(Mg)), mul(ob, idx(R))), 'oc');
+        const ocs: Expr[] = [];
+        const wzs: (Expr | null)[] = [];
+        const wscs: Expr[] = [];
+        const inits: Expr[] = [];
+        const ybs: Expr[] = [];
+        for (let r = 0; r < R; r++) {
+          const oc = r === 0 ? oc0 : add(oc0, idx(r));
+          ocs.push(oc);
+          wzs.push(!present(s.wzp) || wzConst === 0 ? null : wzConst !== null ? cast(lit(s.wzp.dtype, wzConst), T) : kb.let(T, cast(load(s.wzp, one(s.wzp) ? idx(0) : oc), T), 'wz'));
+          wscs.push(kb.let('f64', f64Of(load(s.wsc, one(s.wsc) ? idx(0) : oc)), 'wsc'));
+          inits.push(s.bias ? kb.let(T, cast(load(s.bias, oc), T), 'b') : lit(T, 0));
+          ybs.push(kb.let('index', mul(add(mul(n, idx(M)), oc), idx(nY)), 'yb'));
+        }
+        const wb = kb.let('index', mul(oc0, idx(Cg * nK)), 'wb');
+        const wval = (r: number, i: Expr): Expr => {
+          const v = cast(load(w, add(i, idx(r * Cg * nK))), T);
+          const z = wzs[r];
+          return z ? sub(v, z) : v;
+        };
+        const requant = (r: number, yi: Expr, acc: Expr): void => {
+          const scaled = div(mul(mul(f64Of(cast(acc, 'i32')), xscale), wscs[r]!), yscale);
+          kb.store(y, add(ybs[r]!, yi), max(lit('f64', s.qlo), min(lit('f64', s.qhi), add(un('round', scaled), yz))));
+        };
+        // one output position for the R channels, kernel ranges clipped to the input
+        const border = (oh: Expr, ow: Expr): void => {
+          const accs = inits.map((i0) => kb.let(T, i0, 'acc'));
+          const kh0 = kb.let('index', sub(mul(oh, idx(sh)), idx(ph)), 'kh');
+          const kw0 = kb.let('index', sub(mul(ow, idx(sw)), idx(pw)), 'kw');
+          const [hlo, hhi] = KH === 1 && IH === 1 && OH === 1 ? [idx(0), idx(1)] : clip(kb, kh0, dh, IH, KH);
+          const [wlo, whi] = clip(kb, kw0, dw, IW, KW);
+          kb.for(0, Cg, (c) => {
+            const xc = kb.let('index', add(xg, mul(c, idx(nX))), 'xc');
+            const wc = kb.let('index', add(wb, mul(c, idx(nK))), 'wc');
+            kb.for(hlo, hhi, (kh) => {
+              const xr = kb.let('index', add(xc, add(mul(add(kh0, mul(kh, idx(dh))), idx(IW)), kw0)), 'xr');
+              const wr = kb.let('index', add(wc, mul(kh, idx(KW))), 'wr');
+              kb.for(wlo, whi, (kw) => {
+                const xv = kb.let(T, xval(add(xr, mul(kw, idx(dw)))), 'x');
+                for (let r = 0; r < R; r++) kb.set(accs[r]!, add(accs[r]!, mul(xv, wval(r, add(wr, kw)))));
+              });
+            });
+          });
+          const yi = kb.let('index', add(mul(oh, idx(OW)), ow), 'yi');
+          for (let r = 0; r < R; r++) requant(r, yi, accs[r]!);
+        };
+        // W outputs of row oh starting at column ow0, all taps inside the input
+        const tile = (oh: Expr, ow0: Expr): void => {
+          const accs: Expr[][] = inits.map((i0) => Array.from({ length: W }, () => kb.let(T, i0, 'a')));
+          const xrow = kb.let('index', add(xg, add(mul(sub(mul(oh, idx(sh)), idx(ph)), idx(IW)), sub(mul(ow0, idx(sw)), idx(pw)))), 'xo');
+          const taps = (xb: Expr, wi: Expr, kw: number): void => {
+            const ws: Expr[] = [];
+            for (let r = 0; r < R; r++) ws.push(kb.let(T, wval(r, add(wi, idx(kw))), 'w'));
+            const xs: Expr[] = [];
+            for (let j = 0; j < W; j++) xs.push(kb.let(T, xval(add(xb, idx(kw * dw + j * sw))), 'x'));
+            for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.set(accs[r]![j]!, add(accs[r]![j]!, mul(ws[r]!, xs[j]!)));
+          };
+          // one loop over every tap (c, kh, kw): the weights of a channel are contiguous over taps
+          // and the input offset comes from the tap number (constant divisors). One loop keeps the
+          // accumulators in one level of phis, which GCC's SLP vectorizer needs (it follows a 1×1
+          // tile's channel loop; with several taps it still gave up in every form tried).
+          kb.for(0, Cg * nK, (t) => {
+            const c = nK === 1 ? t : div(t, idx(nK));
+            const kh = KH === 1 ? idx(0) : KW === 1 ? mod(t, idx(KH)) : mod(div(t, idx(KW)), idx(KH));
+            const kw = KW === 1 ? idx(0) : mod(t, idx(KW));
+            const off = add(add(mul(c, idx(nX)), mul(kh, idx(dh * IW))), mul(kw, idx(dw)));
+            taps(kb.let('index', add(xrow, off), 'xt'), add(wb, t), 0);
+          });
+          // the sums go through a small scratch: contiguous stores are what GCC's SLP vectorizer
+          // starts from (it reaches the tile's loop through them); f64 requantization is no root
+          for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.store(sums!, idx(r * W + j), accs[r]![j]!);
+          const yr = kb.let('index', add(mul(oh, idx(OW)), ow0), 'yr');
+          for (let r = 0; r < R; r++) kb.for(0, W, (j) => requant(r, add(yr, j), load(sums!, add(idx(r * W), j))));
+        };
+        kb.for(0, OH, (oh) => {
+          const allBorder = (): void => kb.for(0, OW, (ow) => border(oh, ow));
+          if (!hasInterior) {
+            allBorder();
+            return;
+          }
+          const inner = (): void => {
+            if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
+            kb.for(0, nT, (t) => {
+              const ow0 = nT === 1 ? idx(cLo) : kb.let('index', add(idx(cLo), min(mul(t, idx(W)), idx(Wi - W))), 'ow');
+              tile(oh, ow0);
+            });
+            if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
+          };
+          if (rLo === 0 && rHi === OH) inner();
+          else kb.if(and(ge(oh, idx(rLo)), lt(oh, idx(rHi))), inner, allBorder);
+        });
+      });
+    });
+  });
+}
