@@ -7,7 +7,7 @@
  * verifyProgram's job, so a parsed program can be printed back even when it would not verify.
  */
 import type { IToken } from 'chevrotain';
-import { TokenBuilder } from './token-builder.js';
+import { parseText, TokenBuilder } from './token-builder.js';
 import { KilnError } from '../../ir/errors.js';
 import { isDType } from '../../ir/dtype.js';
 import { tensorType } from '../../ir/types.js';
@@ -56,25 +56,8 @@ export function parseProgramText(text: string, file = '<input>'): Program {
 }
 
 function parseKernelSyntax(text: string, file: string): KProgramAst {
-  const lexed = kernelLexer.tokenize(text);
-  if (lexed.errors.length > 0) {
-    const e = lexed.errors[0]!;
-    throw new KilnError('parse', `${file}:${e.line ?? '?'}:${e.column ?? '?'}: unexpected character ${JSON.stringify(text.slice(e.offset, e.offset + 1))}`);
-  }
-  grammar ??= new KernelGrammar();
-  grammar.input = lexed.tokens;
-  const ast = grammar.program();
-  if (grammar.errors.length > 0) {
-    const e = grammar.errors[0]!;
-    const message = e.message.replace(/\s*\n\s*/g, ' ');
-    const tok: IToken = e.token;
-    if (Number.isFinite(tok.startLine)) throw new KilnError('parse', `${file}:${tok.startLine}:${tok.startColumn}: ${message}`);
-    const last = lexed.tokens[lexed.tokens.length - 1];
-    const line = last?.endLine ?? 1;
-    const col = last?.endColumn !== undefined ? last.endColumn + 1 : 1;
-    throw new KilnError('parse', `${file}:${line}:${col}: unexpected end of input: ${message.replace(/ but found:? ?(--> )?'' ?(<--)?$/, '')}`);
-  }
-  return ast;
+  const g = (grammar ??= new KernelGrammar());
+  return parseText(kernelLexer, g, () => g.program(), text, file);
 }
 
 const isConstAst = (e: KExprAst): boolean => e.k === 'num';

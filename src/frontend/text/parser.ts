@@ -4,7 +4,7 @@
  * and decodes tensor literals bit-exactly. Every error is a KilnError('parse', '<file>:<line>:<col>: …').
  */
 import type { IToken } from 'chevrotain';
-import { TokenBuilder } from './token-builder.js';
+import { parseText, TokenBuilder } from './token-builder.js';
 import { KilnError } from '../../ir/errors.js';
 import { Graph, Module, Node, Value, type AttrValue } from '../../ir/graph.js';
 import { Tensor, shapeSize } from '../../ir/tensor.js';
@@ -31,27 +31,8 @@ export function decodeTensorLiteral(lit: LiteralAst, declared: ValueType | null,
 }
 
 function parseSyntax(text: string, file: string): ModuleAst {
-  const lexed = kirLexer.tokenize(text);
-  if (lexed.errors.length > 0) {
-    const e = lexed.errors[0]!;
-    const ch = text.slice(e.offset, e.offset + 1);
-    throw new KilnError('parse', `${file}:${e.line ?? '?'}:${e.column ?? '?'}: unexpected character ${JSON.stringify(ch)}`);
-  }
-  grammar ??= new KirGrammar();
-  grammar.input = lexed.tokens;
-  const ast = grammar.module();
-  if (grammar.errors.length > 0) {
-    const e = grammar.errors[0]!;
-    const message = e.message.replace(/\s*\n\s*/g, ' ');
-    const tok: IToken = e.token;
-    if (Number.isFinite(tok.startLine)) throw new KilnError('parse', `${file}:${tok.startLine}:${tok.startColumn}: ${message}`);
-    // End of input: point just past the last token.
-    const last = lexed.tokens[lexed.tokens.length - 1];
-    const line = last?.endLine ?? 1;
-    const col = last?.endColumn !== undefined ? last.endColumn + 1 : 1;
-    throw new KilnError('parse', `${file}:${line}:${col}: unexpected end of input: ${message.replace(/ but found:? ?(--> )?'' ?(<--)?$/, '')}`);
-  }
-  return ast;
+  const g = (grammar ??= new KirGrammar());
+  return parseText(kirLexer, g, () => g.module(), text, file);
 }
 
 /** Name → value bindings; a subgraph's scope sees its parents'. */
