@@ -127,7 +127,7 @@ export function defineTarget<T extends TargetDefinition>(def: T): T {
   if (typeof t.run !== 'function') throw new KilnError('usage', `target '${t.name}' needs a run function`);
   if (t.level === 'kernel' && typeof t.pipeline !== 'function') throw new KilnError('usage', `target '${t.name}' needs a pipeline(options) function`);
   if (typeof t.capabilities !== 'object' || t.capabilities === null) throw new KilnError('usage', `target '${t.name}' needs capabilities {ci, emits}`);
-  return Object.freeze({ ...def });
+  return Object.freeze(Object.assign({}, def));
 }
 
 const registry = new Map<string, TargetDefinition>();
