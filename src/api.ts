@@ -10,8 +10,7 @@ import { inferModule } from './ir/infer.js';
 import { importOnnxBytes, readOnnxFile } from './frontend/onnx/import.js';
 import { parsePipeline, runPipeline, type IrState, type PassRecord, type PipelineStep } from './passes/pipeline.js';
 import type { Pass } from './passes/pass.js';
-import { compileModule, pipelineHooks, writeFolderAtomic, type CompileOptions, type PipelineFlags } from './driver/compile.js';
-import type { CReport } from './backends/c/emit.js';
+import { compileModule, pipelineHooks, writeFolderAtomic, type CompileOptions, type CompileReport, type PipelineFlags } from './driver/compile.js';
 import { loadModel } from './driver/load.js';
 import './passes/builtin.js';
 import './ir/ops/index.js';
@@ -50,7 +49,7 @@ export interface CompileApiOptions extends Omit<CompileOptions, 'out'> {
 
 export interface CompileApiResult {
   files: ReadonlyMap<string, string | Uint8Array>;
-  report: CReport;
+  report: CompileReport;
   ms: number;
 }
 

@@ -25,9 +25,36 @@ export { registerLowering, type LowerContext, type LoweringDef } from './ir/kern
 export { KernelBuilder, load, bin, un, cast, select, lit, idx } from './ir/kernel/builder.js';
 export type { Program, Kernel, KBuffer, Expr, Stmt, ScalarType } from './ir/kernel/types.js';
 export { compile, importOnnx, runPasses, type CompileApiOptions, type CompileApiResult, type RunPassesResult } from './api.js';
-export { loadPlugin, type PluginContents } from './driver/plugins.js';
+export { type PluginContents, type LoadedPlugin } from './driver/plugins.js';
+export {
+  defineTarget,
+  registerTarget,
+  lookupTarget,
+  listTargets,
+  type TargetDefinition,
+  type GraphTarget,
+  type KernelTarget,
+  type TargetContext,
+  type TargetFiles,
+  type TargetRunResult,
+  type TargetOptionSpec,
+  type TargetOptionValues,
+  type TargetTool,
+  type TargetCapabilities,
+  type PipelineSettings,
+} from './backends/index.js';
+export { memoryLayoutOf, MEMORY_PLAN, type MemoryLayout } from './ir/kernel/layout.js';
+export { runProgram } from './ir/kernel/interp.js';
 export { foldConstantsPass } from './passes/fold-constants.js';
 export { scheduleMemoryPass, scheduleGraph, lowerScheduled, type ScheduleReport, type ScheduleResult } from './passes/schedule-memory.js';
 export { loadModel } from './driver/load.js';
 export { runConformance, type ConformanceReport } from './driver/conformance.js';
 import './ir/ops/index.js';
+import { loadPluginWith, type LoadedPlugin } from './driver/plugins.js';
+// the API a plugin's setup function receives is this module itself
+import * as api from './index.js';
+
+/** Imports a plugin file and registers its passes, ops and targets (once per file and process). */
+export function loadPlugin(file: string): Promise<LoadedPlugin> {
+  return loadPluginWith(file, api);
+}

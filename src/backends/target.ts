@@ -13,6 +13,7 @@ import { KilnError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
 import type { Program, ScalarType } from '../ir/kernel/types.js';
 import type { RtValue, Tensor } from '../ir/tensor.js';
+import type { Roofline } from '../costmodel/roofline.js';
 
 /** One option of a target, e.g. `board` of mcu, `device` of wgsl/pim, `part` of hls. */
 export interface TargetOptionSpec {
@@ -98,8 +99,20 @@ export interface KernelTarget extends TargetCommon {
    * given the resolved options and the driver's memory settings.
    */
   pipeline(options: TargetOptionValues, settings: PipelineSettings): string;
+  /**
+   * Graph passes the target wants after specialization and before lowering (e.g. the mcu target's
+   * patch-based execution when `settings.patches` is 'auto'); '' or absent: none.
+   */
+  prelude?(options: TargetOptionValues, settings: PipelineSettings): string;
   /** Renders the program (after the pipeline) to files. Absent for targets that only run. */
   emit?(program: Program, ctx: TargetContext): TargetFiles;
+  /**
+   * Builds what `emit` wrote to measure it (e.g. an MCU image's flash and RAM with the cross
+   * toolchain); the fields go into report.json. Only `kiln compile` calls it (fuzz only renders).
+   */
+  measure?(program: Program, emitted: TargetFiles, ctx: TargetContext): Record<string, unknown>;
+  /** The device figures `kiln report` draws its roofline with. Absent: no report for this target. */
+  roofline?(options: TargetOptionValues): Roofline;
   /** Builds and executes the program on inputs in program-input order. */
   run(program: Program, inputs: readonly Tensor[], ctx: TargetContext): TargetRunResult | Promise<TargetRunResult>;
 }
@@ -110,6 +123,10 @@ export interface PipelineSettings {
   readonly memory: string;
   /** ILP budget in seconds (`--time-limit`). */
   readonly timeLimitSeconds: number;
+  /** Budget of other placement MIPs (memory levels) in seconds; default timeLimitSeconds. */
+  readonly levelTimeLimitSeconds?: number;
+  /** Patch-based execution (`--patches`): 'auto' lets the target's prelude decide. */
+  readonly patches?: string;
 }
 
 export type TargetDefinition = GraphTarget | KernelTarget;

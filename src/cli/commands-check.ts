@@ -11,12 +11,14 @@ function chunkText(chunk: unknown): string {
   return typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
 }
 
+/** The CLI's entry point (src/cli/main.ts), handed in so this module does not import it back. */
+export type InProcessMain = (argv: readonly string[]) => Promise<number>;
+
 /**
  * Runs `kiln <argv>` in this process with stdout/stderr captured. Tests run one after another, so
  * nothing else writes while a command runs; the exit code is saved and restored around it.
  */
-const inProcess: KilnExec = async (argv) => {
-  const { main } = await import('./main.js');
+const inProcess = (main: InProcessMain): KilnExec => async (argv) => {
   const out: string[] = [];
   const err: string[] = [];
   const capture = (sink: string[]): Write =>
@@ -55,7 +57,7 @@ const childProcess: KilnExec = (argv) =>
     child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }));
   });
 
-export function registerCheckCommand(program: Command): void {
+export function registerCheckCommand(program: Command, main: InProcessMain): void {
   program
     .command('check')
     .description('run FileCheck-style IR tests: RUN: lines and CHECK directives in .kir comments')
@@ -66,7 +68,7 @@ export function registerCheckCommand(program: Command): void {
     .action(async (tests: string[], opts: { json?: boolean; isolated?: boolean; quiet?: boolean }) => {
       const files = collectTestFiles(tests);
       if (files.length === 0) throw new KilnError('usage', `no .kir test files found in ${tests.join(' ')}`);
-      const exec = opts.isolated ? childProcess : inProcess;
+      const exec = opts.isolated ? childProcess : inProcess(main);
       const write = process.stdout.write.bind(process.stdout);
       const s = await checkFiles(files, exec, (r) => {
         if (!opts.json && (!r.ok || !opts.quiet)) write(formatTestResult(r));

@@ -1,7 +1,8 @@
 /** Pipeline flags (shared by `compile` and `opt`), the `opt` command, and plugin/config loading. */
 import type { Command } from 'commander';
 import { optFile } from '../driver/opt.js';
-import { loadConfig, loadPlugin, type KilnConfig } from '../driver/plugins.js';
+import { loadConfig, type KilnConfig } from '../driver/plugins.js';
+import { loadPlugin } from '../index.js';
 import { writeFileAtomic } from '../driver/output.js';
 import type { PipelineFlags } from '../driver/compile.js';
 import { describePass, registeredPasses } from '../passes/registry.js';

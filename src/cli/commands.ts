@@ -8,21 +8,34 @@ import { loadModel } from '../driver/load.js';
 import { inspectModule, formatInspect } from '../driver/inspect.js';
 import { runCommand } from '../driver/run.js';
 import { runConformance, summarize } from '../driver/conformance.js';
-import { targetNames, targetWithBoard } from '../driver/targets.js';
+import { parseTargetOptions, resolveTarget, targetNames } from '../driver/targets.js';
+import { describeTargets, formatTargets } from '../driver/target-list.js';
 import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
-import { compileModel, parseInputShapes } from '../driver/compile.js';
+import { compileModel, compileTarget, parseInputShapes } from '../driver/compile.js';
 import { printIrFile, IR_LEVELS, type IrLevel } from '../driver/print-ir.js';
 import { MEMORY_STRATEGIES, type MemoryStrategy } from '../passes/plan-memory.js';
 import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js';
 import type { PatchReport } from '../passes/patch-execution.js';
-import { registerCheckCommand } from './commands-check.js';
+import { registerCheckCommand, type InProcessMain } from './commands-check.js';
 import { registerVizCommands } from './commands-viz.js';
 import { addPipelineFlags, pipelineFlagsFrom, activeConfig, registerPipelineCommands, type PipelineCliOpts } from './commands-pipeline.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
 import { createProgress, type Progress } from '../driver/progress.js';
 
-export function registerCommands(program: Command): void {
+/** Collects repeatable `--target-option key=value`. */
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
+
+export function registerCommands(program: Command, main: InProcessMain): void {
+  program
+    .command('targets')
+    .description('list the targets: options with defaults, tools (and whether installed), capabilities')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => {
+      const list = describeTargets();
+      process.stdout.write(opts.json ? `${JSON.stringify(list, null, 2)}\n` : formatTargets(list));
+    });
+
   program
     .command('print')
     .description('print the textual IR of a model (.onnx or .kir)')
@@ -51,8 +64,9 @@ export function registerCommands(program: Command): void {
     .command('compile')
     .description('compile a model to target code in an output folder')
     .argument('<model>', 'model.onnx or file.kir')
-    .option('-t, --target <target>', 'target (c, mcu)', 'c')
+    .option('-t, --target <target>', 'target that writes files (see kiln targets); name:value sets its first option, e.g. mcu:stm32f446', 'c')
     .option('--board <name>', 'board for --target mcu (default mps2-an386; see src/costmodel/boards/)')
+    .option('--target-option <key=value>', 'an option of the target (see kiln targets); repeatable', collect, [] as string[])
     .requiredOption('-o, --output <dir>', 'output folder (replaced atomically)')
     .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims, e.g. x=1x3x224x224')
     .option('--name <id>', 'name used in generated identifiers')
@@ -62,14 +76,17 @@ export function registerCommands(program: Command): void {
     .option('--schedule <order>', `node order (${SCHEDULE_MODES.join(', ')}): memory-aware scheduling or the model's order`, 'memory')
     .option('--patches <mode>', "patch-based execution: auto (--target mcu, when the peak exceeds the board's SRAM), off, or a grid RxC", 'auto')
     .option('--json', 'print report.json on stdout instead of the summary'))
-    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; json?: boolean }) => {
+    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; json?: boolean }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
       if (!/^\d+(\.\d+)?$/.test(opts.timeLimit.trim()) || !Number.isFinite(secs)) throw new KilnError('usage', `--time-limit '${opts.timeLimit}' must be a number of seconds`);
+      const targetOptions = parseTargetOptions(opts.targetOption);
+      const target = compileTarget({ target: opts.target, board: opts.board, targetOptions });
       const r = compileModel(model, {
         target: opts.target,
         board: opts.board,
+        targetOptions,
         out: opts.output,
         inputShapes: parseInputShapes(opts.inputShape ?? []),
         name: opts.name,
@@ -84,13 +101,17 @@ export function registerCommands(program: Command): void {
         process.stdout.write(`${JSON.stringify(r.report, null, 2)}\n`);
         return;
       }
-      process.stdout.write(`compiled ${model} for ${opts.target}${opts.target === 'mcu' ? ` (board ${opts.board ?? 'mps2-an386'})` : ''} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B (${r.report.memory.strategy}, lower bound ${r.report.memory.lowerBoundBytes} B), weights ${r.report.weightBytes} B\n`);
-      const sch = r.report.memory.schedule;
-      if (sch) process.stdout.write(`schedule (${sch.method}): live-set lower bound ${sch.fileOrderPeakBytes} B in file order, ${sch.scheduledPeakBytes} B ${r.report.memory.order === 'scheduled' ? 'scheduled' : 'kept'} (-${sch.reductionPercent}%)\n`);
-      const pt = (r.report.memory as { patches?: PatchReport }).patches;
+      const shown = Object.entries(target.options).map(([k, v]) => `${k} ${v}`).join(', ');
+      const m = r.report.memory;
+      const sizes = m && r.report.arenaBytes !== undefined ? `: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B (${m.strategy}, lower bound ${m.lowerBoundBytes} B), weights ${r.report.weightBytes} B` : '';
+      process.stdout.write(`compiled ${model} for ${target.def.name}${shown ? ` (${shown})` : ''} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s${sizes}\n`);
+      if (!m) return;
+      const sch = m.schedule;
+      if (sch) process.stdout.write(`schedule (${sch.method}): live-set lower bound ${sch.fileOrderPeakBytes} B in file order, ${sch.scheduledPeakBytes} B ${m.order === 'scheduled' ? 'scheduled' : 'kept'} (-${sch.reductionPercent}%)\n`);
+      const pt = m.patches;
       if (pt?.grid) process.stdout.write(`patches ${pt.grid} up to ${pt.cut}: peak ${pt.off} B -> ${pt.on} B, +${pt.overheadPct}% MACs (${pt.overheadMacs})\n`);
-      const lv = r.report.memory.levels;
-      if (lv) process.stdout.write(`memory levels: ${lv.map((l) => `${l.name} ${l.bytes} B of ${l.capacity} B`).join(', ')}; off-chip traffic ${r.report.memory.offChipTrafficBytes} B (${r.report.memory.levelSolver?.method}, ${r.report.memory.levelSolver?.status})\n`);
+      const lv = m.levels;
+      if (lv) process.stdout.write(`memory levels: ${lv.map((l) => `${l.name} ${l.bytes} B of ${l.capacity} B`).join(', ')}; off-chip traffic ${m.offChipTrafficBytes} B (${m.levelSolver?.method}, ${m.levelSolver?.status})\n`);
       if (typeof r.report.sizeSummary === 'string') process.stdout.write(`${r.report.sizeSummary}\n`);
     });
 
@@ -103,11 +124,12 @@ export function registerCommands(program: Command): void {
     .option('--expected <paths...>', 'expected outputs (.pb files or a folder with output_N.pb)')
     .option('--out <dir>', 'write outputs as output_N.pb into this folder')
     .option('--board <name>', 'board for --target mcu (default mps2-an386)')
+    .option('--target-option <key=value>', 'an option of the target (see kiln targets); repeatable', collect, [] as string[])
     .option('--json', 'print {model, target, ok, summary, outputs:[{index, name, kind, dtype, shape, compared, match, message, file}]} on stdout')
     .option('--passes <pipeline>', 'graph passes to run before the target (verified after each)')
-    .action(async (model: string, opts: { target: string; board?: string; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string }) => {
-      const { json, ...runOpts } = opts;
-      const result = await runCommand(model, { ...runOpts, target: targetWithBoard(opts.target, opts.board) });
+    .action(async (model: string, opts: { target: string; board?: string; targetOption: string[]; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string }) => {
+      const { json, board, targetOption, ...runOpts } = opts;
+      const result = await runCommand(model, { ...runOpts, targetOptions: { ...parseTargetOptions(targetOption), ...(board !== undefined ? { board } : {}) } });
       if (json) {
         const { model: m, target, ok, summary, outputs } = result;
         process.stdout.write(`${JSON.stringify({ model: m, target, ok, summary, outputs }, null, 2)}\n`);
@@ -127,14 +149,16 @@ export function registerCommands(program: Command): void {
     .option('--families', 'print the per-family table')
     .option('--failures', 'list every case that did not pass, with its reason')
     .option('--board <name>', 'board for --target mcu (default mps2-an386)')
-    .action(async (dir: string, opts: { target: string; board?: string; json?: string | boolean; filter?: string; jobs?: number; timeout: number; families?: boolean; failures?: boolean }) => {
-      if (!targetNames().includes(opts.target)) throw new KilnError('usage', `unknown target '${opts.target}' (known: ${targetNames().join(', ')})`);
-      const target = targetWithBoard(opts.target, opts.board);
+    .option('--target-option <key=value>', 'an option of the target (see kiln targets); repeatable', collect, [] as string[])
+    .action(async (dir: string, opts: { target: string; board?: string; targetOption: string[]; json?: string | boolean; filter?: string; jobs?: number; timeout: number; families?: boolean; failures?: boolean }) => {
+      const targetOptions = { ...parseTargetOptions(opts.targetOption), ...(opts.board !== undefined ? { board: opts.board } : {}) };
+      const target = resolveTarget(opts.target, targetOptions).label;
       const out = jsonOutput(opts.json);
       const t0 = performance.now();
-      const progress = countProgress(`conformance ${opts.target}`);
+      const progress = countProgress(`conformance ${target}`);
       const report = await runConformance(dir, {
-        target,
+        target: opts.target,
+        targetOptions,
         filter: opts.filter,
         jobs: opts.jobs,
         caseTimeoutMs: opts.timeout,
@@ -213,7 +237,7 @@ export function registerCommands(program: Command): void {
 
   // IR tooling and pictures, after the core commands in --help
   registerPipelineCommands(program);
-  registerCheckCommand(program);
+  registerCheckCommand(program, main);
   registerVizCommands(program);
 }
 

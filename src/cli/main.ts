@@ -4,7 +4,8 @@ import { KilnError, isKilnError } from '../ir/errors.js';
 import { registerCommands } from './commands.js';
 import { loadPluginsAndConfig } from './commands-pipeline.js';
 import { maxTensorBytes, setMaxTensorBytes } from '../ir/tensor.js';
-import { setProgressEnabled } from '../driver/progress.js';
+import { createProgress, setProgressEnabled } from '../driver/progress.js';
+import { setSolverProgress } from '../costmodel/highs.js';
 
 const BYTE_SUFFIX: Record<string, number> = { '': 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
 
@@ -32,6 +33,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       const o = cmd.opts<{ maxTensorBytes: string; plugin: string[]; config: boolean }>();
       setMaxTensorBytes(parseByteCount(String(o.maxTensorBytes)));
       setProgressEnabled(cmd.opts<{ progress?: boolean }>().progress !== false);
+      // the cost model's solver waits draw a spinner through the CLI's progress line
+      setSolverProgress((label) => {
+        const p = createProgress({ label, heartbeatMs: 0 });
+        return p.active ? { tick: () => p.tick(0), done: () => p.done() } : null;
+      });
       await loadPluginsAndConfig(o.plugin, o.config);
     })
     .exitOverride()
@@ -39,7 +45,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       writeErr: (s) => process.stderr.write(s),
       outputError: (s, write) => write(`kiln: error: ${s.replace(/^error: /, '').trim()}\n`),
     });
-  registerCommands(program);
+  registerCommands(program, main);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -7,7 +7,6 @@
  */
 import { createRequire } from 'node:module';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
-import { createProgress } from '../driver/progress.js';
 
 /** A model in HiGHS' column-wise form with CSR rows; infinite row bounds are ±Infinity. */
 export interface MipModel {
@@ -78,20 +77,33 @@ function resolveHighs(): string | null {
   return highsPath;
 }
 
+/** A progress line the caller draws while a solve blocks (the CLI's spinner); null: none. */
+export interface SolverProgress {
+  tick(): void;
+  done(): void;
+}
+
+let solverProgress: (label: string) => SolverProgress | null = () => null;
+
+/** Installs how solver waits show progress (the CLI passes its progress line in; default: none). */
+export function setSolverProgress(factory: (label: string) => SolverProgress | null): void {
+  solverProgress = factory;
+}
+
 /**
- * Blocks until the worker raises the flag or `ms` pass. On a terminal (see progress.ts) it wakes
- * every 100 ms to redraw a spinner with the elapsed time: the main thread is blocked, but a write
+ * Blocks until the worker raises the flag or `ms` pass. With a progress line (a terminal, see
+ * driver/progress.ts) it wakes every 100 ms to redraw it: the main thread is blocked, but a write
  * to a TTY is synchronous, so the line still moves.
  */
 function waitForSolver(flag: Int32Array, ms: number, label: string): void {
-  const progress = createProgress({ label, heartbeatMs: 0 });
-  if (!progress.active) {
+  const progress = solverProgress(label);
+  if (!progress) {
     Atomics.wait(flag, 0, 0, ms);
     return;
   }
   const end = performance.now() + ms;
   try {
-    for (let left = ms; left > 0 && Atomics.wait(flag, 0, 0, Math.min(100, left)) === 'timed-out'; left = end - performance.now()) progress.tick(0);
+    for (let left = ms; left > 0 && Atomics.wait(flag, 0, 0, Math.min(100, left)) === 'timed-out'; left = end - performance.now()) progress.tick();
   } finally {
     progress.done();
   }

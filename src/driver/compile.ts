@@ -5,27 +5,29 @@ import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
 import type { Module } from '../ir/graph.js';
 import type { Program } from '../ir/kernel/types.js';
-import type { LoweredSchedule, ScheduleMode } from '../passes/schedule-memory.js';
-import { parsePipeline, runPipeline, type PipelineHooks, type PipelineStep } from '../passes/pipeline.js';
+import type { LoweredSchedule, ScheduleMode, ScheduleReport } from '../passes/schedule-memory.js';
+import { parsePipeline, runPipeline, type PassRecord, type PipelineHooks, type PipelineStep } from '../passes/pipeline.js';
 import { lookupPass } from '../passes/registry.js';
 import { passLevel } from '../passes/pass.js';
 import '../passes/builtin.js';
 import { finalPatchReport, patchSteps, type PatchReport } from '../passes/patch-execution.js'; // patch-based execution
-import { emitC, type CReport } from '../backends/c/emit.js';
+import type { CReport } from '../backends/c/emit.js';
 import { cIdent } from '../backends/c/render.js';
-import { getBoard } from '../costmodel/boards.js';
-import { sizeMcuProject } from '../backends/mcu/build.js';
-import { emitMcu } from '../backends/mcu/project.js';
-import { checkEstimate } from '../backends/mcu/fit.js';
+import { listTargets, type PipelineSettings } from '../backends/target.js';
+import { MEMORY_PLAN } from '../ir/kernel/layout.js';
 import { DEFAULT_ILP_MS, type MemoryPlan, type MemoryStrategy } from '../passes/plan-memory.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
 import { writeFileAtomic } from './output.js';
+import { checkTargetDtypes, resolveTarget, targetContext, targetSteps, type ResolvedTarget } from './targets.js';
 
 export interface CompileOptions extends PipelineFlags {
+  /** `name` or `name:value` (the target's first option), e.g. `c`, `mcu:stm32f446`. */
   target: string;
   out: string;
-  /** Board for target mcu (default mps2-an386). */
+  /** Board option of targets that have one (mcu: default mps2-an386). */
   board?: string;
+  /** Other target options by name (`--target-option key=value`). */
+  targetOptions?: Readonly<Record<string, string>>;
   /** name → static shape for inputs with dynamic dims. */
   inputShapes?: ReadonlyMap<string, readonly number[]>;
   /** Name used in generated identifiers (default: the model's graph name or file name). */
@@ -38,16 +40,28 @@ export interface CompileOptions extends PipelineFlags {
   memoryPlot?: string;
   /** Node order: 'memory' (default) schedules for a smaller peak live set, 'file' keeps the model's order. */
   schedule?: ScheduleMode;
-  /** Patch-based execution: 'off' (default), 'auto' (mcu: when the peak exceeds the board's SRAM) or a grid 'RxC'. */
+  /** Patch-based execution: 'off' (default), 'auto' (as the target's prelude decides; mcu: when the peak exceeds the board's SRAM) or a grid 'RxC'. */
   patches?: 'auto' | 'off' | string;
 }
+
+/**
+ * report.json: the target's fields (the C-like targets' memory section typed here for the CLI
+ * summary) plus the common ones the driver adds (schedule, patches, compile time, pass timeline).
+ */
+export type CompileReport = Partial<Pick<CReport, 'name' | 'arenaBytes' | 'weightBytes' | 'kernels' | 'inputs' | 'outputs'>> & {
+  target: string;
+  memory?: Partial<CReport['memory']> & { schedule?: ScheduleReport; patches?: PatchReport };
+  compileMs: number;
+  passes: PassRecord[];
+  [extra: string]: unknown;
+};
 
 export interface CompileResult {
   dir: string;
   files: string[];
   /** Contents of each file, by name. */
   fileData: ReadonlyMap<string, string | Uint8Array>;
-  report: CReport;
+  report: CompileReport;
   ms: number;
 }
 
@@ -118,72 +132,84 @@ export function checkPrintNames(flags: PipelineFlags, steps: readonly PipelineSt
   }
 }
 
+/** The driver settings a target's pipeline gets from compile options. */
+export function compileSettings(opts: Pick<CompileOptions, 'memory' | 'timeLimitMs' | 'patches'>): PipelineSettings {
+  return { memory: opts.memory ?? 'auto', timeLimitSeconds: (opts.timeLimitMs ?? DEFAULT_ILP_MS) / 1000, patches: opts.patches ?? 'off' };
+}
+
+/** The target a compile options object names (target spec, --board, --target-option). */
+export function compileTarget(opts: Pick<CompileOptions, 'target' | 'board' | 'targetOptions'>): ResolvedTarget {
+  return resolveTarget(opts.target, { ...opts.targetOptions, ...(opts.board !== undefined ? { board: opts.board } : {}) });
+}
+
 /**
- * The compile pipeline: specialize → user graph passes → lower (memory-aware order) → user kernel
- * passes; the backend then plans memory and renders. `--passes` entries are split by level.
+ * The compile pipeline: specialize → patches (a grid, or what the target's prelude asks for) →
+ * user graph passes → lower (memory-aware order) → user kernel passes → the target's pipeline
+ * (memory planning, level placement, …); the target then only renders. `--passes` entries are
+ * split by level.
  */
-export function compilePipeline(opts: CompileOptions): PipelineStep[] {
+export function compilePipeline(opts: Omit<CompileOptions, 'out'>, target: ResolvedTarget = compileTarget(opts)): PipelineStep[] {
   const shapes: Record<string, string> = {};
   for (const [k, dims] of opts.inputShapes ?? new Map()) shapes[k] = dims.join('x');
   const user = parsePipeline(opts.passes ?? '').filter((s) => s.pass.name !== 'lower');
   const kernel = user.filter((s) => passLevel(s.pass) === 'kernel');
   const graph = user.filter((s) => passLevel(s.pass) === 'graph');
+  const settings = compileSettings(opts);
+  const prelude = target.def.level === 'kernel' && target.def.prelude ? parsePipeline(target.def.prelude(target.options, settings)) : [];
   return [
     { pass: lookupPass('specialize'), options: shapes },
-    ...patchSteps(opts.patches, opts.target, opts.board), // patch-based execution (src/passes/patch-execution.ts)
+    ...patchSteps(opts.patches), // patch-based execution (src/passes/patch-execution.ts)
+    ...prelude,
     ...graph,
     { pass: lookupPass('lower'), options: { schedule: opts.schedule ?? 'memory' } },
     ...kernel,
+    ...targetSteps(target, settings),
   ];
 }
 
 /** Compiles a loaded module in memory: the target's files (report.json included) and its report. */
-export function compileModule(module: Module, fileName: string, opts: Omit<CompileOptions, 'out'>): Omit<CompileResult, 'dir'> & { plan: MemoryPlan; program: Program } {
+export function compileModule(module: Module, fileName: string, opts: Omit<CompileOptions, 'out'>): Omit<CompileResult, 'dir'> & { plan: MemoryPlan | undefined; program: Program } {
   const t0 = performance.now();
-  if (opts.target !== 'c' && opts.target !== 'mcu') throw new KilnError('usage', `unknown compile target '${opts.target}' (known: c, mcu)`);
-  if (opts.board !== undefined && opts.target !== 'mcu') throw new KilnError('usage', `--board applies to --target mcu, not '${opts.target}'`);
-  const board = opts.target === 'mcu' ? getBoard(opts.board ?? 'mps2-an386') : null;
-  const steps = compilePipeline(opts as CompileOptions);
+  const target = compileTarget(opts);
+  const def = target.def;
+  if (def.level !== 'kernel' || !def.emit || !def.capabilities.emits) {
+    throw new KilnError('usage', `target '${def.name}' does not write files (compile targets: ${listTargets().filter((t) => t.capabilities.emits).map((t) => t.name).join(', ')})`);
+  }
+  const steps = compilePipeline(opts, target);
   checkPrintNames(opts, steps);
   const run = runPipeline({ level: 'graph', module }, steps, pipelineHooks(opts));
   if (run.state.level !== 'kernel') throw new KilnError('usage', 'the compile pipeline did not reach the kernel level');
   const program = run.state.program;
+  checkTargetDtypes(def, program);
   const lowered = run.results.get('lowering') as LoweredSchedule | undefined;
   const name = cIdent(opts.name ?? (module.graph.name || path.basename(fileName).replace(/\.[^.]*$/, '')));
-  const memory = {
-    strategy: opts.memory ?? 'auto',
-    timeLimitMs: opts.timeLimitMs ?? DEFAULT_ILP_MS,
-    order: lowered?.order ?? 'file',
-    // the liveness computed while choosing the order is only valid if no kernel pass changed the program
-    ...(lowered?.liveness && lowered.program === program && !steps.some((s) => passLevel(s.pass) === 'kernel') ? { liveness: lowered.liveness } : {}),
-  };
   const t1 = performance.now();
-  let project;
-  if (board) {
-    const mcu = emitMcu(program, name, board, board, memory);
-    // fit check before any tool runs, then the real sizes when the cross compiler is installed
-    checkEstimate(mcu.fit, board);
-    const sized = sizeMcuProject(mcu, program, board);
-    Object.assign(mcu.report, sized);
-    project = mcu;
-  } else project = emitC(program, name, { target: opts.target, memory });
-  if (lowered?.schedule) project.report.memory.schedule = lowered.schedule;
-  // patch-based execution: memory.patches
+  const ctx = targetContext(target, name, run.results, opts.log);
+  const emitted = def.emit(program, ctx);
+  const report = emitted.report as CompileReport;
+  if (def.measure) Object.assign(report, def.measure(program, emitted, ctx));
+  // common fields: the schedule the lowering kept and patch-based execution (memory section)
   const patches = run.results.get('patches') as PatchReport | undefined;
-  if (patches) Object.assign(project.report.memory, { patches: finalPatchReport(patches, lowered?.schedule?.scheduledPeakBytes) });
+  if (lowered?.schedule || patches) {
+    report.memory ??= {};
+    if (lowered?.schedule) report.memory.schedule = lowered.schedule;
+    if (patches) report.memory.patches = finalPatchReport(patches, lowered?.schedule?.scheduledPeakBytes);
+  }
   const ms = performance.now() - t0;
-  project.report.compileMs = Math.round(ms);
-  project.report.passes = [...run.timeline, { name: `emit-${opts.target}`, level: 'backend', ms: Math.round((performance.now() - t1) * 100) / 100 }];
-  project.files.set('report.json', `${JSON.stringify(project.report, null, 2)}\n`);
-  return { files: [...project.files.keys()], fileData: project.files, report: project.report, ms, plan: project.plan, program };
+  report.compileMs = Math.round(ms);
+  report.passes = [...run.timeline, { name: `emit-${def.name}`, level: 'backend' as PassRecord['level'], ms: Math.round((performance.now() - t1) * 100) / 100 }];
+  emitted.files.set('report.json', `${JSON.stringify(report, null, 2)}\n`);
+  const plan = run.results.get(MEMORY_PLAN) as MemoryPlan | undefined;
+  return { files: [...emitted.files.keys()], fileData: emitted.files, report, ms, plan, program };
 }
 
 export function compileModel(file: string, opts: CompileOptions): CompileResult {
   const t0 = performance.now();
   const module = loadModel(file);
   const r = compileModule(module, file, opts);
+  if (opts.memoryPlot && !r.plan) throw new KilnError('usage', `--memory-plot: target '${opts.target}' made no memory plan`);
   writeFolderAtomic(opts.out, r.fileData);
   const name = cIdent(opts.name ?? (module.graph.name || path.basename(file).replace(/\.[^.]*$/, '')));
-  if (opts.memoryPlot) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(r.plan, { title: name }));
+  if (opts.memoryPlot && r.plan) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(r.plan, { title: name }));
   return { dir: opts.out, files: r.files, fileData: r.fileData, report: r.report, ms: performance.now() - t0 };
 }

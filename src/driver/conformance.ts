@@ -9,9 +9,14 @@ import { runPool } from './pool.js';
 import { KilnError } from '../ir/errors.js';
 import { maxTensorBytes } from '../ir/tensor.js';
 import type { CaseResult, CaseStatus } from './testcase.js';
+import { loadedPluginFiles } from './plugins.js';
+import { resolveTarget } from './targets.js';
 
 export interface ConformanceOptions {
+  /** `name` or `name:value` (the target's first option). */
   target: string;
+  /** Other target options (`--target-option key=value`). */
+  targetOptions?: Readonly<Record<string, string>>;
   filter?: string;
   jobs?: number;
   /** Per-case time limit in milliseconds. */
@@ -50,6 +55,8 @@ export function findCases(dir: string, filter?: string): string[] {
 }
 
 export async function runConformance(dir: string, opts: ConformanceOptions): Promise<ConformanceReport> {
+  // a usage error (unknown target, bad option) once, before any worker starts
+  const target = resolveTarget(opts.target, opts.targetOptions);
   const cases = findCases(dir, opts.filter);
   const timeout = opts.caseTimeoutMs ?? 30_000;
   opts.onStart?.(cases.length);
@@ -57,13 +64,13 @@ export async function runConformance(dir: string, opts: ConformanceOptions): Pro
     const name = path.basename(caseDir);
     return { name, folder: path.basename(path.dirname(caseDir)), family: name, status: 'error', message, ms: timeout };
   };
-  const results = await runPool<{ caseDir: string; target: string }, CaseResult>(
+  const results = await runPool<{ caseDir: string; target: string; options: Record<string, string> }, CaseResult>(
     new URL('./conformance-worker.js', import.meta.url),
-    cases.map((caseDir) => ({ caseDir, target: opts.target })),
+    cases.map((caseDir) => ({ caseDir, target: opts.target, options: { ...opts.targetOptions } })),
     {
       workers: opts.jobs ?? os.availableParallelism(),
-      // worker threads have their own module state: hand them the tensor byte limit
-      workerData: { maxTensorBytes },
+      // worker threads have their own module state: hand them the tensor byte limit and the plugins
+      workerData: { maxTensorBytes, plugins: loadedPluginFiles() },
       timeoutMs: timeout,
       onTimeout: (job) => failed(job.caseDir, `timed out after ${timeout} ms`),
       onCrash: (job, message) => failed(job.caseDir, `worker crashed: ${message}`),
@@ -73,7 +80,7 @@ export async function runConformance(dir: string, opts: ConformanceOptions): Pro
 
   const count = (s: CaseStatus): number => results.filter((r) => r.status === s).length;
   return {
-    target: opts.target,
+    target: target.label,
     total: results.length,
     passed: count('pass'),
     failed: count('fail'),

@@ -2,7 +2,7 @@
  * Fuzzing of Kiln's front end and interpreter. Mutates ONNX models (raw bytes and structure-aware:
  * dims, element types, cycles, dangling/duplicate names, attribute types, opsets) and textual IR,
  * then runs import → inference → constant folding → verifier → print/parse → interpreter →
- * specialization → lowering → C rendering. The only
+ * specialization → lowering → each file-writing target's pipeline and rendering. The only
  * acceptable outcomes are success and a KilnError; anything else is a crash. Mutations are a pure
  * function of (seed, index, corpus), so any finding replays exactly.
  */
@@ -21,7 +21,10 @@ import { runPasses } from '../passes/pass.js';
 import { foldConstantsPass } from '../passes/fold-constants.js';
 import { specializeShapes } from '../passes/specialize.js';
 import { lowerModule } from '../passes/lower.js';
-import { emitC } from '../backends/c/emit.js';
+import { listTargets } from '../backends/target.js';
+import { parsePipeline, runPipeline } from '../passes/pipeline.js';
+import type { Program } from '../ir/kernel/types.js';
+import { RUN_SETTINGS, resolveTarget, targetContext, type ResolvedTarget } from './targets.js';
 import type { PGraph, PModel, PNode } from '../frontend/onnx/proto-types.js';
 import '../ir/ops/index.js';
 
@@ -265,9 +268,39 @@ function pipeline(input: FuzzInput, r: Rand, original: Uint8Array): void {
   if (again !== text) throw new Error('print/parse round trip changed the text');
   const inputs = syntheticInputs(module);
   if (inputs) interpret(module, inputs);
-  // code generation: specialization, lowering, memory planning and C rendering (no C compiler)
+  // code generation: specialization, lowering, then every target that writes files (no tools run)
   specializeShapes(module, new Map());
-  emitC(lowerModule(module), 'fuzz');
+  renderTargets(module);
+}
+
+/**
+ * Runs each file-writing target's pipeline and `emit` on the lowered program. Targets with the same
+ * pipeline share one run; a pipeline that extends one already run (mcu's adds place-levels to c's
+ * plan-memory) runs only its extra passes on the same program.
+ */
+function renderTargets(module: Module): void {
+  const groups = new Map<string, ResolvedTarget[]>();
+  for (const def of listTargets()) {
+    if (def.level !== 'kernel' || !def.emit || !def.capabilities.emits) continue;
+    const t = resolveTarget(def.name);
+    const key = def.pipeline(t.options, RUN_SETTINGS);
+    groups.set(key, [...(groups.get(key) ?? []), t]);
+  }
+  let program: Program | null = null;
+  let results = new Map<string, unknown>();
+  let done = '';
+  for (const [key, targets] of [...groups].sort((a, b) => a[0].length - b[0].length)) {
+    let steps = key;
+    if (program && done !== '' && key.startsWith(`${done},`)) steps = key.slice(done.length + 1);
+    else if (program && done !== '') program = null;
+    if (!program) {
+      program = lowerModule(module);
+      results = new Map();
+    }
+    program = (runPipeline({ level: 'kernel', program }, parsePipeline(steps), { results }).state as { program: Program }).program;
+    done = key;
+    for (const t of targets) if (t.def.level === 'kernel') t.def.emit?.(program, targetContext(t, 'fuzz', results));
+  }
 }
 
 export function runOne(corpusBytes: Uint8Array, seed: number, index: number): FuzzResult {

@@ -1,8 +1,10 @@
 /**
- * Plugins: ES modules that add passes and ops through the public API. A plugin's default export is
- * either a function `(kiln) => ({ passes?, ops? }) | void` that receives Kiln's programmatic API
- * (so the plugin uses the same classes as the compiler that loads it), or an object
- * `{ passes?, ops? }`. Passes are registered in the pass registry, ops with defineOp.
+ * Plugins: ES modules that add passes, ops and targets through the public API. A plugin's default
+ * export is either a function `(kiln) => ({ passes?, ops?, targets? }) | void` that receives Kiln's
+ * programmatic API (so the plugin uses the same classes as the compiler that loads it), or an object
+ * `{ passes?, ops?, targets? }`. Passes are registered in the pass registry, ops with defineOp,
+ * targets with registerTarget (docs/targets.md). The API object is handed in by the caller
+ * (src/index.ts's loadPlugin), so this module does not import the public API.
  * `kiln.config.mjs` (default export) or `kiln.config.json` in the working folder can name plugins
  * and default extra passes.
  */
@@ -14,16 +16,19 @@ import { lookupOp } from '../ir/ops/registry.js';
 import { defineOp, type OpDefinition } from '../ir/ops/define-op.js';
 import type { Pass } from '../passes/pass.js';
 import { registerPass } from '../passes/registry.js';
+import { registerTarget, type TargetDefinition } from '../backends/target.js';
 
 export interface PluginContents {
   readonly passes?: readonly Pass[];
   readonly ops?: readonly OpDefinition[];
+  readonly targets?: readonly TargetDefinition[];
 }
 
 export interface LoadedPlugin {
   file: string;
   passes: string[];
   ops: string[];
+  targets: string[];
 }
 
 export interface KilnConfig {
@@ -36,11 +41,19 @@ export interface KilnConfig {
 const loaded = new Map<string, LoadedPlugin>();
 
 function isContents(x: unknown): x is PluginContents {
-  return typeof x === 'object' && x !== null && ('passes' in x || 'ops' in x);
+  return typeof x === 'object' && x !== null && ('passes' in x || 'ops' in x || 'targets' in x);
 }
 
-/** Imports a plugin file and registers what it provides (a file is loaded once per process). */
-export async function loadPlugin(file: string): Promise<LoadedPlugin> {
+/** Files of the plugins loaded in this process (conformance workers load them again). */
+export function loadedPluginFiles(): string[] {
+  return [...loaded.keys()];
+}
+
+/**
+ * Imports a plugin file and registers what it provides (a file is loaded once per process); `api`
+ * is what a plugin's setup function receives (the public API module).
+ */
+export async function loadPluginWith(file: string, api: object): Promise<LoadedPlugin> {
   const abs = path.resolve(file);
   const seen = loaded.get(abs);
   if (seen) return seen;
@@ -54,22 +67,25 @@ export async function loadPlugin(file: string): Promise<LoadedPlugin> {
   } catch (e) {
     return fail(`failed to load: ${(e as Error).message.split('\n')[0]}`);
   }
-  const api = await import('../index.js');
-  let contents: unknown = mod.default ?? { passes: mod.passes, ops: mod.ops };
+  let contents: unknown = mod.default ?? { passes: mod.passes, ops: mod.ops, targets: mod.targets };
   try {
-    if (typeof contents === 'function') contents = (contents as (kiln: typeof api) => unknown)(api);
+    if (typeof contents === 'function') contents = (contents as (kiln: object) => unknown)(api);
   } catch (e) {
     if (e instanceof KilnError) return fail(e.oneLine());
     return fail(`its setup function threw: ${(e as Error).message.split('\n')[0]}`);
   }
-  const record: LoadedPlugin = { file: abs, passes: [], ops: [] };
+  const record: LoadedPlugin = { file: abs, passes: [], ops: [], targets: [] };
   if (contents !== undefined && contents !== null) {
-    if (!isContents(contents)) return fail('the default export must be a function (kiln) => ({passes, ops}) or an object {passes, ops}');
+    if (!isContents(contents)) return fail('the default export must be a function (kiln) => ({passes, ops, targets}) or an object {passes, ops, targets}');
     try {
       for (const p of contents.passes ?? []) record.passes.push(registerPass(p).name);
       for (const o of contents.ops ?? []) {
         if (!lookupOp(o.domain, o.opType)) defineOp(o);
         record.ops.push(`${o.domain}::${o.opType}`);
+      }
+      for (const t of contents.targets ?? []) {
+        registerTarget(t);
+        record.targets.push(t.name);
       }
     } catch (e) {
       if (e instanceof KilnError) return fail(e.oneLine());

@@ -7,42 +7,34 @@
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
-import { compileModule, type CompileOptions } from './compile.js';
+import { compileModule, compileTarget, type CompileOptions, type CompileReport } from './compile.js';
 import { writeFileAtomic } from './output.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
 import { cIdent } from '../backends/c/render.js';
 import type { CReport } from '../backends/c/emit.js';
-import { getBoard } from '../costmodel/boards.js';
-import { hostRoofline, type Roofline } from '../costmodel/roofline.js';
+import type { Roofline } from '../costmodel/roofline.js';
 import { costTotals, kernelCosts, type KernelCost } from '../costmodel/kernel-cost.js';
 import { escapeXml, passTimelineSvg, plottable, rooflineSvg, si, type PassTiming } from './report-charts.js';
 
-export interface ReportOptions extends Pick<CompileOptions, 'board' | 'inputShapes' | 'name' | 'memory' | 'timeLimitMs' | 'schedule'> {
+export interface ReportOptions extends Pick<CompileOptions, 'board' | 'targetOptions' | 'inputShapes' | 'name' | 'memory' | 'timeLimitMs' | 'schedule'> {
   target: string;
-  /** Host profile (src/costmodel/boards/hosts/) for target c. */
+  /** Host profile (src/costmodel/boards/hosts/): the `host` option of targets that have one (c). */
   host?: string;
 }
 
+/** What the page reads: the report of a target whose pipeline planned memory. */
+type PlannedReport = CompileReport & Pick<CReport, 'kernels' | 'arenaBytes' | 'weightBytes' | 'memory'>;
+
 export interface ReportResult {
   html: string;
-  report: CReport;
+  report: PlannedReport;
   costs: KernelCost[];
   roofline: Roofline;
   passes: PassTiming[];
 }
 
-function rooflineFor(opts: ReportOptions): Roofline {
-  if (opts.target === 'mcu') {
-    const board = getBoard(opts.board ?? 'mps2-an386');
-    if (!board.roofline) throw new KilnError('unsupported', `board '${board.name}' has no roofline figures (add a "roofline" object to its JSON)`);
-    return board.roofline;
-  }
-  if (opts.host !== undefined && opts.target !== 'c') throw new KilnError('usage', `--host applies to --target c, not '${opts.target}'`);
-  return hostRoofline(opts.host);
-}
-
 /** report.passes when the compiler recorded it and it has the expected shape. */
-function recordedPasses(report: CReport): PassTiming[] | null {
+function recordedPasses(report: CompileReport): PassTiming[] | null {
   const p = report.passes;
   if (!Array.isArray(p)) return null;
   const ok = p.every((x: unknown) => {
@@ -59,14 +51,18 @@ const timed = <T>(fn: () => T): [T, number] => {
 };
 
 export function buildReport(model: string, opts: ReportOptions): ReportResult {
-  if (opts.target !== 'c' && opts.target !== 'mcu') throw new KilnError('usage', `unknown report target '${opts.target}' (known: c, mcu)`);
-  const roofline = rooflineFor(opts);
+  const copts = { ...opts, targetOptions: { ...opts.targetOptions, ...(opts.host !== undefined ? { host: opts.host } : {}) } };
+  const target = compileTarget(copts);
+  if (target.def.level !== 'kernel' || !target.def.roofline) throw new KilnError('unsupported', `target '${target.def.name}' has no device figures for a report (no roofline)`);
+  const roofline = target.def.roofline(target.options);
   const [module, loadMs] = timed(() => loadModel(model));
-  const [compiled, compileMs] = timed(() => compileModule(module, model, { ...opts, target: opts.target }));
+  const [compiled, compileMs] = timed(() => compileModule(module, model, copts));
+  if (!compiled.plan || !compiled.report.memory) throw new KilnError('unsupported', `target '${target.def.name}' made no memory plan to report`);
+  const report = compiled.report as PlannedReport;
   const program = compiled.program;
   const [costs, costMs] = timed(() => kernelCosts(program, roofline));
   const passes: PassTiming[] = [{ name: 'load', level: 'frontend', ms: loadMs }];
-  const recorded = recordedPasses(compiled.report);
+  const recorded = recordedPasses(report);
   if (recorded) passes.push(...recorded);
   else passes.push({ name: 'compile', level: 'compile', ms: compileMs });
   passes.push({ name: 'kernel cost', level: 'report', ms: costMs });
@@ -74,8 +70,9 @@ export function buildReport(model: string, opts: ReportOptions): ReportResult {
   const memorySvg = memoryPlotSvg(compiled.plan, { title: name })
     .replace(/^<\?xml[^>]*>\s*/, '')
     .replace('<svg ', '<svg id="memory-chart" class="chart" ');
-  const html = renderHtml({ name, model: path.basename(model), report: compiled.report, costs, roofline, passes, memorySvg, board: opts.target === 'mcu' ? opts.board ?? 'mps2-an386' : null });
-  return { html, report: compiled.report, costs, roofline, passes };
+  const options = Object.entries(target.options).map(([k, v]) => `${k} ${v}`).join(', ');
+  const html = renderHtml({ name, model: path.basename(model), report, costs, roofline, passes, memorySvg, options: options || null });
+  return { html, report, costs, roofline, passes };
 }
 
 export function writeReport(model: string, out: string, opts: ReportOptions): ReportResult {
@@ -87,12 +84,13 @@ export function writeReport(model: string, out: string, opts: ReportOptions): Re
 interface Page {
   name: string;
   model: string;
-  report: CReport;
+  report: PlannedReport;
   costs: KernelCost[];
   roofline: Roofline;
   passes: PassTiming[];
   memorySvg: string;
-  board: string | null;
+  /** The target's option values, e.g. 'board mps2-an386'. */
+  options: string | null;
 }
 
 const bytes = (n: number): string => (n >= 1000 ? `${si(n, 'B')} (${n} B)` : `${n} B`);
@@ -107,7 +105,7 @@ function summaryRows(p: Page): [string, string][] {
   const strategies = Object.entries((m.strategies ?? {}) as Record<string, unknown>).map(([k, v]) => `${k} ${typeof v === 'number' ? bytes(v) : String(v)}`).join(', ');
   const rows: [string, string][] = [
     ['model', p.model],
-    ['target', `${r.target}${p.board ? ` (board ${p.board})` : ''}`],
+    ['target', `${r.target}${p.options ? ` (${p.options})` : ''}`],
     ['kernels', String(r.kernels)],
     ['arena', `${bytes(r.arenaBytes)}: ${pct(r.arenaBytes, m.lowerBoundBytes)} of the live-set lower bound ${bytes(m.lowerBoundBytes)}`],
     ['weights', bytes(r.weightBytes)],

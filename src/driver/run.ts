@@ -8,13 +8,16 @@ import { KilnError } from '../ir/errors.js';
 import { encodeValue, readValueFile } from '../frontend/onnx/values.js';
 import type { RtValue } from '../ir/tensor.js';
 import { loadModel } from './load.js';
-import { getTarget } from './targets.js';
+import { resolveTarget, runOnTarget } from './targets.js';
 import { readInputs } from './testcase.js';
 import { compareValues, DEFAULT_TOLERANCE } from './compare.js';
 import { writeFileAtomic } from './output.js';
 
 export interface RunOptions {
+  /** `name` or `name:value` (the target's first option). */
   target: string;
+  /** Target option values, e.g. { board: 'stm32f446' }. */
+  targetOptions?: Readonly<Record<string, string | undefined>>;
   inputs?: string[];
   expected?: string[];
   out?: string;
@@ -65,7 +68,7 @@ export interface RunResult {
 
 export async function runCommand(modelFile: string, opts: RunOptions): Promise<RunResult> {
   const module = loadModel(modelFile);
-  const target = getTarget(opts.target);
+  const target = resolveTarget(opts.target, opts.targetOptions);
   if (opts.passes) {
     const steps = parsePipeline(opts.passes);
     const notGraph = steps.find((st) => passLevel(st.pass) !== 'graph');
@@ -74,7 +77,8 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
   }
   const inputFiles = expandPb(opts.inputs ?? [], 'input_');
   const inputs = readInputs(module, inputFiles);
-  const outputs: RtValue[] = await target.run(module, inputs);
+  const ran = await runOnTarget(target, module, inputs);
+  const outputs: RtValue[] = ran.outputs;
   const lines: string[] = [];
   const rows: RunOutput[] = outputs.map((v, i) => ({
     index: i,
@@ -88,7 +92,7 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
     file: null,
   }));
   outputs.forEach((v, i) => lines.push(`output ${i} '${module.graph.outputs[i]!.name}': ${describe(v)}`));
-  const summary = target.summary?.();
+  const summary = ran.summary;
   if (summary) lines.push(summary);
   if (opts.out) {
     fs.mkdirSync(opts.out, { recursive: true });
@@ -114,7 +118,7 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
       lines.push(`compare output ${i} '${declared.name}': ${diff ? `MISMATCH ${diff}` : 'ok'}`);
     });
   }
-  return { ok, text: `${lines.join('\n')}\n`, model: modelFile, target: opts.target, outputs: rows, summary: summary ?? null };
+  return { ok, text: `${lines.join('\n')}\n`, model: modelFile, target: target.label, outputs: rows, summary: summary ?? null };
 }
 
 function describe(v: RtValue): string {

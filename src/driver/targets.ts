@@ -1,121 +1,120 @@
-/** Execution targets known to `kiln run` and `kiln conformance`. */
+/**
+ * Targets as commands see them: `--target name` (or `name:value` for the target's first option,
+ * e.g. `mcu:stm32f446`) plus option flags, resolved against the target registry
+ * (src/backends/target.ts), and running a model on one. Nothing here knows a target by name.
+ */
 import { KilnError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
-import { interpret } from '../ir/interp/interpreter.js';
+import type { Program } from '../ir/kernel/types.js';
 import type { RtValue, Tensor } from '../ir/tensor.js';
 import { specializeInputs } from '../passes/specialize.js';
-import { lowerPass } from '../passes/lower.js';
-import { runPipeline } from '../passes/pipeline.js';
-import type { Program } from '../ir/kernel/types.js';
-import { runProgram } from '../ir/kernel/interp.js';
-import { runC } from '../backends/c/run.js';
-import { describeFit, runMcu } from '../backends/mcu/run.js';
-import { getBoard } from '../costmodel/boards.js';
+import { parsePipeline, runPipeline, type PipelineStep } from '../passes/pipeline.js';
+import { lookupPass } from '../passes/registry.js';
+import '../passes/builtin.js';
+import '../backends/index.js';
+import { cIdent } from '../backends/c/render.js';
+import {
+  listTargets,
+  lookupTarget,
+  requireTargetTools,
+  resolveTargetOptions,
+  type PipelineSettings,
+  type TargetContext,
+  type TargetDefinition,
+  type TargetOptionValues,
+} from '../backends/target.js';
 
-export interface RunTarget {
-  readonly name: string;
-  readonly description: string;
-  /** Runs the module on inputs in graph-input order (undefined = use the input's default). */
-  run(module: Module, inputs: readonly (RtValue | undefined)[]): RtValue[] | Promise<RtValue[]>;
-  /** A line about the last run (e.g. flash/RAM of the MCU image), printed by `kiln run`. */
-  summary?(): string | undefined;
+export interface ResolvedTarget {
+  readonly def: TargetDefinition;
+  /** Every option with defaults filled in. */
+  readonly options: TargetOptionValues;
+  /** The options the user gave (for labels and summaries). */
+  readonly given: TargetOptionValues;
+  /** How reports name it: `mcu`, or `mcu:stm32f446` when the first option was given. */
+  readonly label: string;
 }
 
-/** Targets that take an option after a colon, e.g. `mcu:stm32f446` (the board). */
-const optionTargets = new Map<string, (option: string | undefined) => RunTarget>();
-
-const targets = new Map<string, RunTarget>();
-
-export function registerTarget(t: RunTarget): void {
-  targets.set(t.name, t);
+/** Parses `--target-option key=value` flags. */
+export function parseTargetOptions(pairs: readonly string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const p of pairs) {
+    const eq = p.indexOf('=');
+    if (eq <= 0) throw new KilnError('usage', `--target-option '${p}' must look like key=value`);
+    out[p.slice(0, eq)] = p.slice(eq + 1);
+  }
+  return out;
 }
 
-registerTarget({
-  name: 'interp',
-  description: 'reference interpreter on the graph IR',
-  run: (module, inputs) => interpret(module, inputs),
-});
-
-/** Specializes to the inputs' shapes and lowers; returns the program and its feeds. */
-function lowerFor(module: Module, inputs: readonly (RtValue | undefined)[]): { program: Program; feeds: Tensor[] } {
-  specializeInputs(module, inputs);
-  // memory-aware node order, as `kiln compile` does (semantics-preserving); through the pass
-  // manager so the verifier runs on the program whenever verification is on
-  const r = runPipeline({ level: 'graph', module }, [{ pass: lowerPass, options: { schedule: 'memory' } }]);
-  const program = (r.state as { program: Program }).program;
-  // program inputs are the graph inputs without a default, in order
-  const feeds = module.graph.inputs.flatMap((v, i) => (v.init ? [] : [inputs[i] as Tensor]));
-  return { program, feeds };
-}
-
-registerTarget({
-  name: 'c',
-  description: 'generated C99, compiled with the system C compiler (cc) and run',
-  run: (module, inputs) => {
-    const { program, feeds } = lowerFor(module, inputs);
-    return runC(program, module.graph.name || 'model', feeds);
-  },
-});
-
-/** Flags for the sanitizer run: any AddressSanitizer/UBSan report makes the run fail. */
-export const SANITIZE_CFLAGS = '-std=c99 -O0 -g -Wall -Wextra -Werror -pedantic -fno-strict-aliasing -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer';
-
-registerTarget({
-  name: 'c-asan',
-  description: 'generated C built with -fsanitize=address,undefined (any report fails the case)',
-  run: (module, inputs) => {
-    const { program, feeds } = lowerFor(module, inputs);
-    return runC(program, module.graph.name || 'model', feeds, { cflags: SANITIZE_CFLAGS });
-  },
-});
-
-registerTarget({
-  name: 'kernel',
-  description: 'lowered kernel IR run by the kernel interpreter (checks the shared lowering)',
-  run: (module, inputs) => {
-    const { program, feeds } = lowerFor(module, inputs);
-    return runProgram(program, feeds);
-  },
-});
-
-/** `mcu` (board mps2-an386) or `mcu:<board>`: cross-compiled, run under QEMU with semihosting. */
-function mcuTarget(option: string | undefined): RunTarget {
-  // an explicit board is checked now (a usage error before any case runs); the default lazily
-  const board = option === undefined ? undefined : getBoard(option).name;
-  let last: string | undefined;
-  return {
-    name: board === undefined ? 'mcu' : `mcu:${board}`,
-    description: 'generated C99 for a Cortex-M board (--board, default mps2-an386), built with arm-none-eabi-gcc and run under qemu-system-arm with semihosting',
-    run: (module, inputs) => {
-      const { program, feeds } = lowerFor(module, inputs);
-      const r = runMcu(program, module.graph.name || 'model', feeds, { board });
-      last = describeFit(r);
-      return r.outputs;
-    },
-    summary: () => last,
-  };
-}
-optionTargets.set('mcu', mcuTarget);
-registerTarget(mcuTarget(undefined));
-
-/** The target name `kiln run`/`conformance` use for a target with a board (`mcu` + stm32f446 → `mcu:stm32f446`). */
-export function targetWithBoard(target: string, board: string | undefined): string {
-  if (board === undefined) return target;
-  if (!optionTargets.has(target)) throw new KilnError('usage', `--board applies to --target mcu, not '${target}'`);
-  getBoard(board);
-  return `${target}:${board}`;
-}
-
-export function getTarget(name: string): RunTarget {
-  const colon = name.indexOf(':');
-  if (colon > 0 && optionTargets.has(name.slice(0, colon))) return optionTargets.get(name.slice(0, colon))!(name.slice(colon + 1));
-  const base = optionTargets.get(name);
-  if (base) return base(undefined);
-  const t = targets.get(name);
-  if (!t) throw new KilnError('usage', `unknown target '${name}' (known: ${[...targets.keys()].join(', ')})`);
-  return t;
+/** Resolves `name` or `name:value` and option values into a target with checked options. */
+export function resolveTarget(spec: string, given: Readonly<Record<string, string | undefined>> = {}): ResolvedTarget {
+  const colon = spec.indexOf(':');
+  const name = colon > 0 ? spec.slice(0, colon) : spec;
+  const def = lookupTarget(name);
+  const explicit: Record<string, string> = {};
+  for (const [k, v] of Object.entries(given)) if (v !== undefined) explicit[k] = v;
+  if (colon > 0) {
+    const first = Object.keys(def.options ?? {})[0];
+    if (first === undefined) throw new KilnError('usage', `target '${name}' takes no option ('${spec}')`);
+    const value = spec.slice(colon + 1);
+    if (explicit[first] !== undefined && explicit[first] !== value) throw new KilnError('usage', `'${spec}' and --${first} ${explicit[first]} disagree`);
+    explicit[first] = value;
+  }
+  const options = resolveTargetOptions(def, explicit);
+  const first = Object.keys(def.options ?? {})[0];
+  const label = first !== undefined && explicit[first] !== undefined ? `${def.name}:${explicit[first]}` : def.name;
+  return { def, options, given: Object.freeze(explicit), label };
 }
 
 export function targetNames(): string[] {
-  return [...targets.keys()];
+  return listTargets().map((t) => t.name);
+}
+
+/** Settings of the pipelines `run`, `conformance` and `fuzz` use: fast ILP budgets (as before the target API). */
+export const RUN_SETTINGS: PipelineSettings = { memory: 'auto', timeLimitSeconds: 1, levelTimeLimitSeconds: 5, patches: 'off' };
+
+/** The target's pipeline after lowering, as steps. */
+export function targetSteps(t: ResolvedTarget, settings: PipelineSettings): PipelineStep[] {
+  return t.def.level === 'kernel' ? parsePipeline(t.def.pipeline(t.options, settings)) : [];
+}
+
+/** The context `emit` and `run` get. */
+export function targetContext(t: ResolvedTarget, name: string, results: ReadonlyMap<string, unknown>, log?: (m: string) => void): TargetContext {
+  return { name, options: t.options, results, log: log ?? (() => {}) };
+}
+
+/** Refuses a program with element types the target does not hold, before anything runs. */
+export function checkTargetDtypes(def: TargetDefinition, program: Program): void {
+  const ok = def.capabilities.dtypes;
+  if (!ok) return;
+  const bad = program.buffers.find((b) => !ok.includes(b.dtype));
+  if (bad) throw new KilnError('unsupported', `target '${def.name}' does not support element type ${bad.dtype} (buffer '${bad.name}')`);
+}
+
+/** Specializes to the inputs' shapes, lowers (memory-aware order, as compile does) and runs the target's pipeline. */
+export function lowerForTarget(t: ResolvedTarget, module: Module, inputs: readonly (RtValue | undefined)[], settings: PipelineSettings = RUN_SETTINGS): { program: Program; feeds: Tensor[]; results: Map<string, unknown> } {
+  specializeInputs(module, inputs);
+  // through the pass manager so the verifier runs on the program whenever verification is on
+  const steps: PipelineStep[] = [{ pass: lookupPass('lower'), options: { schedule: 'memory' } }, ...targetSteps(t, settings)];
+  const r = runPipeline({ level: 'graph', module }, steps);
+  const program = (r.state as { program: Program }).program;
+  // program inputs are the graph inputs without a default, in order
+  const feeds = module.graph.inputs.flatMap((v, i) => (v.init ? [] : [inputs[i] as Tensor]));
+  return { program, feeds, results: r.results };
+}
+
+export interface TargetRun {
+  outputs: RtValue[];
+  summary?: string;
+}
+
+/** Runs the module on inputs in graph-input order (undefined = the input's default) on a target. */
+export async function runOnTarget(t: ResolvedTarget, module: Module, inputs: readonly (RtValue | undefined)[]): Promise<TargetRun> {
+  const name = cIdent(module.graph.name || 'model');
+  const def = t.def;
+  if (def.level === 'graph') return { outputs: await def.run(module, inputs, targetContext(t, name, new Map())) };
+  requireTargetTools(def);
+  const { program, feeds, results } = lowerForTarget(t, module, inputs);
+  checkTargetDtypes(def, program);
+  const r = await def.run(program, feeds, targetContext(t, name, results));
+  return { outputs: r.outputs, ...(r.summary ? { summary: r.summary } : {}) };
 }

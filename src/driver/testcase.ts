@@ -8,7 +8,7 @@ import { readValueFile } from '../frontend/onnx/values.js';
 import { loadModel } from './load.js';
 import { verifyModule } from '../ir/verify.js';
 import { compareValues, DEFAULT_TOLERANCE } from './compare.js';
-import { getTarget } from './targets.js';
+import { resolveTarget, runOnTarget } from './targets.js';
 
 export type CaseStatus = 'pass' | 'fail' | 'error' | 'unsupported';
 
@@ -66,7 +66,7 @@ export function caseFamily(caseName: string, module: Module | null): string {
   return best || caseName.replace(/^test_/, '').split('_')[0]!;
 }
 
-export async function runCase(caseDir: string, targetName: string): Promise<CaseResult> {
+export async function runCase(caseDir: string, targetName: string, targetOptions: Readonly<Record<string, string>> = {}): Promise<CaseResult> {
   const name = path.basename(caseDir);
   const folder = path.basename(path.dirname(caseDir));
   const t0 = performance.now();
@@ -77,13 +77,13 @@ export async function runCase(caseDir: string, targetName: string): Promise<Case
   try {
     module = loadModel(path.join(caseDir, 'model.onnx'));
     verifyModule(module);
-    const target = getTarget(targetName);
+    const target = resolveTarget(targetName, targetOptions);
     const sets = dataSets(caseDir);
     if (sets.length === 0) return done('error', 'case has no test_data_set_*');
     for (const set of sets) {
       const inputs = readInputs(module, numbered(set, 'input_'));
       const expectedFiles = numbered(set, 'output_');
-      const outputs = await target.run(module, inputs);
+      const { outputs } = await runOnTarget(target, module, inputs);
       if (outputs.length !== expectedFiles.length) return done('fail', `${outputs.length} outputs, expected ${expectedFiles.length}`);
       for (let i = 0; i < outputs.length; i++) {
         const declared = module.graph.outputs[i]!;

@@ -15,7 +15,6 @@ import { storageOf, type KBuffer, type Kernel, type Program, type ScalarType } f
 import type { Tensor } from '../ir/tensor.js';
 import '../ir/kernel/lower/index.js';
 import { definePass, type PassContext } from './pass.js';
-import { lowerScheduled } from './schedule-memory.js';
 
 class ProgramBuilder {
   readonly program: Program;
@@ -177,23 +176,3 @@ function lowerNode(module: Module, node: Node, pb: ProgramBuilder): void {
     if (v && !pb.bufferOf.has(v)) throw new KilnError('invalid-model', `lowering of ${qualified} did not produce output ${i}`);
   });
 }
-
-
-/**
- * `lower`: graph IR → kernel IR. With {schedule=memory} it also schedules the graph for a smaller
- * peak and keeps whichever order has the lower kernel-level live-set bound (the compile default);
- * the default keeps the current node order. Leaves the LoweredSchedule in ctx.results('lowering').
- */
-export const lowerPass = definePass({
-  name: 'lower',
-  level: 'lower',
-  description: 'lower every node to kernels (loop nests) over buffers: graph level → kernel level',
-  options: { schedule: "'file' (default: the current node order) or 'memory' (memory-aware order, kept when its live-set bound is lower)" },
-  run(module: Module, ctx: PassContext): Program {
-    const mode = ctx.options.schedule ?? 'file';
-    if (mode !== 'file' && mode !== 'memory') throw new KilnError('usage', `lower: schedule must be 'file' or 'memory', not '${mode}'`);
-    const lowered = lowerScheduled(module, mode, mode === 'memory');
-    ctx.results.set('lowering', lowered);
-    return lowered.program;
-  },
-});

@@ -25,21 +25,13 @@
  * `restrict` for them.
  */
 import { bufferSize, storageOf, type Expr, type KBuffer, type Program, type Stmt } from '../ir/kernel/types.js';
-import { dtypeInfo } from '../ir/dtype.js';
-import type { ScalarType } from '../ir/kernel/types.js';
+import { bufferBytes, elementBytes } from '../ir/kernel/layout.js';
 
 export const ARENA_ALIGN = 16;
 export const alignUp = (n: number, a = ARENA_ALIGN): number => Math.ceil(n / a) * a;
 
-/** Bytes one element takes in memory (sub-byte types are stored one per byte). */
-export function elementBytes(t: ScalarType): number {
-  if (t === 'index') return 4;
-  return Math.max(1, dtypeInfo(t).bits / 8);
-}
-
-export function bufferBytes(b: KBuffer): number {
-  return bufferSize(b) * elementBytes(b.dtype);
-}
+// sizes live with the kernel IR's layout types (backends read them too)
+export { bufferBytes, elementBytes };
 
 /** Bytes [off, off+len) of a member hold bytes [roff, roff+len) produced into `root`. */
 interface Seg {

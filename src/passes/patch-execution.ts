@@ -86,8 +86,6 @@ export interface ChooseOptions {
   trace?: (line: string) => void;
 }
 
-/** The board `--target mcu` uses when none is given. */
-const DEFAULT_BOARD = 'mps2-an386';
 const DEFAULT_GRIDS: Grid[] = [2, 3, 4, 5, 6, 7, 8].map((n) => [n, n] as const);
 /** Configurations that would add more nodes than this are not tried (compile time). */
 const MAX_PATCH_NODES = 30_000;
@@ -618,12 +616,12 @@ export const patchExecutionPass = definePass({
 });
 
 /**
- * The compile option `patches`: 'off' (default), 'auto' (target mcu: patch when the model's peak
- * exceeds the board's arena budget; other targets: nothing) or a grid 'RxC' (best cut for it).
+ * The compile option `patches`: 'off', 'auto' (whatever the target's graph pipeline asks for: the
+ * mcu target patches when the model's peak exceeds the board's arena budget; nothing here) or a grid
+ * 'RxC' (best cut for it).
  */
-export function patchSteps(patches: string | undefined, target: string, board: string | undefined): { pass: typeof patchExecutionPass; options: Record<string, string> }[] {
-  if (patches === undefined || patches === 'off') return [];
-  if (patches === 'auto') return target === 'mcu' ? [{ pass: patchExecutionPass, options: { board: board ?? DEFAULT_BOARD } }] : [];
+export function patchSteps(patches: string | undefined): { pass: typeof patchExecutionPass; options: Record<string, string> }[] {
+  if (patches === undefined || patches === 'off' || patches === 'auto') return [];
   const grid = parseGrid(patches);
   return [{ pass: patchExecutionPass, options: { grid: `${grid[0]}x${grid[1]}` } }];
 }

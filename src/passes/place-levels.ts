@@ -20,31 +20,22 @@ import { KilnError } from '../ir/errors.js';
 import { KernelBuilder, load } from '../ir/kernel/builder.js';
 import { storageOf, type Expr, type KBuffer, type Kernel, type Program, type Stmt } from '../ir/kernel/types.js';
 import { analyzeLiveness, bufferBytes, elementBytes, type Liveness } from './memory-liveness.js';
-import { planMemory, type MemoryPlan, type PlanOptions, type SolverReport } from './plan-memory.js';
+import { MEMORY_STRATEGIES, planMemory, type MemoryPlan, type MemoryStrategy, type PlanOptions } from './plan-memory.js';
+import { MEMORY_PLAN, type LevelArenaLayout, type LevelsReport } from '../ir/kernel/layout.js';
+import { getBoard } from '../costmodel/boards.js';
+import { estimateFit } from '../costmodel/mcu-fit.js';
+import { definePass, type PassContext } from './pass.js';
 import { greedyLevels, levelTraffic, solveLevelsIlp, type LevelBlock, type LevelBoundary, type LevelCopyOut, type LevelDecision, type LevelProblem, type LevelUse } from '../costmodel/levels-ilp.js';
 
 /** Name of the on-chip level (the board's `sram`). */
 export const ON_CHIP = 'sram';
 
-/** A static arena of one external level, for the backends. */
-export interface LevelArena {
-  name: string;
-  /** C symbol of the arena. */
-  symbol: string;
-  bytes: number;
-  capacity: number;
-  /** Linker section (MCU: placed in the level's memory region); absent: an ordinary static array. */
-  section?: string;
-  offsets: Map<KBuffer, number>;
+/** A static arena of one external level, for the backends (with its own offset plan). */
+export interface LevelArena extends LevelArenaLayout {
   plan: MemoryPlan;
 }
 
-export interface LevelsReport {
-  levels: { name: string; bytes: number; capacity: number }[];
-  offChipTrafficBytes: number;
-  levelSolver: SolverReport & { method: 'ilp' | 'greedy'; greedyTrafficBytes: number; trafficBytes: number | null; columns: number; rows: number; iterations: number };
-  levelPlacement: { onChipBuffers: number; offChipBuffers: number; copyIns: number; copyKernels: number; offChipUses: number; capacityBytes: number };
-}
+export type { LevelsReport };
 
 /** The on-chip plan (arena = on-chip level) plus the external arenas. */
 export interface LevelPlan extends MemoryPlan {
@@ -455,3 +446,61 @@ export function placeLevels(program: Program, opts: PlaceLevelsOptions): PlacedP
   }
   throw new KilnError('limit', `no placement keeps the on-chip arena within ${opts.capacity} B after ${MAX_ROUNDS} rounds`);
 }
+
+/**
+ * `place-levels{board=…}`: after plan-memory, when the activations do not fit the board's SRAM (the
+ * fit estimate of src/costmodel/mcu-fit.ts) and the board describes an external level, places the
+ * temps across SRAM and that level (rewriting the program with copy kernels) and replaces the
+ * memory plan; otherwise leaves the one-arena plan unchanged.
+ */
+export const placeLevelsPass = definePass({
+  name: 'place-levels',
+  level: 'kernel',
+  description: "spill activations to the board's external memory level when they do not fit its SRAM (copy kernels in and out)",
+  options: {
+    board: 'board whose SRAM and external level are used (src/costmodel/boards)',
+    strategy: 'offset strategy per level, as plan-memory (default auto)',
+    'time-limit': 'offset ILP budget in seconds (default 10)',
+    'level-time-limit': 'level MIP budget in seconds (default: time-limit)',
+    sections: "'true': put each external arena in a linker section .kiln_<level> (MCU); default false",
+  },
+  run(program: Program, ctx: PassContext) {
+    const o = ctx.options;
+    if (o.board === undefined) throw new KilnError('usage', 'place-levels needs {board=<name>}');
+    const board = getBoard(o.board);
+    const secs = (k: string): number | undefined => {
+      if (o[k] === undefined) return undefined;
+      const v = Number(o[k]);
+      if (!Number.isFinite(v) || v < 0) throw new KilnError('usage', `place-levels: ${k} must be a number of seconds, not '${o[k]}'`);
+      return v * 1000;
+    };
+    const strategy = o.strategy ?? 'auto';
+    if (!(MEMORY_STRATEGIES as readonly string[]).includes(strategy)) throw new KilnError('usage', `place-levels: unknown strategy '${strategy}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
+    const timeLimitMs = secs('time-limit');
+    const levelTimeLimitMs = secs('level-time-limit');
+    const plan = ctx.results.get(MEMORY_PLAN) as MemoryPlan | undefined;
+    if (!plan) throw new KilnError('usage', 'place-levels needs the plan of plan-memory: run plan-memory before it');
+    const level = board.levels?.[0];
+    if (!level) return false;
+    const est = estimateFit(program, plan, board);
+    if (est.sramBytes <= board.sram.size) return false;
+    // SRAM left for the arena once I/O buffers, stack and runtime are counted (as the estimate does)
+    const capacity = Math.floor((board.sram.size - (est.sramBytes - est.arenaBytes)) / 16) * 16;
+    // I/O buffers and stack alone do not fit: the target's fit check reports that as for any board
+    if (capacity <= 0) return false;
+    const placed = placeLevels(program, {
+      strategy: strategy as MemoryStrategy,
+      ...(timeLimitMs !== undefined ? { timeLimitMs } : {}),
+      ...(levelTimeLimitMs !== undefined ? { levelTimeLimitMs } : {}),
+      order: plan.report.order,
+      capacity,
+      level,
+      sections: o.sections === 'true',
+    });
+    // the pass manager carries this program object: take over the rewritten one in place
+    Object.assign(program, placed.program);
+    ctx.results.set(MEMORY_PLAN, placed.plan);
+    ctx.log(`place-levels: ${placed.plan.levelReport.levels.map((l) => `${l.name} ${l.bytes} B`).join(', ')}; off-chip traffic ${placed.plan.levelReport.offChipTrafficBytes} B`);
+    return true;
+  },
+});

@@ -19,6 +19,7 @@ import { analyzeLiveness, alignUp, ARENA_ALIGN, bufferBytes, elementBytes, type 
 import { checkPlacement, HEURISTICS, liveLowerBound, runHeuristic, type HeuristicName, type MemItem, type Placement } from './memory-strategies.js';
 import { solveMemoryIlp } from '../costmodel/memory-ilp.js';
 import { KilnError } from '../ir/errors.js';
+import { MEMORY_PLAN, type MemoryLayout, type MemoryReport, type SolverReport } from '../ir/kernel/layout.js';
 import { definePass, type PassContext } from './pass.js';
 
 export { bufferBytes, elementBytes };
@@ -38,38 +39,13 @@ export interface PlanOptions {
   order?: 'file' | 'scheduled';
 }
 
-export interface SolverReport {
-  status: string;
-  gap: number | null;
-  ms: number;
-  bound?: number | null;
-  arenaBytes?: number | null;
-  message?: string;
-}
+export type { SolverReport, MemoryReport };
 
-export interface MemoryReport {
-  arenaBytes: number;
-  lowerBoundBytes: number;
-  strategy: string;
-  strategies: Record<string, number>;
-  solver: SolverReport;
-  order: 'file' | 'scheduled';
-  blocks: number;
-  buffers: number;
-  inPlace: number;
-}
-
-export interface MemoryPlan {
-  arenaOffset: Map<KBuffer, number>;
-  arenaBytes: number;
-  blobOffset: Map<KBuffer, number>;
-  blobBytes: number;
-  /** Storage roots that share memory with another buffer (no `restrict`). */
-  shared: Set<KBuffer>;
+/** The layout backends read (src/ir/kernel/layout.ts) plus what later memory passes reuse. */
+export interface MemoryPlan extends MemoryLayout {
   liveness: Liveness;
   /** Offset of each block (liveness.blocks order). */
   blockOffsets: number[];
-  report: MemoryReport;
 }
 
 export const DEFAULT_ILP_MS = 10_000;
@@ -164,7 +140,7 @@ export function planMemory(program: Program, opts: PlanOptions = {}): MemoryPlan
 
 /**
  * `plan-memory`: assigns every arena buffer its offset (KBuffer.offset, level 'arena'), so dumps
- * show the plan; leaves the MemoryPlan in ctx.results('memory-plan') for the backends.
+ * show the plan; leaves the MemoryPlan in ctx.results('memory-plan') (MEMORY_PLAN) for the backends.
  */
 export const planMemoryPass = definePass({
   name: 'plan-memory',
@@ -179,13 +155,15 @@ export const planMemoryPass = definePass({
     if (!(MEMORY_STRATEGIES as readonly string[]).includes(strategy)) throw new KilnError('usage', `plan-memory: unknown strategy '${strategy}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
     const secs = ctx.options['time-limit'] === undefined ? DEFAULT_ILP_MS / 1000 : Number(ctx.options['time-limit']);
     if (!Number.isFinite(secs) || secs < 0) throw new KilnError('usage', `plan-memory: time-limit must be a number of seconds, not '${ctx.options['time-limit']}'`);
-    const plan = planMemory(program, { strategy: strategy as MemoryStrategy, timeLimitMs: secs * 1000 });
+    // the node order `lower` kept, for the report
+    const order = (ctx.results.get('lowering') as { order?: 'file' | 'scheduled' } | undefined)?.order ?? 'file';
+    const plan = planMemory(program, { strategy: strategy as MemoryStrategy, timeLimitMs: secs * 1000, order });
     for (const [buf, off] of plan.arenaOffset) {
       if (buf.viewOf) continue;
       buf.level = 'arena';
       buf.offset = off;
     }
-    ctx.results.set('memory-plan', plan);
+    ctx.results.set(MEMORY_PLAN, plan);
     ctx.log(`plan-memory: arena ${plan.arenaBytes} B (lower bound ${plan.report.lowerBoundBytes} B, ${plan.report.strategy})`);
   },
 });

@@ -10,10 +10,8 @@
 import type { KBuffer, Program } from '../../ir/kernel/types.js';
 import { tensorToBytes } from '../../ir/rawdata.js';
 import { KilnError } from '../../ir/errors.js';
-import { bufferBytes, planMemory, type MemoryPlan, type MemoryReport, type PlanOptions } from '../../passes/plan-memory.js';
-import type { ScheduleReport } from '../../passes/schedule-memory.js';
+import { bufferBytes, type LevelsReport, type MemoryLayout, type MemoryReport } from '../../ir/kernel/layout.js';
 import { cIdent, renderC } from './render.js';
-import type { LevelPlan, LevelsReport } from '../../passes/place-levels.js';
 import { storageCType } from './ctypes.js';
 
 export interface CReport {
@@ -25,32 +23,24 @@ export interface CReport {
   inputs: { name: string; dtype: string; shape: number[] }[];
   outputs: { name: string; dtype: string; shape: number[] }[];
   /** The memory plan: arena, live-set lower bound, strategy used and every strategy's arena, ILP solver outcome. */
-  memory: Pick<MemoryReport, 'arenaBytes' | 'lowerBoundBytes' | 'strategy' | 'strategies' | 'solver' | 'order'> & { blocks: number; buffers: number; inPlace: number; schedule?: ScheduleReport } & Partial<LevelsReport>;
+  memory: Pick<MemoryReport, 'arenaBytes' | 'lowerBoundBytes' | 'strategy' | 'strategies' | 'solver' | 'order'> & { blocks: number; buffers: number; inPlace: number } & Partial<LevelsReport>;
   [extra: string]: unknown;
 }
 
 export interface CProject {
   files: Map<string, string | Uint8Array>;
   report: CReport;
-  plan: MemoryPlan;
+  layout: MemoryLayout;
 }
 
 export interface EmitOptions {
   /** Default CFLAGS written into the Makefile. */
   cflags?: string;
+  /** The report's `target` (default 'c'). */
   target?: string;
-  /**
-   * Memory planning (strategy, ILP time limit). Without it: strategy 'auto' with a short ILP budget
-   * (EMIT_DEFAULT_ILP_MS), so run/conformance/fuzz paths stay fast; `kiln compile` passes its own.
-   */
-  memory?: PlanOptions;
-  /** A plan made beforehand (e.g. with memory levels, src/passes/place-levels.ts); replaces planning. */
-  plan?: MemoryPlan | LevelPlan;
 }
 
-export const EMIT_DEFAULT_ILP_MS = 1000;
-
-function weightsBlob(program: Program, plan: MemoryPlan): Uint8Array {
+function weightsBlob(program: Program, plan: MemoryLayout): Uint8Array {
   const blob = new Uint8Array(Math.max(plan.blobBytes, 1));
   for (const b of program.buffers) {
     if (b.role !== 'const' || b.viewOf) continue;
@@ -158,9 +148,9 @@ ${symbol}:
 `;
 }
 
-export function emitC(program: Program, name: string, opts: EmitOptions = {}): CProject {
+/** Renders the program with the memory layout its pipeline decided (plan-memory, place-levels). */
+export function emitC(program: Program, name: string, plan: MemoryLayout, opts: EmitOptions = {}): CProject {
   const id = cIdent(name);
-  const plan = opts.plan ?? planMemory(program, opts.memory ?? { timeLimitMs: EMIT_DEFAULT_ILP_MS });
   const src = renderC(program, plan, name);
   const files = new Map<string, string | Uint8Array>();
   files.set('model.h', src.header);
@@ -190,7 +180,6 @@ export function emitC(program: Program, name: string, opts: EmitOptions = {}): C
       inPlace: plan.report.inPlace,
     },
   };
-  if ('levelReport' in plan) Object.assign(report.memory, plan.levelReport);
-  files.set('report.json', `${JSON.stringify(report, null, 2)}\n`);
-  return { files, report, plan };
+  if (plan.levelReport) Object.assign(report.memory, plan.levelReport);
+  return { files, report, layout: plan };
 }

@@ -7,7 +7,8 @@ import { KilnError } from '../../ir/errors.js';
 import type { Program } from '../../ir/kernel/types.js';
 import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, storageBytes, tensorToBytes } from '../../ir/rawdata.js';
-import { emitC, type CProject, type EmitOptions } from './emit.js';
+import type { MemoryLayout } from '../../ir/kernel/layout.js';
+import { emitC, type CProject } from './emit.js';
 
 /** Flags for checking runs: the strict warning set is part of what is checked. */
 export const CHECK_CFLAGS = process.env.KILN_CFLAGS ?? '-std=c99 -O1 -Wall -Wextra -Werror -pedantic -fno-strict-aliasing';
@@ -24,13 +25,18 @@ function commandError(what: string, e: unknown): KilnError {
   return new KilnError('runtime', `${what} failed: ${text}`);
 }
 
+/** The C compiler runs use: $CC or cc. */
+export function cCompiler(): string {
+  return process.env.CC ?? 'cc';
+}
+
 /** Compiles the program's C with `cc` and runs it on the inputs; returns the outputs. */
-export function runC(program: Program, name: string, inputs: readonly Tensor[], opts: { cc?: string; cflags?: string; keepDir?: string; plan?: EmitOptions['plan'] } = {}): Tensor[] {
+export function runC(program: Program, name: string, inputs: readonly Tensor[], layout: MemoryLayout, opts: { cc?: string; cflags?: string; keepDir?: string } = {}): Tensor[] {
   const dir = opts.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-c-'));
   try {
-    const project = emitC(program, name, opts.plan ? { plan: opts.plan } : {});
+    const project = emitC(program, name, layout);
     writeProject(dir, project);
-    const cc = opts.cc ?? process.env.CC ?? 'cc';
+    const cc = opts.cc ?? cCompiler();
     const cflags = (opts.cflags ?? CHECK_CFLAGS).split(/\s+/).filter(Boolean);
     try {
       execFileSync(cc, [...cflags, '-o', 'model', 'main.c', 'model.c', 'weights.s', '-lm'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });

@@ -6,37 +6,12 @@
  * A model that does not fit fails with a one-line KilnError('limit') naming both sizes.
  */
 import type { Board } from '../../costmodel/boards.js';
+import { ioBytes, RUNTIME_HEAP_BYTES, type FitEstimate } from '../../costmodel/mcu-fit.js';
 import { KilnError } from '../../ir/errors.js';
 import type { Program } from '../../ir/kernel/types.js';
-import { bufferBytes, type MemoryPlan } from '../../passes/plan-memory.js';
 
-/**
- * Flash taken by the harness, start-up code and the newlib-nano parts it pulls in (stdio over
- * semihosting, malloc, libm), measured with arm-none-eabi-gcc 12 for cortex-m4 (rounded up).
- */
-export const RUNTIME_FLASH_BYTES = 16 * 1024;
-/**
- * Code per kernel of the model (a loop nest), on the safe side: measured 60-250 B at -O2 for
- * cortex-m4 (30 kernels of the ad-autoencoder sample: about 1.6 KiB).
- */
-export const KERNEL_FLASH_BYTES = 256;
-/** SRAM taken by newlib's data/bss, stdio buffers and malloc headers (estimate). */
-export const RUNTIME_RAM_BYTES = 4 * 1024;
-/** Heap the harness's stdio takes besides the I/O buffers (a FILE and its 1 KiB buffer, headers). */
-export const RUNTIME_HEAP_BYTES = 2 * 1024;
-
-export interface FitEstimate {
-  /** Estimated flash: weights + code. */
-  flashBytes: number;
-  /** Estimated SRAM: arena + I/O buffers + stack reserve + runtime. */
-  sramBytes: number;
-  weightBytes: number;
-  codeBytes: number;
-  arenaBytes: number;
-  ioBytes: number;
-  stackBytes: number;
-  runtimeRamBytes: number;
-}
+// the estimate is the cost model's (the place-levels pass uses it too)
+export { estimateFit, ioBytes, KERNEL_FLASH_BYTES, RUNTIME_FLASH_BYTES, RUNTIME_HEAP_BYTES, RUNTIME_RAM_BYTES, type FitEstimate } from '../../costmodel/mcu-fit.js';
 
 export interface MeasuredSize {
   text: number;
@@ -55,27 +30,6 @@ export interface FitReport {
   boardFlashBytes: number;
   boardSramBytes: number;
   fits: { flash: boolean; sram: boolean };
-}
-
-/** Bytes of the harness's heap-allocated input and output buffers (plus malloc headers). */
-export function ioBytes(program: Program): number {
-  return [...program.inputs, ...program.outputs].reduce((a, b) => a + Math.max(1, bufferBytes(b)) + 16, 0);
-}
-
-export function estimateFit(program: Program, plan: MemoryPlan, board: Board): FitEstimate {
-  const weightBytes = plan.blobBytes + 16;
-  const codeBytes = RUNTIME_FLASH_BYTES + KERNEL_FLASH_BYTES * program.kernels.length;
-  const io = ioBytes(program);
-  return {
-    flashBytes: weightBytes + codeBytes,
-    sramBytes: plan.arenaBytes + io + board.stackBytes + RUNTIME_RAM_BYTES,
-    weightBytes,
-    codeBytes,
-    arenaBytes: plan.arenaBytes,
-    ioBytes: io,
-    stackBytes: board.stackBytes,
-    runtimeRamBytes: RUNTIME_RAM_BYTES,
-  };
 }
 
 function limitError(parts: string[]): KilnError {

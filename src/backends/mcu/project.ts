@@ -7,9 +7,9 @@
  */
 import type { Board, MemoryLevel } from '../../costmodel/boards.js';
 import type { Program } from '../../ir/kernel/types.js';
-import { emitC, type CProject, type EmitOptions } from '../c/emit.js';
+import type { MemoryLayout } from '../../ir/kernel/layout.js';
+import { emitC, type CProject } from '../c/emit.js';
 import { estimateFit, type FitEstimate } from './fit.js';
-import { planForBoard } from './levels.js';
 
 /** Default optimisation and warnings of the generated Makefile (the checking build adds -Werror). */
 export const MCU_CFLAGS = '-O2 -std=c99 -Wall -Wextra -pedantic -fno-strict-aliasing -ffunction-sections -fdata-sections';
@@ -224,15 +224,15 @@ export interface McuProject extends CProject {
 }
 
 /**
- * The project for \`board\`; \`linkBoard\` (default: the board itself) gives the memory map the
- * linker script and Makefile use, e.g. mps2-an386 to run an STM32F446 model under QEMU.
+ * The project for \`board\` with the layout of the target's pipeline; \`linkBoard\` (default: the
+ * board itself) gives the memory map the linker script and Makefile use, e.g. mps2-an386 to run an
+ * STM32F446 model under QEMU.
  */
-export function emitMcu(program: Program, name: string, board: Board, linkBoard: Board = board, memory?: EmitOptions['memory']): McuProject {
-  // activations beyond SRAM go to the board's external level when it has one (mcu/levels.ts)
-  const placed = planForBoard(program, board, memory);
-  const project = emitC(placed.program, name, { target: 'mcu', ...(memory ? { memory } : {}), plan: placed.plan });
-  const fit = estimateFit(placed.program, project.plan, board);
-  const arenas = 'levels' in placed.plan ? placed.plan.levels : [];
+export function emitMcu(program: Program, name: string, board: Board, layout: MemoryLayout, linkBoard: Board = board): McuProject {
+  // activations beyond SRAM were placed in the board's external level by the place-levels pass
+  const project = emitC(program, name, layout, { target: 'mcu' });
+  const fit = estimateFit(program, layout, board);
+  const arenas = layout.levels ?? [];
   const levels = (board.levels ?? []).filter((l) => arenas.some((a) => a.name === l.name && a.bytes > 0));
   project.files.delete('Makefile');
   project.files.set('startup.s', startupAsm(linkBoard));
@@ -240,6 +240,5 @@ export function emitMcu(program: Program, name: string, board: Board, linkBoard:
   project.files.set('Makefile', mcuMakefile(linkBoard));
   project.report.board = board.name;
   project.report.estimate = fit;
-  project.files.set('report.json', `${JSON.stringify(project.report, null, 2)}\n`);
   return { ...project, fit };
 }

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { KilnError } from '../../ir/errors.js';
 import type { Program } from '../../ir/kernel/types.js';
+import type { MemoryLayout } from '../../ir/kernel/layout.js';
 import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, storageBytes, tensorToBytes } from '../../ir/rawdata.js';
 import { getBoard, runBoard, type Board } from '../../costmodel/boards.js';
@@ -34,13 +35,13 @@ export function qemuBoardFor(board: Board): Board {
  * Fit check (estimate), build, size (arm-none-eabi-size, checked against `board`), run under QEMU.
  * Boards QEMU does not emulate run on their `runOn` board's memory map with their own budget.
  */
-export function runMcu(program: Program, name: string, inputs: readonly Tensor[], opts: { board?: string; keepDir?: string } = {}): McuRunResult {
+export function runMcu(program: Program, name: string, inputs: readonly Tensor[], layout: MemoryLayout, opts: { board?: string; keepDir?: string } = {}): McuRunResult {
   const board = getBoard(opts.board ?? 'mps2-an386');
   const rb = qemuBoardFor(board);
   requireTool(gccCommand());
   requireTool(sizeCommand());
   requireTool(qemuCommand());
-  const project = emitMcu(program, name, board, rb);
+  const project = emitMcu(program, name, board, layout, rb);
   checkEstimate(project.fit, board);
   const dir = opts.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-mcu-'));
   try {

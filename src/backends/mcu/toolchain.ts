@@ -9,27 +9,13 @@ import { KilnError } from '../../ir/errors.js';
 import type { Board } from '../../costmodel/boards.js';
 import { archFlags, MCU_SPECS } from './project.js';
 import type { MeasuredSize } from './fit.js';
+import { hasTool } from '../tools.js';
 
 export const gccCommand = (): string => process.env.KILN_ARM_GCC ?? 'arm-none-eabi-gcc';
 export const sizeCommand = (): string => process.env.KILN_ARM_SIZE ?? 'arm-none-eabi-size';
 export const qemuCommand = (): string => process.env.KILN_QEMU_ARM ?? 'qemu-system-arm';
 
-const found = new Map<string, boolean>();
-
-/** Whether a command can be started (cached per command). */
-export function hasTool(cmd: string): boolean {
-  let ok = found.get(cmd);
-  if (ok === undefined) {
-    try {
-      execFileSync(cmd, ['--version'], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
-      ok = true;
-    } catch (e) {
-      ok = (e as { code?: string }).code !== 'ENOENT';
-    }
-    found.set(cmd, ok);
-  }
-  return ok;
-}
+export { hasTool };
 
 /** Throws KilnError('unsupported', '<tool> not installed') when the tool is missing. */
 export function requireTool(cmd: string): void {

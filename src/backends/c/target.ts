@@ -1,0 +1,38 @@
+/** Targets `c` and `c-asan`: generated C99, built with the system C compiler and run. */
+import { memoryLayoutOf } from '../../ir/kernel/layout.js';
+import { hostProfileNames, hostRoofline } from '../../costmodel/roofline.js';
+import { planMemoryStep } from '../memory-pipeline.js';
+import { registerTarget, type KernelTarget, type TargetContext } from '../target.js';
+import { commandTool } from '../tools.js';
+import { emitC } from './emit.js';
+import { cCompiler, runC } from './run.js';
+
+/** Flags for the sanitizer run: any AddressSanitizer/UBSan report makes the run fail. */
+export const SANITIZE_CFLAGS = '-std=c99 -O0 -g -Wall -Wextra -Werror -pedantic -fno-strict-aliasing -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer';
+
+const cc = commandTool(cCompiler, 'apt-get install --no-install-recommends gcc (or set CC)');
+
+function cTarget(name: string, description: string, cflags: string | undefined): KernelTarget {
+  const layout = (ctx: TargetContext) => memoryLayoutOf(ctx.results, name);
+  return {
+    name,
+    description,
+    level: 'kernel',
+    tools: [cc],
+    capabilities: { ci: true, emits: true },
+    pipeline: (_options, settings) => planMemoryStep(settings),
+    emit(program, ctx) {
+      const p = emitC(program, ctx.name, layout(ctx), { target: name, ...(cflags ? { cflags } : {}) });
+      return { files: p.files, report: p.report };
+    },
+    run: (program, inputs, ctx) => ({ outputs: runC(program, ctx.name, inputs, layout(ctx), cflags ? { cflags } : {}) }),
+  };
+}
+
+registerTarget({
+  ...cTarget('c', 'generated C99, compiled with the system C compiler (cc) and run', undefined),
+  options: { host: { description: 'host profile for the roofline of `kiln report` (src/costmodel/boards/hosts/; default x86-64-avx2)', values: hostProfileNames() } },
+  roofline: (options) => hostRoofline(options.host),
+});
+
+registerTarget(cTarget('c-asan', 'generated C built with -fsanitize=address,undefined (any report fails the case)', SANITIZE_CFLAGS));
