@@ -21,6 +21,10 @@ import { runC } from '../src/backends/c/run.js';
 import { emitMcu } from '../src/backends/mcu/project.js';
 import { runMcu } from '../src/backends/mcu/run.js';
 import { getBoard } from '../src/costmodel/boards.js';
+import { parsePipeline, runPipeline } from '../src/passes/pipeline.js';
+import { lookupTarget, type KernelTarget } from '../src/backends/target.js';
+import { RUN_SETTINGS } from '../src/driver/targets.js';
+import { MEMORY_PLAN, type MemoryLayout } from '../src/ir/kernel/layout.js';
 import { compareTensors, DEFAULT_TOLERANCE } from '../src/driver/compare.js';
 import { dataSets, readInputs } from '../src/driver/testcase.js';
 import { readValueFile } from '../src/frontend/onnx/values.js';
@@ -51,6 +55,13 @@ function sample(name: string): Sample {
   const expected = files('output_').map((f) => readValueFile(f, null) as Tensor);
   specializeShapes(m, new Map());
   return { program: lowerModule(m), inputs, expected };
+}
+
+/** The mcu target's pipeline for a board (plan-memory, place-levels) on the program, in place; its layout. */
+function mcuPipeline(program: Program, board: string): MemoryLayout {
+  const t = lookupTarget('mcu') as KernelTarget;
+  const r = runPipeline({ level: 'kernel', program }, parsePipeline(t.pipeline({ board }, RUN_SETTINGS)));
+  return r.results.get(MEMORY_PLAN) as MemoryLayout;
 }
 
 function expectClose(actual: Tensor[], expected: Tensor[]): void {
@@ -203,7 +214,7 @@ describe('placing a sample across two levels', () => {
   it.skipIf(!hasCc)('the host C target runs it with one static arena per level', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-levels-'));
     try {
-      expectClose(runC(placed.program, 'transformer', s.inputs, { plan: placed.plan, keepDir: dir }), s.expected);
+      expectClose(runC(placed.program, 'transformer', s.inputs, placed.plan, { keepDir: dir }), s.expected);
       const c = fs.readFileSync(path.join(dir, 'model.c'), 'utf8');
       expect(c).toMatch(new RegExp(`static unsigned char kiln_arena\\[${placed.plan.arenaBytes}\\]`));
       expect(c).toMatch(new RegExp(`static unsigned char kiln_arena_psram\\[${placed.plan.levels[0]!.bytes}\\] __attribute__\\(\\(aligned\\(16\\)\\)\\);`));
@@ -216,8 +227,8 @@ describe('placing a sample across two levels', () => {
 describe('MCU board with 64 KiB SRAM and PSRAM', () => {
   it('a program that fits on-chip gives the same model.c as on a board without levels', () => {
     const s = sample('mlp');
-    const a = emitMcu(s.program, 'mlp', getBoard(BOARD));
-    const b = emitMcu(s.program, 'mlp', getBoard('mps2-an386'));
+    const a = emitMcu(s.program, 'mlp', getBoard(BOARD), mcuPipeline(s.program, BOARD));
+    const b = emitMcu(s.program, 'mlp', getBoard('mps2-an386'), mcuPipeline(s.program, 'mps2-an386'));
     expect(a.files.get('model.c')).toBe(b.files.get('model.c'));
     expect(a.report.memory.levels).toBeUndefined();
     expect(a.files.get('link.ld')).not.toMatch(/kiln_psram/);
@@ -244,7 +255,8 @@ describe('MCU board with 64 KiB SRAM and PSRAM', () => {
   it.skipIf(!hasGcc || !hasQemu)('kws-dscnn does not fit 64 KiB: it runs under QEMU with its arena split over SRAM and PSRAM', () => {
     const s = sample('kws-dscnn');
     const board = getBoard(BOARD);
-    const project = emitMcu(s.program, 'kws', board);
+    const layout = mcuPipeline(s.program, BOARD);
+    const project = emitMcu(s.program, 'kws', board, layout);
     const levels = project.report.memory.levels!;
     expect(levels.map((l) => l.name)).toEqual(['sram', 'psram']);
     expect(levels[0]!.bytes).toBeLessThanOrEqual(levels[0]!.capacity);
@@ -253,7 +265,7 @@ describe('MCU board with 64 KiB SRAM and PSRAM', () => {
     expect(project.files.get('link.ld')).toMatch(/LEVEL_PSRAM \(rw\) : ORIGIN = 0x21000000/);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-levels-mcu-'));
     try {
-      const r = runMcu(s.program, 'kws', s.inputs, { board: BOARD, keepDir: dir });
+      const r = runMcu(s.program, 'kws', s.inputs, layout, { board: BOARD, keepDir: dir });
       expectClose(r.outputs, s.expected);
       expect(r.size.fits.sram).toBe(true);
       // the PSRAM arena really sits at the level's address
@@ -271,11 +283,12 @@ describe('MCU board with 64 KiB SRAM and PSRAM', () => {
 
   it.skipIf(!hasGcc || !hasQemu)('resnet8 needs copy kernels between the levels: still correct under QEMU', () => {
     const s = sample('resnet8');
-    const project = emitMcu(s.program, 'resnet8', getBoard(BOARD));
+    const layout = mcuPipeline(s.program, BOARD);
+    const project = emitMcu(s.program, 'resnet8', getBoard(BOARD), layout);
     const placement = project.report.memory.levelPlacement as { copyKernels: number; copyIns: number } | undefined;
     expect(placement?.copyKernels).toBeGreaterThan(0);
     expect(placement?.copyIns).toBeGreaterThan(0);
-    const r = runMcu(s.program, 'resnet8', s.inputs, { board: BOARD });
+    const r = runMcu(s.program, 'resnet8', s.inputs, layout, { board: BOARD });
     expectClose(r.outputs, s.expected);
     expect(r.size.fits.sram).toBe(true);
   });

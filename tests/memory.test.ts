@@ -90,13 +90,14 @@ describe('memory plan of the samples', () => {
 
   it('the report carries the memory section and the plot is well-formed SVG', () => {
     const program = lowered('mlp');
-    const proj = emitC(program, 'mlp', { memory: { strategy: 'auto', timeLimitMs: 1000 } });
+    const plan = planMemory(program, { strategy: 'auto', timeLimitMs: 1000 });
+    const proj = emitC(program, 'mlp', plan);
     const m = proj.report.memory;
     expect(m.arenaBytes).toBe(proj.report.arenaBytes);
     expect(Object.keys(m.strategies)).toEqual(expect.arrayContaining(['greedy-size', 'greedy-breadth', 'greedy-size-offset', 'first-fit']));
     expect(m.order).toBe('file');
     expect(typeof m.solver.status).toBe('string');
-    const svg = memoryPlotSvg(proj.plan, { title: 'mlp <&>' });
+    const svg = memoryPlotSvg(plan, { title: 'mlp <&>' });
     expect(svg.startsWith('<?xml')).toBe(true);
     expect(svg).toContain('<svg xmlns="http://www.w3.org/2000/svg"');
     expect(svg.trim().endsWith('</svg>')).toBe(true);
@@ -105,7 +106,7 @@ describe('memory plan of the samples', () => {
     const opened = (svg.match(/<(svg|g|title|text)\b/g) ?? []).length;
     const closed = (svg.match(/<\/(svg|g|title|text)>/g) ?? []).length;
     expect(opened).toBe(closed);
-    expect((svg.match(/<rect /g) ?? []).length).toBeGreaterThanOrEqual(proj.plan.report.buffers + 1);
+    expect((svg.match(/<rect /g) ?? []).length).toBeGreaterThanOrEqual(plan.report.buffers + 1);
   });
 });
 
@@ -141,7 +142,7 @@ describe('in-place reuse', () => {
     const [t1, t2, t3] = [p.buffers[1]!, p.buffers[2]!, p.buffers[3]!];
     expect(plan.arenaOffset.get(t1)).toBe(plan.arenaOffset.get(t2));
     expect(plan.arenaOffset.get(t2)).toBe(plan.arenaOffset.get(t3));
-    const src = emitC(p, 'chain', { memory: { timeLimitMs: 0 } }).files.get('model.c') as string;
+    const src = emitC(p, 'chain', planMemory(p, { timeLimitMs: 0 })).files.get('model.c') as string;
     expect(src).toMatch(/const float \*p_t1/);
     expect(src).not.toMatch(/\*restrict p_t1/);
     const hasCc = (() => {
@@ -155,7 +156,7 @@ describe('in-place reuse', () => {
     if (!hasCc) return;
     const xs = Array.from({ length: 16 }, (_, i) => i - 5);
     const input = Tensor.from('f32', [2, 8], xs);
-    const [out] = runC(p, 'chain', [input]);
+    const [out] = runC(p, 'chain', [input], planMemory(p, { timeLimitMs: 1000 }));
     const got = Array.from(out!.data as Float32Array);
     expect(got).toEqual(xs.map((v) => (2 * v + 1) * (2 * v + 1) + v));
   });

@@ -9,7 +9,7 @@ import { inferModule } from '../src/ir/infer.js';
 import { interpret } from '../src/ir/interp/interpreter.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { compareTensors } from '../src/driver/compare.js';
-import { getTarget } from '../src/driver/targets.js';
+import { resolveTarget, runOnTarget } from '../src/driver/targets.js';
 import { FLOAT, floatTensor, modelBytes, node, vi } from './helpers/onnx-builder.js';
 import '../src/ir/ops/index.js';
 
@@ -76,7 +76,7 @@ describe.skipIf(ort === null)('agreement with onnxruntime on random weights', ()
       for (const target of ['interp', 'kernel', 'c']) {
         const m = importOnnxBytes(c.bytes);
         inferModule(m);
-        const outs = (target === 'interp' ? interpret(m, inputs) : await getTarget(target).run(m, inputs)) as Tensor[];
+        const outs = (target === 'interp' ? interpret(m, inputs) : (await runOnTarget(resolveTarget(target), m, inputs)).outputs) as Tensor[];
         outs.forEach((o, k) => expect(compareTensors(o, expected[k]!, tol), `${target} output ${k}`).toBeNull());
       }
     });

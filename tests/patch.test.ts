@@ -11,9 +11,10 @@ import { interpret } from '../src/ir/interp/interpreter.js';
 import { verifyModule } from '../src/ir/verify.js';
 import { lowerScheduled } from '../src/passes/schedule-memory.js';
 import { runC } from '../src/backends/c/run.js';
+import { planMemory } from '../src/passes/plan-memory.js';
 import { runPasses } from '../src/passes/pass.js';
 import { runPipeline } from '../src/passes/pipeline.js';
-import { compileModule } from '../src/driver/compile.js';
+import { compileModule, compilePipeline } from '../src/driver/compile.js';
 import { applyPatchPlan, choosePatchPlan, graphMacs, kernelPeakBytes, parseBytes, parseGrid, patchCuts, patchExecutionPass, patchModule, patchSteps, type PatchReport } from '../src/passes/patch-execution.js';
 import { hasTool } from './helpers/onnx-builder.js';
 
@@ -144,7 +145,7 @@ describe('patch-based execution', () => {
     const m = specialized(smallModel());
     applyPatchPlan(m, 'dw.out', [3, 2]);
     const { program } = lowerScheduled(m, 'memory');
-    expectSame(ref, runC(program, 'small', [inputFor(m)], { cflags: CFLAGS }), 'C 3x2');
+    expectSame(ref, runC(program, 'small', [inputFor(m)], planMemory(program, { timeLimitMs: 1000 }), { cflags: CFLAGS }), 'C 3x2');
   });
 
   it('chooses a plan for the small model that lowers the kernel-level peak, with a consistent report', () => {
@@ -208,10 +209,16 @@ describe('patch-based execution', () => {
     expect(bad({ grid: '2x2', cut: 'missing' })).toThrow(/no tensor named 'missing'/);
     expect(parseBytes('128KiB')).toBe(131072);
     expect(parseBytes('1.5M')).toBe(1572864);
-    expect(patchSteps('auto', 'c', undefined)).toEqual([]);
-    expect(patchSteps('off', 'mcu', undefined)).toEqual([]);
-    expect(patchSteps('auto', 'mcu', 'stm32f446')[0]!.options).toEqual({ board: 'stm32f446' });
-    expect(patchSteps('3x4', 'c', undefined)[0]!.options).toEqual({ grid: '3x4' });
+    expect(patchSteps('auto')).toEqual([]);
+    expect(patchSteps('off')).toEqual([]);
+    expect(patchSteps('3x4')[0]!.options).toEqual({ grid: '3x4' });
+    // 'auto' is what the target's prelude asks for: the mcu target patches for its board, c does not
+    const patching = (o: Parameters<typeof compilePipeline>[0]) => compilePipeline(o).filter((st) => st.pass.name === 'patch-execution').map((st) => st.options);
+    expect(patching({ target: 'mcu', board: 'stm32f446', patches: 'auto' })).toEqual([{ board: 'stm32f446' }]);
+    expect(patching({ target: 'mcu:stm32f446', patches: 'auto' })).toEqual([{ board: 'stm32f446' }]);
+    expect(patching({ target: 'mcu', patches: 'off' })).toEqual([]);
+    expect(patching({ target: 'c', patches: 'auto' })).toEqual([]);
+    expect(patching({ target: 'c', patches: '3x4' })).toEqual([{ grid: '3x4' }]);
   });
 
   it('vww-mobilenet: same outputs (interpreter), lower kernel-level peak', () => {
@@ -233,7 +240,7 @@ describe('patch-based execution', () => {
     const m = vww();
     applyPatchPlan(m, 'relu8.out', [2, 2]);
     const { program } = lowerScheduled(m, 'memory');
-    expectSame(want, runC(program, 'vww', [x], { cflags: CFLAGS }), 'vww C 2x2');
+    expectSame(want, runC(program, 'vww', [x], planMemory(program, { timeLimitMs: 1000 }), { cflags: CFLAGS }), 'vww C 2x2');
   });
 
   it('vww-mobilenet: the chosen plan beats the unpatched peak', () => {

@@ -101,8 +101,11 @@ describe('kiln compile pipeline', () => {
     const r = kiln(['compile', sample, '-o', path.join(dir, 'out'), '--passes', 'fold-constants', '--dump-dir', path.join(dir, 'd'), '--json']);
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout) as { passes: { name: string; level: string; ms: number }[] };
-    expect(report.passes.map((p) => p.name)).toEqual(['specialize', 'fold-constants', 'lower', 'emit-c']);
+    // memory planning is a pass of the target's pipeline, not part of emit
+    expect(report.passes.map((p) => p.name)).toEqual(['specialize', 'fold-constants', 'lower', 'plan-memory', 'emit-c']);
     expect(report.passes.every((p) => p.ms >= 0)).toBe(true);
-    expect(fs.readdirSync(path.join(dir, 'd')).sort()).toEqual(['00-input.kir', '01-specialize.kir', '02-fold-constants.kir', '03-lower.kir']);
+    expect(fs.readdirSync(path.join(dir, 'd')).sort()).toEqual(['00-input.kir', '01-specialize.kir', '02-fold-constants.kir', '03-lower.kir', '04-plan-memory.kir']);
+    expect(fs.readFileSync(path.join(dir, 'd', '03-lower.kir'), 'utf8')).not.toMatch(/ offset \d+/);
+    expect(fs.readFileSync(path.join(dir, 'd', '04-plan-memory.kir'), 'utf8')).toMatch(/level "arena" offset \d+/);
   });
 });

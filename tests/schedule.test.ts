@@ -12,7 +12,7 @@ import { specializeShapes } from '../src/passes/specialize.js';
 import { scheduleGraph, lowerScheduled, scheduleMemoryPass } from '../src/passes/schedule-memory.js';
 import { runPasses } from '../src/passes/pass.js';
 import { interpret } from '../src/ir/interp/interpreter.js';
-import { getTarget } from '../src/driver/targets.js';
+import { resolveTarget, runOnTarget } from '../src/driver/targets.js';
 
 const samplesDir = path.resolve('samples');
 const samples = fs.readdirSync(samplesDir).filter((d) => fs.existsSync(path.join(samplesDir, d, 'model.onnx'))).sort();
@@ -105,7 +105,7 @@ describe('memory-aware scheduling', () => {
 
   it.skipIf(!hasCompiler())('outputs are unchanged (interpreter on the file order, generated C on the scheduled one)', async () => {
     const ref = interpret(branchy(), [xIn()]);
-    const out = (await getTarget('c').run(branchy(), [xIn()])) as RtValue[];
+    const out = (await runOnTarget(resolveTarget('c'), branchy(), [xIn()])).outputs as RtValue[];
     const a = ref[0] as Tensor;
     const b = out[0] as Tensor;
     expect(b.shape).toEqual(a.shape);

@@ -31,7 +31,8 @@ function cTarget(name: string, description: string, cflags: string | undefined):
 
 registerTarget({
   ...cTarget('c', 'generated C99, compiled with the system C compiler (cc) and run', undefined),
-  options: { host: { description: 'host profile for the roofline of `kiln report` (src/costmodel/boards/hosts/; default x86-64-avx2)', values: hostProfileNames() } },
+  options: { host: { description: `host profile for the roofline of \`kiln report\` (src/costmodel/boards/hosts/: ${hostProfileNames().join(', ')}; default x86-64-avx2)` } },
+  checkOptions: (options) => void (options.host !== undefined && hostRoofline(options.host)),
   roofline: (options) => hostRoofline(options.host),
 });
 

@@ -24,7 +24,9 @@ registerTarget({
   name: 'mcu',
   description: 'generated C99 for a Cortex-M board (--board), built with arm-none-eabi-gcc and run under qemu-system-arm with semihosting',
   level: 'kernel',
-  options: { board: { description: 'board description (src/costmodel/boards/)', default: 'mps2-an386', values: boardNames() } },
+  options: { board: { description: `board description (src/costmodel/boards/: ${boardNames().join(', ')})`, default: 'mps2-an386' } },
+  // an unknown board is refused with the known ones, before anything runs
+  checkOptions: (options) => void getBoard(options.board!),
   tools: [commandTool(gccCommand, APT), commandTool(sizeCommand, APT), commandTool(qemuCommand, 'apt-get install --no-install-recommends qemu-system-arm')],
   capabilities: { ci: true, emits: true },
   prelude: (options, settings) => (settings.patches === 'auto' ? `patch-execution{board=${options.board}}` : ''),
