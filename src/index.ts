@@ -51,10 +51,10 @@ export { loadModel } from './driver/load.js';
 export { runConformance, type ConformanceReport } from './driver/conformance.js';
 import './ir/ops/index.js';
 import { loadPluginWith, type LoadedPlugin } from './driver/plugins.js';
-// the API a plugin's setup function receives is this module itself
-import * as api from './index.js';
 
 /** Imports a plugin file and registers its passes, ops and targets (once per file and process). */
-export function loadPlugin(file: string): Promise<LoadedPlugin> {
+export async function loadPlugin(file: string): Promise<LoadedPlugin> {
+  // the API a plugin's setup function receives is this module's own namespace (already evaluated)
+  const api = (await import(import.meta.url)) as object;
   return loadPluginWith(file, api);
 }

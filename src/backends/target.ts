@@ -176,8 +176,8 @@ export function resolveTargetOptions(t: TargetDefinition, given: Readonly<Record
   for (const [k, v] of Object.entries(given)) {
     if (v === undefined) continue;
     const spec = specs[k];
-    if (!spec) throw new KilnError('usage', `--${k} does not apply to target '${t.name}'${Object.keys(specs).length ? ` (its options: ${Object.keys(specs).map((o) => `--${o}`).join(', ')})` : ''}`);
-    if (spec.values && !spec.values.includes(v)) throw new KilnError('usage', `--${k} '${v}' is not one of ${spec.values.join(', ')} (target '${t.name}')`);
+    if (!spec) throw new KilnError('usage', `option '${k}' does not apply to target '${t.name}' (${Object.keys(specs).length ? `its options: ${Object.keys(specs).join(', ')}` : 'it has no options'})`);
+    if (spec.values && !spec.values.includes(v)) throw new KilnError('usage', `option ${k} '${v}' of target '${t.name}' is not one of ${spec.values.join(', ')}`);
     out[k] = v;
   }
   for (const [k, spec] of Object.entries(specs)) if (out[k] === undefined && spec.default !== undefined) out[k] = spec.default;

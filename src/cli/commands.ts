@@ -103,7 +103,12 @@ export function registerCommands(program: Command, main: InProcessMain): void {
       }
       const shown = Object.entries(target.options).map(([k, v]) => `${k} ${v}`).join(', ');
       const m = r.report.memory;
-      const sizes = m && r.report.arenaBytes !== undefined ? `: ${r.report.kernels} kernels, arena ${r.report.arenaBytes} B (${m.strategy}, lower bound ${m.lowerBoundBytes} B), weights ${r.report.weightBytes} B` : '';
+      // the figures the target reported (the C-like targets give all of them)
+      const parts: string[] = [];
+      if (typeof r.report.kernels === 'number') parts.push(`${r.report.kernels} kernels`);
+      if (typeof r.report.arenaBytes === 'number') parts.push(`arena ${r.report.arenaBytes} B${m?.strategy !== undefined ? ` (${m.strategy}, lower bound ${m.lowerBoundBytes} B)` : ''}`);
+      if (typeof r.report.weightBytes === 'number') parts.push(`weights ${r.report.weightBytes} B`);
+      const sizes = parts.length ? `: ${parts.join(', ')}` : '';
       process.stdout.write(`compiled ${model} for ${target.def.name}${shown ? ` (${shown})` : ''} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s${sizes}\n`);
       if (!m) return;
       const sch = m.schedule;
