@@ -32,7 +32,7 @@ export const DEVICE_KINDS: readonly DeviceKind[] = ['mcu', 'host', 'gpu', 'fpga'
 const source: FieldSpec = { t: 'text', doc: 'where the figures of this object come from (data sheet, paper, spec; "assumed" with a reason)' };
 const note: FieldSpec = { t: 'text', optional: true, doc: 'free remark' };
 
-const roofline: FieldSpec = {
+export const ROOFLINE_SPEC: FieldSpec = {
   t: 'object',
   doc: 'peak figures for the analytical cost model (src/costmodel/roofline.ts)',
   fields: {
@@ -89,7 +89,7 @@ const mcu: Readonly<Record<string, FieldSpec>> = {
       },
     },
   },
-  roofline: { ...roofline, optional: true },
+  roofline: { ...ROOFLINE_SPEC, optional: true },
 };
 
 const host: Readonly<Record<string, FieldSpec>> = {
@@ -112,7 +112,7 @@ const host: Readonly<Record<string, FieldSpec>> = {
       },
     },
   },
-  roofline,
+  roofline: ROOFLINE_SPEC,
 };
 
 const lim = (doc: string, unit?: string): FieldSpec => ({ t: 'int', min: 1, doc, ...(unit ? { unit } : {}) });

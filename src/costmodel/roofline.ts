@@ -6,6 +6,7 @@
  */
 import { KilnError } from '../ir/errors.js';
 import { getDevice, listDevices } from './devices.js';
+import { ROOFLINE_SPEC, checkValue } from './device-schema.js';
 
 export interface Roofline {
   /** Profile name (the board's name, or the host profile's). */
@@ -31,4 +32,9 @@ export function hostProfileNames(): string[] {
 export function hostRoofline(name: string = DEFAULT_HOST_PROFILE): Roofline {
   if (!hostProfileNames().includes(name)) throw new KilnError('usage', `unknown host profile '${name}' (known: ${hostProfileNames().join(', ') || 'none'})`);
   return getDevice(name, 'host').roofline;
+}
+
+/** Checks a `roofline` object by the device schema; `name` is the profile it belongs to. */
+export function parseRoofline(file: string, name: string, v: unknown): Roofline {
+  return { ...(checkValue(file, 'roofline', ROOFLINE_SPEC, v) as Omit<Roofline, 'name'>), name };
 }
