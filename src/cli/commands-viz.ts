@@ -31,7 +31,7 @@ export function registerVizCommands(program: Command): void {
     .argument('<model>', 'model.onnx or file.kir')
     .option('-t, --target <target>', 'target (c, mcu)', 'c')
     .option('--board <name>', 'board for --target mcu (default mps2-an386); its roofline figures are used')
-    .option('--host <profile>', `roofline figures for --target c (src/costmodel/boards/hosts/, default ${DEFAULT_HOST_PROFILE})`)
+    .option('--host <profile>', `roofline figures for --target c (host devices in src/costmodel/devices/, default ${DEFAULT_HOST_PROFILE})`)
     .requiredOption('-o, --output <file.html>', 'the HTML page to write')
     .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims, e.g. x=1x3x224x224')
     .option('--memory <strategy>', `memory planning strategy (${MEMORY_STRATEGIES.join(', ')})`, 'auto')

@@ -1,12 +1,12 @@
 /**
  * Roofline figures of a target: clock, peak scalar operations per cycle (float and integer) and the
- * load/store bandwidth in bytes per cycle. They are data: the `roofline` object of a board JSON
- * (src/costmodel/boards/*.json) for the MCU target, and src/costmodel/boards/hosts/*.json for the
- * host C target. Each carries a `source` line saying where its numbers come from; nothing is measured.
+ * load/store bandwidth in bytes per cycle. They are data: the `roofline` object of an `mcu` or
+ * `host` device (src/costmodel/devices/*.json, checked by the device schema). Each carries a
+ * `source` line saying where its numbers come from; nothing is measured.
  */
-import * as fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { KilnError } from '../ir/errors.js';
+import { getDevice, listDevices } from './devices.js';
+import { ROOFLINE_SPEC, checkValue } from './device-schema.js';
 
 export interface Roofline {
   /** Profile name (the board's name, or the host profile's). */
@@ -24,46 +24,17 @@ export interface Roofline {
 
 export const DEFAULT_HOST_PROFILE = 'x86-64-avx2';
 
-function positive(file: string, key: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) throw new KilnError('io', `roofline ${file}: '${key}' must be a positive number`);
-  return v;
-}
-
-/** Reads a `roofline` object; `name` is the profile it belongs to. */
-export function parseRoofline(file: string, name: string, v: unknown): Roofline {
-  const r = v as Record<string, unknown> | null;
-  if (typeof r !== 'object' || r === null || Array.isArray(r)) throw new KilnError('io', `roofline ${file}: must be an object {clockHz, flopsPerCycle, intOpsPerCycle, bytesPerCycle, source}`);
-  if (typeof r.source !== 'string' || r.source.trim() === '') throw new KilnError('io', `roofline ${file}: 'source' must say where the figures come from`);
-  return {
-    name,
-    clockHz: positive(file, 'clockHz', r.clockHz),
-    flopsPerCycle: positive(file, 'flopsPerCycle', r.flopsPerCycle),
-    intOpsPerCycle: positive(file, 'intOpsPerCycle', r.intOpsPerCycle),
-    bytesPerCycle: positive(file, 'bytesPerCycle', r.bytesPerCycle),
-    source: r.source,
-  };
-}
-
-function hostDirs(): string[] {
-  return [new URL('./boards/hosts/', import.meta.url), new URL('../../src/costmodel/boards/hosts/', import.meta.url)].map((u) => fileURLToPath(u));
-}
-
-/** Host profiles by name (files src/costmodel/boards/hosts/<name>.json). */
+/** Host profiles by name (the `host` devices). */
 export function hostProfileNames(): string[] {
-  const dir = hostDirs().find((d) => fs.existsSync(d));
-  return dir ? fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort() : [];
+  return listDevices('host').map((d) => d.name).sort();
 }
 
 export function hostRoofline(name: string = DEFAULT_HOST_PROFILE): Roofline {
-  if (!/^[A-Za-z0-9._+-]+$/.test(name) || !hostProfileNames().includes(name)) {
-    throw new KilnError('usage', `unknown host profile '${name}' (known: ${hostProfileNames().join(', ') || 'none'})`);
-  }
-  const dir = hostDirs().find((d) => fs.existsSync(`${d}/${name}.json`))!;
-  let j: Record<string, unknown>;
-  try {
-    j = JSON.parse(fs.readFileSync(`${dir}/${name}.json`, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new KilnError('io', `host profile ${name}.json: ${(e as Error).message}`);
-  }
-  return parseRoofline(`${name}.json`, name, j.roofline);
+  if (!hostProfileNames().includes(name)) throw new KilnError('usage', `unknown host profile '${name}' (known: ${hostProfileNames().join(', ') || 'none'})`);
+  return getDevice(name, 'host').roofline;
+}
+
+/** Checks a `roofline` object by the device schema; `name` is the profile it belongs to. */
+export function parseRoofline(file: string, name: string, v: unknown): Roofline {
+  return { ...(checkValue(file, 'roofline', ROOFLINE_SPEC, v) as Omit<Roofline, 'name'>), name };
 }
