@@ -4,7 +4,7 @@ import { isBig, type BigArray } from '../dtype.js';
 import { Tensor, stridesOf } from '../tensor.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
 import { registerOp, type InferContext, type KernelContext } from './registry.js';
-import { broadcastDims, broadcastShapes, broadcastStrides, dimText, requireTensorType } from './util.js';
+import { broadcastDims, broadcastStrides, dimText, requireTensorType } from './util.js';
 import { matmulShapes, gemmConfig, parseEinsum, type EinsumPlan } from './config/linalg.js';
 import { optType, prod, requireFloat, requireNumeric, tensorFromF64, toF64, unifyDim } from './reduce-util.js';
 
