@@ -1,7 +1,7 @@
 /** ONNX recurrent layers: RNN, GRU and LSTM (all opsets, layouts 0/1, all directions). */
 import { KilnError } from '../errors.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
-import { checkRnnWeights, rnnActivations, rnnConfig, rnnDirections, type RnnKind as Kind } from './config/rnn.js';
+import { checkRnnWeights, rnnActivations, rnnInputDims, rnnConfig, rnnDirections, type RnnKind as Kind } from './config/rnn.js';
 import { registerOp, type InferContext, type KernelContext } from './registry.js';
 import { inputTensorType } from './util.js';
 import { dimOf, fromF64, requireFloat, sigmoid, toF64 } from './sequence-models-common.js';
@@ -80,8 +80,7 @@ function runRecurrent(ctx: KernelContext, kind: Kind): (Tensor | null)[] {
   const Pt = kind === 'LSTM' ? ctx.optTensor(7) : null;
   const a = ctx.attrs;
   const { layout, direction, nd, clip, gates: G, hiddenSize, linearBeforeReset, inputForget } = rnnConfig(a, kind);
-  if (X.rank !== 3) throw new KilnError('type', `X must be 3-D, got rank ${X.rank}`);
-  const [S, batch, I] = layout === 0 ? (X.shape as [number, number, number]) : ([X.shape[1], X.shape[0], X.shape[2]] as [number, number, number]);
+  const [S, batch, I] = rnnInputDims(layout, X.shape);
   if (Rt.rank !== 3) throw new KilnError('type', 'R must be 3-D');
   const H = hiddenSize ?? Rt.shape[2]!;
   checkRnnWeights(nd, G, H, I, Wt.shape, Rt.shape);

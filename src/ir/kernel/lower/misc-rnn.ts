@@ -2,12 +2,11 @@
  * Lowerings of RNN, GRU and LSTM: one kernel per node that loops over time (static sequence
  * length, per-batch lengths at run time) with the hidden/cell state in temp buffers.
  */
-import { KilnError } from '../../errors.js';
 import { add, bin, cast, div, ge, gt, idx, load, mul, select, sub, un } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, ScalarType } from '../types.js';
 import { computeType, req } from './common.js';
-import { checkRnnWeights, rnnActivations, rnnConfig, type RnnKind as Kind } from '../../ops/config/rnn.js';
+import { checkRnnWeights, rnnActivations, rnnInputDims, rnnConfig, type RnnKind as Kind } from '../../ops/config/rnn.js';
 import { fl, ld, sigmoidE } from './misc-util.js';
 
 type Act = (x: Expr) => Expr;
@@ -48,8 +47,7 @@ function lowerRecurrent(ctx: LowerContext, kind: Kind): void {
   const Pb = kind === 'LSTM' ? ctx.input(7) : null;
   const a = ctx.attrs;
   const { layout, direction, nd, clip, gates: G, hiddenSize, linearBeforeReset, inputForget } = rnnConfig(a, kind);
-  if (X.shape.length !== 3) throw new KilnError('type', `X must be 3-D, got rank ${X.shape.length}`);
-  const [S, batch, I] = layout === 0 ? (X.shape as [number, number, number]) : [X.shape[1]!, X.shape[0]!, X.shape[2]!];
+  const [S, batch, I] = rnnInputDims(layout, X.shape);
   const H = hiddenSize ?? R.shape[2]!;
   checkRnnWeights(nd, G, H, I, W.shape, R.shape);
   const ct = computeType(X.dtype);

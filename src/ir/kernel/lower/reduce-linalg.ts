@@ -1,6 +1,6 @@
 /** Lowerings of linear algebra: MatMul, Gemm, Einsum, Det. */
 import { KilnError } from '../../errors.js';
-import { gemmConfig, matmulShapes, parseEinsum } from '../../ops/config/linalg.js';
+import { gemmConfig, matmulShapes, parseEinsum, type MatmulShapes } from '../../ops/config/linalg.js';
 import { add, broadcastIndex, cast, div, eq, flatIndex, gt, idx, load, mul, ne, sub, un, type KernelBuilder } from '../builder.js';
 import { registerLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
@@ -28,17 +28,11 @@ registerLowering({
   },
 });
 
-interface MatmulSpec {
+interface MatmulSpec extends Omit<MatmulShapes, 'outShape'> {
   A: KBuffer;
   B: KBuffer;
   Y: KBuffer;
   t: ScalarType;
-  M: number;
-  K: number;
-  N: number;
-  batch: number[];
-  abatch: number[];
-  bbatch: number[];
 }
 
 /**

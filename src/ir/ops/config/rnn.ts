@@ -80,6 +80,12 @@ export function rnnConfig(attrs: Attrs, kind: RnnKind): RnnConfig {
   };
 }
 
+/** (sequence length, batch, input size) of X under the layout. */
+export function rnnInputDims(layout: number, xShape: readonly number[]): [number, number, number] {
+  if (xShape.length !== 3) throw new KilnError('type', `X must be 3-D, got rank ${xShape.length}`);
+  return layout === 0 ? [xShape[0]!, xShape[1]!, xShape[2]!] : [xShape[1]!, xShape[0]!, xShape[2]!];
+}
+
 /** Checks W ([nd, G·H, I]) and R ([nd, G·H, H]) against the layer's geometry. */
 export function checkRnnWeights(nd: number, G: number, H: number, I: number, W: readonly number[], R: readonly number[]): void {
   if (W.length !== 3 || W[0] !== nd || W[1] !== G * H || W[2] !== I) throw new KilnError('type', `W shape [${W.join(',')}] must be [${nd},${G * H},${I}]`);
