@@ -69,6 +69,7 @@ function readState(t: Tensor | null, layout: number, nd: number, batch: number, 
 }
 
 function runRecurrent(ctx: KernelContext, kind: Kind): (Tensor | null)[] {
+  const { layout, direction, nd, clip, gates: G, hiddenSize, linearBeforeReset, inputForget } = rnnConfig(ctx.attrs, kind);
   const X = ctx.tensor(0);
   const Wt = ctx.tensor(1);
   const Rt = ctx.tensor(2);
@@ -78,8 +79,6 @@ function runRecurrent(ctx: KernelContext, kind: Kind): (Tensor | null)[] {
   const h0 = ctx.optTensor(5);
   const c0 = kind === 'LSTM' ? ctx.optTensor(6) : null;
   const Pt = kind === 'LSTM' ? ctx.optTensor(7) : null;
-  const a = ctx.attrs;
-  const { layout, direction, nd, clip, gates: G, hiddenSize, linearBeforeReset, inputForget } = rnnConfig(a, kind);
   const [S, batch, I] = rnnInputDims(layout, X.shape);
   if (Rt.rank !== 3) throw new KilnError('type', 'R must be 3-D');
   const H = hiddenSize ?? Rt.shape[2]!;

@@ -23,7 +23,7 @@ export interface ConvGeom {
 }
 
 /** A 1-D or 2-D geometry as height/width extents (1-D: height 1), as the fast paths loop over them. */
-export function planar(g: ConvGeom): { OH: number; OW: number; IH: number; IW: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; ph: number; pw: number } {
+export function planar(g: { readonly [K in 'qSp' | 'rSp' | 'kernel' | 'strides' | 'dilations' | 'pb']: readonly number[] }): { OH: number; OW: number; IH: number; IW: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; ph: number; pw: number } {
   const nd = g.qSp.length;
   const two = nd === 2;
   const at = (a: readonly number[], fallback: number): [number, number] => [two ? a[0]! : fallback, a[nd - 1]!];

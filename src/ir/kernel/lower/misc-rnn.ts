@@ -37,6 +37,7 @@ function activations(ctx: LowerContext, kind: Kind, nd: number, t: ScalarType): 
 }
 
 function lowerRecurrent(ctx: LowerContext, kind: Kind): void {
+  const { layout, direction, nd, clip, gates: G, hiddenSize, linearBeforeReset, inputForget } = rnnConfig(ctx.attrs, kind);
   const X = req(ctx.input(0), 'X');
   const W = req(ctx.input(1), 'W');
   const R = req(ctx.input(2), 'R');
@@ -45,8 +46,6 @@ function lowerRecurrent(ctx: LowerContext, kind: Kind): void {
   const h0 = ctx.input(5);
   const c0 = kind === 'LSTM' ? ctx.input(6) : null;
   const Pb = kind === 'LSTM' ? ctx.input(7) : null;
-  const a = ctx.attrs;
-  const { layout, direction, nd, clip, gates: G, hiddenSize, linearBeforeReset, inputForget } = rnnConfig(a, kind);
   const [S, batch, I] = rnnInputDims(layout, X.shape);
   const H = hiddenSize ?? R.shape[2]!;
   checkRnnWeights(nd, G, H, I, W.shape, R.shape);
