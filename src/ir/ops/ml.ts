@@ -3,6 +3,7 @@ import { KilnError } from '../errors.js';
 import type { DType } from '../dtype.js';
 import { Tensor, shapeSize, type Scalar } from '../tensor.js';
 import { tensorType, type Dim } from '../types.js';
+import { treeEnsembleAttrs } from './config/tree-ensemble.js';
 import { registerOp, type Attrs } from './registry.js';
 import { requireTensorType } from './util.js';
 
@@ -140,10 +141,6 @@ registerOp({
 
 // ---------- TreeEnsemble (ai.onnx.ml opset 5) ----------
 
-function tensorNums(t: Tensor | undefined): number[] | null {
-  return t ? t.toNumbers() : null;
-}
-
 registerOp({
   opType: 'TreeEnsemble',
   domain: ML,
@@ -156,22 +153,7 @@ registerOp({
   interp: (ctx) => {
     const a = ctx.attrs;
     const x = ctx.tensor(0);
-    const splits = tensorNums(a.optTensor('nodes_splits')) ?? [];
-    const feat = a.ints('nodes_featureids');
-    // nodes_modes is a uint8 tensor attribute; accept an ints attribute too
-    const modes = ctx.node.attrs.get('nodes_modes')?.kind === 'tensor' ? tensorNums(a.optTensor('nodes_modes'))! : a.ints('nodes_modes');
-    const tIds = a.ints('nodes_truenodeids');
-    const fIds = a.ints('nodes_falsenodeids');
-    const tLeaf = a.ints('nodes_trueleafs');
-    const fLeaf = a.ints('nodes_falseleafs');
-    const leafT = a.ints('leaf_targetids');
-    const leafW = tensorNums(a.optTensor('leaf_weights')) ?? [];
-    const roots = a.ints('tree_roots');
-    const post = a.int('post_transform', 0);
-    const agg = a.int('aggregate_function', 1);
-    const missTrue = a.optInts('nodes_missing_value_tracks_true') ?? [];
-    const members = tensorNums(a.optTensor('membership_values'));
-    const nTargets = a.int('n_targets');
+    const { splits, feat, modes, tIds, fIds, tLeaf, fLeaf, leafT, leafW, roots, post, agg, missTrue, members, nTargets } = treeEnsembleAttrs(ctx.node, a);
     // membership sets: consumed in tree-building (depth-first, true branch first) order
     const memberSets = new Map<number, Set<number>>();
     let mi = 0;

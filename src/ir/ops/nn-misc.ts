@@ -2,6 +2,7 @@
 import { KilnError } from '../errors.js';
 import { Tensor, type RtValue } from '../tensor.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
+import { gridSampleConfig } from './config/grid-sample.js';
 import { registerOp } from './registry.js';
 import { inputTensorType } from './util.js';
 import { unknownDims } from './shape-common.js';
@@ -51,25 +52,13 @@ registerOp({
   interp: (ctx) => {
     const X = ctx.tensor(0);
     const G = ctx.tensor(1);
-    let mode = ctx.attrs.string('mode', ctx.opset >= 20 ? 'linear' : 'bilinear');
-    if (mode === 'bilinear') mode = 'linear';
-    if (mode === 'bicubic') mode = 'cubic';
-    if (mode !== 'linear' && mode !== 'nearest' && mode !== 'cubic') throw new KilnError('type', `bad GridSample mode '${mode}'`);
-    const pad = ctx.attrs.string('padding_mode', 'zeros');
-    const ac = ctx.attrs.int('align_corners', 0) !== 0;
-    const [N, C] = X.shape as [number, number];
-    const dims = X.shape.slice(2);
+    const { mode, padding: pad, alignCorners: ac, N, C, dims, outSp, strides, lo, hi } = gridSampleConfig(ctx.attrs, ctx.opset, X.shape, G.shape);
     const nd = dims.length;
-    if (G.shape[G.rank - 1] !== nd || G.rank !== X.rank) throw new KilnError('type', 'GridSample grid shape does not match input');
-    const outSp = G.shape.slice(1, -1);
     const nOut = prod(outSp);
     const nIn = prod(dims);
     const xv = toF64(X);
     const gv = toF64(G);
-    const lo = dims.map(() => (ac ? 0 : -0.5));
-    const hi = dims.map((d) => (ac ? d - 1 : d - 0.5));
     const y = new Float64Array(N * C * nOut);
-    const strides = dims.map((_, i) => prod(dims.slice(i + 1)));
     const idxFix = (i: number, d: number): number => {
       // integer index under the padding mode; -1 = zero
       if (i >= 0 && i < dims[d]!) return i;

@@ -4,9 +4,9 @@ import { dtypeFromOnnx, intRange, isFloat, isInteger, type DType } from '../dtyp
 import { roundToFormat, isMiniFloat } from '../floatfmt.js';
 import { Tensor, normalizeNumber } from '../tensor.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
+import { matmulShapes } from './config/linalg.js';
 import { registerOp, type InferContext } from './registry.js';
 import { broadcastDims, inputTensorType, normAxis } from './util.js';
-import { broadcastShapes } from './util.js';
 import { fromF64, prod, roundHalfEven, toF64 } from './nn-common.js';
 
 /** Rounds a double to what a float element type holds (f32 via fround). */
@@ -192,16 +192,7 @@ function matmulShape(a: readonly Dim[], b: readonly Dim[]): Dim[] {
 
 /** Batched matmul on float64 data with numpy broadcasting. */
 export function matmulF64(a: Float64Array, aShape: readonly number[], b: Float64Array, bShape: readonly number[]): { data: Float64Array; shape: number[] } {
-  const a2 = aShape.length === 1 ? [1, aShape[0]!] : [...aShape];
-  const b2 = bShape.length === 1 ? [bShape[0]!, 1] : [...bShape];
-  const M = a2[a2.length - 2]!;
-  const K = a2[a2.length - 1]!;
-  const K2 = b2[b2.length - 2]!;
-  const N = b2[b2.length - 1]!;
-  if (K !== K2) throw new KilnError('type', `matmul inner dims ${K} and ${K2} differ`);
-  const ab = a2.slice(0, -2);
-  const bb = b2.slice(0, -2);
-  const batch = broadcastShapes(ab, bb);
+  const { M, K, N, batch, abatch: ab, bbatch: bb, outShape: shape } = matmulShapes(aShape, bShape, 'type');
   const nb = prod(batch);
   const out = new Float64Array(nb * M * N);
   const rank = batch.length;
@@ -234,9 +225,6 @@ export function matmulF64(a: Float64Array, aShape: readonly number[], b: Float64
       }
     }
   }
-  const shape: number[] = [...batch];
-  if (aShape.length > 1) shape.push(M);
-  if (bShape.length > 1) shape.push(N);
   return { data: out, shape };
 }
 

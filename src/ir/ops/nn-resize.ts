@@ -2,6 +2,7 @@
 import { KilnError } from '../errors.js';
 import type { Tensor } from '../tensor.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
+import { resizeOptions, type ResizeOpts } from './config/resize.js';
 import { registerOp, type Attrs, type InferContext } from './registry.js';
 import { inputTensorType, normAxis } from './util.js';
 import { fromF64, isNum, prod, toF64 } from './nn-common.js';
@@ -10,18 +11,6 @@ interface AxisPlan {
   /** per output index: neighbor input indices (already clamped) and weights; null = extrapolate */
   idx: (Int32Array | null)[];
   w: (Float64Array | null)[];
-}
-
-interface ResizeOpts {
-  mode: 'nearest' | 'linear' | 'cubic';
-  ctm: string;
-  nearestMode: string;
-  cubicA: number;
-  excludeOutside: boolean;
-  extrapolation: number;
-  antialias: boolean;
-  /** opset-10 / Upsample nearest: floor for upsampling, ceil for downsampling */
-  simpleNearest: boolean;
 }
 
 function coeffsFor(o: ResizeOpts, ratio: number, scale: number): Float64Array {
@@ -223,26 +212,6 @@ function sizePlan(a: Attrs, opset: number, inShape: readonly number[], scalesT: 
   return { out, scales };
 }
 
-function readOpts(a: Attrs, opset: number, upsample: boolean): ResizeOpts {
-  const modeRaw = a.string('mode', 'nearest');
-  const mode = modeRaw === 'bilinear' || modeRaw === 'trilinear' ? 'linear' : modeRaw;
-  if (mode !== 'nearest' && mode !== 'linear' && mode !== 'cubic') throw new KilnError('type', `bad Resize mode '${modeRaw}'`);
-  if (upsample && mode === 'cubic') throw new KilnError('type', 'Upsample does not support cubic');
-  const old = upsample || opset < 11;
-  const o: ResizeOpts = {
-    mode,
-    ctm: old ? 'asymmetric' : a.string('coordinate_transformation_mode', 'half_pixel'),
-    nearestMode: old ? 'floor' : a.string('nearest_mode', 'round_prefer_floor'),
-    cubicA: old ? -0.75 : a.float('cubic_coeff_a', -0.75),
-    excludeOutside: !old && a.int('exclude_outside', 0) !== 0,
-    extrapolation: old ? 0 : a.float('extrapolation_value', 0),
-    antialias: opset >= 18 && !old && a.int('antialias', 0) !== 0,
-    simpleNearest: old,
-  };
-  if (o.antialias && mode === 'nearest') throw new KilnError('unsupported', 'unsupported Resize antialias with nearest mode');
-  return o;
-}
-
 function resizeRun(x: Tensor, o: ResizeOpts, plan: SizePlan, roi: number[] | null): Tensor {
   const r = x.rank;
   let shape = [...x.shape];
@@ -310,7 +279,7 @@ registerOp({
   infer: resizeInfer,
   interp: (ctx) => {
     const x = ctx.tensor(0);
-    const o = readOpts(ctx.attrs, ctx.opset, false);
+    const o = resizeOptions(ctx.attrs, ctx.opset, false);
     if (ctx.opset < 11) {
       const plan = sizePlan(ctx.attrs, ctx.opset, x.shape, ctx.tensor(1), null);
       return [resizeRun(x, o, plan, null)];
@@ -361,7 +330,7 @@ registerOp({
     const x = ctx.tensor(0);
     const sc = ctx.opset >= 9 ? ctx.tensor(1).toNumbers() : [...ctx.attrs.floats('scales')];
     if (sc.length !== x.rank) throw new KilnError('type', 'Upsample scales length does not match the input rank');
-    const o = readOpts(ctx.attrs, ctx.opset, true);
+    const o = resizeOptions(ctx.attrs, ctx.opset, true);
     const plan: SizePlan = { scales: sc, out: x.shape.map((d, i) => Math.floor(d * sc[i]!)) };
     return [resizeRun(x, o, plan, null)];
   },

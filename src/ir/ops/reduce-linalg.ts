@@ -4,7 +4,8 @@ import { isBig, type BigArray } from '../dtype.js';
 import { Tensor, stridesOf } from '../tensor.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
 import { registerOp, type InferContext, type KernelContext } from './registry.js';
-import { broadcastDims, broadcastShapes, broadcastStrides, dimText, requireTensorType } from './util.js';
+import { broadcastDims, broadcastStrides, dimText, requireTensorType } from './util.js';
+import { matmulShapes, gemmConfig, parseEinsum, type EinsumPlan } from './config/linalg.js';
 import { optType, prod, requireFloat, requireNumeric, tensorFromF64, toF64, unifyDim } from './reduce-util.js';
 
 // ---------------------------------------------------------------- MatMul
@@ -36,20 +37,7 @@ function matmulDims(as: readonly Dim[], bs: readonly Dim[]): Dim[] {
 
 /** Batched matrix product of numpy semantics; f64 accumulation (bigint for 64-bit ints). */
 export function matmul(A: Tensor, B: Tensor): Tensor {
-  if (A.rank === 0 || B.rank === 0) throw new KilnError('runtime', 'MatMul operands must have rank >= 1');
-  const as = A.rank === 1 ? [1, A.shape[0]!] : [...A.shape];
-  const bs = B.rank === 1 ? [B.shape[0]!, 1] : [...B.shape];
-  const M = as[as.length - 2]!;
-  const K = as[as.length - 1]!;
-  const K2 = bs[bs.length - 2]!;
-  const N = bs[bs.length - 1]!;
-  if (K !== K2) throw new KilnError('runtime', `MatMul inner dimensions ${K} and ${K2} differ`);
-  const abatch = as.slice(0, -2);
-  const bbatch = bs.slice(0, -2);
-  const batch = broadcastShapes(abatch, bbatch);
-  const outShape: number[] = [...batch];
-  if (A.rank !== 1) outShape.push(M);
-  if (B.rank !== 1) outShape.push(N);
+  const { M, K, N, batch, abatch, bbatch, outShape } = matmulShapes(A.shape, B.shape, 'runtime');
   const nb = prod(batch);
   const aStr = broadcastStrides(abatch, batch);
   const bStr = broadcastStrides(bbatch, batch);
@@ -151,16 +139,7 @@ function gemmKernel(ctx: KernelContext): Tensor {
   const A = ctx.tensor(0);
   const B = ctx.tensor(1);
   const C = ctx.optTensor(2);
-  const ta = ctx.attrs.int('transA', 0) !== 0;
-  const tb = ctx.attrs.int('transB', 0) !== 0;
-  const alpha = ctx.attrs.float('alpha', 1);
-  const beta = ctx.attrs.float('beta', 1);
-  if (A.rank !== 2 || B.rank !== 2) throw new KilnError('runtime', 'Gemm operands A and B must be 2-D');
-  const M = ta ? A.shape[1]! : A.shape[0]!;
-  const K = ta ? A.shape[0]! : A.shape[1]!;
-  const K2 = tb ? B.shape[1]! : B.shape[0]!;
-  const N = tb ? B.shape[0]! : B.shape[1]!;
-  if (K !== K2) throw new KilnError('runtime', `Gemm inner dimensions ${K} and ${K2} differ`);
+  const { transA: ta, transB: tb, alpha, beta, M, K, N, c: cStr } = gemmConfig(ctx.attrs, A.shape, B.shape, C ? C.shape : null, 'runtime');
   const ad = toF64(A);
   const bd = toF64(B);
   const res = new Float64Array(M * N);
@@ -178,16 +157,9 @@ function gemmKernel(ctx: KernelContext): Tensor {
     }
   }
   if (alpha !== 1) for (let i = 0; i < res.length; i++) res[i] *= alpha;
-  if (C && beta !== 0) {
+  if (C && cStr) {
     const cd = toF64(C);
-    const cs = C.shape;
-    if (cs.length > 2) throw new KilnError('runtime', 'Gemm C must have rank <= 2');
-    const full = cs.length === 2 ? cs : cs.length === 1 ? [1, cs[0]!] : [1, 1];
-    if ((full[0] !== 1 && full[0] !== M) || (full[1] !== 1 && full[1] !== N)) {
-      throw new KilnError('runtime', `Gemm C of shape [${cs.join(',')}] does not broadcast to [${M},${N}]`);
-    }
-    const ci = full[0] === 1 ? 0 : full[1]!;
-    const cj = full[1] === 1 ? 0 : 1;
+    const { rowStride: ci, colStride: cj } = cStr;
     for (let i = 0; i < M; i++) for (let j = 0; j < N; j++) res[i * N + j] += beta * cd[i * ci + j * cj]!;
   }
   return tensorFromF64(A.dtype, [M, N], res);
@@ -196,78 +168,6 @@ function gemmKernel(ctx: KernelContext): Tensor {
 registerOp({ opType: 'Gemm', since: 1, infer: gemmInfer, interp: (ctx) => [gemmKernel(ctx)] });
 
 // ---------------------------------------------------------------- Einsum
-
-interface EinsumPlan {
-  /** Per operand: one label per dim (ellipsis dims get labels '0','1',... aligned right). */
-  inputs: string[][];
-  output: string[];
-}
-
-function parseEinsum(eq: string, ranks: readonly (number | null)[]): EinsumPlan {
-  const s = eq.replace(/\s+/g, '');
-  const arrow = s.indexOf('->');
-  const lhs = arrow >= 0 ? s.slice(0, arrow) : s;
-  const rhs = arrow >= 0 ? s.slice(arrow + 2) : null;
-  const terms = lhs.split(',');
-  if (terms.length !== ranks.length) throw new KilnError('type', `Einsum equation '${eq}' has ${terms.length} operands, got ${ranks.length} inputs`);
-  const letter = /^[A-Za-z]$/;
-  const parseTerm = (t: string): { pre: string[]; post: string[]; ell: boolean } => {
-    const e = t.indexOf('...');
-    const check = (x: string): string[] => {
-      const cs = [...x];
-      for (const c of cs) if (!letter.test(c)) throw new KilnError('type', `invalid character '${c}' in Einsum equation '${eq}'`);
-      return cs;
-    };
-    if (e < 0) return { pre: check(t), post: [], ell: false };
-    if (t.indexOf('...', e + 3) >= 0) throw new KilnError('type', `Einsum term '${t}' has two ellipses`);
-    return { pre: check(t.slice(0, e)), post: check(t.slice(e + 3)), ell: true };
-  };
-  const parsed = terms.map(parseTerm);
-  let ellRank = 0;
-  const inputs: string[][] = [];
-  const ellRanks: number[] = [];
-  parsed.forEach((p, i) => {
-    const r = ranks[i];
-    const named = p.pre.length + p.post.length;
-    let er = 0;
-    if (p.ell) {
-      if (r === null || r === undefined) throw new KilnError('unsupported', 'unsupported Einsum ellipsis on an operand of unknown rank');
-      er = r - named;
-      if (er < 0) throw new KilnError('type', `Einsum term '${terms[i]}' has more indices than the operand's rank ${r}`);
-    } else if (r !== null && r !== undefined && r !== named) {
-      throw new KilnError('type', `Einsum term '${terms[i]}' does not match operand rank ${r}`);
-    }
-    ellRanks.push(er);
-    ellRank = Math.max(ellRank, er);
-  });
-  parsed.forEach((p, i) => {
-    const er = ellRanks[i]!;
-    const ell: string[] = [];
-    for (let k = ellRank - er; k < ellRank; k++) ell.push(String(k));
-    inputs.push([...p.pre, ...ell, ...p.post]);
-  });
-  const allEll: string[] = [];
-  for (let k = 0; k < ellRank; k++) allEll.push(String(k));
-  let output: string[];
-  if (rhs === null) {
-    const counts = new Map<string, number>();
-    for (const p of parsed) for (const c of [...p.pre, ...p.post]) counts.set(c, (counts.get(c) ?? 0) + 1);
-    const once = [...counts.entries()].filter(([, n]) => n === 1).map(([c]) => c);
-    once.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-    output = [...allEll, ...once];
-  } else {
-    const p = parseTerm(rhs);
-    output = [...p.pre, ...(p.ell ? allEll : []), ...p.post];
-    const seen = new Set<string>();
-    const known = new Set(inputs.flat());
-    for (const c of output) {
-      if (seen.has(c)) throw new KilnError('type', `Einsum output repeats index '${c}'`);
-      if (!known.has(c)) throw new KilnError('type', `Einsum output index '${c}' does not appear in any input`);
-      seen.add(c);
-    }
-  }
-  return { inputs, output };
-}
 
 function einsumInfer(ctx: InferContext): ValueType[] {
   const eq = ctx.attrs.string('equation');

@@ -6,9 +6,10 @@ import { KilnError } from '../errors.js';
 import { isBig, intRange, bigintRange, dtypeInfo, type BigArray, type NumericArray } from '../dtype.js';
 import { Tensor } from '../tensor.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
+import { argReduceConfig, noopWithEmptyAxes, reduceAxesInputFrom, reducedAxes, softmaxLayout } from './config/reduce.js';
 import { registerOp, type InferContext, type KernelContext } from './registry.js';
 import { forEachBroadcast, normAxis, requireTensorType, sameAsInput } from './util.js';
-import { normAxes, prod, requireFloat, requireNumeric, tensorFromF64 } from './reduce-util.js';
+import { prod, requireFloat, requireNumeric, tensorFromF64 } from './reduce-util.js';
 import './reduce-linalg.js';
 import './reduce-norm.js';
 import './reduce-loss.js';
@@ -31,23 +32,14 @@ export const reduceOps: readonly [string, ReduceKind][] = [
   ['ReduceSumSquare', 'sumsquare'],
 ];
 
-/** Opset from which the op takes its axes as input 1 instead of an attribute. */
-function axesInputFrom(opType: string): number {
-  return opType === 'ReduceSum' ? 13 : 18;
-}
-
 /** Axes as given (unnormalized); 'unknown' when a non-constant input; [] when absent. */
 function inferAxes(ctx: InferContext, opType: string): readonly number[] | 'unknown' {
-  if (ctx.opset >= axesInputFrom(opType)) {
+  if (ctx.opset >= reduceAxesInputFrom(opType)) {
     if (!ctx.hasInput(1)) return [];
     const c = ctx.constInput(1);
     return c ? c.toIndexArray() : 'unknown';
   }
   return ctx.attrs.optInts('axes') ?? [];
-}
-
-function noopEmpty(opset: number, opType: string, attrs: { int(n: string, d?: number): number }): boolean {
-  return opset >= axesInputFrom(opType) && attrs.int('noop_with_empty_axes', 0) !== 0;
 }
 
 function reduceInfer(ctx: InferContext, opType: string): ValueType[] {
@@ -58,8 +50,8 @@ function reduceInfer(ctx: InferContext, opType: string): ValueType[] {
   if (t.shape === null) return [tensorType(t.dtype, null)];
   const rank = t.shape.length;
   if (axes === 'unknown') return [tensorType(t.dtype, keep ? t.shape.map(() => null) : null)];
-  if (axes.length === 0 && noopEmpty(ctx.opset, opType, ctx.attrs)) return [t];
-  const red = axes.length === 0 ? t.shape.map((_, i) => i) : normAxes(axes, rank);
+  if (axes.length === 0 && noopWithEmptyAxes(ctx.attrs, ctx.opset, opType)) return [t];
+  const red = reducedAxes(axes, rank);
   const out: Dim[] = [];
   t.shape.forEach((d, i) => {
     if (!red.includes(i)) out.push(d);
@@ -73,12 +65,12 @@ function reduceKernel(ctx: KernelContext, opType: string, kind: ReduceKind): Ten
   const rank = x.rank;
   const keep = ctx.attrs.int('keepdims', 1) !== 0;
   let axes: readonly number[];
-  if (ctx.opset >= axesInputFrom(opType)) {
+  if (ctx.opset >= reduceAxesInputFrom(opType)) {
     const a = ctx.optTensor(1);
     axes = a ? a.toIndexArray() : [];
   } else axes = ctx.attrs.optInts('axes') ?? [];
-  if (axes.length === 0 && noopEmpty(ctx.opset, opType, ctx.attrs)) return x;
-  const red = axes.length === 0 ? x.shape.map((_, i) => i) : normAxes(axes, rank);
+  if (axes.length === 0 && noopWithEmptyAxes(ctx.attrs, ctx.opset, opType)) return x;
+  const red = reducedAxes(axes, rank);
   const kept = x.shape.map((d, i) => (red.includes(i) ? 1 : d));
   const outShape = keep ? kept : x.shape.filter((_, i) => !red.includes(i));
   const outN = prod(kept);
@@ -231,9 +223,7 @@ function argInfer(ctx: InferContext): ValueType[] {
 
 function argKernel(ctx: KernelContext, isMax: boolean): Tensor {
   const x = ctx.tensor(0);
-  const axis = normAxis(ctx.attrs.int('axis', 0), x.rank);
-  const keep = ctx.attrs.int('keepdims', 1) !== 0;
-  const last = ctx.attrs.int('select_last_index', 0) !== 0;
+  const { axis, keepdims: keep, selectLastIndex: last } = argReduceConfig(ctx.attrs, x.rank);
   const outShape = keep ? x.shape.map((d, i) => (i === axis ? 1 : d)) : x.shape.filter((_, i) => i !== axis);
   const outer = prod(x.shape, 0, axis);
   const len = x.shape[axis]!;
@@ -274,19 +264,6 @@ registerOp({ opType: 'ArgMin', since: 1, infer: argInfer, interp: (ctx) => [argK
 
 type SoftKind = 'softmax' | 'logsoftmax' | 'hardmax';
 
-/** (outer, len, inner) of the normalized slices: coerced 2-D before opset 13, one axis after. */
-function softLayout(shape: readonly number[], opset: number, axisAttr: number | undefined): [number, number, number] {
-  const rank = shape.length;
-  if (opset < 13) {
-    let a = axisAttr ?? 1;
-    if (a < 0) a += rank;
-    if (a < 0 || a > rank) throw new KilnError('type', `axis ${axisAttr} is out of range for rank ${rank}`);
-    return [prod(shape, 0, a), prod(shape, a), 1];
-  }
-  const a = normAxis(axisAttr ?? -1, rank);
-  return [prod(shape, 0, a), shape[a]!, prod(shape, a + 1)];
-}
-
 function softInfer(ctx: InferContext): ValueType[] {
   const t = requireTensorType(ctx, 0);
   requireFloat(t);
@@ -301,7 +278,7 @@ function softInfer(ctx: InferContext): ValueType[] {
 
 function softKernel(ctx: KernelContext, kind: SoftKind): Tensor {
   const x = ctx.tensor(0);
-  const [outer, len, inner] = softLayout(x.shape, ctx.opset, ctx.attrs.optInt('axis'));
+  const [outer, len, inner] = softmaxLayout(x.shape, ctx.opset, ctx.attrs.optInt('axis'));
   const src = x.data as NumericArray;
   const res = new Float64Array(x.size);
   for (let o = 0; o < outer; o++) {

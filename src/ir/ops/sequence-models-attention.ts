@@ -1,6 +1,7 @@
 /** ONNX Attention (opset 23+): scaled dot-product attention with masks, caches, GQA and softcap. */
 import { KilnError } from '../errors.js';
 import { tensorType, type TensorType, type ValueType } from '../types.js';
+import { attentionAttrs } from './config/attention.js';
 import { registerOp } from './registry.js';
 import { inputTensorType } from './util.js';
 import { dimAdd, dimDiv, dimMul, dimOf, fromF64, requireFloat, softmaxInPlace, toF64 } from './sequence-models-common.js';
@@ -111,12 +112,7 @@ registerOp({
     const pastK = ctx.optTensor(4);
     const pastV = ctx.optTensor(5);
     const nonpad = ctx.opset >= 24 ? ctx.optTensor(6) : null;
-    const a = ctx.attrs;
-    const isCausal = a.int('is_causal', 0) !== 0;
-    const qHeads = a.optInt('q_num_heads');
-    const kvHeads = a.optInt('kv_num_heads');
-    const softcap = a.float('softcap', 0);
-    const mode = a.int('qk_matmul_output_mode', 0);
+    const { isCausal, qHeads, kvHeads, softcap, qkOutputMode: mode, scale: scaleAttr } = attentionAttrs(ctx.attrs);
     if (Qt.rank !== Kt.rank || Qt.rank !== Vt.rank) throw new KilnError('type', 'Q, K and V must have the same rank');
     const rank3 = Qt.rank === 3;
     const q = toHeads(Qt, qHeads, 'Q');
@@ -133,7 +129,7 @@ registerOp({
     const g: Geo = { B: q.B, Hq: q.H, Hkv: k.H, Sq: q.S, Skv: k.S, Dk: k.D, Dv: v.D };
     const T = pk.T;
     const P = pk.P;
-    const scale = a.optFloat('scale') ?? 1 / Math.sqrt(q.D);
+    const scale = scaleAttr ?? 1 / Math.sqrt(q.D);
     const group = g.Hq / g.Hkv;
 
     // mask: broadcast index function

@@ -1,6 +1,7 @@
 /** ONNX recurrent layers: RNN, GRU and LSTM (all opsets, layouts 0/1, all directions). */
 import { KilnError } from '../errors.js';
 import { tensorType, type Dim, type ValueType } from '../types.js';
+import { checkRnnWeights, rnnActivations, rnnInputDims, rnnConfig, rnnDirections, type RnnKind as Kind } from './config/rnn.js';
 import { registerOp, type InferContext, type KernelContext } from './registry.js';
 import { inputTensorType } from './util.js';
 import { dimOf, fromF64, requireFloat, sigmoid, toF64 } from './sequence-models-common.js';
@@ -8,61 +9,30 @@ import type { Tensor } from '../tensor.js';
 
 type Act = (x: number) => number;
 
-interface ActSpec {
-  usesAlpha: boolean;
-  usesBeta: boolean;
-  defAlpha: number;
-  defBeta: number;
-  make(alpha: number, beta: number): Act;
-}
-
-const ACTS: Record<string, ActSpec> = {
-  relu: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: () => (x) => (x > 0 ? x : 0) },
-  tanh: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: () => Math.tanh },
-  sigmoid: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: () => sigmoid },
-  affine: { usesAlpha: true, usesBeta: true, defAlpha: 1, defBeta: 0, make: (a, b) => (x) => a * x + b },
-  leakyrelu: { usesAlpha: true, usesBeta: false, defAlpha: 0.01, defBeta: 0, make: (a) => (x) => (x >= 0 ? x : a * x) },
-  thresholdedrelu: { usesAlpha: true, usesBeta: false, defAlpha: 1, defBeta: 0, make: (a) => (x) => (x > a ? x : 0) },
-  scaledtanh: { usesAlpha: true, usesBeta: true, defAlpha: 1, defBeta: 1, make: (a, b) => (x) => a * Math.tanh(b * x) },
-  hardsigmoid: { usesAlpha: true, usesBeta: true, defAlpha: 0.2, defBeta: 0.5, make: (a, b) => (x) => Math.max(0, Math.min(1, a * x + b)) },
-  elu: { usesAlpha: true, usesBeta: false, defAlpha: 1, defBeta: 0, make: (a) => (x) => (x >= 0 ? x : a * (Math.exp(x) - 1)) },
-  softsign: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: () => (x) => x / (1 + Math.abs(x)) },
-  softplus: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: () => (x) => (x > 30 ? x : Math.log1p(Math.exp(x))) },
+/** What each activation computes, from its alpha and beta (parsed by config/rnn.ts). */
+const ACTS: Record<string, (alpha: number, beta: number) => Act> = {
+  relu: () => (x) => (x > 0 ? x : 0),
+  tanh: () => Math.tanh,
+  sigmoid: () => sigmoid,
+  affine: (a, b) => (x) => a * x + b,
+  leakyrelu: (a) => (x) => (x >= 0 ? x : a * x),
+  thresholdedrelu: (a) => (x) => (x > a ? x : 0),
+  scaledtanh: (a, b) => (x) => a * Math.tanh(b * x),
+  hardsigmoid: (a, b) => (x) => Math.max(0, Math.min(1, a * x + b)),
+  elu: (a) => (x) => (x >= 0 ? x : a * (Math.exp(x) - 1)),
+  softsign: () => (x) => x / (1 + Math.abs(x)),
+  softplus: () => (x) => (x > 30 ? x : Math.log1p(Math.exp(x))),
 };
-
-type Kind = 'RNN' | 'GRU' | 'LSTM';
-const GATES: Record<Kind, number> = { RNN: 1, GRU: 3, LSTM: 4 };
-const DEFAULT_ACTS: Record<Kind, string[]> = { RNN: ['Tanh'], GRU: ['Sigmoid', 'Tanh'], LSTM: ['Sigmoid', 'Tanh', 'Tanh'] };
-
-function numDirections(direction: string): number {
-  if (direction === 'forward' || direction === 'reverse') return 1;
-  if (direction === 'bidirectional') return 2;
-  throw new KilnError('type', `invalid direction '${direction}'`);
-}
 
 /** Activation functions per direction: [dir][k]. */
 function activations(ctx: KernelContext, kind: Kind, nd: number): Act[][] {
-  const per = DEFAULT_ACTS[kind].length;
-  let names = ctx.attrs.strings('activations', []);
-  if (names.length === 0) names = nd === 2 ? [...DEFAULT_ACTS[kind], ...DEFAULT_ACTS[kind]] : DEFAULT_ACTS[kind];
-  else if (names.length === per && nd === 2) names = [...names, ...names];
-  if (names.length !== per * nd) throw new KilnError('type', `${kind} expects ${per * nd} activations, got ${names.length}`);
-  const alphas = ctx.attrs.floats('activation_alpha', []);
-  const betas = ctx.attrs.floats('activation_beta', []);
-  let ai = 0;
-  let bi = 0;
-  const fns = names.map((n) => {
-    const spec = ACTS[n.toLowerCase()];
-    if (!spec) throw new KilnError('unsupported', `unsupported activation ${n}`);
-    let alpha = spec.defAlpha;
-    let beta = spec.defBeta;
-    if (spec.usesAlpha && ai < alphas.length) alpha = alphas[ai++]!;
-    if (spec.usesBeta && bi < betas.length) beta = betas[bi++]!;
-    return spec.make(alpha, beta);
-  });
-  const out: Act[][] = [];
-  for (let d = 0; d < nd; d++) out.push(fns.slice(d * per, (d + 1) * per));
-  return out;
+  return rnnActivations(ctx.attrs, kind, nd).map((dir) =>
+    dir.map((f) => {
+      const make = ACTS[f.name];
+      if (!make) throw new KilnError('unsupported', `unsupported activation ${f.name}`);
+      return make(f.alpha, f.beta);
+    }),
+  );
 }
 
 function inferRecurrent(ctx: InferContext, kind: Kind): (ValueType | null)[] {
@@ -72,7 +42,7 @@ function inferRecurrent(ctx: InferContext, kind: Kind): (ValueType | null)[] {
   requireFloat(x, 'X');
   if (x.shape && x.shape.length !== 3) throw new KilnError('type', `X must be 3-D, got rank ${x.shape.length}`);
   const layout = ctx.attrs.int('layout', 0);
-  const nd = numDirections(ctx.attrs.string('direction', 'forward'));
+  const nd = rnnDirections(ctx.attrs.string('direction', 'forward'));
   const H: Dim = ctx.attrs.optInt('hidden_size') ?? dimOf(r, 2);
   const seq = dimOf(x, layout === 0 ? 0 : 1);
   const batch = dimOf(x, layout === 0 ? 1 : 0);
@@ -99,6 +69,7 @@ function readState(t: Tensor | null, layout: number, nd: number, batch: number, 
 }
 
 function runRecurrent(ctx: KernelContext, kind: Kind): (Tensor | null)[] {
+  const { layout, direction, nd, clip, gates: G, hiddenSize, linearBeforeReset, inputForget } = rnnConfig(ctx.attrs, kind);
   const X = ctx.tensor(0);
   const Wt = ctx.tensor(1);
   const Rt = ctx.tensor(2);
@@ -108,18 +79,10 @@ function runRecurrent(ctx: KernelContext, kind: Kind): (Tensor | null)[] {
   const h0 = ctx.optTensor(5);
   const c0 = kind === 'LSTM' ? ctx.optTensor(6) : null;
   const Pt = kind === 'LSTM' ? ctx.optTensor(7) : null;
-  const a = ctx.attrs;
-  const layout = a.int('layout', 0);
-  const direction = a.string('direction', 'forward');
-  const nd = numDirections(direction);
-  const clip = a.optFloat('clip');
-  const G = GATES[kind];
-  if (X.rank !== 3) throw new KilnError('type', `X must be 3-D, got rank ${X.rank}`);
-  const [S, batch, I] = layout === 0 ? (X.shape as [number, number, number]) : ([X.shape[1], X.shape[0], X.shape[2]] as [number, number, number]);
+  const [S, batch, I] = rnnInputDims(layout, X.shape);
   if (Rt.rank !== 3) throw new KilnError('type', 'R must be 3-D');
-  const H = a.optInt('hidden_size') ?? Rt.shape[2]!;
-  if (Wt.rank !== 3 || Wt.shape[0] !== nd || Wt.shape[1] !== G * H || Wt.shape[2] !== I) throw new KilnError('type', `W shape [${Wt.shape.join(',')}] must be [${nd},${G * H},${I}]`);
-  if (Rt.shape[0] !== nd || Rt.shape[1] !== G * H || Rt.shape[2] !== H) throw new KilnError('type', `R shape [${Rt.shape.join(',')}] must be [${nd},${G * H},${H}]`);
+  const H = hiddenSize ?? Rt.shape[2]!;
+  checkRnnWeights(nd, G, H, I, Wt.shape, Rt.shape);
   if (Bt && (Bt.rank !== 2 || Bt.shape[0] !== nd || Bt.shape[1] !== 2 * G * H)) throw new KilnError('type', `B shape [${Bt.shape.join(',')}] must be [${nd},${2 * G * H}]`);
   if (Pt && (Pt.rank !== 2 || Pt.shape[0] !== nd || Pt.shape[1] !== 3 * H)) throw new KilnError('type', `P shape [${Pt.shape.join(',')}] must be [${nd},${3 * H}]`);
   const x = toF64(X);
@@ -131,8 +94,6 @@ function runRecurrent(ctx: KernelContext, kind: Kind): (Tensor | null)[] {
   if (seqLens.length !== batch) throw new KilnError('type', `sequence_lens must have ${batch} elements`);
   for (const l of seqLens) if (l < 0 || l > S) throw new KilnError('runtime', `sequence length ${l} out of range [0, ${S}]`);
   const acts = activations(ctx, kind, nd);
-  const linearBeforeReset = kind === 'GRU' && a.int('linear_before_reset', 0) !== 0;
-  const inputForget = kind === 'LSTM' && a.int('input_forget', 0) !== 0;
   const hs = readState(h0, layout, nd, batch, H, 'initial_h');
   const cs = readState(c0, layout, nd, batch, H, 'initial_c');
   const Y = new Float64Array(S * nd * batch * H); // [S, nd, batch, H]

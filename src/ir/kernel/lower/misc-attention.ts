@@ -4,6 +4,7 @@ import { add, bin, cast, div, eq, ge, gt, idx, load, lt, min, mul, select, sub, 
 import { registerLowering, unsupportedLowering } from '../lowering.js';
 import type { Expr, KBuffer } from '../types.js';
 import { computeType, req } from './common.js';
+import { attentionAttrs } from '../../ops/config/attention.js';
 import { fl, ld } from './misc-util.js';
 
 registerLowering({
@@ -16,10 +17,7 @@ registerLowering({
     const pastK = ctx.input(4);
     const pastV = ctx.input(5);
     const nonpad = ctx.opset >= 24 ? ctx.input(6) : null;
-    const a = ctx.attrs;
-    const isCausal = a.int('is_causal', 0) !== 0;
-    const softcap = a.float('softcap', 0);
-    const mode = a.int('qk_matmul_output_mode', 0);
+    const { isCausal, qHeads: qh, kvHeads: kvh, softcap, qkOutputMode: mode, scale: scaleAttr } = attentionAttrs(ctx.attrs);
     const rank = Q.shape.length;
     if (K.shape.length !== rank || V.shape.length !== rank) throw new KilnError('type', 'Q, K and V must have the same rank');
     let B: number, Hq: number, Hkv: number, Sq: number, Skv: number, Dk: number, Dv: number;
@@ -29,8 +27,6 @@ registerLowering({
       Skv = K.shape[2]!;
       Dv = V.shape[3]!;
     } else if (rank === 3) {
-      const qh = a.optInt('q_num_heads');
-      const kvh = a.optInt('kv_num_heads');
       if (!qh || !kvh) throw new KilnError('type', '3-D Attention inputs need q_num_heads and kv_num_heads');
       B = Q.shape[0]!;
       Sq = Q.shape[1]!;
@@ -47,7 +43,7 @@ registerLowering({
     const T = P + Skv;
     const group = Hq / Hkv;
     const ct = computeType(Q.dtype);
-    const scale = a.optFloat('scale') ?? 1 / Math.sqrt(Dk);
+    const scale = scaleAttr ?? 1 / Math.sqrt(Dk);
     if (ctx.output(3) && (mode < 0 || mode > 3)) throw unsupportedLowering(`Attention qk_matmul_output_mode ${mode}`);
 
     // index helpers for the new K/V in their input layout

@@ -2,72 +2,42 @@
  * Lowerings of RNN, GRU and LSTM: one kernel per node that loops over time (static sequence
  * length, per-batch lengths at run time) with the hidden/cell state in temp buffers.
  */
-import { KilnError } from '../../errors.js';
 import { add, bin, cast, div, ge, gt, idx, load, mul, select, sub, un } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, ScalarType } from '../types.js';
 import { computeType, req } from './common.js';
+import { checkRnnWeights, rnnActivations, rnnInputDims, rnnConfig, type RnnKind as Kind } from '../../ops/config/rnn.js';
 import { fl, ld, sigmoidE } from './misc-util.js';
 
 type Act = (x: Expr) => Expr;
-type Kind = 'RNN' | 'GRU' | 'LSTM';
 
-interface ActSpec {
-  usesAlpha: boolean;
-  usesBeta: boolean;
-  defAlpha: number;
-  defBeta: number;
-  make(t: ScalarType, alpha: number, beta: number): Act;
-}
-
-const ACTS: Record<string, ActSpec> = {
-  relu: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: (t) => (x) => select(gt(x, fl(t, 0)), x, fl(t, 0)) },
-  tanh: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: () => (x) => un('tanh', x) },
-  sigmoid: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: () => sigmoidE },
-  affine: { usesAlpha: true, usesBeta: true, defAlpha: 1, defBeta: 0, make: (t, a, b) => (x) => add(mul(fl(t, a), x), fl(t, b)) },
-  leakyrelu: { usesAlpha: true, usesBeta: false, defAlpha: 0.01, defBeta: 0, make: (t, a) => (x) => select(ge(x, fl(t, 0)), x, mul(fl(t, a), x)) },
-  thresholdedrelu: { usesAlpha: true, usesBeta: false, defAlpha: 1, defBeta: 0, make: (t, a) => (x) => select(gt(x, fl(t, a)), x, fl(t, 0)) },
-  scaledtanh: { usesAlpha: true, usesBeta: true, defAlpha: 1, defBeta: 1, make: (t, a, b) => (x) => mul(fl(t, a), un('tanh', mul(fl(t, b), x))) },
-  hardsigmoid: {
-    usesAlpha: true,
-    usesBeta: true,
-    defAlpha: 0.2,
-    defBeta: 0.5,
-    make: (t, a, b) => (x) => bin('max', fl(t, 0), bin('min', fl(t, 1), add(mul(fl(t, a), x), fl(t, b)))),
-  },
-  elu: { usesAlpha: true, usesBeta: false, defAlpha: 1, defBeta: 0, make: (t, a) => (x) => select(ge(x, fl(t, 0)), x, mul(fl(t, a), sub(un('exp', x), fl(t, 1)))) },
-  softsign: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: (t) => (x) => div(x, add(fl(t, 1), un('abs', x))) },
-  softplus: { usesAlpha: false, usesBeta: false, defAlpha: 0, defBeta: 0, make: (t) => (x) => select(gt(x, fl(t, 30)), x, un('log', add(fl(t, 1), un('exp', x)))) },
+/** What each activation computes in element type t, from its alpha and beta (parsed by ops/config/rnn.ts). */
+const ACTS: Record<string, (t: ScalarType, alpha: number, beta: number) => Act> = {
+  relu: (t) => (x) => select(gt(x, fl(t, 0)), x, fl(t, 0)),
+  tanh: () => (x) => un('tanh', x),
+  sigmoid: () => sigmoidE,
+  affine: (t, a, b) => (x) => add(mul(fl(t, a), x), fl(t, b)),
+  leakyrelu: (t, a) => (x) => select(ge(x, fl(t, 0)), x, mul(fl(t, a), x)),
+  thresholdedrelu: (t, a) => (x) => select(gt(x, fl(t, a)), x, fl(t, 0)),
+  scaledtanh: (t, a, b) => (x) => mul(fl(t, a), un('tanh', mul(fl(t, b), x))),
+  hardsigmoid: (t, a, b) => (x) => bin('max', fl(t, 0), bin('min', fl(t, 1), add(mul(fl(t, a), x), fl(t, b)))),
+  elu: (t, a) => (x) => select(ge(x, fl(t, 0)), x, mul(fl(t, a), sub(un('exp', x), fl(t, 1)))),
+  softsign: (t) => (x) => div(x, add(fl(t, 1), un('abs', x))),
+  softplus: (t) => (x) => select(gt(x, fl(t, 30)), x, un('log', add(fl(t, 1), un('exp', x)))),
 };
 
-const GATES: Record<Kind, number> = { RNN: 1, GRU: 3, LSTM: 4 };
-const DEFAULT_ACTS: Record<Kind, string[]> = { RNN: ['Tanh'], GRU: ['Sigmoid', 'Tanh'], LSTM: ['Sigmoid', 'Tanh', 'Tanh'] };
-
 function activations(ctx: LowerContext, kind: Kind, nd: number, t: ScalarType): Act[][] {
-  const per = DEFAULT_ACTS[kind].length;
-  let names = ctx.attrs.strings('activations', []);
-  if (names.length === 0) names = nd === 2 ? [...DEFAULT_ACTS[kind], ...DEFAULT_ACTS[kind]] : DEFAULT_ACTS[kind];
-  else if (names.length === per && nd === 2) names = [...names, ...names];
-  if (names.length !== per * nd) throw new KilnError('type', `${kind} expects ${per * nd} activations, got ${names.length}`);
-  const alphas = ctx.attrs.floats('activation_alpha', []);
-  const betas = ctx.attrs.floats('activation_beta', []);
-  let ai = 0;
-  let bi = 0;
-  const fns = names.map((n) => {
-    const spec = ACTS[n.toLowerCase()];
-    if (!spec) throw unsupportedLowering(`${kind} activation ${n}`);
-    let alpha = spec.defAlpha;
-    let beta = spec.defBeta;
-    if (spec.usesAlpha && ai < alphas.length) alpha = alphas[ai++]!;
-    if (spec.usesBeta && bi < betas.length) beta = betas[bi++]!;
-    return spec.make(t, alpha, beta);
-  });
-  const out: Act[][] = [];
-  for (let d = 0; d < nd; d++) out.push(fns.slice(d * per, (d + 1) * per));
-  return out;
+  return rnnActivations(ctx.attrs, kind, nd).map((dir) =>
+    dir.map((f) => {
+      const make = ACTS[f.name];
+      if (!make) throw unsupportedLowering(`${kind} activation ${f.name}`);
+      return make(t, f.alpha, f.beta);
+    }),
+  );
 }
 
 function lowerRecurrent(ctx: LowerContext, kind: Kind): void {
+  const { layout, direction, nd, clip, gates: G, hiddenSize, linearBeforeReset, inputForget } = rnnConfig(ctx.attrs, kind);
   const X = req(ctx.input(0), 'X');
   const W = req(ctx.input(1), 'W');
   const R = req(ctx.input(2), 'R');
@@ -76,22 +46,11 @@ function lowerRecurrent(ctx: LowerContext, kind: Kind): void {
   const h0 = ctx.input(5);
   const c0 = kind === 'LSTM' ? ctx.input(6) : null;
   const Pb = kind === 'LSTM' ? ctx.input(7) : null;
-  const a = ctx.attrs;
-  const layout = a.int('layout', 0);
-  const direction = a.string('direction', 'forward');
-  if (direction !== 'forward' && direction !== 'reverse' && direction !== 'bidirectional') throw new KilnError('type', `invalid direction '${direction}'`);
-  const nd = direction === 'bidirectional' ? 2 : 1;
-  const clip = a.optFloat('clip');
-  const G = GATES[kind];
-  if (X.shape.length !== 3) throw new KilnError('type', `X must be 3-D, got rank ${X.shape.length}`);
-  const [S, batch, I] = layout === 0 ? (X.shape as [number, number, number]) : [X.shape[1]!, X.shape[0]!, X.shape[2]!];
-  const H = a.optInt('hidden_size') ?? R.shape[2]!;
-  if (W.shape[0] !== nd || W.shape[1] !== G * H || W.shape[2] !== I) throw new KilnError('type', `W shape [${W.shape.join(',')}] must be [${nd},${G * H},${I}]`);
-  if (R.shape[0] !== nd || R.shape[1] !== G * H || R.shape[2] !== H) throw new KilnError('type', `R shape [${R.shape.join(',')}] must be [${nd},${G * H},${H}]`);
+  const [S, batch, I] = rnnInputDims(layout, X.shape);
+  const H = hiddenSize ?? R.shape[2]!;
+  checkRnnWeights(nd, G, H, I, W.shape, R.shape);
   const ct = computeType(X.dtype);
   const acts = activations(ctx, kind, nd, ct);
-  const linearBeforeReset = kind === 'GRU' && a.int('linear_before_reset', 0) !== 0;
-  const inputForget = kind === 'LSTM' && a.int('input_forget', 0) !== 0;
   const Y = ctx.output(0);
   const Yh = ctx.output(1);
   const Yc = kind === 'LSTM' ? ctx.output(2) : null;

@@ -17,25 +17,7 @@ import { computeType, constOf, isFloatT, req } from './common.js';
 import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
 import { convGemmApplies, emitConvGemm } from './perf-conv.js';
 import { dwConvApplies, emitDwConv } from './perf-dwconv.js';
-
-export interface ConvGeom {
-  N: number;
-  G: number;
-  /** channels per group on the x side (input channels) and y side (output channels) */
-  Cg: number;
-  Mg: number;
-  C: number;
-  M: number;
-  /** spatial extents the loops iterate (q) and the clipped partner extents (r) */
-  qSp: number[];
-  rSp: number[];
-  kernel: number[];
-  strides: number[];
-  dilations: number[];
-  pb: number[];
-  /** true: conv (y indexed by q, x by r); false: transpose (x indexed by q, y by r) */
-  gather: boolean;
-}
+import type { ConvGeom } from './conv-geom.js';
 
 export interface ConvFns {
   accT: ScalarType;

@@ -6,6 +6,7 @@ import { registerLowering, unsupportedLowering } from '../lowering.js';
 import type { Expr } from '../types.js';
 import { req } from './common.js';
 import { clip } from './nn-conv.js';
+import { gridSampleConfig } from '../../ops/config/grid-sample.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 const F = (v: number): Expr => lit('f64', v);
@@ -45,22 +46,10 @@ registerLowering({
     const X = req(ctx.input(0), 'X');
     const Gb = req(ctx.input(1), 'grid');
     const Y = req(ctx.output(0), 'Y');
-    let mode = ctx.attrs.string('mode', ctx.opset >= 20 ? 'linear' : 'bilinear');
-    if (mode === 'bilinear') mode = 'linear';
-    if (mode === 'bicubic') mode = 'cubic';
-    if (mode !== 'linear' && mode !== 'nearest' && mode !== 'cubic') throw new KilnError('type', `bad GridSample mode '${mode}'`);
-    const pad = ctx.attrs.string('padding_mode', 'zeros');
-    const ac = ctx.attrs.int('align_corners', 0) !== 0;
-    const [N, C] = X.shape as [number, number];
-    const dims = X.shape.slice(2);
+    const { mode, padding: pad, alignCorners: ac, N, C, dims, outSp, strides, lo, hi } = gridSampleConfig(ctx.attrs, ctx.opset, X.shape, Gb.shape);
     const nd = dims.length;
-    if (Gb.shape[Gb.shape.length - 1] !== nd) throw new KilnError('type', 'GridSample grid shape does not match input');
-    const outSp = Gb.shape.slice(1, -1);
     const nOut = prod(outSp);
     const nIn = prod(dims);
-    const lo = dims.map(() => (ac ? 0 : -0.5));
-    const hi = dims.map((d) => (ac ? d - 1 : d - 0.5));
-    const strides = dims.map((_, i) => prod(dims.slice(i + 1)));
     const taps = mode === 'cubic' ? 4 : mode === 'linear' ? 2 : 1;
     if (taps ** nd > 256) throw unsupportedLowering('GridSample with this many taps');
     ctx.kernel((kb) => {

@@ -12,7 +12,8 @@ import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { req } from './common.js';
 import { isMiniFloat, maxFinite } from '../../floatfmt.js';
-import { normAxis, broadcastShapes } from '../../ops/util.js';
+import { normAxis } from '../../ops/util.js';
+import { matmulShapes } from '../../ops/config/linalg.js';
 import { emitQConv, qconvFastApplies, type QConvSpec } from './perf-qconv.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
@@ -146,15 +147,7 @@ registerLowering({
  * accumulator tensor: on a microcontroller an i32 copy of the output would cost 4x its int8 size.
  */
 function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffer, bzp: KBuffer | null, emit: (kb: KernelBuilder, o: Expr, acc: Expr, m: Expr, n: Expr) => void): void {
-  const as = a.shape.length === 1 ? [1, a.shape[0]!] : [...a.shape];
-  const bs = b.shape.length === 1 ? [b.shape[0]!, 1] : [...b.shape];
-  const M = as[as.length - 2]!;
-  const K = as[as.length - 1]!;
-  const N = bs[bs.length - 1]!;
-  if (bs[bs.length - 2] !== K) throw new KilnError('type', 'matmul inner dims differ');
-  const ab = as.slice(0, -2);
-  const bb = bs.slice(0, -2);
-  const batch = broadcastShapes(ab, bb);
+  const { M, K, N, batch, abatch: ab, bbatch: bb } = matmulShapes(a.shape, b.shape, 'type');
   const T: ScalarType = 'i32';
   const zpSize = (z: KBuffer | null): number => (z ? prod(z.shape) : 0);
   const azv = (m: Expr): Expr | null => (azp && zpSize(azp) > 0 ? cast(load(azp, zpSize(azp) === 1 ? idx(0) : m), T) : null);

@@ -7,47 +7,17 @@
 import { KilnError } from '../../errors.js';
 import { add, cast, div, eq, ge, gt, idx, le, lit, load, lt, max, min, mul, or, select, sub, un } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
-import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
+import { registerLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer } from '../types.js';
 import { req } from './common.js';
 import { normAxis } from '../../ops/util.js';
+import { resizeOptions, type ResizeOpts } from '../../ops/config/resize.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 const F = (v: number): Expr => lit('f64', v);
 const f64 = (e: Expr): Expr => cast(e, 'f64');
 const floor = (e: Expr): Expr => un('floor', e);
 const abs = (e: Expr): Expr => un('abs', e);
-
-interface Opts {
-  mode: 'nearest' | 'linear' | 'cubic';
-  ctm: string;
-  nearestMode: string;
-  cubicA: number;
-  excludeOutside: boolean;
-  extrapolation: number;
-  antialias: boolean;
-  simpleNearest: boolean;
-}
-
-function readOpts(ctx: LowerContext, upsample: boolean): Opts {
-  const a = ctx.attrs;
-  const modeRaw = a.string('mode', 'nearest');
-  const mode = modeRaw === 'bilinear' || modeRaw === 'trilinear' ? 'linear' : modeRaw;
-  if (mode !== 'nearest' && mode !== 'linear' && mode !== 'cubic') throw new KilnError('type', `bad Resize mode '${modeRaw}'`);
-  const old = upsample || ctx.opset < 11;
-  const o: Opts = {
-    mode,
-    ctm: old ? 'asymmetric' : a.string('coordinate_transformation_mode', 'half_pixel'),
-    nearestMode: old ? 'floor' : a.string('nearest_mode', 'round_prefer_floor'),
-    cubicA: old ? -0.75 : a.float('cubic_coeff_a', -0.75),
-    excludeOutside: !old && a.int('exclude_outside', 0) !== 0,
-    extrapolation: old ? 0 : a.float('extrapolation_value', 0),
-    antialias: ctx.opset >= 18 && !old && a.int('antialias', 0) !== 0,
-    simpleNearest: old,
-  };
-  if (o.antialias && mode === 'nearest') throw unsupportedLowering('Resize antialias with nearest mode');
-  return o;
-}
 
 /** Per-axis scale: an f64 expression (runtime or constant), plus a lower bound (for tap counts) and whether it is the constant 1. */
 interface AxisScale {
@@ -60,7 +30,7 @@ interface AxisScale {
 const MAX_RESIZE_TAPS = 1024;
 
 /** Number of taps a table slot holds (an upper bound for antialiasing). */
-function tapCount(o: Opts, minScale: number): number {
+function tapCount(o: ResizeOpts, minScale: number): number {
   if (o.simpleNearest && o.mode === 'nearest') return 1;
   if (!o.antialias) return o.mode === 'cubic' ? 4 : 2;
   const sc = Math.min(Math.max(minScale, 1e-9), 1);
@@ -70,7 +40,7 @@ function tapCount(o: Opts, minScale: number): number {
 }
 
 /** Builds the table for one axis: ti[x*n + j] (i32, -1 = extrapolate), tw[x*n + j] (f64). */
-function buildTable(ctx: LowerContext, o: Opts, L: number, O: number, n: number, sc: AxisScale, roi: [Expr, Expr] | null): { ti: KBuffer; tw: KBuffer } {
+function buildTable(ctx: LowerContext, o: ResizeOpts, L: number, O: number, n: number, sc: AxisScale, roi: [Expr, Expr] | null): { ti: KBuffer; tw: KBuffer } {
   const ti = ctx.temp('i32', [O * n], 'ridx');
   const tw = ctx.temp('f64', [O * n], 'rw');
   ctx.kernel((kb) => {
@@ -210,7 +180,7 @@ function buildTable(ctx: LowerContext, o: Opts, L: number, O: number, n: number,
   return { ti, tw };
 }
 
-function emitResize(ctx: LowerContext, o: Opts, x: KBuffer, out: KBuffer, scales: AxisScale[], roi: ((ax: number) => [Expr, Expr]) | null): void {
+function emitResize(ctx: LowerContext, o: ResizeOpts, x: KBuffer, out: KBuffer, scales: AxisScale[], roi: ((ax: number) => [Expr, Expr]) | null): void {
   const r = x.shape.length;
   const outShape = out.shape;
   let cur = x;
@@ -283,7 +253,7 @@ registerLowering({
   lower: (ctx) => {
     const x = req(ctx.input(0), 'X');
     const out = req(ctx.output(0), 'Y');
-    const o = readOpts(ctx, false);
+    const o = resizeOptions(ctx.attrs, ctx.opset, false);
     const r = x.shape.length;
     const xs = x.shape;
     const os = out.shape;
@@ -343,8 +313,7 @@ registerLowering({
   lower: (ctx) => {
     const x = req(ctx.input(0), 'X');
     const out = req(ctx.output(0), 'Y');
-    const o = readOpts(ctx, true);
-    if (o.mode === 'cubic') throw new KilnError('type', 'Upsample does not support cubic');
+    const o = resizeOptions(ctx.attrs, ctx.opset, true);
     const xs = x.shape;
     let scales: AxisScale[];
     if (ctx.opset >= 9) {

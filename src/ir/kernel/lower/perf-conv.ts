@@ -12,10 +12,7 @@ import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { constOf } from './common.js';
 import { emitPanel, panelNeedsEdge, tileCols, TILE_ROWS } from './perf-gemm.js';
-import type { ConvGeom } from './nn-conv.js';
-
-/** The convolution geometry nn-conv computes (one definition for both lowerings). */
-export type GemmConvGeom = ConvGeom;
+import { planar, type ConvGeom } from './conv-geom.js';
 
 /** Output positions per image below which the direct loop nest is used instead. */
 const MIN_GEMM_COLS = 48;
@@ -47,7 +44,7 @@ export function slpFriendlyStride(n: number): number {
 }
 
 /** Whether emitConvGemm handles this convolution. */
-export function convGemmApplies(g: GemmConvGeom, xT: ScalarType, outT: ScalarType, accT: ScalarType): boolean {
+export function convGemmApplies(g: ConvGeom, xT: ScalarType, outT: ScalarType, accT: ScalarType): boolean {
   const nd = g.qSp.length;
   if (!g.gather || nd < 1 || nd > 2) return false;
   if (accT !== 'f32' && accT !== 'f64') return false;
@@ -68,21 +65,7 @@ function clipRange(kb: KernelBuilder, off: Expr, s: number, R: number, Q: number
   return [lo, hi];
 }
 
-/** A 1-D or 2-D geometry as height/width extents (1-D: height 1), as the fast paths loop over them. */
-export function planar(g: GemmConvGeom): { OH: number; OW: number; IH: number; IW: number; KH: number; KW: number; sh: number; sw: number; dh: number; dw: number; ph: number; pw: number } {
-  const nd = g.qSp.length;
-  const two = nd === 2;
-  const at = (a: readonly number[], fallback: number): [number, number] => [two ? a[0]! : fallback, a[nd - 1]!];
-  const [OH, OW] = at(g.qSp, 1);
-  const [IH, IW] = at(g.rSp, 1);
-  const [KH, KW] = at(g.kernel, 1);
-  const [sh, sw] = at(g.strides, 1);
-  const [dh, dw] = at(g.dilations, 1);
-  const [ph, pw] = at(g.pb, 0);
-  return { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw };
-}
-
-export function emitConvGemm(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
+export function emitConvGemm(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
   const { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw } = planar(g);
   const P = OH * OW;
   const nK = KH * KW;

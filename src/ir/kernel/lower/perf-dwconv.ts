@@ -10,12 +10,12 @@ import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { constOf } from './common.js';
-import { planar, type GemmConvGeom } from './perf-conv.js';
+import { planar, type ConvGeom } from './conv-geom.js';
 
 /** Most kernel taps written out per output (7×7). */
 const MAX_TAPS = 49;
 
-export function dwConvApplies(g: GemmConvGeom, xT: ScalarType, outT: ScalarType, accT: ScalarType): boolean {
+export function dwConvApplies(g: ConvGeom, xT: ScalarType, outT: ScalarType, accT: ScalarType): boolean {
   const nd = g.qSp.length;
   if (!g.gather || nd < 1 || nd > 2) return false;
   if (accT !== 'f32' && accT !== 'f64') return false;
@@ -31,7 +31,7 @@ function interior(O: number, I: number, K: number, s: number, p: number, d: numb
   return [lo, hi];
 }
 
-export function emitDwConv(ctx: LowerContext, g: GemmConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
+export function emitDwConv(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
   const two = g.qSp.length === 2;
   const { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw } = planar(g);
   const nX = IH * IW;

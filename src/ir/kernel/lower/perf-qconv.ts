@@ -18,6 +18,7 @@ import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { clip } from './nn-conv.js';
+import { planar } from './conv-geom.js';
 
 /** Output channels per block (rows of the register tile). */
 const TILE_OCS = 4;
@@ -80,15 +81,9 @@ function uniformConst(b: KBuffer): number | null {
 const f64Of = (e: Expr): Expr => cast(e, 'f64');
 
 export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
-  const nd = s.inSp.length;
-  const two = nd === 2;
-  const at = (a: readonly number[], fb: number): [number, number] => [two ? a[0]! : fb, a[nd - 1]!];
-  let [OH, OW] = at(s.outSp, 1);
-  let [IH, IW] = at(s.inSp, 1);
-  const [KH, KW] = at(s.kernel, 1);
-  const [sh, sw] = at(s.strides, 1);
-  const [dh, dw] = at(s.dilations, 1);
-  const [ph, pw] = at(s.padsBegin, 0);
+  const geom = planar({ qSp: s.outSp, rSp: s.inSp, kernel: s.kernel, strides: s.strides, dilations: s.dilations, pb: s.padsBegin });
+  const { KH, KW, sh, sw, dh, dw, ph, pw } = geom;
+  let { OH, OW, IH, IW } = geom;
   // pointwise, stride 1, unpadded: the image is one long row
   if (KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && OH === IH && OW === IW) {
     OW = OH * OW;

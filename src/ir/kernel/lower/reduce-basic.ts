@@ -8,8 +8,9 @@ import {
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, isFloatT, req } from './common.js';
-import { around, axesOf, shapeIn, axisOf, FALSE, floatCompute, loopAxes, num, prodOf, TRUE } from './reduce-common.js';
+import { around, shapeIn, axisOf, FALSE, floatCompute, loopAxes, num, prodOf, TRUE } from './reduce-common.js';
 import { reduceOps, type ReduceKind } from '../../ops/reduce.js';
+import { argReduceConfig, noopWithEmptyAxes, reduceAxesInputFrom, reducedAxes, softmaxLayout } from '../../ops/config/reduce.js';
 
 // ---------------------------------------------------------------- Reduce*
 
@@ -68,17 +69,12 @@ function reduceScheme(kind: ReduceKind, dt: ScalarType): ReduceScheme {
   return { t, init, step, finish };
 }
 
-/** Opset from which the op takes its axes as input 1 instead of an attribute. */
-function axesInputFrom(opType: string): number {
-  return opType === 'ReduceSum' ? 13 : 18;
-}
-
 function lowerReduce(ctx: LowerContext, opType: string, kind: ReduceKind): void {
   const x = req(ctx.input(0), 'data');
   const xShape = shapeIn(ctx, 0);
   const rank = xShape.length;
   let axes: readonly number[] = [];
-  const fromInput = ctx.opset >= axesInputFrom(opType);
+  const fromInput = ctx.opset >= reduceAxesInputFrom(opType);
   const s = reduceScheme(kind, x.dtype);
   if (fromInput) {
     const ab = ctx.input(1);
@@ -91,12 +87,12 @@ function lowerReduce(ctx: LowerContext, opType: string, kind: ReduceKind): void 
       }
     }
   } else axes = ctx.attrs.optInts('axes') ?? [];
-  if (axes.length === 0 && fromInput && ctx.attrs.int('noop_with_empty_axes', 0) !== 0) {
+  if (axes.length === 0 && noopWithEmptyAxes(ctx.attrs, ctx.opset, opType)) {
     ctx.alias(0, 0);
     return;
   }
   const out = req(ctx.output(0), 'reduced');
-  const red = axes.length === 0 ? xShape.map((_, i) => i) : axesOf(axes, rank);
+  const red = reducedAxes(axes, rank);
   const keptAxes = xShape.map((_, i) => i).filter((i) => !red.includes(i));
   const keptShape = xShape.map((d, i) => (red.includes(i) ? 1 : d));
   const count = num(s.t, red.reduce((p, a) => p * xShape[a]!, 1));
@@ -217,8 +213,7 @@ function lowerArg(ctx: LowerContext, isMax: boolean): void {
   const x = req(ctx.input(0), 'data');
   const xShape = shapeIn(ctx, 0);
   const out = req(ctx.output(0), 'reduced');
-  const axis = axisOf(ctx.attrs.int('axis', 0), xShape.length);
-  const last = ctx.attrs.int('select_last_index', 0) !== 0;
+  const { axis, selectLastIndex: last } = argReduceConfig(ctx.attrs, xShape.length);
   const [outer, len, inner] = around(xShape, axis);
   if (outer * inner > 0 && len === 0) throw unsupportedLowering(`${isMax ? 'ArgMax' : 'ArgMin'} over an empty axis`);
   const fl = isFloatT(x.dtype);
@@ -256,22 +251,11 @@ registerLowering({ opType: 'ArgMin', lower: (ctx) => lowerArg(ctx, false) });
 
 type SoftKind = 'softmax' | 'logsoftmax' | 'hardmax';
 
-function softLayout(shape: readonly number[], opset: number, axisAttr: number | undefined): [number, number, number] {
-  const rank = shape.length;
-  if (opset < 13) {
-    let a = axisAttr ?? 1;
-    if (a < 0) a += rank;
-    if (a < 0 || a > rank) throw new KilnError('type', `axis ${axisAttr} is out of range for rank ${rank}`);
-    return [prodOf(shape, 0, a), prodOf(shape, a), 1];
-  }
-  return around(shape, axisOf(axisAttr ?? -1, rank));
-}
-
 function lowerSoft(ctx: LowerContext, kind: SoftKind): void {
   const x = req(ctx.input(0), 'input');
   const xShape = shapeIn(ctx, 0);
   const out = req(ctx.output(0), 'output');
-  const [outer, len, inner] = softLayout(xShape, ctx.opset, ctx.attrs.optInt('axis'));
+  const [outer, len, inner] = softmaxLayout(xShape, ctx.opset, ctx.attrs.optInt('axis'));
   const t = floatCompute(x.dtype);
   ctx.kernel((kb) => {
     kb.for(0, outer, (o) => {

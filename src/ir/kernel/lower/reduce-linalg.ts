@@ -1,6 +1,6 @@
 /** Lowerings of linear algebra: MatMul, Gemm, Einsum, Det. */
 import { KilnError } from '../../errors.js';
-import { broadcastShapes } from '../../ops/util.js';
+import { gemmConfig, matmulShapes, parseEinsum, type MatmulShapes } from '../../ops/config/linalg.js';
 import { add, broadcastIndex, cast, div, eq, flatIndex, gt, idx, load, mul, ne, sub, un, type KernelBuilder } from '../builder.js';
 import { registerLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
@@ -22,32 +22,17 @@ registerLowering({
     const aShape = shapeIn(ctx, 0);
     const bShape = shapeIn(ctx, 1);
     const Y = req(ctx.output(0), 'Y');
-    if (aShape.length === 0 || bShape.length === 0) throw new KilnError('type', 'MatMul operands must have rank >= 1');
-    const as = aShape.length === 1 ? [1, aShape[0]!] : [...aShape];
-    const bs = bShape.length === 1 ? [bShape[0]!, 1] : [...bShape];
-    const M = as[as.length - 2]!;
-    const K = as[as.length - 1]!;
-    const N = bs[bs.length - 1]!;
-    if (K !== bs[bs.length - 2]) throw new KilnError('type', `MatMul inner dimensions ${K} and ${bs[bs.length - 2]} differ`);
-    const abatch = as.slice(0, -2);
-    const bbatch = bs.slice(0, -2);
-    const batch = broadcastShapes(abatch, bbatch);
+    const { M, K, N, batch, abatch, bbatch } = matmulShapes(aShape, bShape, 'type');
     const t = accType(A.dtype);
     lowerMatmulCore(ctx, { A, B, Y, t, M, K, N, batch, abatch, bbatch });
   },
 });
 
-interface MatmulSpec {
+interface MatmulSpec extends Omit<MatmulShapes, 'outShape'> {
   A: KBuffer;
   B: KBuffer;
   Y: KBuffer;
   t: ScalarType;
-  M: number;
-  K: number;
-  N: number;
-  batch: number[];
-  abatch: number[];
-  bbatch: number[];
 }
 
 /**
@@ -92,29 +77,13 @@ registerLowering({
     const bShape = shapeIn(ctx, 1);
     const C = ctx.input(2);
     const Y = req(ctx.output(0), 'Y');
-    const ta = ctx.attrs.int('transA', 0) !== 0;
-    const tb = ctx.attrs.int('transB', 0) !== 0;
-    const alpha = ctx.attrs.float('alpha', 1);
-    const beta = ctx.attrs.float('beta', 1);
-    if (aShape.length !== 2 || bShape.length !== 2) throw new KilnError('type', 'Gemm operands A and B must be 2-D');
-    const M = ta ? aShape[1]! : aShape[0]!;
-    const K = ta ? aShape[0]! : aShape[1]!;
-    const K2 = tb ? bShape[1]! : bShape[0]!;
-    const N = tb ? bShape[0]! : bShape[1]!;
-    if (K !== K2) throw new KilnError('type', `Gemm inner dimensions ${K} and ${K2} differ`);
+    const { transA: ta, transB: tb, alpha, beta, M, K, N, c: cStr } = gemmConfig(ctx.attrs, aShape, bShape, C ? shapeIn(ctx, 2) : null, 'type');
     const t = accType(A.dtype);
     // the epilogue runs in float for integer data (alpha and beta are floats)
     const et: ScalarType = isFloatT(A.dtype) ? t : 'f64';
     let cIdx: ((i: Expr, j: Expr) => Expr) | null = null;
-    if (C && beta !== 0) {
-      const cs = shapeIn(ctx, 2);
-      if (cs.length > 2) throw new KilnError('type', 'Gemm C must have rank <= 2');
-      const full = cs.length === 2 ? cs : cs.length === 1 ? [1, cs[0]!] : [1, 1];
-      if ((full[0] !== 1 && full[0] !== M) || (full[1] !== 1 && full[1] !== N)) {
-        throw new KilnError('type', `Gemm C of shape [${cs.join(',')}] does not broadcast to [${M},${N}]`);
-      }
-      const ci = full[0] === 1 ? 0 : full[1]!;
-      const cj = full[1] === 1 ? 0 : 1;
+    if (C && cStr) {
+      const { rowStride: ci, colStride: cj } = cStr;
       cIdx = (i, j) => add(mul(i, idx(ci)), mul(j, idx(cj)));
     }
     const aAt = (i: Expr, k: Expr): Expr => (ta ? add(mul(k, idx(M)), i) : add(mul(i, idx(K)), k));
@@ -157,73 +126,6 @@ registerLowering({
 });
 
 // ---------------------------------------------------------------- Einsum
-
-interface EinsumPlan {
-  inputs: string[][];
-  output: string[];
-}
-
-/** Parses an equation into one label per operand dim (ellipsis dims get labels '0','1',… aligned right). */
-function parseEinsum(eq: string, ranks: readonly number[]): EinsumPlan {
-  const s = eq.replace(/\s+/g, '');
-  const arrow = s.indexOf('->');
-  const lhs = arrow >= 0 ? s.slice(0, arrow) : s;
-  const rhs = arrow >= 0 ? s.slice(arrow + 2) : null;
-  const terms = lhs.split(',');
-  if (terms.length !== ranks.length) throw new KilnError('type', `Einsum equation '${eq}' has ${terms.length} operands, got ${ranks.length} inputs`);
-  const letter = /^[A-Za-z]$/;
-  const parseTerm = (t: string): { pre: string[]; post: string[]; ell: boolean } => {
-    const check = (x: string): string[] => {
-      const cs = [...x];
-      for (const c of cs) if (!letter.test(c)) throw new KilnError('type', `invalid character '${c}' in Einsum equation '${eq}'`);
-      return cs;
-    };
-    const e = t.indexOf('...');
-    if (e < 0) return { pre: check(t), post: [], ell: false };
-    if (t.indexOf('...', e + 3) >= 0) throw new KilnError('type', `Einsum term '${t}' has two ellipses`);
-    return { pre: check(t.slice(0, e)), post: check(t.slice(e + 3)), ell: true };
-  };
-  const parsed = terms.map(parseTerm);
-  let ellRank = 0;
-  const ellRanks: number[] = [];
-  parsed.forEach((p, i) => {
-    const r = ranks[i]!;
-    const named = p.pre.length + p.post.length;
-    let er = 0;
-    if (p.ell) {
-      er = r - named;
-      if (er < 0) throw new KilnError('type', `Einsum term '${terms[i]}' has more indices than the operand's rank ${r}`);
-    } else if (r !== named) throw new KilnError('type', `Einsum term '${terms[i]}' does not match operand rank ${r}`);
-    ellRanks.push(er);
-    ellRank = Math.max(ellRank, er);
-  });
-  const inputs = parsed.map((p, i) => {
-    const ell: string[] = [];
-    for (let k = ellRank - ellRanks[i]!; k < ellRank; k++) ell.push(String(k));
-    return [...p.pre, ...ell, ...p.post];
-  });
-  const allEll: string[] = [];
-  for (let k = 0; k < ellRank; k++) allEll.push(String(k));
-  let output: string[];
-  if (rhs === null) {
-    const counts = new Map<string, number>();
-    for (const p of parsed) for (const c of [...p.pre, ...p.post]) counts.set(c, (counts.get(c) ?? 0) + 1);
-    const once = [...counts.entries()].filter(([, n]) => n === 1).map(([c]) => c);
-    once.sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
-    output = [...allEll, ...once];
-  } else {
-    const p = parseTerm(rhs);
-    output = [...p.pre, ...(p.ell ? allEll : []), ...p.post];
-    const known = new Set(inputs.flat());
-    const seen = new Set<string>();
-    for (const c of output) {
-      if (seen.has(c)) throw new KilnError('type', `Einsum output repeats index '${c}'`);
-      if (!known.has(c)) throw new KilnError('type', `Einsum output index '${c}' does not appear in any input`);
-      seen.add(c);
-    }
-  }
-  return { inputs, output };
-}
 
 registerLowering({
   opType: 'Einsum',

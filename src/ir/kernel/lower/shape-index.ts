@@ -1,21 +1,53 @@
 /** Lowerings of index-driven data movement: Gather*, Scatter*, TensorScatter, OneHot, Compress, NonZero, Unique, TopK. */
 import { KilnError } from '../../errors.js';
 import { add, and, bin, cast, eq, gt, idx, lit, load, lt, min, mul, ne, or, select, sub, un } from '../builder.js';
-import { registerLowering, unsupportedLowering } from '../lowering.js';
+import type { KernelBuilder } from '../builder.js';
+import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer } from '../types.js';
 import { computeType, isFloatT, req, widen } from './common.js';
 import { copyAll, fill, flatOf, normAxis, normIndex, sizeOf, stridedCopy, stridedLoops, stridesOf, type SDim } from './shape-util.js';
 import { inShape } from './shape-util.js';
+
+// ---------- shared by the Gather and Scatter families ----------
+
+/** data and indices (inputs 0 and 1) with their static shapes. */
+function indexedInputs(ctx: LowerContext): { x: KBuffer; xS: number[]; ind: KBuffer; indS: number[] } {
+  const x = req(ctx.input(0), 'data');
+  const xS = inShape(ctx, 0);
+  const ind = req(ctx.input(1), 'indices');
+  const indS = inShape(ctx, 1);
+  return { x, xS, ind, indS };
+}
+
+/** out[dst + q] = x[src + q] for q < n (a single store when n is 1). */
+function copyRun(kb: KernelBuilder, out: KBuffer, dst: Expr, x: KBuffer, src: Expr, n: number): void {
+  if (n === 1) {
+    kb.store(out, dst, load(x, src));
+    return;
+  }
+  const s = kb.let('index', src, 's');
+  const d = kb.let('index', dst, 'd');
+  kb.for(0, n, (q) => kb.store(out, add(d, q), load(x, add(s, q))));
+}
+
+/** base + Σ_j wrap(ind[t·k + j])·st[first + j]: the data offset index tuple t selects (GatherND, ScatterND). */
+function tupleOffset(kb: KernelBuilder, ind: KBuffer, t: Expr, k: number, xS: readonly number[], st: readonly number[], first: number, base: Expr): Expr {
+  let p = base;
+  for (let j = 0; j < k; j++) p = add(p, mul(normIndex(kb, load(ind, add(mul(t, idx(k)), idx(j))), xS[first + j]!), idx(st[first + j]!)));
+  return p;
+}
+
+/** p + wrap(ind[i])·st[axis]: the data offset of an element-wise index along one axis (GatherElements, ScatterElements). */
+function axisOffset(kb: KernelBuilder, ind: KBuffer, i: Expr, p: Expr, xS: readonly number[], st: readonly number[], axis: number): Expr {
+  return add(p, mul(normIndex(kb, load(ind, i), xS[axis]!), idx(st[axis]!)));
+}
 
 // ---------- Gather ----------
 
 registerLowering({
   opType: 'Gather',
   lower: (ctx) => {
-    const x = req(ctx.input(0), 'data');
-    const xS = inShape(ctx, 0);
-    const ind = req(ctx.input(1), 'indices');
-    const indS = inShape(ctx, 1);
+    const { x, xS, ind, indS } = indexedInputs(ctx);
     const out = req(ctx.output(0), 'output');
     const axis = normAxis(ctx.attrs.int('axis', 0), xS.length);
     if (sizeOf(out.shape) === 0) return;
@@ -27,14 +59,7 @@ registerLowering({
       const body = (a: Expr): void => {
         kb.for(0, nInd, (t) => {
           const j = normIndex(kb, load(ind, t), dim);
-          const src = add(mul(a, idx(dim * inner)), mul(j, idx(inner)));
-          const dst = mul(add(mul(a, idx(nInd)), t), idx(inner));
-          if (inner === 1) kb.store(out, dst, load(x, src));
-          else {
-            const s = kb.let('index', src, 's');
-            const d = kb.let('index', dst, 'd');
-            kb.for(0, inner, (k) => kb.store(out, add(d, k), load(x, add(s, k))));
-          }
+          copyRun(kb, out, mul(add(mul(a, idx(nInd)), t), idx(inner)), x, add(mul(a, idx(dim * inner)), mul(j, idx(inner))), inner);
         });
       };
       if (outer === 1) body(idx(0));
@@ -46,10 +71,7 @@ registerLowering({
 registerLowering({
   opType: 'GatherElements',
   lower: (ctx) => {
-    const x = req(ctx.input(0), 'data');
-    const xS = inShape(ctx, 0);
-    const ind = req(ctx.input(1), 'indices');
-    const indS = inShape(ctx, 1);
+    const { x, xS, ind, indS } = indexedInputs(ctx);
     const out = req(ctx.output(0), 'output');
     const rank = xS.length;
     const axis = normAxis(ctx.attrs.int('axis', 0), rank);
@@ -60,8 +82,7 @@ registerLowering({
     const dims: SDim[] = indS.map((n, d) => ({ n, st: [ist[d]!, d === axis ? 0 : st[d]!] }));
     ctx.kernel((kb) => {
       stridedLoops(kb, dims, [idx(0), idx(0)], ([o, p]) => {
-        const j = normIndex(kb, load(ind, o!), xS[axis]!);
-        kb.store(out, o!, load(x, add(p!, mul(j, idx(st[axis]!)))));
+        kb.store(out, o!, load(x, axisOffset(kb, ind, o!, p!, xS, st, axis)));
       });
     });
   },
@@ -70,10 +91,7 @@ registerLowering({
 registerLowering({
   opType: 'GatherND',
   lower: (ctx) => {
-    const x = req(ctx.input(0), 'data');
-    const xS = inShape(ctx, 0);
-    const ind = req(ctx.input(1), 'indices');
-    const indS = inShape(ctx, 1);
+    const { x, xS, ind, indS } = indexedInputs(ctx);
     const out = req(ctx.output(0), 'output');
     const b = ctx.attrs.int('batch_dims', 0);
     const k = indS[indS.length - 1]!;
@@ -86,15 +104,8 @@ registerLowering({
     const batchStride = sizeOf(xS.slice(b));
     ctx.kernel((kb) => {
       kb.for(0, tuples, (t) => {
-        let p: Expr = b > 0 && perBatch > 0 ? mul(bin('div', t, idx(perBatch)), idx(batchStride)) : idx(0);
-        for (let j = 0; j < k; j++) p = add(p, mul(normIndex(kb, load(ind, add(mul(t, idx(k)), idx(j))), xS[b + j]!), idx(st[b + j]!)));
-        const dst = mul(t, idx(slice));
-        if (slice === 1) kb.store(out, dst, load(x, p));
-        else {
-          const s = kb.let('index', p, 's');
-          const d = kb.let('index', dst, 'd');
-          kb.for(0, slice, (q) => kb.store(out, add(d, q), load(x, add(s, q))));
-        }
+        const base: Expr = b > 0 && perBatch > 0 ? mul(bin('div', t, idx(perBatch)), idx(batchStride)) : idx(0);
+        copyRun(kb, out, mul(t, idx(slice)), x, tupleOffset(kb, ind, t, k, xS, st, b, base), slice);
       });
     });
   },
@@ -121,11 +132,8 @@ function combine(kb: Parameters<typeof stridedCopy>[0], out: KBuffer, p: Expr, u
   kb.store(out, p, bin(op, a, b));
 }
 
-function lowerScatterElements(ctx: Parameters<Parameters<typeof registerLowering>[0]['lower']>[0], red: Reduction): void {
-  const x = req(ctx.input(0), 'data');
-  const xS = inShape(ctx, 0);
-  const ind = req(ctx.input(1), 'indices');
-  const indS = inShape(ctx, 1);
+function lowerScatterElements(ctx: LowerContext, red: Reduction): void {
+  const { x, xS, ind, indS } = indexedInputs(ctx);
   const upd = req(ctx.input(2), 'updates');
   const updS = inShape(ctx, 2);
   const out = req(ctx.output(0), 'output');
@@ -138,8 +146,7 @@ function lowerScatterElements(ctx: Parameters<Parameters<typeof registerLowering
     copyAll(kb, out, x);
     const dims: SDim[] = indS.map((n, d) => ({ n, st: [ist[d]!, ust[d]!, d === axis ? 0 : st[d]!] }));
     stridedLoops(kb, dims, [idx(0), idx(0), idx(0)], ([i, u, p]) => {
-      const j = normIndex(kb, load(ind, i!), xS[axis]!);
-      combine(kb, out, add(p!, mul(j, idx(st[axis]!))), upd, u!, red);
+      combine(kb, out, axisOffset(kb, ind, i!, p!, xS, st, axis), upd, u!, red);
     });
   });
 }
@@ -150,10 +157,7 @@ registerLowering({ opType: 'ScatterElements', lower: (ctx) => lowerScatterElemen
 registerLowering({
   opType: 'ScatterND',
   lower: (ctx) => {
-    const x = req(ctx.input(0), 'data');
-    const xS = inShape(ctx, 0);
-    const ind = req(ctx.input(1), 'indices');
-    const indS = inShape(ctx, 1);
+    const { x, xS, ind, indS } = indexedInputs(ctx);
     const upd = req(ctx.input(2), 'updates');
     const updS = inShape(ctx, 2);
     const out = req(ctx.output(0), 'output');
@@ -167,9 +171,7 @@ registerLowering({
       copyAll(kb, out, x);
       if (slice === 0) return;
       kb.for(0, tuples, (t) => {
-        let p: Expr = idx(0);
-        for (let j = 0; j < k; j++) p = add(p, mul(normIndex(kb, load(ind, add(mul(t, idx(k)), idx(j))), xS[j]!), idx(st[j]!)));
-        const pb = kb.let('index', p, 'p');
+        const pb = kb.let('index', tupleOffset(kb, ind, t, k, xS, st, 0, idx(0)), 'p');
         const ub = kb.let('index', mul(t, idx(slice)), 'u');
         if (slice === 1) combine(kb, out, pb, upd, ub, red);
         else kb.for(0, slice, (s) => combine(kb, out, add(pb, s), upd, add(ub, s), red));
