@@ -70,7 +70,7 @@ export function registerPipelineCommands(program: Command): void {
       return;
     }
     const r = optFile(input, pipelineFlagsFrom(o, (s) => process.stdout.write(s)));
-    if (o.output) writeFileAtomic(o.output, r.text);
+    if (o.output) writeFileAtomic(o.output, r.text, { models: [input] });
     else process.stdout.write(r.text);
     if (o.timing) for (const t of r.timeline) process.stderr.write(`${t.name.padEnd(24)} ${t.level.padEnd(7)} ${t.ms.toFixed(2).padStart(9)} ms\n`);
   });

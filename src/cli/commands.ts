@@ -33,7 +33,7 @@ export function registerCommands(program: Command): void {
     .action((model: string, opts: { output?: string; level?: string; inputShape?: string[] }) => {
       if (opts.level !== undefined && !(IR_LEVELS as readonly string[]).includes(opts.level)) throw new KilnError('usage', `unknown --level '${opts.level}' (known: ${IR_LEVELS.join(', ')})`);
       const text = printIrFile(model, { level: opts.level as IrLevel | undefined, inputShapes: parseInputShapes(opts.inputShape ?? []) });
-      if (opts.output) writeFileAtomic(opts.output, text);
+      if (opts.output) writeFileAtomic(opts.output, text, { models: [model] });
       else process.stdout.write(text);
     });
 
@@ -53,7 +53,8 @@ export function registerCommands(program: Command): void {
     .argument('<model>', 'model.onnx or file.kir')
     .option('-t, --target <target>', 'target (c, mcu)', 'c')
     .option('--board <name>', 'board for --target mcu (default mps2-an386; see src/costmodel/boards/)')
-    .requiredOption('-o, --output <dir>', 'output folder (replaced atomically)')
+    .requiredOption('-o, --output <dir>', 'output folder: a new one, or one Kiln wrote before (replaced atomically)')
+    .option('--force', 'write into an existing folder Kiln did not create (its other files are kept)')
     .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims, e.g. x=1x3x224x224')
     .option('--name <id>', 'name used in generated identifiers')
     .option('--memory <strategy>', `memory planning strategy (${MEMORY_STRATEGIES.join(', ')})`, 'auto')
@@ -62,7 +63,7 @@ export function registerCommands(program: Command): void {
     .option('--schedule <order>', `node order (${SCHEDULE_MODES.join(', ')}): memory-aware scheduling or the model's order`, 'memory')
     .option('--patches <mode>', "patch-based execution: auto (--target mcu, when the peak exceeds the board's SRAM), off, or a grid RxC", 'auto')
     .option('--json', 'print report.json on stdout instead of the summary'))
-    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; json?: boolean }) => {
+    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; json?: boolean; force?: boolean }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
@@ -79,6 +80,7 @@ export function registerCommands(program: Command): void {
         schedule: opts.schedule as ScheduleMode,
         patches: opts.patches,
         ...pipelineFlagsFrom(opts, (t) => process.stderr.write(t), activeConfig.passes),
+        guard: { force: opts.force ?? false },
       });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(r.report, null, 2)}\n`);
@@ -97,16 +99,18 @@ export function registerCommands(program: Command): void {
   program
     .command('run')
     .description('run a model on inputs and write its outputs (.pb); compare when expected outputs are given')
-    .argument('<model>', 'model.onnx or file.kir')
+    .argument('[model]', 'model.onnx or file.kir')
     .option('-t, --target <target>', `target (${targetNames().join(', ')})`, 'interp')
     .option('-i, --inputs <paths...>', 'a test_data_set folder or .pb files in graph-input order')
     .option('--expected <paths...>', 'expected outputs (.pb files or a folder with output_N.pb)')
-    .option('--out <dir>', 'write outputs as output_N.pb into this folder')
+    .option('--out <dir>', 'write outputs as output_N.pb into this folder (new, or one Kiln wrote)')
+    .option('--force', "let --out write into the inputs' folder or an existing folder Kiln did not create")
     .option('--board <name>', 'board for --target mcu (default mps2-an386)')
     .option('--json', 'print {model, target, ok, summary, outputs:[{index, name, kind, dtype, shape, compared, match, message, file}]} on stdout')
     .option('--passes <pipeline>', 'graph passes to run before the target (verified after each)')
-    .action(async (model: string, opts: { target: string; board?: string; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string }) => {
+    .action(async (modelArg: string | undefined, opts: { target: string; board?: string; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string; force?: boolean }) => {
       const { json, ...runOpts } = opts;
+      const model = modelArg ?? takeModelFromLists(opts);
       const result = await runCommand(model, { ...runOpts, target: targetWithBoard(opts.target, opts.board) });
       if (json) {
         const { model: m, target, ok, summary, outputs } = result;
@@ -215,6 +219,18 @@ export function registerCommands(program: Command): void {
   registerPipelineCommands(program);
   registerCheckCommand(program);
   registerVizCommands(program);
+}
+
+/**
+ * `kiln run -i DIR model.onnx`: the variadic --inputs/--expected take every word after them, the
+ * model included; when no model argument is left, the model is the list entry that names one.
+ */
+function takeModelFromLists(opts: { inputs?: string[]; expected?: string[] }): string {
+  for (const list of [opts.inputs, opts.expected]) {
+    const i = list?.findIndex((p) => /\.(onnx|kir)$/i.test(p)) ?? -1;
+    if (list && i >= 0) return list.splice(i, 1)[0]!;
+  }
+  throw new KilnError('usage', "missing argument 'model' (kiln run <model.onnx> --inputs <dir or .pb files>)");
 }
 
 function pct(a: number, b: number): string {

@@ -1,5 +1,4 @@
 /** `kiln compile`: model → specialized graph → kernel program → target files in an output folder. */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
@@ -19,7 +18,7 @@ import { emitMcu } from '../backends/mcu/project.js';
 import { checkEstimate } from '../backends/mcu/fit.js';
 import { DEFAULT_ILP_MS, type MemoryPlan, type MemoryStrategy } from '../passes/plan-memory.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
-import { writeFileAtomic } from './output.js';
+import { checkOutputFile, checkOutputFolder, openDumpFolder, writeFileAtomic, writeOutputFolder, type OutputGuard } from './output.js';
 
 export interface CompileOptions extends PipelineFlags {
   target: string;
@@ -63,28 +62,6 @@ export function parseInputShapes(specs: readonly string[]): Map<string, number[]
   return m;
 }
 
-/**
- * Writes every file into a fresh sibling folder, then moves it into place, so a failed compile
- * never leaves a half-written output folder.
- */
-export function writeFolderAtomic(dir: string, files: ReadonlyMap<string, string | Uint8Array>): void {
-  const abs = path.resolve(dir);
-  const tmp = `${abs}.kiln-tmp-${process.pid}`;
-  const old = `${abs}.kiln-old-${process.pid}`;
-  try {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
-    for (const [name, data] of files) fs.writeFileSync(path.join(tmp, name), data);
-    if (fs.existsSync(abs)) fs.renameSync(abs, old);
-    fs.renameSync(tmp, abs);
-    fs.rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (!fs.existsSync(abs) && fs.existsSync(old)) fs.renameSync(old, abs);
-    throw new KilnError('io', `cannot write '${dir}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
 /** Pipeline flags shared by `kiln compile` and `kiln opt`. */
 export interface PipelineFlags {
   /** Extra passes: graph passes run after specialization, kernel passes after lowering. */
@@ -94,6 +71,8 @@ export interface PipelineFlags {
   printIrAfter?: readonly string[];
   printIrBefore?: readonly string[];
   dumpDir?: string;
+  /** Who the output policy protects (the model, the inputs) and whether --force was given. */
+  guard?: OutputGuard;
   /** Where printed IR goes (default stdout). */
   print?: (text: string) => void;
   log?: (message: string) => void;
@@ -106,7 +85,7 @@ export function pipelineHooks(flags: PipelineFlags): PipelineHooks {
     ...(flags.printIrAfterAll || flags.printIrAfter?.length ? { printAfter: new Set(flags.printIrAfterAll ? ['all'] : flags.printIrAfter) } : {}),
     ...(flags.printIrBefore?.length ? { printBefore: new Set(flags.printIrBefore) } : {}),
     ...(flags.print ? { print: flags.print } : {}),
-    ...(flags.dumpDir ? { dumpDir: flags.dumpDir } : {}),
+    ...(flags.dumpDir ? { dump: openDumpFolder(flags.dumpDir, flags.guard) } : {}),
   };
 }
 
@@ -180,10 +159,14 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
 
 export function compileModel(file: string, opts: CompileOptions): CompileResult {
   const t0 = performance.now();
+  // refuse an output the policy does not allow before spending time on the compile
+  const guard: OutputGuard = { ...opts.guard, models: [file] };
+  checkOutputFolder(opts.out, guard);
+  if (opts.memoryPlot) checkOutputFile(opts.memoryPlot, guard);
   const module = loadModel(file);
-  const r = compileModule(module, file, opts);
-  writeFolderAtomic(opts.out, r.fileData);
+  const r = compileModule(module, file, { ...opts, guard });
+  writeOutputFolder(opts.out, r.fileData, guard);
   const name = cIdent(opts.name ?? (module.graph.name || path.basename(file).replace(/\.[^.]*$/, '')));
-  if (opts.memoryPlot) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(r.plan, { title: name }));
+  if (opts.memoryPlot) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(r.plan, { title: name }), guard);
   return { dir: opts.out, files: r.files, fileData: r.fileData, report: r.report, ms: performance.now() - t0 };
 }

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
 import { compileModule, type CompileOptions } from './compile.js';
-import { writeFileAtomic } from './output.js';
+import { checkOutputFile, writeFileAtomic } from './output.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
 import { cIdent } from '../backends/c/render.js';
 import type { CReport } from '../backends/c/emit.js';
@@ -79,8 +79,9 @@ export function buildReport(model: string, opts: ReportOptions): ReportResult {
 }
 
 export function writeReport(model: string, out: string, opts: ReportOptions): ReportResult {
+  checkOutputFile(out, { models: [model] });
   const r = buildReport(model, opts);
-  writeFileAtomic(out, r.html);
+  writeFileAtomic(out, r.html, { models: [model] });
   return r;
 }
 

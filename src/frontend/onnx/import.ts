@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as graphlib from '@dagrejs/graphlib';
-import { KilnError } from '../../ir/errors.js';
+import { KilnError, fsError } from '../../ir/errors.js';
 import { Graph, Module, Node, Value, normalizeDomain, type AttrValue } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
 import { optionalType, sequenceType, tensorType, type Dim, type ValueType } from '../../ir/types.js';
@@ -27,7 +27,7 @@ export function readOnnxFile(file: string): Module {
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new KilnError('io', `cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw fsError(e, 'read', file);
   }
   return importOnnxBytes(bytes, { baseDir: path.dirname(path.resolve(file)) });
 }
