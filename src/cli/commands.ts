@@ -18,7 +18,7 @@ import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js'
 import type { PatchReport } from '../passes/patch-execution.js';
 import { registerCheckCommand } from './commands-check.js';
 import { registerVizCommands } from './commands-viz.js';
-import { addPipelineFlags, pipelineFlagsFrom, activeConfig, registerPipelineCommands, type PipelineCliOpts } from './commands-pipeline.js';
+import { addPipelineFlags, pipelineFlagsFrom, verboseLog, activeConfig, registerPipelineCommands, type PipelineCliOpts } from './commands-pipeline.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
 import { createProgress, type Progress } from '../driver/progress.js';
 
@@ -108,8 +108,10 @@ export function registerCommands(program: Command): void {
     .option('--board <name>', 'board for --target mcu (default mps2-an386)')
     .option('--json', 'print {model, target, ok, summary, outputs:[{index, name, kind, dtype, shape, compared, match, message, file}]} on stdout')
     .option('--passes <pipeline>', 'graph passes to run before the target (verified after each)')
-    .action(async (modelArg: string | undefined, opts: { target: string; board?: string; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string; force?: boolean }) => {
-      const { json, ...runOpts } = opts;
+    .option('--verbose', "print the passes' log messages (ctx.log) on stderr")
+    .action(async (modelArg: string | undefined, opts: { target: string; board?: string; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string; force?: boolean; verbose?: boolean }) => {
+      const { json, verbose, ...runOpts } = opts;
+      if (verbose) Object.assign(runOpts, { log: verboseLog });
       const model = modelArg ?? takeModelFromLists(opts);
       const result = await runCommand(model, { ...runOpts, target: targetWithBoard(opts.target, opts.board) });
       if (json) {
@@ -123,7 +125,7 @@ export function registerCommands(program: Command): void {
     .command('conformance')
     .description('run ONNX backend test cases and print pass rates per folder and op family')
     .argument('<dir>', 'a folder of case folders (or of such folders)')
-    .option('-t, --target <target>', 'target', 'interp')
+    .option('-t, --target <target>', `target (${targetNames().join(', ')})`, 'interp')
     .option('--json [file]', 'the full report as JSON: on stdout (human text then goes to stderr), or into a file')
     .option('--filter <substr>', 'only cases whose name contains this')
     .option('-j, --jobs <n>', 'parallel workers', (v) => parseInt(v, 10))

@@ -22,6 +22,8 @@ export interface RunOptions {
   force?: boolean;
   /** Graph passes run before the target (e.g. a plugin's pass), as a pipeline string. */
   passes?: string;
+  /** Receives the passes' ctx.log messages (--verbose). */
+  log?: (message: string) => void;
 }
 
 /** Expands folders into their numbered `<prefix>N.pb` files. */
@@ -79,7 +81,7 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
     const steps = parsePipeline(opts.passes);
     const notGraph = steps.find((st) => passLevel(st.pass) !== 'graph');
     if (notGraph) throw new KilnError('usage', `kiln run --passes takes graph passes; '${notGraph.pass.name}' is a ${passLevel(notGraph.pass)} pass (targets lower the model themselves)`);
-    runPipeline({ level: 'graph', module }, steps, { verifyEach: true });
+    runPipeline({ level: 'graph', module }, steps, { verifyEach: true, ...(opts.log ? { log: opts.log } : {}) });
   }
   const inputFiles = expandPb(opts.inputs ?? [], 'input_');
   const inputs = readInputs(module, inputFiles);

@@ -29,6 +29,7 @@ export function readOnnxFile(file: string): Module {
   } catch (e) {
     throw fsError(e, 'read', file);
   }
+  if (bytes.length === 0) throw new KilnError('parse', `cannot read '${file}': empty file (0 bytes), not an ONNX model`);
   return importOnnxBytes(bytes, { baseDir: path.dirname(path.resolve(file)) });
 }
 
@@ -36,7 +37,10 @@ export function decodeModelProto(bytes: Uint8Array): PModel {
   try {
     return ModelProtoType.decode(bytes) as unknown as PModel;
   } catch (e) {
-    throw new KilnError('parse', `malformed ONNX protobuf: ${(e as Error).message}`);
+    const msg = (e as Error).message;
+    // protobufjs reports reading past the end as "index out of range": the file was cut short
+    const why = /index out of range|premature end/i.test(msg) ? `truncated protobuf (the data ends inside a field: ${msg})` : msg;
+    throw new KilnError('parse', `malformed ONNX protobuf: ${why}`);
   }
 }
 
