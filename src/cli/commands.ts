@@ -39,7 +39,7 @@ export function registerCommands(program: Command): void {
 
   program
     .command('inspect')
-    .description('op histogram, parameter and activation bytes, MACs per op type')
+    .description('op histogram, parameter bytes, peak activation bytes, MACs of the multiply-accumulate ops')
     .argument('<model>', 'model.onnx or file.kir')
     .option('--json', 'print JSON')
     .action((model: string, opts: { json?: boolean }) => {
