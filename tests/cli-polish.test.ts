@@ -78,3 +78,31 @@ describe('kiln CLI polish', () => {
     expect(run.code).toBe(0);
   });
 });
+
+describe('numbers in human output', () => {
+  it('bench never prints a ratio of 0.00', async () => {
+    const { formatRatio } = await import('../src/driver/bench.js');
+    expect(formatRatio(0.00312)).toBe('0.00312');
+    expect(formatRatio(1.5)).toBe('1.50');
+    expect(formatRatio(0.004)).not.toBe('0.00');
+  });
+
+  it('formatBytes uses B, KiB and MiB', async () => {
+    const { formatBytes } = await import('../src/driver/units.js');
+    expect(formatBytes(176)).toBe('176 B');
+    expect(formatBytes(3496)).toBe('3.41 KiB');
+    expect(formatBytes(5 * 1024 * 1024)).toBe('5 MiB');
+  });
+
+  it('kiln report works for a model that does not fit the board and marks the overflow', () => {
+    const out = path.join(tempDir(), 'r.html');
+    const model = path.resolve('samples/resnet8/model.onnx');
+    // the f32 model is refused by compile for this board ...
+    expect(kiln(['compile', model, '-t', 'mcu', '--board', 'stm32f446', '-o', path.join(tempDir(), 'c')]).stderr).toMatch(/needs \d+ B of SRAM/);
+    // ... and the report shows why
+    const r = kiln(['report', model, '-t', 'mcu', '--board', 'stm32f446', '-o', out, '--time-limit', '1']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/does not fit/);
+    expect(fs.readFileSync(out, 'utf8')).toMatch(/SRAM needed<\/th><td>[^<]*DOES NOT FIT/);
+  });
+});

@@ -37,6 +37,8 @@ export interface CompileOptions extends PipelineFlags {
   memoryPlot?: string;
   /** Node order: 'memory' (default) schedules for a smaller peak live set, 'file' keeps the model's order. */
   schedule?: ScheduleMode;
+  /** Report a model that does not fit the board (fits: false) instead of refusing it (kiln report). */
+  allowOverflow?: boolean;
   /** Patch-based execution: 'off' (default), 'auto' (mcu: when the peak exceeds the board's SRAM) or a grid 'RxC'. */
   patches?: 'auto' | 'off' | string;
 }
@@ -141,8 +143,9 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   if (board) {
     const mcu = emitMcu(program, name, board, board, memory);
     // fit check before any tool runs, then the real sizes when the cross compiler is installed
-    checkEstimate(mcu.fit, board);
-    const sized = sizeMcuProject(mcu, program, board);
+    const over = opts.allowOverflow ? overflowText(mcu.fit, board) : null;
+    if (!over) checkEstimate(mcu.fit, board);
+    const sized = sizeMcuProject(mcu, program, board, over ? { estimateOnly: `does not fit: ${over}` } : {});
     Object.assign(mcu.report, sized);
     project = mcu;
   } else project = emitC(program, name, { target: opts.target, memory });
@@ -155,6 +158,17 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   project.report.passes = [...run.timeline, { name: `emit-${opts.target}`, level: 'backend', ms: Math.round((performance.now() - t1) * 100) / 100 }];
   project.files.set('report.json', `${JSON.stringify(project.report, null, 2)}\n`);
   return { files: [...project.files.keys()], fileData: project.files, report: project.report, ms, plan: project.plan, program };
+}
+
+/** The refusal text of checkEstimate, or null when the estimate fits. */
+function overflowText(fit: Parameters<typeof checkEstimate>[0], board: Parameters<typeof checkEstimate>[1]): string | null {
+  try {
+    checkEstimate(fit, board);
+    return null;
+  } catch (e) {
+    if (e instanceof KilnError) return e.message;
+    throw e;
+  }
 }
 
 export function compileModel(file: string, opts: CompileOptions): CompileResult {
