@@ -164,6 +164,17 @@ function tryMount(dir: string, opts: string): boolean {
 function umount(dir: string): void {
   execFileSync('umount', [dir], { stdio: 'ignore' });
 }
+/** Runs `fn` with an empty read-only tmpfs mounted at a new folder `ro` beside `dir`. */
+function withReadOnlyFolder(dir: string, fn: (ro: string) => void): void {
+  const ro = path.join(path.dirname(dir), 'ro');
+  fs.mkdirSync(ro);
+  expect(tryMount(ro, 'ro,size=1m')).toBe(true);
+  try {
+    fn(ro);
+  } finally {
+    umount(ro);
+  }
+}
 const probe = tempDir();
 const canMount = tryMount(probe, 'ro,size=1m');
 if (canMount) umount(probe);
@@ -171,15 +182,10 @@ if (canMount) umount(probe);
 describe.skipIf(!canMount)('read-only destinations fail before anything moves (tmpfs mounts)', () => {
   it('a read-only parent folder', () => {
     const c = caseCopy();
-    const ro = path.join(path.dirname(c.dir), 'ro');
-    fs.mkdirSync(ro);
-    expect(tryMount(ro, 'ro,size=1m')).toBe(true);
-    try {
+    withReadOnlyFolder(c.dir, (ro) => {
       expectOneLine(kiln(['compile', c.model, '-o', path.join(ro, 'out')]), /cannot write .*ro.*read-only/);
       expect(fs.readdirSync(ro)).toEqual([]);
-    } finally {
-      umount(ro);
-    }
+    });
   });
 
   it('a read-only output folder that Kiln created is left as it was', () => {
@@ -204,14 +210,7 @@ describe.skipIf(!canMount)('read-only destinations fail before anything moves (t
 
   it('run --out into a read-only folder', () => {
     const c = caseCopy();
-    const ro = path.join(path.dirname(c.dir), 'ro');
-    fs.mkdirSync(ro);
-    expect(tryMount(ro, 'ro,size=1m')).toBe(true);
-    try {
-      expectOneLine(kiln(['run', c.model, '--inputs', c.data, '--out', path.join(ro, 'o')]), /cannot write .*read-only/);
-    } finally {
-      umount(ro);
-    }
+    withReadOnlyFolder(c.dir, (ro) => expectOneLine(kiln(['run', c.model, '--inputs', c.data, '--out', path.join(ro, 'o')]), /cannot write .*read-only/));
   });
 });
 
