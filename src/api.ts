@@ -10,8 +10,9 @@ import { inferModule } from './ir/infer.js';
 import { importOnnxBytes, readOnnxFile } from './frontend/onnx/import.js';
 import { parsePipeline, runPipeline, type IrState, type PassRecord, type PipelineStep } from './passes/pipeline.js';
 import type { Pass } from './passes/pass.js';
-import { compileModule, pipelineHooks, writeFolderAtomic, type CompileOptions, type CompileReport, type PipelineFlags } from './driver/compile.js';
+import { compileModule, pipelineHooks, type CompileOptions, type CompileReport, type PipelineFlags } from './driver/compile.js';
 import { loadModel } from './driver/load.js';
+import { writeOutputFolder } from './driver/output.js';
 import './passes/builtin.js';
 import './ir/ops/index.js';
 
@@ -59,6 +60,6 @@ export function compile(model: string | Uint8Array | Module, opts: CompileApiOpt
   const module = typeof model === 'string' ? loadModel(model) : model instanceof Uint8Array ? importOnnx(model) : model;
   const name = typeof model === 'string' ? path.basename(model) : 'model';
   const r = compileModule(module, name, opts);
-  if (opts.out !== undefined) writeFolderAtomic(opts.out, r.fileData);
+  if (opts.out !== undefined) writeOutputFolder(opts.out, r.fileData, { ...opts.guard, ...(typeof model === 'string' ? { models: [model] } : {}) });
   return { files: r.fileData, report: r.report, ms: r.ms };
 }

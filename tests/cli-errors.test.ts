@@ -101,7 +101,7 @@ describe('external data is confined to the model folder', () => {
     const r = kiln(['inspect', p]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/parameter bytes: 8/);
+    expect(r.stdout).toMatch(/parameters:\s+8 B/);
   });
 
   it('refuses an absolute path', () => {

@@ -44,6 +44,11 @@ describe('kiln inspect', () => {
     // 16x32 + 32 + 32x10 + 10 float32 parameters
     expect(info.parameterBytes).toBe((16 * 32 + 32 + 32 * 10 + 10) * 4);
     expect(info.ops.MatMul!.macs).toBe(16 * 32 + 32 * 10);
+    // MACs only for multiply-accumulate ops; the peak live set, not the sum of every activation
+    expect(Object.entries(info.ops).filter(([op]) => op !== 'MatMul' && op !== 'Gemm').every(([, e]) => e.macs === 0)).toBe(true);
+    const acts = JSON.parse(r.stdout) as { peakActivationBytes: number; totalActivationBytes: number };
+    expect(acts.peakActivationBytes).toBeGreaterThan(0);
+    expect(acts.peakActivationBytes).toBeLessThan(acts.totalActivationBytes);
   });
 });
 

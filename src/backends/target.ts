@@ -56,6 +56,8 @@ export interface TargetContext {
   readonly results: ReadonlyMap<string, unknown>;
   /** Writes a diagnostic line (shown with --verbose). */
   log(message: string): void;
+  /** Emit a model that does not fit the device, marked in the report, instead of refusing it (kiln report). */
+  readonly allowOverflow?: boolean;
 }
 
 /** The files of a compiled model and its report (report.json is written by the driver). */

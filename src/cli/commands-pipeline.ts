@@ -27,7 +27,8 @@ export function addPipelineFlags(cmd: Command): Command {
     .option('--print-ir-after-all', 'print the IR after every pass (to stderr for compile, stdout for opt)')
     .option('--print-ir-after <pass>', 'print the IR after this pass (repeatable)', collect, [])
     .option('--print-ir-before <pass>', 'print the IR before this pass (repeatable)', collect, [])
-    .option('--dump-dir <dir>', 'write the IR after every pass as numbered .kir files');
+    .option('--dump-dir <dir>', 'write the IR after every pass as numbered .kir files (a new folder, or one Kiln wrote)')
+    .option('--verbose', "print the passes' log messages (ctx.log) on stderr");
 }
 
 export interface PipelineCliOpts {
@@ -37,7 +38,11 @@ export interface PipelineCliOpts {
   printIrAfter: string[];
   printIrBefore: string[];
   dumpDir?: string;
+  verbose?: boolean;
 }
+
+/** --verbose: each ctx.log message of a pass as a line on stderr. */
+export const verboseLog = (message: string): void => void process.stderr.write(`${message}\n`);
 
 export function pipelineFlagsFrom(o: PipelineCliOpts, print: (s: string) => void, defaultPasses?: string): PipelineFlags {
   const passes = o.passes ?? defaultPasses;
@@ -48,6 +53,7 @@ export function pipelineFlagsFrom(o: PipelineCliOpts, print: (s: string) => void
     printIrAfter: o.printIrAfter,
     printIrBefore: o.printIrBefore,
     ...(o.dumpDir ? { dumpDir: o.dumpDir } : {}),
+    ...(o.verbose ? { log: verboseLog } : {}),
     print,
   };
 }
@@ -67,11 +73,11 @@ export function registerPipelineCommands(program: Command): void {
       return;
     }
     if (input === undefined) {
-      program.commands.find((c) => c.name() === 'opt')?.error("kiln: error: missing argument 'input'");
+      program.commands.find((c) => c.name() === 'opt')?.error("missing argument 'input'");
       return;
     }
     const r = optFile(input, pipelineFlagsFrom(o, (s) => process.stdout.write(s)));
-    if (o.output) writeFileAtomic(o.output, r.text);
+    if (o.output) writeFileAtomic(o.output, r.text, { models: [input] });
     else process.stdout.write(r.text);
     if (o.timing) for (const t of r.timeline) process.stderr.write(`${t.name.padEnd(24)} ${t.level.padEnd(7)} ${t.ms.toFixed(2).padStart(9)} ms\n`);
   });

@@ -8,6 +8,7 @@ import { MEMORY_STRATEGIES, type MemoryStrategy } from '../passes/plan-memory.js
 import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js';
 import { DEFAULT_HOST_PROFILE } from '../costmodel/roofline.js';
 import { si } from '../driver/report-charts.js';
+import { formatBytes } from '../driver/units.js';
 
 export function registerVizCommands(program: Command): void {
   program
@@ -53,6 +54,8 @@ export function registerVizCommands(program: Command): void {
         schedule: opts.schedule as ScheduleMode,
       });
       const total = r.costs.reduce((a, c) => a + c.estSeconds, 0);
-      process.stdout.write(`wrote ${opts.output}: ${r.costs.length} kernels, arena ${r.report.arenaBytes} B, estimated ${si(total, 's')} on ${r.roofline.name}\n`);
+      process.stdout.write(`wrote ${opts.output}: ${r.costs.length} kernels, arena ${formatBytes(r.report.arenaBytes)}, estimated ${si(total, 's')} on ${r.roofline.name}\n`);
+      const fit = r.report as unknown as { fits?: { flash: boolean; sram: boolean }; sizeSummary?: string };
+      if (fit.fits && !(fit.fits.flash && fit.fits.sram)) process.stdout.write(`${fit.sizeSummary ?? 'the model does not fit the board'}\n`);
     });
 }

@@ -19,7 +19,7 @@ import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js'
 import type { PatchReport } from '../passes/patch-execution.js';
 import { registerCheckCommand, type InProcessMain } from './commands-check.js';
 import { registerVizCommands } from './commands-viz.js';
-import { addPipelineFlags, pipelineFlagsFrom, activeConfig, registerPipelineCommands, type PipelineCliOpts } from './commands-pipeline.js';
+import { addPipelineFlags, pipelineFlagsFrom, verboseLog, activeConfig, registerPipelineCommands, type PipelineCliOpts } from './commands-pipeline.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
 import { createProgress, type Progress } from '../driver/progress.js';
 
@@ -46,13 +46,13 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .action((model: string, opts: { output?: string; level?: string; inputShape?: string[] }) => {
       if (opts.level !== undefined && !(IR_LEVELS as readonly string[]).includes(opts.level)) throw new KilnError('usage', `unknown --level '${opts.level}' (known: ${IR_LEVELS.join(', ')})`);
       const text = printIrFile(model, { level: opts.level as IrLevel | undefined, inputShapes: parseInputShapes(opts.inputShape ?? []) });
-      if (opts.output) writeFileAtomic(opts.output, text);
+      if (opts.output) writeFileAtomic(opts.output, text, { models: [model] });
       else process.stdout.write(text);
     });
 
   program
     .command('inspect')
-    .description('op histogram, parameter and activation bytes, MACs per op type')
+    .description('op histogram, parameter bytes, peak activation bytes, MACs of the multiply-accumulate ops')
     .argument('<model>', 'model.onnx or file.kir')
     .option('--json', 'print JSON')
     .action((model: string, opts: { json?: boolean }) => {
@@ -67,7 +67,8 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('-t, --target <target>', 'target that writes files (see kiln targets); name:value sets its first option, e.g. mcu:stm32f446', 'c')
     .option('--board <name>', 'board for --target mcu (default mps2-an386; see src/costmodel/boards/)')
     .option('--target-option <key=value>', 'an option of the target (see kiln targets); repeatable', collect, [] as string[])
-    .requiredOption('-o, --output <dir>', 'output folder (replaced atomically)')
+    .requiredOption('-o, --output <dir>', 'output folder: a new one, or one Kiln wrote before (replaced atomically)')
+    .option('--force', 'write into an existing folder Kiln did not create (its other files are kept)')
     .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims, e.g. x=1x3x224x224')
     .option('--name <id>', 'name used in generated identifiers')
     .option('--memory <strategy>', `memory planning strategy (${MEMORY_STRATEGIES.join(', ')})`, 'auto')
@@ -76,7 +77,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--schedule <order>', `node order (${SCHEDULE_MODES.join(', ')}): memory-aware scheduling or the model's order`, 'memory')
     .option('--patches <mode>', "patch-based execution: auto (--target mcu, when the peak exceeds the board's SRAM), off, or a grid RxC", 'auto')
     .option('--json', 'print report.json on stdout instead of the summary'))
-    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; json?: boolean }) => {
+    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; json?: boolean; force?: boolean }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
@@ -96,6 +97,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         schedule: opts.schedule as ScheduleMode,
         patches: opts.patches,
         ...pipelineFlagsFrom(opts, (t) => process.stderr.write(t), activeConfig.passes),
+        guard: { force: opts.force ?? false },
       });
       if (opts.json) {
         process.stdout.write(`${JSON.stringify(r.report, null, 2)}\n`);
@@ -123,17 +125,21 @@ export function registerCommands(program: Command, main: InProcessMain): void {
   program
     .command('run')
     .description('run a model on inputs and write its outputs (.pb); compare when expected outputs are given')
-    .argument('<model>', 'model.onnx or file.kir')
+    .argument('[model]', 'model.onnx or file.kir')
     .option('-t, --target <target>', `target (${targetNames().join(', ')})`, 'interp')
     .option('-i, --inputs <paths...>', 'a test_data_set folder or .pb files in graph-input order')
     .option('--expected <paths...>', 'expected outputs (.pb files or a folder with output_N.pb)')
-    .option('--out <dir>', 'write outputs as output_N.pb into this folder')
+    .option('--out <dir>', 'write outputs as output_N.pb into this folder (new, or one Kiln wrote)')
+    .option('--force', "let --out write into the inputs' folder or an existing folder Kiln did not create")
     .option('--board <name>', 'board for --target mcu (default mps2-an386)')
     .option('--target-option <key=value>', 'an option of the target (see kiln targets); repeatable', collect, [] as string[])
     .option('--json', 'print {model, target, ok, summary, outputs:[{index, name, kind, dtype, shape, compared, match, message, file}]} on stdout')
     .option('--passes <pipeline>', 'graph passes to run before the target (verified after each)')
-    .action(async (model: string, opts: { target: string; board?: string; targetOption: string[]; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string }) => {
-      const { json, board, targetOption, ...runOpts } = opts;
+    .option('--verbose', "print the passes' log messages (ctx.log) on stderr")
+    .action(async (modelArg: string | undefined, opts: { target: string; board?: string; targetOption: string[]; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string; force?: boolean; verbose?: boolean }) => {
+      const { json, verbose, board, targetOption, ...runOpts } = opts;
+      if (verbose) Object.assign(runOpts, { log: verboseLog });
+      const model = modelArg ?? takeModelFromLists(opts);
       const result = await runCommand(model, { ...runOpts, targetOptions: { ...parseTargetOptions(targetOption), ...(board !== undefined ? { board } : {}) } });
       if (json) {
         const { model: m, target, ok, summary, outputs } = result;
@@ -146,7 +152,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .command('conformance')
     .description('run ONNX backend test cases and print pass rates per folder and op family')
     .argument('<dir>', 'a folder of case folders (or of such folders)')
-    .option('-t, --target <target>', 'target', 'interp')
+    .option('-t, --target <target>', `target (${targetNames().join(', ')})`, 'interp')
     .option('--json [file]', 'the full report as JSON: on stdout (human text then goes to stderr), or into a file')
     .option('--filter <substr>', 'only cases whose name contains this')
     .option('-j, --jobs <n>', 'parallel workers', (v) => parseInt(v, 10))
@@ -244,6 +250,18 @@ export function registerCommands(program: Command, main: InProcessMain): void {
   registerPipelineCommands(program);
   registerCheckCommand(program, main);
   registerVizCommands(program);
+}
+
+/**
+ * `kiln run -i DIR model.onnx`: the variadic --inputs/--expected take every word after them, the
+ * model included; when no model argument is left, the model is the list entry that names one.
+ */
+function takeModelFromLists(opts: { inputs?: string[]; expected?: string[] }): string {
+  for (const list of [opts.inputs, opts.expected]) {
+    const i = list?.findIndex((p) => /\.(onnx|kir)$/i.test(p)) ?? -1;
+    if (list && i >= 0) return list.splice(i, 1)[0]!;
+  }
+  throw new KilnError('usage', "missing argument 'model' (kiln run <model.onnx> --inputs <dir or .pb files>)");
 }
 
 function pct(a: number, b: number): string {

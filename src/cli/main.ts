@@ -1,4 +1,5 @@
 /** `kiln` command line: parses arguments, calls the driver, prints. No compiler logic lives here. */
+import * as fs from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { KilnError, isKilnError } from '../ir/errors.js';
 import { registerCommands } from './commands.js';
@@ -19,12 +20,23 @@ export function parseByteCount(v: string): number {
   return n;
 }
 
+/** The version in package.json (dist/cli/main.js → ../../package.json). */
+function packageVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const debug = argv.includes('--debug');
   const program = new Command();
   program
     .name('kiln')
-    .description('Kiln: a tensor compiler for WebGPU, microcontrollers, FPGAs (HLS) and processing-in-memory')
+    .description('Kiln: a tensor compiler from ONNX to portable C for hosts and Arm Cortex-M microcontrollers')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .option('--debug', 'show stack traces for errors')
     .option('--max-tensor-bytes <n>', 'largest tensor Kiln allocates or accepts, in bytes (K/M/G suffixes allowed); bigger shapes are refused before allocation', String(maxTensorBytes))
     .option('--plugin <file>', 'load a plugin (ES module adding passes/ops); repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])

@@ -167,10 +167,15 @@ export async function runBench(dirs: readonly string[], opts: BenchOptions = {})
   return rows;
 }
 
+/** Three significant digits, so a tiny ratio never reads 0.00 (0.00312). */
+export function formatRatio(x: number): string {
+  return x >= 100 ? x.toFixed(0) : x >= 0.01 ? x.toFixed(2) : x === 0 ? '0' : x.toPrecision(3);
+}
+
 export function formatBenchRow(r: BenchRow): string {
   if (r.status !== 'ok') return `${r.model.padEnd(20)} ${r.status}: ${r.message ?? ''}`;
   const ms = (x: number | null | undefined): string => (x === null || x === undefined ? '—' : x >= 100 ? x.toFixed(1) : x.toPrecision(3));
-  return `${r.model.padEnd(20)} ${String(r.compileMs).padStart(8)} ${String(r.arenaBytes).padStart(12)} ${String(r.weightBytes).padStart(12)} ${ms(r.cMs).padStart(10)} ${ms(r.ortMs).padStart(10)} ${r.ratio === null || r.ratio === undefined ? '     —' : `${r.ratio.toFixed(2)}x`.padStart(7)}`;
+  return `${r.model.padEnd(20)} ${String(r.compileMs).padStart(8)} ${String(r.arenaBytes).padStart(12)} ${String(r.weightBytes).padStart(12)} ${ms(r.cMs).padStart(10)} ${ms(r.ortMs).padStart(10)} ${r.ratio === null || r.ratio === undefined ? '     —' : `${formatRatio(r.ratio)}x`.padStart(7)}`;
 }
 
 export const BENCH_HEADER = `${'model'.padEnd(20)} ${'compile'.padStart(8)} ${'arena B'.padStart(12)} ${'weights B'.padStart(12)} ${'C ms'.padStart(10)} ${'ORT ms'.padStart(10)} ${'C/ORT'.padStart(7)}`;

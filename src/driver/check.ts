@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KilnError } from '../ir/errors.js';
+import { KilnError, fsError } from '../ir/errors.js';
 import { fileCheck } from './filecheck.js';
 
 export interface ExecResult {
@@ -183,7 +183,7 @@ export async function checkFile(file: string, exec: KilnExec): Promise<TestResul
   try {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
-    return done([], `cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    return done([], fsError(e, 'read', file).message);
   }
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-check-'));
   try {

@@ -1,5 +1,4 @@
 /** `kiln compile`: model → specialized graph → kernel program → target files in an output folder. */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
@@ -17,7 +16,7 @@ import { listTargets, type PipelineSettings } from '../backends/target.js';
 import { MEMORY_PLAN } from '../ir/kernel/layout.js';
 import { DEFAULT_ILP_MS, type MemoryPlan, type MemoryStrategy } from '../passes/plan-memory.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
-import { writeFileAtomic } from './output.js';
+import { checkOutputFile, checkOutputFolder, openDumpFolder, writeFileAtomic, writeOutputFolder, type OutputGuard } from './output.js';
 import { checkTargetDtypes, resolveTarget, targetContext, targetSteps, type ResolvedTarget } from './targets.js';
 
 export interface CompileOptions extends PipelineFlags {
@@ -40,6 +39,8 @@ export interface CompileOptions extends PipelineFlags {
   memoryPlot?: string;
   /** Node order: 'memory' (default) schedules for a smaller peak live set, 'file' keeps the model's order. */
   schedule?: ScheduleMode;
+  /** Report a model that does not fit the board (fits: false) instead of refusing it (kiln report). */
+  allowOverflow?: boolean;
   /** Patch-based execution: 'off' (default), 'auto' (as the target's prelude decides; mcu: when the peak exceeds the board's SRAM) or a grid 'RxC'. */
   patches?: 'auto' | 'off' | string;
 }
@@ -77,28 +78,6 @@ export function parseInputShapes(specs: readonly string[]): Map<string, number[]
   return m;
 }
 
-/**
- * Writes every file into a fresh sibling folder, then moves it into place, so a failed compile
- * never leaves a half-written output folder.
- */
-export function writeFolderAtomic(dir: string, files: ReadonlyMap<string, string | Uint8Array>): void {
-  const abs = path.resolve(dir);
-  const tmp = `${abs}.kiln-tmp-${process.pid}`;
-  const old = `${abs}.kiln-old-${process.pid}`;
-  try {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp, { recursive: true });
-    for (const [name, data] of files) fs.writeFileSync(path.join(tmp, name), data);
-    if (fs.existsSync(abs)) fs.renameSync(abs, old);
-    fs.renameSync(tmp, abs);
-    fs.rmSync(old, { recursive: true, force: true });
-  } catch (e) {
-    fs.rmSync(tmp, { recursive: true, force: true });
-    if (!fs.existsSync(abs) && fs.existsSync(old)) fs.renameSync(old, abs);
-    throw new KilnError('io', `cannot write '${dir}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
 /** Pipeline flags shared by `kiln compile` and `kiln opt`. */
 export interface PipelineFlags {
   /** Extra passes: graph passes run after specialization, kernel passes after lowering. */
@@ -108,6 +87,8 @@ export interface PipelineFlags {
   printIrAfter?: readonly string[];
   printIrBefore?: readonly string[];
   dumpDir?: string;
+  /** Who the output policy protects (the model, the inputs) and whether --force was given. */
+  guard?: OutputGuard;
   /** Where printed IR goes (default stdout). */
   print?: (text: string) => void;
   log?: (message: string) => void;
@@ -120,7 +101,7 @@ export function pipelineHooks(flags: PipelineFlags): PipelineHooks {
     ...(flags.printIrAfterAll || flags.printIrAfter?.length ? { printAfter: new Set(flags.printIrAfterAll ? ['all'] : flags.printIrAfter) } : {}),
     ...(flags.printIrBefore?.length ? { printBefore: new Set(flags.printIrBefore) } : {}),
     ...(flags.print ? { print: flags.print } : {}),
-    ...(flags.dumpDir ? { dumpDir: flags.dumpDir } : {}),
+    ...(flags.dumpDir ? { dump: openDumpFolder(flags.dumpDir, flags.guard) } : {}),
   };
 }
 
@@ -184,7 +165,7 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   const lowered = run.results.get('lowering') as LoweredSchedule | undefined;
   const name = cIdent(opts.name ?? (module.graph.name || path.basename(fileName).replace(/\.[^.]*$/, '')));
   const t1 = performance.now();
-  const ctx = targetContext(target, name, run.results, opts.log);
+  const ctx = targetContext(target, name, run.results, opts.log, opts.allowOverflow);
   const emitted = def.emit(program, ctx);
   const report = emitted.report as CompileReport;
   if (def.measure) Object.assign(report, def.measure(program, emitted, ctx));
@@ -203,13 +184,18 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   return { files: [...emitted.files.keys()], fileData: emitted.files, report, ms, plan, program };
 }
 
+
 export function compileModel(file: string, opts: CompileOptions): CompileResult {
   const t0 = performance.now();
+  // refuse an output the policy does not allow before spending time on the compile
+  const guard: OutputGuard = { ...opts.guard, models: [file] };
+  checkOutputFolder(opts.out, guard);
+  if (opts.memoryPlot) checkOutputFile(opts.memoryPlot, guard);
   const module = loadModel(file);
-  const r = compileModule(module, file, opts);
+  const r = compileModule(module, file, { ...opts, guard });
   if (opts.memoryPlot && !r.plan) throw new KilnError('usage', `--memory-plot: target '${opts.target}' made no memory plan`);
-  writeFolderAtomic(opts.out, r.fileData);
+  writeOutputFolder(opts.out, r.fileData, guard);
   const name = cIdent(opts.name ?? (module.graph.name || path.basename(file).replace(/\.[^.]*$/, '')));
-  if (opts.memoryPlot && r.plan) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(r.plan, { title: name }));
+  if (opts.memoryPlot && r.plan) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(r.plan, { title: name }), guard);
   return { dir: opts.out, files: r.files, fileData: r.fileData, report: r.report, ms: performance.now() - t0 };
 }

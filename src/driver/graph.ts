@@ -181,6 +181,6 @@ export function renderGraph(model: string, out: string | undefined, opts: GraphD
 /** `kiln graph`: writes the drawing to `out`, or returns the dot text for stdout. */
 export function writeGraph(model: string, out: string | undefined, opts: GraphDotOptions = {}): GraphOutput {
   const r = renderGraph(model, out, opts);
-  if (out !== undefined) writeFileAtomic(out, r.text);
+  if (out !== undefined) writeFileAtomic(out, r.text, { models: [model] });
   return r;
 }

@@ -1,6 +1,6 @@
 /** Loading a model from either input form, followed by type inference and constant-shape folding. */
 import * as fs from 'node:fs';
-import { KilnError } from '../ir/errors.js';
+import { KilnError, fsError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
 import { inferModule } from '../ir/infer.js';
 import { readOnnxFile } from '../frontend/onnx/import.js';
@@ -30,7 +30,7 @@ export function loadIr(file: string, opts: LoadOptions = {}): LoadedIr {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (e) {
-      throw new KilnError('io', `cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+      throw fsError(e, 'read', file);
     }
     if (irTextLevel(text) === 'kernel') return { level: 'kernel', program: parseProgramText(text, file) };
     module = parseModuleText(text, file);

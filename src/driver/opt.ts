@@ -17,6 +17,6 @@ export function optFile(file: string, flags: PipelineFlags): OptResult {
   const steps = parsePipeline(flags.passes ?? '');
   checkPrintNames(flags, steps);
   // no folding on load: with no passes, a .kir file must come back exactly as it was
-  const r = runPipeline(loadIr(file, { fold: false }), steps, pipelineHooks(flags));
+  const r = runPipeline(loadIr(file, { fold: false }), steps, pipelineHooks({ ...flags, guard: { ...flags.guard, models: [file] } }));
   return { text: printIr(r.state), timeline: r.timeline };
 }

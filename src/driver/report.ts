@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
 import { compileModule, compileTarget, type CompileOptions, type CompileReport } from './compile.js';
-import { writeFileAtomic } from './output.js';
+import { checkOutputFile, writeFileAtomic } from './output.js';
+import { formatBytesExact } from './units.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
 import { cIdent } from '../backends/c/render.js';
 import type { CReport } from '../backends/c/emit.js';
@@ -56,7 +57,7 @@ export function buildReport(model: string, opts: ReportOptions): ReportResult {
   if (target.def.level !== 'kernel' || !target.def.roofline) throw new KilnError('unsupported', `target '${target.def.name}' has no device figures for a report (no roofline)`);
   const roofline = target.def.roofline(target.options);
   const [module, loadMs] = timed(() => loadModel(model));
-  const [compiled, compileMs] = timed(() => compileModule(module, model, copts));
+  const [compiled, compileMs] = timed(() => compileModule(module, model, { ...copts, allowOverflow: true }));
   if (!compiled.plan || !compiled.report.memory) throw new KilnError('unsupported', `target '${target.def.name}' made no memory plan to report`);
   const report = compiled.report as PlannedReport;
   const program = compiled.program;
@@ -76,8 +77,9 @@ export function buildReport(model: string, opts: ReportOptions): ReportResult {
 }
 
 export function writeReport(model: string, out: string, opts: ReportOptions): ReportResult {
+  checkOutputFile(out, { models: [model] });
   const r = buildReport(model, opts);
-  writeFileAtomic(out, r.html);
+  writeFileAtomic(out, r.html, { models: [model] });
   return r;
 }
 
@@ -93,8 +95,20 @@ interface Page {
   options: string | null;
 }
 
-const bytes = (n: number): string => (n >= 1000 ? `${si(n, 'B')} (${n} B)` : `${n} B`);
+const bytes = formatBytesExact;
 const pct = (a: number, b: number): string => (b > 0 ? `${((100 * a) / b).toFixed(1)}%` : '-');
+
+/** The board rows of an mcu report, with the overflow marked: a report is most useful when it does not fit. */
+function boardFit(r: PlannedReport): [string, string][] {
+  const f = r as unknown as { fits?: { flash: boolean; sram: boolean }; flashBytes?: number; ramNeededBytes?: number; sizes?: string };
+  if (!f.fits || f.flashBytes === undefined || f.ramNeededBytes === undefined) return [];
+  const mark = (ok: boolean): string => (ok ? 'fits' : 'DOES NOT FIT');
+  return [
+    ['flash', `${bytes(f.flashBytes)}: ${mark(f.fits.flash)}`],
+    ['SRAM needed', `${bytes(f.ramNeededBytes)}: ${mark(f.fits.sram)}`],
+    ['sizes', (r as unknown as { sizeSummary?: string }).sizeSummary ?? f.sizes ?? '-'],
+  ];
+}
 
 function summaryRows(p: Page): [string, string][] {
   const r = p.report;
@@ -109,6 +123,7 @@ function summaryRows(p: Page): [string, string][] {
     ['kernels', String(r.kernels)],
     ['arena', `${bytes(r.arenaBytes)}: ${pct(r.arenaBytes, m.lowerBoundBytes)} of the live-set lower bound ${bytes(m.lowerBoundBytes)}`],
     ['weights', bytes(r.weightBytes)],
+    ...boardFit(r),
     ['memory strategy', `${m.strategy} (order: ${m.order})`],
     ['strategies tried', strategies || '-'],
     ['memory ILP solver', solverText],

@@ -11,7 +11,7 @@ import { loadModel } from './load.js';
 import { resolveTarget, runOnTarget } from './targets.js';
 import { readInputs } from './testcase.js';
 import { compareValues, DEFAULT_TOLERANCE } from './compare.js';
-import { writeFileAtomic } from './output.js';
+import { checkOutputFolder, writeOutputFolder, type OutputGuard } from './output.js';
 
 export interface RunOptions {
   /** `name` or `name:value` (the target's first option). */
@@ -21,8 +21,12 @@ export interface RunOptions {
   inputs?: string[];
   expected?: string[];
   out?: string;
+  /** Let --out write into the inputs' folder or an existing folder Kiln did not create. */
+  force?: boolean;
   /** Graph passes run before the target (e.g. a plugin's pass), as a pipeline string. */
   passes?: string;
+  /** Receives the passes' ctx.log messages (--verbose). */
+  log?: (message: string) => void;
 }
 
 /** Expands folders into their numbered `<prefix>N.pb` files. */
@@ -66,14 +70,21 @@ export interface RunResult {
   summary: string | null;
 }
 
+/** The folders holding the inputs and expected outputs (--out may not write there without --force). */
+function dataFolders(paths: readonly string[]): string[] {
+  return paths.map((p) => (fs.existsSync(p) && fs.statSync(p).isDirectory() ? p : path.dirname(p)));
+}
+
 export async function runCommand(modelFile: string, opts: RunOptions): Promise<RunResult> {
+  const guard: OutputGuard = { models: [modelFile], inputs: dataFolders([...(opts.inputs ?? []), ...(opts.expected ?? [])]), force: opts.force ?? false };
+  if (opts.out) checkOutputFolder(opts.out, guard);
   const module = loadModel(modelFile);
   const target = resolveTarget(opts.target, opts.targetOptions);
   if (opts.passes) {
     const steps = parsePipeline(opts.passes);
     const notGraph = steps.find((st) => passLevel(st.pass) !== 'graph');
     if (notGraph) throw new KilnError('usage', `kiln run --passes takes graph passes; '${notGraph.pass.name}' is a ${passLevel(notGraph.pass)} pass (targets lower the model themselves)`);
-    runPipeline({ level: 'graph', module }, steps, { verifyEach: true });
+    runPipeline({ level: 'graph', module }, steps, { verifyEach: true, ...(opts.log ? { log: opts.log } : {}) });
   }
   const inputFiles = expandPb(opts.inputs ?? [], 'input_');
   const inputs = readInputs(module, inputFiles);
@@ -94,15 +105,6 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
   outputs.forEach((v, i) => lines.push(`output ${i} '${module.graph.outputs[i]!.name}': ${describe(v)}`));
   const summary = ran.summary;
   if (summary) lines.push(summary);
-  if (opts.out) {
-    fs.mkdirSync(opts.out, { recursive: true });
-    outputs.forEach((v, i) => {
-      const file = path.join(opts.out!, `output_${i}.pb`);
-      writeFileAtomic(file, encodeValue(v, module.graph.outputs[i]!.type, module.graph.outputs[i]!.name));
-      rows[i]!.file = file;
-    });
-    lines.push(`wrote ${outputs.length} outputs to ${opts.out}`);
-  }
   let ok = true;
   let expectedFiles = expandPb(opts.expected ?? [], 'output_');
   if (opts.expected === undefined && opts.inputs?.length === 1 && fs.existsSync(opts.inputs[0]!) && fs.statSync(opts.inputs[0]!).isDirectory()) {
@@ -117,6 +119,16 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
       Object.assign(rows[i]!, { compared: true, match: diff === null, message: diff });
       lines.push(`compare output ${i} '${declared.name}': ${diff ? `MISMATCH ${diff}` : 'ok'}`);
     });
+  }
+  // written after the comparison: with --force the outputs may replace the expected files
+  if (opts.out) {
+    const files = new Map<string, Uint8Array>();
+    outputs.forEach((v, i) => {
+      files.set(`output_${i}.pb`, encodeValue(v, module.graph.outputs[i]!.type, module.graph.outputs[i]!.name));
+      rows[i]!.file = path.join(opts.out!, `output_${i}.pb`);
+    });
+    writeOutputFolder(opts.out, files, guard);
+    lines.push(`wrote ${outputs.length} outputs to ${opts.out}`);
   }
   return { ok, text: `${lines.join('\n')}\n`, model: modelFile, target: target.label, outputs: rows, summary: summary ?? null };
 }

@@ -78,8 +78,8 @@ export function targetSteps(t: ResolvedTarget, settings: PipelineSettings): Pipe
 }
 
 /** The context `emit` and `run` get. */
-export function targetContext(t: ResolvedTarget, name: string, results: ReadonlyMap<string, unknown>, log?: (m: string) => void): TargetContext {
-  return { name, options: t.options, results, log: log ?? (() => {}) };
+export function targetContext(t: ResolvedTarget, name: string, results: ReadonlyMap<string, unknown>, log?: (m: string) => void, allowOverflow?: boolean): TargetContext {
+  return { name, options: t.options, results, log: log ?? (() => {}), ...(allowOverflow ? { allowOverflow } : {}) };
 }
 
 /** Refuses a program with element types the target does not hold, before anything runs. */

@@ -66,3 +66,32 @@ export function locateError(e: unknown, node: { name: string; opType: string }):
   if (e instanceof Error && e.stack) err.stack = e.stack;
   return err;
 }
+
+/** What to tell the user for a file-system error code (never the raw code itself). */
+const FS_REASONS: Record<string, string> = {
+  ENOENT: 'no such file or folder',
+  EISDIR: 'is a folder, not a file',
+  ENOTDIR: 'a part of the path is a file, not a folder',
+  EACCES: 'permission denied (check its permissions)',
+  EPERM: 'operation not permitted (check its permissions or attributes)',
+  EROFS: 'the file system is read-only',
+  EEXIST: 'already exists',
+  ENOTEMPTY: 'the folder is not empty',
+  EBUSY: 'busy or a mount point (choose another path)',
+  ENOSPC: 'no space left on the device',
+  EMFILE: 'too many open files',
+  ENAMETOOLONG: 'the path is too long',
+  ELOOP: 'too many symbolic links',
+  EXDEV: 'crosses file systems',
+};
+
+/**
+ * The one place a Node file-system error becomes a user message: one line naming the path and
+ * what is wrong, e.g. "cannot read 'x.onnx': no such file or folder".
+ */
+export function fsError(e: unknown, verb: 'read' | 'write', file: string): KilnError {
+  if (e instanceof KilnError) return e;
+  const err = e as NodeJS.ErrnoException;
+  const reason = (err.code !== undefined ? FS_REASONS[err.code] : undefined) ?? (err.code ? 'file-system error' : String(err.message ?? e).split('\n')[0]);
+  return new KilnError('io', `cannot ${verb} '${file}': ${reason}`);
+}

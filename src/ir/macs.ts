@@ -14,6 +14,13 @@ const dataMovement = new Set([
   'DepthToSpace', 'SpaceToDepth', 'Scatter', 'ScatterND', 'ScatterElements', 'Range', 'EyeLike', 'Dropout',
 ]);
 
+const MAC_OPS = new Set(['MatMul', 'MatMulInteger', 'QLinearMatMul', 'Gemm', 'Conv', 'ConvInteger', 'QLinearConv', 'ConvTranspose']);
+
+/** Ops whose work is multiply-accumulates (what `kiln inspect` counts as MACs). */
+export function isMacOp(opType: string): boolean {
+  return MAC_OPS.has(opType);
+}
+
 export function nodeMacs(n: Node): number {
   const out = tt(n, 0, true);
   switch (n.opType) {

@@ -4,8 +4,6 @@
  * IR printing (--print-ir-after-all, --print-ir-after/before), numbered dumps (--dump-dir) and the
  * per-pass timeline of the report.
  */
-import * as fs from 'node:fs';
-import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
 import type { Program } from '../ir/kernel/types.js';
@@ -38,8 +36,8 @@ export interface PipelineHooks {
   printAfter?: ReadonlySet<string>;
   printBefore?: ReadonlySet<string>;
   print?: (text: string) => void;
-  /** Folder for numbered dumps: 00-input.kir, 01-<pass>.kir, … */
-  dumpDir?: string;
+  /** Receives numbered dumps (00-input.kir, 01-<pass>.kir, …); the driver writes them (src/driver/output.ts). */
+  dump?: (name: string, text: string) => void;
   /** Results shared by the passes (and returned). */
   results?: Map<string, unknown>;
 }
@@ -126,14 +124,7 @@ export function runPipeline(input: IrState, steps: readonly PipelineStep[], hook
   const print = hooks.print ?? ((t: string) => process.stdout.write(t));
   let dumpIndex = 0;
   const dump = (label: string): void => {
-    if (!hooks.dumpDir) return;
-    const file = path.join(hooks.dumpDir, `${String(dumpIndex++).padStart(2, '0')}-${label}.kir`);
-    try {
-      fs.mkdirSync(hooks.dumpDir, { recursive: true });
-      fs.writeFileSync(file, printIr(state));
-    } catch (e) {
-      throw new KilnError('io', `cannot write IR dump '${file}': ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
+    if (hooks.dump) hooks.dump(`${String(dumpIndex++).padStart(2, '0')}-${label}.kir`, printIr(state));
   };
   dump('input');
   for (const { pass, options } of steps) {

@@ -6,6 +6,7 @@
 import { KilnError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
 import { inferModule } from '../ir/infer.js';
+import { printType } from '../ir/print.js';
 import { isStaticShape, tensorType, typeCompatible } from '../ir/types.js';
 import type { RtValue } from '../ir/tensor.js';
 import { foldConstants } from './fold-constants.js';
@@ -30,6 +31,13 @@ export function specializeInputs(module: Module, inputs: readonly (RtValue | und
  * (which must then be static). Inputs with defaults keep them.
  */
 export function specializeShapes(module: Module, shapes: ReadonlyMap<string, readonly number[]>): void {
+  // a misspelt name first: otherwise the input it meant is reported as dynamic
+  for (const name of shapes.keys()) {
+    if (!module.graph.inputs.some((v) => v.name === name)) {
+      const names = module.graph.inputs.filter((v) => !v.init).map((v) => v.name);
+      throw new KilnError('usage', `--input-shape: model has no input '${name}' (inputs: ${names.join(', ') || 'none'})`);
+    }
+  }
   for (const v of module.graph.inputs) {
     if (v.type !== null && v.type.kind !== 'tensor') throw new KilnError('unsupported', `input '${v.name}' is a ${v.type.kind}; code generation takes tensors`, { tensor: v.name });
     const given = shapes.get(v.name);
@@ -44,11 +52,8 @@ export function specializeShapes(module: Module, shapes: ReadonlyMap<string, rea
     }
     if (!t) throw new KilnError('unsupported', `input '${v.name}' has no element type`, { tensor: v.name });
     const nt = tensorType(t.dtype, given);
-    if (!typeCompatible(t, nt)) throw new KilnError('type', `input '${v.name}' of shape [${given.join(',')}] does not fit the declared type`, { tensor: v.name });
+    if (!typeCompatible(t, nt)) throw new KilnError('type', `input '${v.name}' of shape [${given.join(',')}] does not fit the declared type ${printType(t)}`, { tensor: v.name });
     v.type = nt;
-  }
-  for (const name of shapes.keys()) {
-    if (!module.graph.inputs.some((v) => v.name === name)) throw new KilnError('usage', `the model has no input named '${name}'`);
   }
   inferModule(module);
   foldConstants(module, true);

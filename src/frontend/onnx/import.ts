@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as graphlib from '@dagrejs/graphlib';
-import { KilnError } from '../../ir/errors.js';
+import { KilnError, fsError } from '../../ir/errors.js';
 import { Graph, Module, Node, Value, normalizeDomain, type AttrValue } from '../../ir/graph.js';
 import { Tensor } from '../../ir/tensor.js';
 import { optionalType, sequenceType, tensorType, type Dim, type ValueType } from '../../ir/types.js';
@@ -27,8 +27,9 @@ export function readOnnxFile(file: string): Module {
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new KilnError('io', `cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw fsError(e, 'read', file);
   }
+  if (bytes.length === 0) throw new KilnError('parse', `cannot read '${file}': empty file (0 bytes), not an ONNX model`);
   return importOnnxBytes(bytes, { baseDir: path.dirname(path.resolve(file)) });
 }
 
@@ -36,7 +37,10 @@ export function decodeModelProto(bytes: Uint8Array): PModel {
   try {
     return ModelProtoType.decode(bytes) as unknown as PModel;
   } catch (e) {
-    throw new KilnError('parse', `malformed ONNX protobuf: ${(e as Error).message}`);
+    const msg = (e as Error).message;
+    // protobufjs reports reading past the end as "index out of range": the file was cut short
+    const why = /index out of range|premature end/i.test(msg) ? `truncated protobuf (the data ends inside a field: ${msg})` : msg;
+    throw new KilnError('parse', `malformed ONNX protobuf: ${why}`);
   }
 }
 

@@ -1,6 +1,6 @@
 /** Runtime values in .pb files: TensorProto, SequenceProto and OptionalProto (ONNX test data layout). */
 import * as fs from 'node:fs';
-import { KilnError } from '../../ir/errors.js';
+import { KilnError, fsError } from '../../ir/errors.js';
 import { NoneValue, SequenceValue, type RtValue, Tensor } from '../../ir/tensor.js';
 import type { ValueType } from '../../ir/types.js';
 import { OptionalProtoType, SequenceProtoType, TensorProtoType, ValueKindCode } from './schema.js';
@@ -48,7 +48,7 @@ export function readValueFile(file: string, expected: ValueType | null): RtValue
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    throw new KilnError('io', `cannot read '${file}': ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+    throw fsError(e, 'read', file);
   }
   return decodeValue(bytes, expected, file);
 }
