@@ -103,14 +103,16 @@ export function registerCommands(program: Command): void {
     .option('--expected <paths...>', 'expected outputs (.pb files or a folder with output_N.pb)')
     .option('--out <dir>', 'write outputs as output_N.pb into this folder')
     .option('--board <name>', 'board for --target mcu (default mps2-an386)')
-    .option('--json', 'print {model, target, ok, summary, outputs:[{index, name, kind, dtype, shape, compared, match, message, file}]} on stdout')
+    .option('--json', 'print {model, target, ok, summary, rtol, atol, outputs:[{index, name, kind, dtype, shape, compared, match, message, file, maxAbsError, maxRelError}]} on stdout')
     .option('--passes <pipeline>', 'graph passes to run before the target (verified after each)')
-    .action(async (model: string, opts: { target: string; board?: string; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string }) => {
+    .option('--rtol <x>', 'relative tolerance of the comparison with expected outputs', parseFloat, 1e-3)
+    .option('--atol <x>', 'absolute tolerance of the comparison with expected outputs', parseFloat, 1e-5)
+    .action(async (model: string, opts: { target: string; board?: string; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string; rtol: number; atol: number }) => {
       const { json, ...runOpts } = opts;
       const result = await runCommand(model, { ...runOpts, target: targetWithBoard(opts.target, opts.board) });
       if (json) {
-        const { model: m, target, ok, summary, outputs } = result;
-        process.stdout.write(`${JSON.stringify({ model: m, target, ok, summary, outputs }, null, 2)}\n`);
+        const { model: m, target, ok, summary, outputs, rtol, atol } = result;
+        process.stdout.write(`${JSON.stringify({ model: m, target, ok, summary, rtol, atol, outputs }, null, 2)}\n`);
       } else process.stdout.write(result.text);
       if (!result.ok) process.exitCode = 1;
     });

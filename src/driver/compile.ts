@@ -1,4 +1,5 @@
 /** `kiln compile`: model → specialized graph → kernel program → target files in an output folder. */
+import { modelName } from './model-name.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
@@ -58,7 +59,10 @@ export function parseInputShapes(specs: readonly string[]): Map<string, number[]
     const eq = s.lastIndexOf('=');
     const dims = eq < 0 ? '' : s.slice(eq + 1);
     if (eq <= 0 || !/^\d+(x\d+)*$|^$/.test(dims)) throw new KilnError('usage', `--input-shape '${s}' must look like name=1x3x224x224`);
-    m.set(s.slice(0, eq), dims === '' ? [] : dims.split('x').map(Number));
+    const ds = dims === '' ? [] : dims.split('x').map(Number);
+    const bad = ds.find((d) => !Number.isSafeInteger(d));
+    if (bad !== undefined) throw new KilnError('usage', `--input-shape '${s}': dim ${dims.split('x')[ds.indexOf(bad)]} is not a safe integer (at most ${Number.MAX_SAFE_INTEGER})`);
+    m.set(s.slice(0, eq), ds);
   }
   return m;
 }
@@ -149,7 +153,7 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   if (run.state.level !== 'kernel') throw new KilnError('usage', 'the compile pipeline did not reach the kernel level');
   const program = run.state.program;
   const lowered = run.results.get('lowering') as LoweredSchedule | undefined;
-  const name = cIdent(opts.name ?? (module.graph.name || path.basename(fileName).replace(/\.[^.]*$/, '')));
+  const name = cIdent(opts.name ?? modelName(module.graph.name, fileName));
   const memory = {
     strategy: opts.memory ?? 'auto',
     timeLimitMs: opts.timeLimitMs ?? DEFAULT_ILP_MS,
@@ -183,7 +187,7 @@ export function compileModel(file: string, opts: CompileOptions): CompileResult 
   const module = loadModel(file);
   const r = compileModule(module, file, opts);
   writeFolderAtomic(opts.out, r.fileData);
-  const name = cIdent(opts.name ?? (module.graph.name || path.basename(file).replace(/\.[^.]*$/, '')));
+  const name = cIdent(opts.name ?? modelName(module.graph.name, file));
   if (opts.memoryPlot) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(r.plan, { title: name }));
   return { dir: opts.out, files: r.files, fileData: r.fileData, report: r.report, ms: performance.now() - t0 };
 }
