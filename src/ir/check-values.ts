@@ -7,7 +7,7 @@
 import { KilnError } from './errors.js';
 import type { Graph, Value } from './graph.js';
 import type { RtValue } from './tensor.js';
-import { typeCompatible, type ValueType } from './types.js';
+import { tensorType, typeCompatible, type ValueType } from './types.js';
 
 /** `f32[1x16]`, `f32[N x 16]`-style text for a declared type. */
 export function describeType(t: ValueType | null): string {
@@ -34,8 +34,10 @@ export function valueMismatch(declared: ValueType | null, x: RtValue, symbols: M
   if (x.kind === 'none') return 'an empty optional where a value is required';
   if (declared.kind === 'sequence') {
     if (x.kind !== 'sequence') return 'a tensor where a sequence is declared';
-    // symbols inside a sequence's element type may differ from item to item: check each on its own
-    const bad = x.items.findIndex((it) => valueMismatch(declared.elem, it, new Map()) !== null);
+    // items are checked for their element type only: exporters (and ONNX's own loop tests) declare
+    // item shapes loosely, e.g. seq<f32[]> for items of shape [1]
+    const elem = declared.elem?.kind === 'tensor' ? tensorType(declared.elem.dtype, null) : declared.elem;
+    const bad = x.items.findIndex((it) => valueMismatch(elem, it, new Map()) !== null);
     return bad < 0 ? null : `item ${bad} is ${describeValue(x.items[bad]!)}`;
   }
   if (declared.kind === 'map') return x.kind === 'sequence' || x.kind === 'tensor' ? null : 'not a map';
