@@ -59,11 +59,11 @@ describe('kiln run --json', () => {
     const r = kilnRaw(['run', path.join(sample, 'model.onnx'), '--inputs', path.join(sample, 'test_data_set_0'), '--json']);
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout) as { ok: boolean; target: string; outputs: Record<string, unknown>[] };
-    expect(Object.keys(res)).toEqual(['model', 'target', 'ok', 'summary', 'outputs']);
+    expect(Object.keys(res)).toEqual(['model', 'target', 'ok', 'summary', 'rtol', 'atol', 'outputs']);
     expect(res.ok).toBe(true);
     expect(res.target).toBe('interp');
     expect(res.outputs).toHaveLength(1);
-    expect(res.outputs[0]).toEqual({ index: 0, name: 'probs', kind: 'tensor', dtype: 'f32', shape: [1, 10], compared: true, match: true, message: null, file: null });
+    expect(res.outputs[0]).toEqual({ index: 0, name: 'probs', kind: 'tensor', dtype: 'f32', shape: [1, 10], compared: true, match: true, message: null, file: null, maxAbsError: expect.any(Number), maxRelError: expect.any(Number) });
     expect(r.stderr).toBe('');
   });
 

@@ -133,17 +133,19 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--force', "let --out write into the inputs' folder or an existing folder Kiln did not create")
     .option('--board <name>', 'board for --target mcu (default mps2-an386)')
     .option('--target-option <key=value>', 'an option of the target (see kiln targets); repeatable', collect, [] as string[])
-    .option('--json', 'print {model, target, ok, summary, outputs:[{index, name, kind, dtype, shape, compared, match, message, file}]} on stdout')
+    .option('--json', 'print {model, target, ok, summary, rtol, atol, outputs:[{index, name, kind, dtype, shape, compared, match, message, file, maxAbsError, maxRelError}]} on stdout')
     .option('--passes <pipeline>', 'graph passes to run before the target (verified after each)')
+    .option('--rtol <x>', 'relative tolerance of the comparison with expected outputs', parseFloat, 1e-3)
+    .option('--atol <x>', 'absolute tolerance of the comparison with expected outputs', parseFloat, 1e-5)
     .option('--verbose', "print the passes' log messages (ctx.log) on stderr")
-    .action(async (modelArg: string | undefined, opts: { target: string; board?: string; targetOption: string[]; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string; force?: boolean; verbose?: boolean }) => {
+    .action(async (modelArg: string | undefined, opts: { target: string; board?: string; targetOption: string[]; inputs?: string[]; expected?: string[]; out?: string; json?: boolean; passes?: string; force?: boolean; verbose?: boolean; rtol: number; atol: number }) => {
       const { json, verbose, board, targetOption, ...runOpts } = opts;
       if (verbose) Object.assign(runOpts, { log: verboseLog });
       const model = modelArg ?? takeModelFromLists(opts);
       const result = await runCommand(model, { ...runOpts, targetOptions: { ...parseTargetOptions(targetOption), ...(board !== undefined ? { board } : {}) } });
       if (json) {
-        const { model: m, target, ok, summary, outputs } = result;
-        process.stdout.write(`${JSON.stringify({ model: m, target, ok, summary, outputs }, null, 2)}\n`);
+        const { model: m, target, ok, summary, outputs, rtol, atol } = result;
+        process.stdout.write(`${JSON.stringify({ model: m, target, ok, summary, rtol, atol, outputs }, null, 2)}\n`);
       } else process.stdout.write(result.text);
       if (!result.ok) process.exitCode = 1;
     });

@@ -51,3 +51,34 @@ export function compareTensors(a: Tensor, e: Tensor, tol: Tolerance): string | n
   }
   return null;
 }
+
+export interface ErrorStats {
+  /** Largest |actual - expected| over the elements (0 when equal; null when not numeric or shapes differ). */
+  maxAbsError: number | null;
+  /** Largest |actual - expected| / |expected| over elements with expected != 0. */
+  maxRelError: number | null;
+}
+
+/** Error statistics of a tensor (sequence items: the worst over the items) against the expected value. */
+export function errorStats(actual: RtValue, expected: RtValue): ErrorStats {
+  const none: ErrorStats = { maxAbsError: null, maxRelError: null };
+  if (actual.kind === 'sequence' && expected.kind === 'sequence' && actual.items.length === expected.items.length) {
+    const parts = actual.items.map((a, i) => errorStats(a, expected.items[i]!));
+    if (parts.length === 0 || parts.some((p) => p.maxAbsError === null)) return none;
+    return { maxAbsError: Math.max(...parts.map((p) => p.maxAbsError!)), maxRelError: Math.max(...parts.map((p) => p.maxRelError!)) };
+  }
+  if (actual.kind !== 'tensor' || expected.kind !== 'tensor' || actual.dtype === 'string' || expected.dtype === 'string') return none;
+  if (actual.size !== expected.size || actual.shape.some((d, i) => d !== expected.shape[i])) return none;
+  let abs = 0;
+  let rel = 0;
+  for (let i = 0; i < expected.size; i++) {
+    const x = actual.num(i);
+    const y = expected.num(i);
+    if (x === y || (Number.isNaN(x) && Number.isNaN(y))) continue;
+    const d = Math.abs(x - y);
+    if (Number.isNaN(d)) return { maxAbsError: Number.NaN, maxRelError: Number.NaN };
+    abs = Math.max(abs, d);
+    if (y !== 0) rel = Math.max(rel, d / Math.abs(y));
+  }
+  return { maxAbsError: abs, maxRelError: rel };
+}

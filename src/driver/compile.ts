@@ -1,4 +1,5 @@
 /** `kiln compile`: model → specialized graph → kernel program → target files in an output folder. */
+import { modelName } from './model-name.js';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
@@ -73,7 +74,10 @@ export function parseInputShapes(specs: readonly string[]): Map<string, number[]
     const eq = s.lastIndexOf('=');
     const dims = eq < 0 ? '' : s.slice(eq + 1);
     if (eq <= 0 || !/^\d+(x\d+)*$|^$/.test(dims)) throw new KilnError('usage', `--input-shape '${s}' must look like name=1x3x224x224`);
-    m.set(s.slice(0, eq), dims === '' ? [] : dims.split('x').map(Number));
+    const ds = dims === '' ? [] : dims.split('x').map(Number);
+    const bad = ds.find((d) => !Number.isSafeInteger(d));
+    if (bad !== undefined) throw new KilnError('usage', `--input-shape '${s}': dim ${dims.split('x')[ds.indexOf(bad)]} is not a safe integer (at most ${Number.MAX_SAFE_INTEGER})`);
+    m.set(s.slice(0, eq), ds);
   }
   return m;
 }
@@ -163,7 +167,7 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   const program = run.state.program;
   checkTargetDtypes(def, program);
   const lowered = run.results.get('lowering') as LoweredSchedule | undefined;
-  const name = cIdent(opts.name ?? (module.graph.name || path.basename(fileName).replace(/\.[^.]*$/, '')));
+  const name = cIdent(opts.name ?? modelName(module.graph.name, fileName));
   const t1 = performance.now();
   const ctx = targetContext(target, name, run.results, opts.log, opts.allowOverflow);
   const emitted = def.emit(program, ctx);
@@ -195,7 +199,7 @@ export function compileModel(file: string, opts: CompileOptions): CompileResult 
   const r = compileModule(module, file, { ...opts, guard });
   if (opts.memoryPlot && !r.plan) throw new KilnError('usage', `--memory-plot: target '${opts.target}' made no memory plan`);
   writeOutputFolder(opts.out, r.fileData, guard);
-  const name = cIdent(opts.name ?? (module.graph.name || path.basename(file).replace(/\.[^.]*$/, '')));
+  const name = cIdent(opts.name ?? modelName(module.graph.name, file));
   if (opts.memoryPlot && r.plan) writeFileAtomic(opts.memoryPlot, memoryPlotSvg(r.plan, { title: name }), guard);
   return { dir: opts.out, files: r.files, fileData: r.fileData, report: r.report, ms: performance.now() - t0 };
 }

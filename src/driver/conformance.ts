@@ -11,6 +11,9 @@ import { maxTensorBytes } from '../ir/tensor.js';
 import type { CaseResult, CaseStatus } from './testcase.js';
 import { loadedPluginFiles } from './plugins.js';
 import { resolveTarget } from './targets.js';
+import { loadModel } from './load.js';
+import { nodeMacs } from '../ir/macs.js';
+import { specializeShapes } from '../passes/specialize.js';
 
 export interface ConformanceOptions {
   /** `name` or `name:value` (the target's first option). */
@@ -54,11 +57,47 @@ export function findCases(dir: string, filter?: string): string[] {
   return filter ? cases.filter((c) => path.basename(c).includes(filter)) : cases;
 }
 
+/** Longest limit a scaled case gets (a limit still holds for a hung case). */
+const MAX_CASE_MS = 30 * 60_000;
+/** Model files smaller than this get the base limit without being looked at (every ONNX node test). */
+const SCALE_FROM_BYTES = 1 << 20;
+
+/**
+ * A case's time limit: the base for small models, plus time per multiply-accumulate (the
+ * interpreter and the unoptimized C run) and per weight byte (gcc compiles the weights in, and
+ * loading them), so a 224x224 CNN gets a verdict with the defaults instead of timing out.
+ */
+export function caseTimeoutMs(baseMs: number, size: { macs: number; weightBytes: number }): number {
+  const perGmac = 60_000;
+  const perMb = 2_000;
+  const ms = baseMs + (size.macs / 1e9) * perGmac + (size.weightBytes / 1e6) * perMb;
+  return Math.round(Math.min(MAX_CASE_MS, Math.max(baseMs, ms)));
+}
+
+/** MACs (shapes from the first data set's declared inputs) and weight bytes of a case's model. */
+function caseSize(caseDir: string): { macs: number; weightBytes: number } {
+  const file = path.join(caseDir, 'model.onnx');
+  const bytes = fs.statSync(file).size;
+  if (bytes < SCALE_FROM_BYTES) return { macs: 0, weightBytes: bytes };
+  try {
+    const m = loadModel(file);
+    try {
+      specializeShapes(m, new Map());
+    } catch {
+      // dynamic input dims: MACs from whatever shapes are static
+    }
+    return { macs: m.graph.nodes.reduce((a, n) => a + nodeMacs(n), 0), weightBytes: bytes };
+  } catch {
+    return { macs: 0, weightBytes: bytes };
+  }
+}
+
 export async function runConformance(dir: string, opts: ConformanceOptions): Promise<ConformanceReport> {
   // a usage error (unknown target, bad option) once, before any worker starts
   const target = resolveTarget(opts.target, opts.targetOptions);
   const cases = findCases(dir, opts.filter);
   const timeout = opts.caseTimeoutMs ?? 30_000;
+  const limits = new Map(cases.map((c) => [c, caseTimeoutMs(timeout, caseSize(c))]));
   opts.onStart?.(cases.length);
   const failed = (caseDir: string, message: string): CaseResult => {
     const name = path.basename(caseDir);
@@ -72,7 +111,8 @@ export async function runConformance(dir: string, opts: ConformanceOptions): Pro
       // worker threads have their own module state: hand them the tensor byte limit and the plugins
       workerData: { maxTensorBytes, plugins: loadedPluginFiles() },
       timeoutMs: timeout,
-      onTimeout: (job) => failed(job.caseDir, `timed out after ${timeout} ms`),
+      timeoutFor: (job) => limits.get(job.caseDir) ?? timeout,
+      onTimeout: (job) => failed(job.caseDir, `timed out after ${limits.get(job.caseDir) ?? timeout} ms`),
       onCrash: (job, message) => failed(job.caseDir, `worker crashed: ${message}`),
       onProgress: opts.onProgress,
     },

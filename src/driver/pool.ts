@@ -22,6 +22,8 @@ export interface PoolOptions<J, R> {
   /** Data given to each worker at start (`workerData` for a thread, `KILN_WORKER_DATA` JSON for a process). */
   workerData?: unknown;
   timeoutMs: number;
+  /** A job's own limit (e.g. scaled with its size); timeoutMs when absent. */
+  timeoutFor?: (job: J) => number;
   onTimeout: (job: J) => R;
   onCrash: (job: J, message: string) => R;
   onProgress?: (done: number, total: number) => void;
@@ -140,7 +142,7 @@ export async function runPool<J, R>(workerFile: URL, jobs: readonly J[], opts: P
           retire();
           record(mine, opts.onTimeout(job));
           void w.kill().then(startWorker);
-        }, opts.timeoutMs);
+        }, opts.timeoutFor?.(job) ?? opts.timeoutMs);
         w.send(job);
       };
       w.onMessage((r) => {

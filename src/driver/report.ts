@@ -4,6 +4,7 @@
  * over time, a roofline chart of the kernels and a per-kernel table from the analytical cost model.
  * Everything but the timings is deterministic; all model text is HTML-escaped.
  */
+import { modelName } from './model-name.js';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
@@ -67,7 +68,7 @@ export function buildReport(model: string, opts: ReportOptions): ReportResult {
   if (recorded) passes.push(...recorded);
   else passes.push({ name: 'compile', level: 'compile', ms: compileMs });
   passes.push({ name: 'kernel cost', level: 'report', ms: costMs });
-  const name = cIdent(opts.name ?? (module.graph.name || path.basename(model).replace(/\.[^.]*$/, '')));
+  const name = cIdent(opts.name ?? modelName(module.graph.name, model));
   const memorySvg = memoryPlotSvg(compiled.plan, { title: name })
     .replace(/^<\?xml[^>]*>\s*/, '')
     .replace('<svg ', '<svg id="memory-chart" class="chart" ');

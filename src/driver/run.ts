@@ -12,6 +12,8 @@ import { resolveTarget, runOnTarget } from './targets.js';
 import { readInputs } from './testcase.js';
 import { compareValues, DEFAULT_TOLERANCE } from './compare.js';
 import { checkOutputFolder, writeOutputFolder, type OutputGuard } from './output.js';
+import { errorStats, type Tolerance } from './compare.js';
+import { isFloat, type DType } from '../ir/dtype.js';
 
 export interface RunOptions {
   /** `name` or `name:value` (the target's first option). */
@@ -27,6 +29,9 @@ export interface RunOptions {
   passes?: string;
   /** Receives the passes' ctx.log messages (--verbose). */
   log?: (message: string) => void;
+  /** Comparison tolerance (default rtol 1e-3, atol 1e-5). */
+  rtol?: number;
+  atol?: number;
 }
 
 /** Expands folders into their numbered `<prefix>N.pb` files. */
@@ -57,6 +62,9 @@ export interface RunOutput {
   message: string | null;
   /** Where the output was written with --out. */
   file: string | null;
+  /** Largest absolute / relative difference from the expected value (null when not compared or not numeric). */
+  maxAbsError: number | null;
+  maxRelError: number | null;
 }
 
 export interface RunResult {
@@ -68,6 +76,9 @@ export interface RunResult {
   outputs: RunOutput[];
   /** The target's one-line summary (e.g. the C target's build), if it gives one. */
   summary: string | null;
+  /** The tolerance outputs were compared with. */
+  rtol: number;
+  atol: number;
 }
 
 /** The folders holding the inputs and expected outputs (--out may not write there without --force). */
@@ -101,11 +112,15 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
     match: null,
     message: null,
     file: null,
+    maxAbsError: null,
+    maxRelError: null,
   }));
   outputs.forEach((v, i) => lines.push(`output ${i} '${module.graph.outputs[i]!.name}': ${describe(v)}`));
   const summary = ran.summary;
   if (summary) lines.push(summary);
   let ok = true;
+  const tol: Tolerance = { rtol: opts.rtol ?? DEFAULT_TOLERANCE.rtol, atol: opts.atol ?? DEFAULT_TOLERANCE.atol };
+  for (const [k, x] of Object.entries(tol)) if (!(Number.isFinite(x) && x >= 0)) throw new KilnError('usage', `--${k} wants a non-negative number, got ${x}`);
   let expectedFiles = expandPb(opts.expected ?? [], 'output_');
   if (opts.expected === undefined && opts.inputs?.length === 1 && fs.existsSync(opts.inputs[0]!) && fs.statSync(opts.inputs[0]!).isDirectory()) {
     expectedFiles = expandPb(opts.inputs, 'output_');
@@ -114,10 +129,13 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
     if (expectedFiles.length !== outputs.length) throw new KilnError('usage', `model has ${outputs.length} outputs, ${expectedFiles.length} expected values given`);
     outputs.forEach((v, i) => {
       const declared = module.graph.outputs[i]!;
-      const diff = compareValues(v, readValueFile(expectedFiles[i]!, declared.type), DEFAULT_TOLERANCE);
+      const expected = readValueFile(expectedFiles[i]!, declared.type);
+      const diff = compareValues(v, expected, tol);
       if (diff) ok = false;
-      Object.assign(rows[i]!, { compared: true, match: diff === null, message: diff });
-      lines.push(`compare output ${i} '${declared.name}': ${diff ? `MISMATCH ${diff}` : 'ok'}`);
+      const stats = errorStats(v, expected);
+      Object.assign(rows[i]!, { compared: true, match: diff === null, message: diff, ...stats });
+      const errs = stats.maxAbsError === null ? '' : ` (max abs error ${fmtStat(stats.maxAbsError)}, max rel error ${fmtStat(stats.maxRelError!)})`;
+      lines.push(`compare output ${i} '${declared.name}': ${diff ? `MISMATCH ${diff}` : 'ok'}${errs}`);
     });
   }
   // written after the comparison: with --force the outputs may replace the expected files
@@ -130,12 +148,31 @@ export async function runCommand(modelFile: string, opts: RunOptions): Promise<R
     writeOutputFolder(opts.out, files, guard);
     lines.push(`wrote ${outputs.length} outputs to ${opts.out}`);
   }
-  return { ok, text: `${lines.join('\n')}\n`, model: modelFile, target: target.label, outputs: rows, summary: summary ?? null };
+  return { ok, text: `${lines.join('\n')}\n`, model: modelFile, target: target.label, outputs: rows, summary: summary ?? null, rtol: tol.rtol, atol: tol.atol };
 }
 
 function describe(v: RtValue): string {
   if (v.kind === 'none') return 'empty optional';
   if (v.kind === 'sequence') return `sequence of ${v.items.length}`;
-  const head = Array.from({ length: Math.min(v.size, 8) }, (_, i) => String(v.get(i)));
+  const head = Array.from({ length: Math.min(v.size, 8) }, (_, i) => formatElement(v.dtype, v.get(i)));
   return `${v.dtype}[${v.shape.join('x')}] ${head.join(' ')}${v.size > 8 ? ' …' : ''}`;
+}
+
+/** Significant digits a float type holds (enough to tell neighbouring values apart, about). */
+function floatDigits(dt: DType): number {
+  if (dt === 'f64') return 17;
+  if (dt === 'f32') return 9;
+  if (dt === 'f16') return 4;
+  if (dt === 'bf16') return 3;
+  return 2; // float8 / float4
+}
+
+/** An element as the type holds it: floats to the type's precision, without trailing zeros. */
+function formatElement(dt: DType, x: unknown): string {
+  if (typeof x !== 'number' || !isFloat(dt) || !Number.isFinite(x)) return String(x);
+  return String(Number(x.toPrecision(floatDigits(dt))));
+}
+
+function fmtStat(x: number): string {
+  return Number.isFinite(x) ? String(Number(x.toPrecision(3))) : String(x);
 }

@@ -3,6 +3,8 @@
  * e.g. `mcu:stm32f446`) plus option flags, resolved against the target registry
  * (src/backends/target.ts), and running a model on one. Nothing here knows a target by name.
  */
+import { checkInputs, checkOutputs } from '../ir/check-values.js';
+import { modelName } from './model-name.js';
 import { KilnError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
 import type { Program } from '../ir/kernel/types.js';
@@ -109,12 +111,19 @@ export interface TargetRun {
 
 /** Runs the module on inputs in graph-input order (undefined = the input's default) on a target. */
 export async function runOnTarget(t: ResolvedTarget, module: Module, inputs: readonly (RtValue | undefined)[]): Promise<TargetRun> {
-  const name = cIdent(module.graph.name || 'model');
+  const name = cIdent(modelName(module.graph.name, 'model'));
   const def = t.def;
-  if (def.level === 'graph') return { outputs: await def.run(module, inputs, targetContext(t, name, new Map())) };
-  requireTargetTools(def);
-  const { program, feeds, results } = lowerForTarget(t, module, inputs);
-  checkTargetDtypes(def, program);
-  const r = await def.run(program, feeds, targetContext(t, name, results));
-  return { outputs: r.outputs, ...(r.summary ? { summary: r.summary } : {}) };
+  // one input check for every target, and every output against its declared type
+  checkInputs(module.graph, inputs);
+  let r: TargetRun;
+  if (def.level === 'graph') r = { outputs: await def.run(module, inputs, targetContext(t, name, new Map())) };
+  else {
+    requireTargetTools(def);
+    const { program, feeds, results } = lowerForTarget(t, module, inputs);
+    checkTargetDtypes(def, program);
+    const ran = await def.run(program, feeds, targetContext(t, name, results));
+    r = { outputs: ran.outputs, ...(ran.summary ? { summary: ran.summary } : {}) };
+  }
+  checkOutputs(module.graph, inputs, r.outputs);
+  return r;
 }

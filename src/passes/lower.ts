@@ -11,7 +11,7 @@ import { constantOf } from '../ir/infer.js';
 import { isStaticShape } from '../ir/types.js';
 import { KernelBuilder, load } from '../ir/kernel/builder.js';
 import { lookupLowering, type LowerContext } from '../ir/kernel/lowering.js';
-import { storageOf, type KBuffer, type Kernel, type Program, type ScalarType } from '../ir/kernel/types.js';
+import { indexRangeProblem, storageOf, type KBuffer, type Kernel, type Program, type ScalarType } from '../ir/kernel/types.js';
 import type { Tensor } from '../ir/tensor.js';
 import '../ir/kernel/lower/index.js';
 import { definePass, type PassContext } from './pass.js';
@@ -38,6 +38,8 @@ class ProgramBuilder {
   }
 
   buffer(name: string, dtype: ScalarType, shape: readonly number[], role: KBuffer['role'], data?: Tensor): KBuffer {
+    const why = indexRangeProblem(shape);
+    if (why) throw new KilnError('limit', `tensor '${name}': ${why}`, { tensor: name });
     const b: KBuffer = { id: this.nextId++, name: this.uniqueName(name), dtype, shape: [...shape], role };
     if (data) b.data = data;
     this.program.buffers.push(b);

@@ -67,7 +67,9 @@ export const specializePass = definePass({
     const shapes = new Map<string, number[]>();
     for (const [name, dims] of Object.entries(ctx.options)) {
       if (!/^\d+(x\d+)*$|^$/.test(dims)) throw new KilnError('usage', `specialize: '${name}=${dims}' must look like name=1x3x224x224`);
-      shapes.set(name, dims === '' ? [] : dims.split('x').map(Number));
+      const ds = dims === '' ? [] : dims.split('x').map(Number);
+      if (!ds.every(Number.isSafeInteger)) throw new KilnError('usage', `specialize: a dim of '${name}=${dims}' is not a safe integer`);
+      shapes.set(name, ds);
     }
     specializeShapes(module, shapes);
   },

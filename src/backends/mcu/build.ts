@@ -22,7 +22,7 @@ export interface McuSizeFields {
 
 /**
  * The report fields for a project: measured with arm-none-eabi-gcc/-size when installed (and
- * checked against the board: KilnError('limit') when the image does not fit), else the estimate.
+ * checked against the board: KilnError('unsupported') when the image does not fit), else the estimate.
  */
 export function sizeMcuProject(project: Pick<McuProject, 'files' | 'fit'>, program: Program, board: Board, opts: { estimateOnly?: string } = {}): McuSizeFields {
   if (opts.estimateOnly !== undefined || !hasTool(gccCommand()) || !hasTool(sizeCommand())) {

@@ -3,7 +3,7 @@
  * buffers, stack reserve, runtime overhead vs SRAM; weights blob plus a code estimate vs flash).
  * After building: the real figures from arm-none-eabi-size (flash = text + data, RAM = data + bss;
  * the heap still holds the I/O buffers and the stack is reserved on top).
- * A model that does not fit fails with a one-line KilnError('limit') naming both sizes.
+ * A model that does not fit fails with a one-line KilnError('unsupported') naming both sizes.
  */
 import type { Board } from '../../costmodel/boards.js';
 import { ioBytes, RUNTIME_HEAP_BYTES, type FitEstimate } from '../../costmodel/mcu-fit.js';
@@ -33,10 +33,11 @@ export interface FitReport {
 }
 
 function limitError(parts: string[]): KilnError {
-  return new KilnError('limit', parts.join('; '));
+  // a board too small is a refusal of this model on this board, not a failure
+  return new KilnError('unsupported', parts.join('; '));
 }
 
-/** Throws KilnError('limit') when the estimate exceeds the board's flash or SRAM. */
+/** Throws KilnError('unsupported') when the estimate exceeds the board's flash or SRAM. */
 export function checkEstimate(est: FitEstimate, board: Board): void {
   const parts: string[] = [];
   if (est.sramBytes > board.sram.size) {
@@ -64,7 +65,7 @@ export function fitReport(size: MeasuredSize, program: Program, board: Board): F
   };
 }
 
-/** Throws KilnError('limit') when the built image does not fit the board. */
+/** Throws KilnError('unsupported') when the built image does not fit the board. */
 export function checkMeasured(r: FitReport, board: Board): void {
   const parts: string[] = [];
   if (!r.fits.sram) parts.push(`model needs ${r.ramNeededBytes} B of SRAM, board ${board.name} has ${board.sram.size} B (data+bss ${r.ramBytes} B from arm-none-eabi-size + heap for I/O buffers and stdio + stack ${board.stackBytes} B)`);

@@ -92,6 +92,23 @@ export interface Program {
   kernels: Kernel[];
 }
 
+/** Index expressions are 32-bit signed in kernel IR (and in the generated C): every buffer stays under 2^31 elements. */
+export const MAX_INDEX_ELEMENTS = 2 ** 31;
+
+/**
+ * Why a buffer of this shape cannot be indexed with 32-bit index arithmetic (null when it can).
+ * Zero dims count as 1, as loops over the other dims still run to their bounds.
+ */
+export function indexRangeProblem(shape: readonly number[]): string | null {
+  let extent = 1;
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) return `dim ${d} is not a whole number of elements`;
+    extent *= Math.max(1, d);
+  }
+  if (extent >= MAX_INDEX_ELEMENTS) return `shape [${shape.join(',')}] spans ${extent} elements; kernel index arithmetic is 32-bit (under 2^31 elements)`;
+  return null;
+}
+
 export function bufferSize(b: KBuffer): number {
   return b.shape.reduce((a, d) => a * d, 1);
 }

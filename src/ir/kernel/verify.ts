@@ -16,7 +16,7 @@
  */
 import { KilnError } from '../errors.js';
 import { dtypeInfo } from '../dtype.js';
-import { bufferSize, type BinOp, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt, type UnOp } from './types.js';
+import { bufferSize, indexRangeProblem, type BinOp, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt, type UnOp } from './types.js';
 
 const BOOL_BIN: ReadonlySet<BinOp> = new Set<BinOp>(['lt', 'le', 'gt', 'ge', 'eq', 'ne', 'and', 'or', 'xor']);
 const BOOL_UN: ReadonlySet<UnOp> = new Set<UnOp>(['not', 'isnan', 'isinf']);
@@ -56,6 +56,8 @@ function verifyBuffers(p: Program): Set<KBuffer> {
     if (ids.has(b.id)) fail(`another buffer has id ${b.id}`);
     ids.add(b.id);
     if (!b.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) fail(`shape [${b.shape.join(',')}] is not static and non-negative`);
+    const range = indexRangeProblem(b.shape);
+    if (range) fail(range);
     if (b.data) {
       if (b.data.dtype !== b.dtype) fail(`holds ${b.data.dtype} data but is ${b.dtype}`);
       if (b.data.size !== bufferSize(b)) fail(`holds ${b.data.size} elements, its shape needs ${bufferSize(b)}`);

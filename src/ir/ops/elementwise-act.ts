@@ -6,7 +6,7 @@ import type { AttrKind } from '../graph.js';
 import type { KernelContext } from './registry.js';
 import { registerOp } from './registry.js';
 import { broadcastShapes, mapBinary, mapUnary, sameAsInput, type NumFn1, type BigFn1 } from './util.js';
-import { binaryOperands, broadcastInferOf, checkInputTypes, checkSameTypes, erf, type TypeClass } from './elementwise-util.js';
+import { binaryOperands, broadcastInferOf, checkInputTypes, checkSameTypes, erf, legacySlopeShape, type TypeClass } from './elementwise-util.js';
 
 /** A unary activation whose function may depend on the node's attributes. */
 function activation(
@@ -116,7 +116,9 @@ registerOp({
     return sameAsInput(ctx);
   },
   interp: (ctx) => {
-    const [x, slope] = binaryOperands(ctx);
+    const [x, s0] = binaryOperands(ctx);
+    const ss = legacySlopeShape(ctx.opset, x.shape, s0.shape, 1);
+    const slope = ss === s0.shape ? s0 : s0.reshape(ss);
     const shape = broadcastShapes(x.shape, slope.shape);
     if (shape.length !== x.rank || shape.some((d, i) => d !== x.shape[i])) {
       throw new KilnError('type', `PRelu: slope shape [${slope.shape.join(',')}] does not broadcast to X shape [${x.shape.join(',')}]`);

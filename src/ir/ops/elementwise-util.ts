@@ -161,6 +161,15 @@ export function legacyAlignedShape<D>(opset: number, attrs: { int(name: string, 
   return out;
 }
 
+/**
+ * PRelu's slope before opset 7 (Caffe-style, as old exporters emit it): a 1-D slope of X's channel
+ * count applies per channel on axis 1, not on the last axis as numpy broadcasting would align it.
+ */
+export function legacySlopeShape<D>(opset: number, xShape: readonly D[], slopeShape: readonly D[], one: D): readonly D[] {
+  if (opset >= 7 || slopeShape.length !== 1 || xShape.length < 3 || slopeShape[0] !== xShape[1]) return slopeShape;
+  return [slopeShape[0]!, ...new Array<D>(xShape.length - 2).fill(one)];
+}
+
 /** Broadcast inference of inputs 0 and 1, honouring legacy broadcasting. */
 export function binaryInferOf(ctx: InferContext, outDType: DType | null): ValueType[] {
   const a = inputTensorType(ctx, 0);

@@ -3,6 +3,7 @@ import { bin, cast, lit, select, un, type KernelBuilder } from '../builder.js';
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, ScalarType } from '../types.js';
 import { req } from './common.js';
+import { legacySlopeShape } from '../../ops/elementwise-util.js';
 import { binaryOperands, ct, isFloatType, inputOperand, mapKernel, num, operand, type Operand } from './elementwise-map.js';
 
 const out0 = (ctx: LowerContext) => req(ctx.output(0), 'output');
@@ -97,8 +98,9 @@ registerLowering({
 registerLowering({
   opType: 'PRelu',
   lower: (ctx) => {
-    const ops = binaryOperands(ctx, ['X', 'slope']);
-    const t = ct(ops[0].buf.dtype);
+    const [xo, so] = binaryOperands(ctx, ['X', 'slope']);
+    const ops = [xo, operand(so.buf, legacySlopeShape(ctx.opset, xo.shape, so.shape, 1))];
+    const t = ct(ops[0]!.buf.dtype);
     mapKernel(ctx, ops, out0(ctx), ([xv, sv]) => {
       const x = cast(xv!, t);
       return select(bin('lt', x, num(t, 0)), mul(x, cast(sv!, t)), x);

@@ -292,26 +292,13 @@ registerLowering({
   },
 });
 
+// NonZero's count depends on the data (a constant input was folded before lowering): with the
+// count taken from the declared output shape, another count would be truncated or padded without
+// an error, so it is refused until kernel IR can report a runtime count.
 registerLowering({
   opType: 'NonZero',
-  lower: (ctx) => {
-    const x = req(ctx.input(0), 'X');
-    const xS = inShape(ctx, 0);
-    const out = req(ctx.output(0), 'Y');
-    const r = xS.length;
-    const n = out.shape[1]!;
-    if (sizeOf(out.shape) === 0) return;
-    ctx.kernel((kb) => {
-      const o = kb.let('index', idx(0), 'k');
-      kb.loops(xS, (ix) => {
-        const v = load(x, flatOf(ix, xS));
-        const nz = v.t === 'bool' ? v : ne(v, lit(v.t, 0));
-        kb.if(and(nz, lt(o, idx(n))), () => {
-          ix.forEach((e, k) => kb.store(out, add(idx(k * n), o), cast(e, 'i64')));
-          kb.set(o, add(o, idx(1)));
-        });
-      });
-    });
+  lower: () => {
+    throw unsupportedLowering('NonZero (data-dependent output shape)');
   },
 });
 
