@@ -12,6 +12,7 @@ import { targetNames, targetWithBoard } from '../driver/targets.js';
 import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
 import { compileModel, parseInputShapes } from '../driver/compile.js';
+import type { WeightsForm } from '../backends/c/emit.js';
 import { printIrFile, IR_LEVELS, type IrLevel } from '../driver/print-ir.js';
 import { MEMORY_STRATEGIES, type MemoryStrategy } from '../passes/plan-memory.js';
 import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js';
@@ -61,8 +62,10 @@ export function registerCommands(program: Command): void {
     .option('--memory-plot <file.svg>', 'draw the arena over time (SVG)')
     .option('--schedule <order>', `node order (${SCHEDULE_MODES.join(', ')}): memory-aware scheduling or the model's order`, 'memory')
     .option('--patches <mode>', "patch-based execution: auto (--target mcu, when the peak exceeds the board's SRAM), off, or a grid RxC", 'auto')
+    .option('--weights <form>', 'constants as incbin (weights.s + weights.bin) or c-array (weights.c); see docs/embedding.md', 'incbin')
+    .option('--weights-section <name>', 'linker section for the constants, e.g. .rodata.kiln')
     .option('--json', 'print report.json on stdout instead of the summary'))
-    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; json?: boolean }) => {
+    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; weights: string; weightsSection?: string; json?: boolean }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
@@ -78,6 +81,8 @@ export function registerCommands(program: Command): void {
         memoryPlot: opts.memoryPlot,
         schedule: opts.schedule as ScheduleMode,
         patches: opts.patches,
+        weights: opts.weights as WeightsForm,
+        ...(opts.weightsSection !== undefined ? { weightsSection: opts.weightsSection } : {}),
         ...pipelineFlagsFrom(opts, (t) => process.stderr.write(t), activeConfig.passes),
       });
       if (opts.json) {

@@ -11,7 +11,7 @@ import { lookupPass } from '../passes/registry.js';
 import { passLevel } from '../passes/pass.js';
 import '../passes/builtin.js';
 import { finalPatchReport, patchSteps, type PatchReport } from '../passes/patch-execution.js'; // patch-based execution
-import { emitC, type CReport } from '../backends/c/emit.js';
+import { emitC, WEIGHTS_FORMS, type CReport, type EmitOptions, type WeightsForm } from '../backends/c/emit.js';
 import { cIdent } from '../backends/c/render.js';
 import { getBoard } from '../costmodel/boards.js';
 import { sizeMcuProject } from '../backends/mcu/build.js';
@@ -40,6 +40,10 @@ export interface CompileOptions extends PipelineFlags {
   schedule?: ScheduleMode;
   /** Patch-based execution: 'off' (default), 'auto' (mcu: when the peak exceeds the board's SRAM) or a grid 'RxC'. */
   patches?: 'auto' | 'off' | string;
+  /** How constants are emitted: 'incbin' (weights.s + weights.bin, default) or 'c-array' (weights.c). */
+  weights?: WeightsForm;
+  /** Linker section of the constants. */
+  weightsSection?: string;
 }
 
 export interface CompileResult {
@@ -137,6 +141,11 @@ export function compilePipeline(opts: CompileOptions): PipelineStep[] {
   ];
 }
 
+function weightOpts(opts: Pick<CompileOptions, 'weights' | 'weightsSection'>): Pick<EmitOptions, 'weights' | 'weightsSection'> {
+  if (opts.weights !== undefined && !WEIGHTS_FORMS.includes(opts.weights)) throw new KilnError('usage', `unknown --weights '${String(opts.weights)}' (known: ${WEIGHTS_FORMS.join(', ')})`);
+  return { ...(opts.weights ? { weights: opts.weights } : {}), ...(opts.weightsSection !== undefined ? { weightsSection: opts.weightsSection } : {}) };
+}
+
 /** Compiles a loaded module in memory: the target's files (report.json included) and its report. */
 export function compileModule(module: Module, fileName: string, opts: Omit<CompileOptions, 'out'>): Omit<CompileResult, 'dir'> & { plan: MemoryPlan; program: Program } {
   const t0 = performance.now();
@@ -160,13 +169,13 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   const t1 = performance.now();
   let project;
   if (board) {
-    const mcu = emitMcu(program, name, board, board, memory);
+    const mcu = emitMcu(program, name, board, board, memory, weightOpts(opts));
     // fit check before any tool runs, then the real sizes when the cross compiler is installed
     checkEstimate(mcu.fit, board);
     const sized = sizeMcuProject(mcu, program, board);
     Object.assign(mcu.report, sized);
     project = mcu;
-  } else project = emitC(program, name, { target: opts.target, memory });
+  } else project = emitC(program, name, { target: opts.target, memory, ...weightOpts(opts) });
   if (lowered?.schedule) project.report.memory.schedule = lowered.schedule;
   // patch-based execution: memory.patches
   const patches = run.results.get('patches') as PatchReport | undefined;

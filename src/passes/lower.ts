@@ -16,6 +16,7 @@ import type { Tensor } from '../ir/tensor.js';
 import '../ir/kernel/lower/index.js';
 import { definePass, type PassContext } from './pass.js';
 import { lowerScheduled } from './schedule-memory.js';
+import { graphIoQuant } from './io-quant.js';
 
 class ProgramBuilder {
   readonly program: Program;
@@ -106,6 +107,8 @@ export function lowerModule(module: Module): Program {
     claimed.add(b);
     pb.program.outputs.push(b);
   }
+  const quant = graphIoQuant(g);
+  if (quant) pb.program.ioQuant = quant;
   return pb.program;
 }
 
