@@ -315,10 +315,10 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
   const params = [...program.inputs.map((b, i) => ioParam(b, i, false)), ...program.outputs.map((b, i) => ioParam(b, i, true))];
   const levels = layout.levels ?? [];
   h.push(...arenaMacros(id, levels));
-  const arenaParams = ['void *arena', ...levels.map((l) => `void *${l.symbol}_buf`)];
+  const arenaParams = ['void *arena', ...levels.map((l) => `void *${levelParam(l)}`)];
   h.push('', '/* Runs the model once with temporaries in the static arena(s) of model.c. Returns 0. Not reentrant. */');
   h.push(`int ${fnName}(${params.length ? params.join(', ') : 'void'});`);
-  h.push('', `/*`, ` * Runs the model once with temporaries in caller-supplied memory: arena holds`, ` * KILN_${id.toUpperCase()}_ARENA_BYTES bytes aligned to KILN_${id.toUpperCase()}_ARENA_ALIGN${levels.length ? ' (and each *_buf its level\'s KILN_..._ARENA_<LEVEL>_BYTES)' : ''}. Returns 0.`, ` * Reentrant: the model keeps no other mutable state, so calls with distinct arenas may overlap.`, ' */');
+  h.push('', `/*`, ` * Runs the model once with temporaries in caller-supplied memory: arena holds`, ` * KILN_${id.toUpperCase()}_ARENA_BYTES bytes aligned to KILN_${id.toUpperCase()}_ARENA_ALIGN${levels.length ? ' (and each arena_<level> KILN_..._ARENA_<LEVEL>_BYTES with the same alignment)' : ''}. Returns 0.`, ` * Reentrant: the model keeps no other mutable state, so calls with distinct arenas may overlap.`, ' */');
   h.push(`int ${fnName}_with_arena(${[...params, ...arenaParams].join(', ')});`);
   h.push('', '#ifdef __cplusplus', '}', '#endif', '', `#endif /* ${guard} */`, '');
 
@@ -397,6 +397,11 @@ const KILN_ABI_COMMENT = `/* Kiln C API version ${KILN_C_ABI}: kiln_<name>_run, 
 /** Alignment of every arena (static or caller-supplied): the plan's offsets are multiples of it. */
 export const ARENA_ALIGN = 16;
 
+/** Parameter of run_with_arena for a memory level's arena: arena_<level>. */
+function levelParam(l: CLevelArena): string {
+  return `arena_${cIdent(l.symbol.replace(/^kiln_arena_/, ''))}`;
+}
+
 function dimMacros(up: string, b: KBuffer): string[] {
   return b.shape.map((d, i) => `#define ${up}_DIM${i} ${d}`);
 }
@@ -410,7 +415,7 @@ function quantMacros(up: string, q: IoQuant | null): string[] {
 function arenaMacros(id: string, levels: readonly CLevelArena[]): string[] {
   const up = id.toUpperCase();
   const out = [`#define KILN_${up}_ARENA_ALIGN ${ARENA_ALIGN}`];
-  for (const l of levels) out.push(`/* arena of memory level ${commentText(l.symbol)}${l.section ? ` (section ${commentText(l.section)})` : ''} */`, `#define KILN_${up}_${cIdent(l.symbol).toUpperCase()}_BYTES ${l.bytes}`);
+  for (const l of levels) out.push(`/* arena of memory level ${commentText(l.symbol)}${l.section ? ` (section ${commentText(l.section)})` : ''} */`, `#define KILN_${up}_${levelParam(l).toUpperCase()}_BYTES ${l.bytes}`);
   return out;
 }
 
@@ -420,10 +425,10 @@ function arenaMacros(id: string, levels: readonly CLevelArena[]): string[] {
  */
 function runFunctions(fnName: string, params: string[], ioArgs: string[], unused: string[], calls: string[], layout: CLayout): string[] {
   const levels = layout.levels ?? [];
-  const arenaParams = ['void *arena', ...levels.map((l) => `void *${l.symbol}_buf`)];
+  const arenaParams = ['void *arena', ...levels.map((l) => `void *${levelParam(l)}`)];
   const locals = [
     '  unsigned char *const kiln_a0 = (unsigned char *)arena;',
-    ...levels.map((l, i) => `  unsigned char *const kiln_a${i + 1} = (unsigned char *)${l.symbol}_buf;`),
+    ...levels.map((l, i) => `  unsigned char *const kiln_a${i + 1} = (unsigned char *)${levelParam(l)};`),
     ...levels.map((_, i) => `  (void)kiln_a${i + 1};`),
     '  (void)kiln_a0;',
   ];
