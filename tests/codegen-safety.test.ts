@@ -39,7 +39,7 @@ describe('names from the model are sanitized before they reach generated C', () 
     // payloads survive only as parts of sanitized identifiers, never as code
     expect(code).not.toMatch(/system\(|int pwned|"\/etc|\?\?\/|\\\n/);
     expect(src).not.toMatch(/^\s*#include "\/etc\/passwd"/m);
-    for (const line of code.split('\n')) if (line.trim().startsWith('#')) expect(line).toMatch(/^#(include <|include "model\.h"|ifndef KILN_|define KILN_|endif)/);
+    for (const line of code.split('\n')) if (line.trim().startsWith('#')) expect(line).toMatch(/^#(include <|include "model\.h"|ifndef KILN_|define KILN_|ifdef __cplusplus$|endif)/);
     execFileSync('make', ['-s', '-C', out, 'CFLAGS=-std=c99 -Wall -Wextra -Werror -pedantic -O1'], { stdio: 'pipe' });
     fs.writeFileSync(path.join(out, 'in.bin'), Buffer.from(new Float32Array([-1, 2]).buffer));
     execFileSync(path.join(out, 'model'), [path.join(out, 'in.bin'), '-o', path.join(out, 'y')]);

@@ -76,13 +76,19 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--memory-plot <file.svg>', 'draw the arena over time (SVG)')
     .option('--schedule <order>', `node order (${SCHEDULE_MODES.join(', ')}): memory-aware scheduling or the model's order`, 'memory')
     .option('--patches <mode>', "patch-based execution: auto (--target mcu, when the peak exceeds the board's SRAM), off, or a grid RxC", 'auto')
+    .option('--weights <form>', 'c, c-asan, mcu: constants as incbin (weights.s + weights.bin, default) or c-array (weights.c); see docs/embedding.md')
+    .option('--weights-section <name>', 'linker section for the constants, e.g. .rodata.kiln')
     .option('--json', 'print report.json on stdout instead of the summary'))
-    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; json?: boolean; force?: boolean }) => {
+    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; weights?: string; weightsSection?: string; json?: boolean; force?: boolean }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
       if (!/^\d+(\.\d+)?$/.test(opts.timeLimit.trim()) || !Number.isFinite(secs)) throw new KilnError('usage', `--time-limit '${opts.timeLimit}' must be a number of seconds`);
-      const targetOptions = parseTargetOptions(opts.targetOption);
+      const targetOptions: Record<string, string> = {
+        ...parseTargetOptions(opts.targetOption),
+        ...(opts.weights !== undefined ? { weights: opts.weights } : {}),
+        ...(opts.weightsSection !== undefined ? { 'weights-section': opts.weightsSection } : {}),
+      };
       const target = compileTarget({ target: opts.target, board: opts.board, targetOptions });
       const r = compileModel(model, {
         target: opts.target,

@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { KilnError, isKilnError } from '../ir/errors.js';
 import { registerCommands } from './commands.js';
 import { registerDevicesCommands } from './commands-devices.js';
+import { registerConvertCommand } from './commands-convert.js';
 import { loadPluginsAndConfig } from './commands-pipeline.js';
 import { maxTensorBytes, setMaxTensorBytes } from '../ir/tensor.js';
 import { createProgress, setProgressEnabled } from '../driver/progress.js';
@@ -60,6 +61,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
   registerCommands(program, main);
   registerDevicesCommands(program);
+  registerConvertCommand(program);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

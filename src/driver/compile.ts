@@ -152,6 +152,7 @@ export function compilePipeline(opts: Omit<CompileOptions, 'out'>, target: Resol
   ];
 }
 
+
 /** Compiles a loaded module in memory: the target's files (report.json included) and its report. */
 export function compileModule(module: Module, fileName: string, opts: Omit<CompileOptions, 'out'>): Omit<CompileResult, 'dir'> & { plan: MemoryPlan | undefined; program: Program } {
   const t0 = performance.now();

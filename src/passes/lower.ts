@@ -15,6 +15,7 @@ import { indexRangeProblem, storageOf, type KBuffer, type Kernel, type Program, 
 import type { Tensor } from '../ir/tensor.js';
 import '../ir/kernel/lower/index.js';
 import { definePass, type PassContext } from './pass.js';
+import { graphIoQuant } from './io-quant.js';
 
 class ProgramBuilder {
   readonly program: Program;
@@ -107,6 +108,8 @@ export function lowerModule(module: Module): Program {
     claimed.add(b);
     pb.program.outputs.push(b);
   }
+  const quant = graphIoQuant(g);
+  if (quant) pb.program.ioQuant = quant;
   return pb.program;
 }
 

@@ -4,7 +4,7 @@ import { hostProfileNames, hostRoofline } from '../../costmodel/roofline.js';
 import { planMemoryStep } from '../memory-pipeline.js';
 import { registerTarget, type KernelTarget, type TargetContext } from '../target.js';
 import { commandTool } from '../tools.js';
-import { emitC } from './emit.js';
+import { emitC, WEIGHTS_TARGET_OPTIONS, weightsEmitOptions } from './emit.js';
 import { cCompiler, runC } from './run.js';
 
 /** Flags for the sanitizer run: any AddressSanitizer/UBSan report makes the run fail. */
@@ -18,11 +18,12 @@ function cTarget(name: string, description: string, cflags: string | undefined):
     name,
     description,
     level: 'kernel',
+    options: WEIGHTS_TARGET_OPTIONS,
     tools: [cc],
     capabilities: { ci: true, emits: true },
     pipeline: (_options, settings) => planMemoryStep(settings),
     emit(program, ctx) {
-      const p = emitC(program, ctx.name, layout(ctx), { target: name, ...(cflags ? { cflags } : {}) });
+      const p = emitC(program, ctx.name, layout(ctx), { target: name, ...(cflags ? { cflags } : {}), ...weightsEmitOptions(ctx.options) });
       return { files: p.files, report: p.report };
     },
     run: (program, inputs, ctx) => ({ outputs: runC(program, ctx.name, inputs, layout(ctx), cflags ? { cflags } : {}) }),
@@ -31,7 +32,7 @@ function cTarget(name: string, description: string, cflags: string | undefined):
 
 registerTarget({
   ...cTarget('c', 'generated C99, compiled with the system C compiler (cc) and run', undefined),
-  options: { host: { description: `host profile for the roofline of \`kiln report\` (src/costmodel/boards/hosts/: ${hostProfileNames().join(', ')}; default x86-64-avx2)` } },
+  options: { ...WEIGHTS_TARGET_OPTIONS, host: { description: `host profile for the roofline of \`kiln report\` (src/costmodel/boards/hosts/: ${hostProfileNames().join(', ')}; default x86-64-avx2)` } },
   checkOptions: (options) => void (options.host !== undefined && hostRoofline(options.host)),
   roofline: (options) => hostRoofline(options.host),
 });

@@ -13,6 +13,7 @@ import { commandTool } from '../tools.js';
 import { sizeMcuProject } from './build.js';
 import { checkEstimate, estimateFit, type FitEstimate } from './fit.js';
 import { emitMcu } from './project.js';
+import { WEIGHTS_TARGET_OPTIONS, weightsEmitOptions } from '../c/emit.js';
 import { describeFit, runMcu } from './run.js';
 import { gccCommand, qemuCommand, sizeCommand } from './toolchain.js';
 
@@ -35,7 +36,7 @@ registerTarget({
   name: 'mcu',
   description: 'generated C99 for a Cortex-M board (--board), built with arm-none-eabi-gcc and run under qemu-system-arm with semihosting',
   level: 'kernel',
-  options: { board: { description: `board description (src/costmodel/boards/: ${boardNames().join(', ')})`, default: 'mps2-an386' } },
+  options: { ...WEIGHTS_TARGET_OPTIONS, board: { description: `board description (src/costmodel/boards/: ${boardNames().join(', ')})`, default: 'mps2-an386' } },
   // an unknown board is refused with the known ones, before anything runs
   checkOptions: (options) => void getBoard(options.board!),
   tools: [commandTool(gccCommand, APT), commandTool(sizeCommand, APT), commandTool(qemuCommand, 'apt-get install --no-install-recommends qemu-system-arm')],
@@ -47,7 +48,7 @@ registerTarget({
   },
   emit(program, ctx) {
     const board = boardOf(ctx);
-    const project = emitMcu(program, ctx.name, board, memoryLayoutOf(ctx.results, 'mcu'));
+    const project = emitMcu(program, ctx.name, board, memoryLayoutOf(ctx.results, 'mcu'), board, weightsEmitOptions(ctx.options));
     // the fit check runs before any tool does; `kiln report` keeps an overflowing model (marked)
     if (!ctx.allowOverflow) checkEstimate(project.fit, board);
     return { files: project.files, report: project.report };

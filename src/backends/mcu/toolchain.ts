@@ -5,6 +5,8 @@
  * the time limit of one QEMU run (default 60 s).
  */
 import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { KilnError } from '../../ir/errors.js';
 import type { Board } from '../../costmodel/boards.js';
 import { archFlags, MCU_SPECS } from './project.js';
@@ -38,7 +40,7 @@ export function buildElf(dir: string, board: Board): void {
   const args = [
     ...archFlags(board),
     ...MCU_CHECK_CFLAGS.split(/\s+/).filter(Boolean),
-    '-o', 'model.elf', 'startup.s', 'main.c', 'model.c', 'weights.s',
+    '-o', 'model.elf', 'startup.s', 'main.c', 'model.c', fs.existsSync(path.join(dir, 'weights.c')) ? 'weights.c' : 'weights.s',
     ...MCU_SPECS, '-T', 'link.ld', '-Wl,--gc-sections', '-Wl,--no-warn-execstack', '-lm',
   ];
   try {

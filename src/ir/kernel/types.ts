@@ -90,6 +90,17 @@ export interface Program {
   inputs: KBuffer[];
   outputs: KBuffer[];
   kernels: Kernel[];
+  /**
+   * Per-tensor quantization of the program's inputs/outputs (null where not quantized), when the
+   * graph carries it at its boundary: what firmware needs to quantize its data (real = scale * (q - zeroPoint)).
+   */
+  ioQuant?: { inputs: (IoQuant | null)[]; outputs: (IoQuant | null)[] };
+}
+
+/** Per-tensor affine quantization of a program input or output. */
+export interface IoQuant {
+  scale: number;
+  zeroPoint: number;
 }
 
 /** Index expressions are 32-bit signed in kernel IR (and in the generated C): every buffer stays under 2^31 elements. */
