@@ -155,12 +155,17 @@ export class DramChannel {
   }
 
   /** Refresh when due at cycle t: precharge all, REF, re-activate what was open. */
-  private refreshIfDue(t: number): void {
+  private refreshIfDue(t: number, cat: Category): void {
     while (t >= this.refreshDue) {
       const all = this.allBanks();
       const reopen = Array.from(this.openRow);
       const start = Math.max(this.refreshDue, this.frontier);
-      this.frontier = Math.max(this.frontier, Math.min(start, t));
+      // Cycles before the refresh fell due belong to the command that was waiting anyway.
+      const before = Math.min(start, t);
+      if (before > this.frontier) {
+        this.cycles[cat] += before - this.frontier;
+        this.frontier = before;
+      }
       const tPre = Math.max(this.preReady(all), start);
       this.doPre(tPre, all);
       let tRef = this.rowBus + 1;
@@ -207,7 +212,7 @@ export class DramChannel {
     for (const bs of groups) {
       for (const b of bs) if (this.openRow[b]! >= 0) throw new Error(`ACT to bank ${b} with row ${this.openRow[b]} open`);
       let t = this.actReady(bs);
-      this.refreshIfDue(t);
+      this.refreshIfDue(t, cat);
       t = this.actReady(bs);
       this.charge(t, cat, cat, t);
       this.doAct(t, bs, row);
@@ -221,7 +226,7 @@ export class DramChannel {
   pre(bank: number, cat: Category = 'row'): number {
     const bs = bank >= 0 ? [bank] : this.allBanks();
     let t = this.preReady(bs);
-    this.refreshIfDue(t);
+    this.refreshIfDue(t, cat);
     t = this.preReady(bs);
     this.charge(t, cat, cat, t);
     this.doPre(t, bs);
@@ -252,7 +257,7 @@ export class DramChannel {
       return { t: Math.max(t, cadence), cadence };
     };
     let r = ready();
-    this.refreshIfDue(r.t);
+    this.refreshIfDue(r.t, cat);
     r = ready();
     const t = r.t;
     this.charge(t, cat, 'row', r.cadence);
