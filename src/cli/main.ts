@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { KilnError, isKilnError } from '../ir/errors.js';
 import { registerCommands } from './commands.js';
+import { registerPimCommands } from './commands-pim.js';
 import { loadPluginsAndConfig } from './commands-pipeline.js';
 import { maxTensorBytes, setMaxTensorBytes } from '../ir/tensor.js';
 import { setProgressEnabled } from '../driver/progress.js';
@@ -40,6 +41,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       outputError: (s, write) => write(`kiln: error: ${s.replace(/^error: /, '').trim()}\n`),
     });
   registerCommands(program);
+  registerPimCommands(program);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
