@@ -34,6 +34,8 @@ export interface PimStats {
 export interface PimRunOptions {
   readonly channels: number;
   readonly refresh?: boolean;
+  /** False: timing only (operands are not loaded and no lane arithmetic runs). */
+  readonly functional?: boolean;
 }
 
 function emptyStats(): PimStats {
@@ -152,7 +154,7 @@ export function gemvLayout(dev: PimDeviceParams, M: number, K: number, channels:
  * y = W·x with W (M×K, row-major lane values) resident in the banks and x broadcast by the host.
  * Returns y rounded to the lane type after the host's fp32 reduction of each output's 16 lane sums.
  */
-export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Array, x: Float64Array, opts: PimRunOptions): { y: Float64Array; stats: PimStats; asm: string } {
+export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Array | undefined, x: Float64Array | undefined, opts: PimRunOptions): { y: Float64Array; stats: PimStats; asm: string } {
   const L = gemvLayout(dev, M, K, opts.channels);
   const U = unitsPerChannel(dev);
   const E = dev.grfEntries;
@@ -169,10 +171,10 @@ export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Ar
   for (let chIdx = 0; chIdx < opts.channels; chIdx++) {
     const m0 = chIdx * L.rowsPerChannel;
     if (m0 >= M && chIdx > 0) break;
-    const ch = new PimChannel(dev, { refresh: opts.refresh });
+    const ch = new PimChannel(dev, { refresh: opts.refresh, functional: opts.functional });
     const toBits = ch.codec.toBits;
     // Resident weights (loaded before the timed run).
-    for (let g = 0; g < L.nGroups; g++)
+    for (let g = 0; W && g < L.nGroups; g++)
       for (let u = 0; u < U; u++)
         for (let s = 0; s < E; s++) {
           const m = m0 + (g * U + u) * E + s;
@@ -193,7 +195,7 @@ export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Ar
       const d = new Uint16Array(W16);
       for (let l = 0; l < lanes; l++) {
         const k = c * lanes + l;
-        if (k < K) d[l] = toBits(x[k]!);
+        if (x && k < K) d[l] = toBits(x[k]!);
       }
       xBits.push(d);
     }
@@ -227,7 +229,7 @@ export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Ar
             const u = Math.floor(b / bpu);
             const s = (b % bpu) * outsPerBank + o;
             const m = m0 + (g * U + u) * E + s;
-            if (m >= M) continue;
+            if (m >= M || !ch.functional) continue;
             let acc = 0;
             for (let l = 0; l < lanes; l++) acc = Math.fround(acc + ch.codec.fromBits(buf[l]!));
             y[m] = ch.codec.round(acc);
@@ -382,9 +384,9 @@ export function elementwisePim(dev: PimDeviceParams, op: ElementwiseOp, a: Float
   for (let chIdx = 0; chIdx < opts.channels; chIdx++) {
     const e0 = chIdx * nc;
     if (e0 >= n && chIdx > 0) break;
-    const ch = new PimChannel(dev, { refresh: opts.refresh });
+    const ch = new PimChannel(dev, { refresh: opts.refresh, functional: opts.functional });
     const toBits = ch.codec.toBits;
-    for (let e = 0; e < nc && e0 + e < n; e++) {
+    for (let e = 0; ch.functional && e < nc && e0 + e < n; e++) {
       const q = place(e);
       ch.row(q.bank, q.row)[q.col * W16 + q.lane] = toBits(a[e0 + e]!);
       if (b) {
@@ -420,7 +422,7 @@ export function elementwisePim(dev: PimDeviceParams, op: ElementwiseOp, a: Float
     if (openRow >= 0) ch.pre(0);
     if (ch.mode !== 'AB') throw new Error('elementwise microkernel did not reach EXIT');
     ch.exitAllBank();
-    for (let e = 0; e < nc && e0 + e < n; e++) {
+    for (let e = 0; ch.functional && e < nc && e0 + e < n; e++) {
       const q = place(e);
       c[e0 + e] = ch.codec.fromBits(ch.row(q.bank, q.row)[q.col * W16 + q.lane]!);
     }

@@ -45,7 +45,11 @@ export class PimChannel {
   private nopLeft = 0;
   readonly pim: PimCounters = { pimOps: 0, laneOps: 0, triggers: 0 };
 
-  constructor(readonly dev: PimDeviceParams, opts: { refresh?: boolean } = {}) {
+  /** False: timing only (the PC still steps; no lane arithmetic, for compile-time cost estimates). */
+  readonly functional: boolean;
+
+  constructor(readonly dev: PimDeviceParams, opts: { refresh?: boolean; functional?: boolean } = {}) {
+    this.functional = opts.functional ?? true;
     this.dram = new DramChannel(dev, opts.refresh ?? true);
     this.units = unitsPerChannel(dev);
     this.lanes = dev.lanes;
@@ -246,7 +250,11 @@ export class PimChannel {
       if (this.nopLeft === 0) this.nopLeft = i.count;
       if (--this.nopLeft > 0) return;
     } else if (i.op !== 'EXIT' && i.op !== 'JUMP') {
-      this.execute(i, kind, col, data);
+      if (this.functional) this.execute(i, kind, col, data);
+      else if (i.op === 'ADD' || i.op === 'MUL' || i.op === 'MAC' || i.op === 'MAD') {
+        this.pim.pimOps++;
+        this.pim.laneOps += this.units * this.lanes;
+      }
     }
     this.pc++;
     this.settle();
