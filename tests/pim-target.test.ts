@@ -36,10 +36,10 @@ function lower(module: Module): Program {
 }
 
 /** A model y = relu(x·W + x2) with W constant (K×M) in type t, values from a fixed formula. */
-function mlp(t: string, K: number, M: number): Program {
+function mlp(t: string, K: number, M: number, B = 1): Program {
   const w = Array.from({ length: K * M }, (_, i) => roundToFormat('f16', Math.sin(i * 0.37) * 0.5).toString()).join(', ');
   const text = `kiln.module opsets {"" = 17} {
-  graph @main(%x: tensor<1x${K}x${t}>, %z: tensor<1x${M}x${t}>) -> (%y) {
+  graph @main(%x: tensor<${B}x${K}x${t}>, %z: tensor<${B}x${M}x${t}>) -> (%y) {
     const %w: tensor<${K}x${M}x${t}> = dense<[${w}]>
     %m = "MatMul"(%x, %w) name "mm"
     %s = "Add"(%m, %z) name "add"
@@ -74,6 +74,40 @@ describe('pim target', () => {
     expect(bad).toBe(0);
     expect(r.report.pimCycles).toBeGreaterThan(0);
     expect(r.report.hostCycles).toBeGreaterThan(0);
+  });
+
+  it('maps a batch of rows (GEMM) to one GEMV per row, f16 and converted f32', () => {
+    for (const t of ['f16', 'f32'] as const) {
+      const p = mlp(t, 512, 256, 2);
+      const inputs = [values(2 * 512, 4, t), values(2 * 256, 5, t)];
+      const r = runPim(p, inputs, settings(t === 'f16' ? 'native' : 'fp16'));
+      expect(r.report.offloaded, t).toContain('mm');
+      const got = r.outputs[0]!.data as Float32Array;
+      const want = runProgram(p, inputs)[0]!.data as Float32Array;
+      let worst = 0;
+      for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i]! - want[i]!) / (0.5 + Math.abs(want[i]!)));
+      expect(worst, t).toBeLessThan(0.05);
+      // each row of the batch is exactly the single-row GEMV of that row (f16: the other kernels'
+      // decisions do not change with the batch; converted f32 adds may go either way by size)
+      if (t !== 'f16') continue;
+      const p1 = mlp(t, 512, 256, 1);
+      for (let b = 0; b < 2; b++) {
+        const row = [
+          new Tensor(t, [1, 512], (inputs[0]!.data as Float32Array).slice(b * 512, (b + 1) * 512)),
+          new Tensor(t, [1, 256], (inputs[1]!.data as Float32Array).slice(b * 256, (b + 1) * 256)),
+        ];
+        const one = runPim(p1, row, settings(t === 'f16' ? 'native' : 'fp16'));
+        expect(Array.from(one.outputs[0]!.data as Float32Array), `${t} row ${b}`).toEqual(Array.from(got.slice(b * 256, (b + 1) * 256)));
+      }
+    }
+  });
+
+  it('leaves a GEMM whose batch makes the host cheaper on the host, saying so', () => {
+    const rep = emitPim(mlp('f16', 256, 128, 4), ctx()).report.kernels as { kernel: string; offload: boolean; why: string; pimCycles: number; hostCycles: number }[];
+    const mm = rep.find((k) => k.kernel === 'mm')!;
+    expect(mm.offload).toBe(false);
+    expect(mm.pimCycles).toBeGreaterThan(mm.hostCycles);
+    expect(mm.why).toBe(`host: ${mm.hostCycles} cycles vs pim ${mm.pimCycles}`);
   });
 
   it('keeps f32 kernels on the host unless --pim-precision fp16, and then reports the error', () => {
