@@ -6,6 +6,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseModuleText } from '../src/frontend/text/parser.js';
 import { runPipeline } from '../src/passes/pipeline.js';
@@ -176,6 +177,39 @@ describe('pim target', () => {
       const ref = runProgram(p, feeds);
       expect(r.outputs.map((t) => Array.from(t.data as ArrayLike<number>)), c).toEqual(ref.map((t) => Array.from(t.data as ArrayLike<number>)));
       expect(r.summary).toMatch(/^pim hbm2-pim x1: \d+ cycles/);
+    }
+  });
+});
+
+describe('kiln pim-bench', () => {
+  const KILN = path.resolve(__dirname, '../bin/kiln.js');
+  const kiln = (args: string[]) => spawnSync(process.execPath, [KILN, ...args], { encoding: 'utf8', env: { ...process.env, CI: 'true' }, timeout: 120_000 });
+  it('prints the JSON fields for both modes, and the PIM run is the faster', () => {
+    const out = (mode: string[]) => {
+      const r = kiln(['pim-bench', 'gemv', '--m', '256', '--k', '512', '--dtype', 'f16', '--device', 'hbm2-pim', '--channels', '1', '--json', ...mode]);
+      expect(r.status, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Record<string, unknown>;
+    };
+    const pim = out([]);
+    const base = out(['--baseline']);
+    for (const j of [pim, base]) for (const k of ['op', 'shape', 'dtype', 'device', 'channels', 'mode', 'cycles', 'energyPj', 'peakFraction', 'breakdown']) expect(j).toHaveProperty(k);
+    expect(pim.mode).toBe('pim');
+    expect(base.mode).toBe('baseline');
+    expect(pim.cycles as number).toBeLessThan(base.cycles as number);
+    expect(Object.keys(pim.breakdown as object)).toEqual(expect.arrayContaining(['mac', 'input', 'row', 'readback']));
+    const text = kiln(['pim-bench', 'add', '--n', '4096', '--compare']);
+    expect(text.status).toBe(0);
+    expect(text.stdout).toMatch(/speed-up of PIM over the host baseline: [\d.]+x/);
+  });
+  it('refuses bad arguments with one line', () => {
+    for (const [args, msg] of [
+      [['gemv', '--m', '0', '--k', '8'], /--m wants a positive whole number/],
+      [['gemv', '--m', '8', '--k', '8', '--dtype', 'bf16'], /hbm2-pim lanes compute f16, not bf16/],
+    ] as const) {
+      const r = kiln(['pim-bench', ...args]);
+      expect(r.status).toBe(1);
+      expect(r.stderr).toMatch(msg);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
     }
   });
 });

@@ -85,23 +85,20 @@ export class PimChannel {
   // ---- mode changes (published sequences: ACT+PRE to reserved rows; a write to PIM_OP_MODE) ----
 
   enterAllBank(): void {
-    this.requireMode('SB', 'entering AB mode');
-    const { abmr } = reservedRows(this.dev);
-    for (const b of [0, 1]) {
-      this.dram.act(b, abmr, 'mode');
-      this.dram.pre(b, 'mode');
-    }
-    this.mode = 'AB';
+    this.modeChange('SB', reservedRows(this.dev).abmr, 'AB');
   }
 
   exitAllBank(): void {
-    this.requireMode('AB', 'leaving AB mode');
-    const { sbmr } = reservedRows(this.dev);
+    this.modeChange('AB', reservedRows(this.dev).sbmr, 'SB');
+  }
+
+  private modeChange(from: PimMode, row: number, to: PimMode): void {
+    this.requireMode(from, `switching to ${to} mode`);
     for (const b of [0, 1]) {
-      this.dram.act(b, sbmr, 'mode');
+      this.dram.act(b, row, 'mode');
       this.dram.pre(b, 'mode');
     }
-    this.mode = 'SB';
+    this.mode = to;
   }
 
   /** Writes 32-byte words to the configuration row in AB mode (CRF, GRF, SRF, PIM_OP_MODE). */
