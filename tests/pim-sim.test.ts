@@ -239,3 +239,16 @@ describe('GEMV and elementwise mappings', () => {
     }
   });
 });
+
+describe('decode bench', () => {
+  it('composes a decoder block; the speed-up stays under the internal/bus bandwidth ratio', async () => {
+    const { runDecodeBench } = await import('../src/backends/pim/bench.js');
+    const r = runDecodeBench('hbm2-pim', 1, 256, 4, 64);
+    expect(r.pimCycles).toBe(r.steps.reduce((a, s) => a + s.pimCycles, 0));
+    expect(r.hostCycles).toBe(r.steps.reduce((a, s) => a + s.hostCycles, 0));
+    for (const s of r.steps) expect(s.pimCycles).toBeLessThanOrEqual(s.hostCycles);
+    expect(r.speedup).toBeGreaterThan(1);
+    expect(r.speedup).toBeLessThan(r.bandwidthRatio);
+    expect(r.bandwidthRatio).toBe(4);
+  });
+});

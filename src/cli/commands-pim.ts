@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { KilnError } from '../ir/errors.js';
 import { DEFAULT_PIM_DEVICE, PIM_DEVICE_NAMES } from '../backends/pim/device.js';
-import { PIM_BENCH_OPS, runPimBench, type PimBenchOp, type PimBenchResult } from '../backends/pim/bench.js';
+import { PIM_BENCH_OPS, runDecodeBench, runPimBench, type PimBenchOp, type PimBenchResult } from '../backends/pim/bench.js';
 
 const BREAKDOWN_NAMES: Record<string, string> = {
   mac: 'PIM compute commands', input: 'input vector (broadcast writes)', row: 'row switches (ACT/PRE, tRCD/tRP)', readback: 'result read-back',
@@ -29,7 +29,10 @@ export function registerPimCommands(program: Command): void {
   program
     .command('pim-bench')
     .description('simulate a PIM microbenchmark (gemv, add, mul, relu) and print cycles, energy and where the cycles go')
-    .argument('<op>', PIM_BENCH_OPS.join('|'))
+    .argument('<op>', `${PIM_BENCH_OPS.join('|')}|decode`)
+    .option('--d <dmodel>', 'decode: model width', '1024')
+    .option('--heads <n>', 'decode: attention heads', '16')
+    .option('--tokens <n>', 'decode: KV-cache length', '256')
     .option('--m <rows>', 'gemv: output rows')
     .option('--k <cols>', 'gemv: reduction length')
     .option('--n <count>', 'add/mul/relu: elements')
@@ -39,7 +42,19 @@ export function registerPimCommands(program: Command): void {
     .option('--baseline', 'the same work done by the host over the bus instead of the PIM units')
     .option('--compare', 'run both and print the speed-up')
     .option('--json', 'print JSON')
-    .action((op: string, o: { m?: string; k?: string; n?: string; dtype?: string; device: string; channels: string; baseline?: boolean; compare?: boolean; json?: boolean }) => {
+    .action((op: string, o: { d: string; heads: string; tokens: string; m?: string; k?: string; n?: string; dtype?: string; device: string; channels: string; baseline?: boolean; compare?: boolean; json?: boolean }) => {
+      if (op === 'decode') {
+        const r = runDecodeBench(o.device, Number(o.channels), Number(o.d), Number(o.heads), Number(o.tokens));
+        if (o.json) {
+          process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+          return;
+        }
+        const lines = [`decoder block, decode mode: d ${r.dModel}, ${r.heads} heads, KV cache ${r.tokens} tokens, ${r.device} x${r.channels}`];
+        for (const s of r.steps) lines.push(`  ${s.name.padEnd(34)} ${`${s.count}x ${s.shape}`.padEnd(14)} pim config ${String(s.pimCycles).padStart(9)} (${s.where.padEnd(4)})  host-only ${String(s.hostCycles).padStart(9)}`);
+        lines.push(`  total: pim ${r.pimCycles} cycles, host-only ${r.hostCycles} cycles: ${r.speedup.toFixed(2)}x (bound by the internal/bus bandwidth ratio ${r.bandwidthRatio.toFixed(1)}x); energy ${(r.pimEnergyPj / 1e6).toFixed(2)} vs ${(r.hostEnergyPj / 1e6).toFixed(2)} uJ`);
+        process.stdout.write(`${lines.join('\n')}\n`);
+        return;
+      }
       if (!(PIM_BENCH_OPS as readonly string[]).includes(op)) throw new KilnError('usage', `pim-bench: unknown op '${op}' (known: ${PIM_BENCH_OPS.join(', ')})`);
       const dtype = o.dtype ?? (o.device === 'gddr6-aim' ? 'bf16' : 'f16');
       const base = { op: op as PimBenchOp, m: num(o.m), k: num(o.k), n: num(o.n), dtype, device: o.device, channels: Number(o.channels) };

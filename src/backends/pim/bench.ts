@@ -89,3 +89,77 @@ export function runPimBench(req: PimBenchRequest): PimBenchResult {
     energy: stats.energy,
   };
 }
+
+export interface DecodeStep {
+  readonly name: string;
+  readonly shape: string;
+  readonly count: number;
+  readonly pimCycles: number;
+  readonly hostCycles: number;
+  readonly pimEnergyPj: number;
+  readonly hostEnergyPj: number;
+  /** Where the PIM configuration runs it: the cost model keeps a kernel on the host when that is faster. */
+  readonly where: 'pim' | 'host';
+}
+
+export interface DecodeBenchResult {
+  readonly device: string;
+  readonly channels: number;
+  readonly dModel: number;
+  readonly heads: number;
+  readonly tokens: number;
+  readonly steps: DecodeStep[];
+  readonly pimCycles: number;
+  readonly hostCycles: number;
+  readonly speedup: number;
+  readonly pimEnergyPj: number;
+  readonly hostEnergyPj: number;
+  /** Internal PIM bandwidth over bus bandwidth: the bound on the speed-up of bandwidth-bound work. */
+  readonly bandwidthRatio: number;
+}
+
+/**
+ * One decoder block in decode mode (batch 1, one new token, a KV cache of `tokens`) as the sequence
+ * of its bandwidth-bound kernels: Q/K/V/output projections and the two MLP matrices (weights
+ * resident), per-head attention scores q·Kᵀ and the weighted sum of V (cache resident, written in
+ * the PIM layout as tokens are appended), and the two residual adds. Softmax, LayerNorm and GELU are
+ * O(d) and are counted on the host in both configurations. Each kernel is simulated (timing only) on
+ * the PIM units and as host work over the bus; this is a kernel-level composition, not the
+ * transformer-block sample model.
+ */
+export function runDecodeBench(deviceName: string, channels: number, dModel: number, heads: number, tokens: number): DecodeBenchResult {
+  const dev = loadPimDevice(deviceName);
+  if (dModel % heads !== 0) throw new KilnError('usage', `pim-bench decode: --d ${dModel} is not a multiple of --heads ${heads}`);
+  const dh = dModel / heads;
+  const opts = { channels, functional: false };
+  const steps: DecodeStep[] = [];
+  const gemv = (name: string, m: number, k: number, count: number): void => {
+    const p = gemvPim(dev, m, k, undefined, undefined, opts).stats;
+    const h = gemvBaseline(dev, m, k, { channels });
+    const onPim = p.cycles < h.cycles;
+    const best = onPim ? p : h;
+    steps.push({ name, shape: `${m}x${k}`, count, pimCycles: best.cycles * count, hostCycles: h.cycles * count, pimEnergyPj: best.energyPj * count, hostEnergyPj: h.energyPj * count, where: onPim ? 'pim' : 'host' });
+  };
+  gemv('q/k/v projections', dModel, dModel, 3);
+  gemv('attention scores q.K^T (per head)', tokens, dh, heads);
+  gemv('attention values p.V (per head)', dh, tokens, heads);
+  gemv('output projection', dModel, dModel, 1);
+  gemv('mlp up', 4 * dModel, dModel, 1);
+  gemv('mlp down', dModel, 4 * dModel, 1);
+  const add = elementwisePim(dev, 'add', new Float64Array(dModel), new Float64Array(dModel), opts).stats;
+  const addHost = elementwiseBaseline(dev, 'add', dModel, { channels });
+  const addOnPim = add.cycles < addHost.cycles;
+  const addBest = addOnPim ? add : addHost;
+  steps.push({ name: 'residual adds', shape: `${dModel}`, count: 2, pimCycles: 2 * addBest.cycles, hostCycles: 2 * addHost.cycles, pimEnergyPj: 2 * addBest.energyPj, hostEnergyPj: 2 * addHost.energyPj, where: addOnPim ? 'pim' : 'host' });
+  // Softmax over tokens per head, two LayerNorms and GELU: read and write their vectors over the bus once each.
+  const small = elementwiseBaseline(dev, 'relu', heads * tokens + 2 * dModel + 4 * dModel, { channels });
+  steps.push({ name: 'softmax, layernorm, gelu (host)', shape: `${heads}x${tokens}+${6 * dModel}`, count: 1, pimCycles: small.cycles, hostCycles: small.cycles, pimEnergyPj: small.energyPj, hostEnergyPj: small.energyPj, where: 'host' });
+  const sum = (f: (s: DecodeStep) => number): number => steps.reduce((a, s) => a + f(s), 0);
+  const pimCycles = sum((s) => s.pimCycles);
+  const hostCycles = sum((s) => s.hostCycles);
+  return {
+    device: dev.name, channels, dModel, heads, tokens, steps, pimCycles, hostCycles, speedup: hostCycles / pimCycles,
+    pimEnergyPj: Math.round(sum((s) => s.pimEnergyPj)), hostEnergyPj: Math.round(sum((s) => s.hostEnergyPj)),
+    bandwidthRatio: peakInternalBytesPerCycle(dev) / dev.ioBytesPerCycle,
+  };
+}
