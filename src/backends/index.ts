@@ -3,5 +3,6 @@ import './interp/target.js';
 import './kernel/target.js';
 import './c/target.js';
 import './mcu/target.js';
+import './pim/target.js';
 
 export * from './target.js';

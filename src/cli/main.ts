@@ -5,6 +5,7 @@ import { KilnError, isKilnError } from '../ir/errors.js';
 import { registerCommands } from './commands.js';
 import { registerDevicesCommands } from './commands-devices.js';
 import { registerConvertCommand } from './commands-convert.js';
+import { registerPimCommands } from './commands-pim.js';
 import { loadPluginsAndConfig } from './commands-pipeline.js';
 import { maxTensorBytes, setMaxTensorBytes } from '../ir/tensor.js';
 import { createProgress, setProgressEnabled } from '../driver/progress.js';
@@ -62,6 +63,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerCommands(program, main);
   registerDevicesCommands(program);
   registerConvertCommand(program);
+  registerPimCommands(program);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
