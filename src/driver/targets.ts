@@ -11,6 +11,8 @@ import { runProgram } from '../ir/kernel/interp.js';
 import { runC } from '../backends/c/run.js';
 import { describeFit, runMcu } from '../backends/mcu/run.js';
 import { getBoard } from '../costmodel/boards.js';
+import { wgslTarget } from '../backends/wgsl/target.js';
+import { mapGpuPass } from '../passes/map-gpu.js';
 
 export interface RunTarget {
   readonly name: string;
@@ -75,6 +77,17 @@ registerTarget({
   run: (module, inputs) => {
     const { program, feeds } = lowerFor(module, inputs);
     return runProgram(program, feeds);
+  },
+});
+
+// WGSL through the target definition (until the driver goes through the target registry for all)
+registerTarget({
+  name: 'wgsl',
+  description: wgslTarget.description,
+  run: async (module, inputs) => {
+    const { program, feeds } = lowerFor(module, inputs);
+    runPipeline({ level: 'kernel', program }, [{ pass: mapGpuPass, options: { invocations: '128', groups: '65535' } }]);
+    return (await wgslTarget.run(program, feeds, { name: module.graph.name || 'model', options: {}, results: new Map(), log: () => {} })).outputs;
   },
 });
 
