@@ -263,7 +263,7 @@ export class KernelGrammar extends EmbeddedActionsParser {
               { ALT: () => ann.push({ tok: this.CONSUME(K.VectorizeKw), arg: this.CONSUME(G.Int) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.UnrollKw), arg: this.CONSUME1(G.Int) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.PipelineKw) }) },
-              { ALT: () => ann.push({ tok: this.CONSUME(K.GpuKw), dim: this.CONSUME(G.Ident), arg: this.CONSUME2(G.Int) }) },
+              { ALT: () => ann.push({ tok: this.CONSUME(K.GpuKw), dim: this.CONSUME8(G.Ident), arg: this.CONSUME9(G.Int) }) },
             ]),
           );
           const body = this.SUBRULE(this.block);
