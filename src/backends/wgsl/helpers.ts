@@ -146,7 +146,137 @@ function intHelpers(t: 'i32' | 'u32'): [string, readonly [string, readonly strin
   ];
 }
 
-const ALL = new Map([...HELPERS, ...intHelpers('i32'), ...intHelpers('u32')]);
+
+/** 64-bit integers as vec2<u32> (x: low word, y: high word), two's complement, wrapping. */
+const I64: [string, readonly [string, readonly string[]]][] = [
+  ['kiln_add64', ['fn kiln_add64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { let lo = a.x + b.x; return vec2<u32>(lo, a.y + b.y + select(0u, 1u, lo < a.x)); }', []]],
+  ['kiln_sub64', ['fn kiln_sub64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return vec2<u32>(a.x - b.x, a.y - b.y - select(0u, 1u, a.x < b.x)); }', []]],
+  ['kiln_neg64', ['fn kiln_neg64(a: vec2<u32>) -> vec2<u32> { return kiln_sub64(vec2<u32>(0u, 0u), a); }', ['kiln_sub64']]],
+  [
+    'kiln_mulwide',
+    [
+      `fn kiln_mulwide(a: u32, b: u32) -> vec2<u32> {
+  let a0 = a & 0xffffu; let a1 = a >> 16u; let b0 = b & 0xffffu; let b1 = b >> 16u;
+  let p00 = a0 * b0; let p01 = a0 * b1; let p10 = a1 * b0; let p11 = a1 * b1;
+  let mid = (p00 >> 16u) + (p01 & 0xffffu) + (p10 & 0xffffu);
+  return vec2<u32>((p00 & 0xffffu) | (mid << 16u), p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u));
+}`,
+      [],
+    ],
+  ],
+  ['kiln_mul64', ['fn kiln_mul64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { let w = kiln_mulwide(a.x, b.x); return vec2<u32>(w.x, w.y + a.x * b.y + a.y * b.x); }', ['kiln_mulwide']]],
+  ['kiln_ult64', ['fn kiln_ult64(a: vec2<u32>, b: vec2<u32>) -> bool { return a.y < b.y || (a.y == b.y && a.x < b.x); }', []]],
+  ['kiln_slt64', ['fn kiln_slt64(a: vec2<u32>, b: vec2<u32>) -> bool { return bitcast<i32>(a.y) < bitcast<i32>(b.y) || (a.y == b.y && a.x < b.x); }', []]],
+  ['kiln_isneg64', ['fn kiln_isneg64(a: vec2<u32>) -> bool { return (a.y & 0x80000000u) != 0u; }', []]],
+  [
+    'kiln_shl64',
+    [
+      `fn kiln_shl64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  if (b.y != 0u || b.x >= 64u) { return vec2<u32>(0u, 0u); }
+  let n = b.x;
+  if (n == 0u) { return a; }
+  if (n < 32u) { return vec2<u32>(a.x << n, (a.y << n) | (a.x >> (32u - n))); }
+  return vec2<u32>(0u, a.x << (n - 32u));
+}`,
+      [],
+    ],
+  ],
+  [
+    'kiln_shr64',
+    [
+      // logical, for signed values too (as the interpreter shifts the unsigned pattern)
+      `fn kiln_shr64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> {
+  if (b.y != 0u || b.x >= 64u) { return vec2<u32>(0u, 0u); }
+  let n = b.x;
+  if (n == 0u) { return a; }
+  if (n < 32u) { return vec2<u32>((a.x >> n) | (a.y << (32u - n)), a.y >> n); }
+  return vec2<u32>(a.y >> (n - 32u), 0u);
+}`,
+      [],
+    ],
+  ],
+  [
+    'kiln_udivmod64',
+    [
+      // restoring long division; returns quotient (xy) and remainder (zw); by zero gives 0, 0
+      `fn kiln_udivmod64(a: vec2<u32>, b: vec2<u32>) -> vec4<u32> {
+  if (b.x == 0u && b.y == 0u) { return vec4<u32>(0u, 0u, 0u, 0u); }
+  var q = vec2<u32>(0u, 0u);
+  var r = vec2<u32>(0u, 0u);
+  for (var i = 63i; i >= 0; i--) {
+    r = vec2<u32>(r.x << 1u, (r.y << 1u) | (r.x >> 31u));
+    let bit = select((a.x >> u32(i)) & 1u, (a.y >> u32(i - 32)) & 1u, i >= 32);
+    r.x = r.x | bit;
+    if (!kiln_ult64(r, b)) {
+      r = kiln_sub64(r, b);
+      if (i >= 32) { q.y = q.y | (1u << u32(i - 32)); } else { q.x = q.x | (1u << u32(i)); }
+    }
+  }
+  return vec4<u32>(q, r);
+}`,
+      ['kiln_ult64', 'kiln_sub64'],
+    ],
+  ],
+  ['kiln_udiv64', ['fn kiln_udiv64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return kiln_udivmod64(a, b).xy; }', ['kiln_udivmod64']]],
+  ['kiln_urem64', ['fn kiln_urem64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { return kiln_udivmod64(a, b).zw; }', ['kiln_udivmod64']]],
+  ['kiln_abs64', ['fn kiln_abs64(a: vec2<u32>) -> vec2<u32> { return select(a, kiln_neg64(a), kiln_isneg64(a)); }', ['kiln_neg64', 'kiln_isneg64']]],
+  [
+    'kiln_sdiv64',
+    [
+      'fn kiln_sdiv64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { let q = kiln_udivmod64(kiln_abs64(a), kiln_abs64(b)).xy; return select(q, kiln_neg64(q), kiln_isneg64(a) != kiln_isneg64(b)); }',
+      ['kiln_udivmod64', 'kiln_abs64', 'kiln_neg64', 'kiln_isneg64'],
+    ],
+  ],
+  [
+    'kiln_srem64',
+    [
+      'fn kiln_srem64(a: vec2<u32>, b: vec2<u32>) -> vec2<u32> { let r = kiln_udivmod64(kiln_abs64(a), kiln_abs64(b)).zw; return select(r, kiln_neg64(r), kiln_isneg64(a)); }',
+      ['kiln_udivmod64', 'kiln_abs64', 'kiln_neg64', 'kiln_isneg64'],
+    ],
+  ],
+  [
+    'kiln_pow64',
+    [
+      `fn kiln_pow64(a: vec2<u32>, b: vec2<u32>, signed: bool) -> vec2<u32> {
+  if (signed && kiln_isneg64(b)) {
+    if (a.x == 1u && a.y == 0u) { return a; }
+    if (a.x == 0xffffffffu && a.y == 0xffffffffu) { return select(vec2<u32>(1u, 0u), a, (b.x & 1u) == 1u); }
+    return vec2<u32>(0u, 0u);
+  }
+  var r = vec2<u32>(1u, 0u);
+  var x = a;
+  var e = b;
+  while (e.x != 0u || e.y != 0u) {
+    if ((e.x & 1u) == 1u) { r = kiln_mul64(r, x); }
+    x = kiln_mul64(x, x);
+    e = vec2<u32>((e.x >> 1u) | (e.y << 31u), e.y >> 1u);
+  }
+  return r;
+}`,
+      ['kiln_isneg64', 'kiln_mul64'],
+    ],
+  ],
+  [
+    'kiln_f2i64',
+    [
+      // truncate, non-finite → 0, wrap modulo 2^64
+      `fn kiln_f2i64(x: f32) -> vec2<u32> {
+  if (kiln_isnan(x) || kiln_isinf(x)) { return vec2<u32>(0u, 0u); }
+  let t = abs(trunc(x));
+  var hi = floor(t / 4294967296.0);
+  let lo = t - hi * 4294967296.0;
+  hi = hi - 4294967296.0 * floor(hi / 4294967296.0);
+  let m = vec2<u32>(kiln_f2u(lo), kiln_f2u(hi));
+  return select(m, kiln_neg64(m), x < 0.0);
+}`,
+      ['kiln_isnan', 'kiln_isinf', 'kiln_f2u', 'kiln_neg64'],
+    ],
+  ],
+  ['kiln_u64f', ['fn kiln_u64f(a: vec2<u32>) -> f32 { return f32(a.y) * 4294967296.0 + f32(a.x); }', []]],
+  ['kiln_i64f', ['fn kiln_i64f(a: vec2<u32>) -> f32 { if (kiln_isneg64(a)) { return -kiln_u64f(kiln_neg64(a)); } return kiln_u64f(a); }', ['kiln_isneg64', 'kiln_u64f', 'kiln_neg64']]],
+];
+
+const ALL = new Map([...HELPERS, ...intHelpers('i32'), ...intHelpers('u32'), ...I64]);
 
 /** The text of the used helpers and their dependencies, dependencies first, in a fixed order. */
 export function renderWgslHelpers(used: ReadonlySet<string>): string {

@@ -38,13 +38,17 @@ export interface WgslKernel {
   readonly entries: readonly WgslEntry[];
 }
 
-type VT = 'f32' | 'i32' | 'u32' | 'bool';
+type VT = 'f32' | 'i32' | 'u32' | 'bool' | 'i64' | 'u64';
+
+/** The WGSL type of a value type (64-bit integers as vec2<u32>: low word, high word). */
+export function wgslType(vt: VT): string {
+  return vt === 'i64' || vt === 'u64' ? 'vec2<u32>' : vt;
+}
 
 const WIDTH: Partial<Record<ScalarType, number>> = { i8: 8, u8: 8, i16: 16, u16: 16, i4: 4, u4: 4, i2: 2, u2: 2 };
 
 /** Why a type cannot be held by WGSL code here, or null when it can. */
 export function unsupportedType(t: ScalarType): string | null {
-  if (t === 'i64' || t === 'u64') return `${t} values need 64-bit integer emulation, which the WGSL backend does not do yet`;
   if (t === 'f64') return 'f64 is not available in WGSL';
   if (t.startsWith('f8') || t === 'f4e2m1') return `${t} is not supported by the WGSL backend yet`;
   return null;
@@ -56,6 +60,8 @@ export function valueType(t: ScalarType): VT {
     case 'bool': return 'bool';
     case 'u32': case 'u16': case 'u8': case 'u4': case 'u2': return 'u32';
     case 'i32': case 'index': case 'i16': case 'i8': case 'i4': case 'i2': return 'i32';
+    case 'i64': return 'i64';
+    case 'u64': return 'u64';
     default: throw new KilnError('unsupported', unsupportedType(t) ?? `type ${t}`);
   }
 }
@@ -163,6 +169,10 @@ class Renderer {
 
   private load(b: KBuffer, i: string): string {
     const p = this.place(b);
+    if (b.dtype === 'i64' || b.dtype === 'u64') {
+      const w = `${p.word}u + 2u * u32(${i})`;
+      return `vec2<u32>(${this.word(p, w)}, ${this.word(p, `${w} + 1u`)})`;
+    }
     const a = this.addr(b, i);
     const raw = this.word(p, a.w);
     const bits = a.sh === null ? raw : `((${raw} >> ${a.sh}) & ${a.eb === 2 ? '0xffffu' : '0xffu'})`;
@@ -189,8 +199,15 @@ class Renderer {
   store(b: KBuffer, i: string, v: string, ind: string): string[] {
     const p = this.place(b);
     if (p.space === 'weights') throw new KilnError('invalid-model', `${this.what}: store into constant ${b.name}`);
-    const a = this.addr(b, i);
     const t = b.dtype;
+    if (t === 'i64' || t === 'u64') {
+      const out = [`${ind}{`, `${ind}  let kw = ${p.word}u + 2u * u32(${i});`, `${ind}  let kv = ${v};`];
+      if (this.atomic) out.push(`${ind}  atomicStore(&arena[kw], kv.x);`, `${ind}  atomicStore(&arena[kw + 1u], kv.y);`);
+      else out.push(`${ind}  arena[kw] = kv.x;`, `${ind}  arena[kw + 1u] = kv.y;`);
+      out.push(`${ind}}`);
+      return out;
+    }
+    const a = this.addr(b, i);
     let bits: string;
     switch (t) {
       case 'f32': case 'i32': case 'index': bits = `bitcast<u32>(${v})`; break;
@@ -241,6 +258,10 @@ class Renderer {
         return floatLit(x, this);
       }
       case 'bool': return n !== 0 ? 'true' : 'false';
+      case 'i64': case 'u64': {
+        const u = BigInt.asUintN(64, typeof v === 'bigint' ? v : BigInt(Math.trunc(n)));
+        return `vec2<u32>(${u & 0xffffffffn}u, ${u >> 32n}u)`;
+      }
       case 'u32': return `${n >>> 0}u`;
       case 'i32': {
         const x = n | 0;
@@ -253,6 +274,8 @@ class Renderer {
     const v = this.expr(a);
     const from = valueType(a.t);
     const to = valueType(t);
+    const wide = (x: VT): boolean => x === 'i64' || x === 'u64';
+    if (wide(from) || wide(to)) return this.cast64(v, from, to, t);
     if (to === 'bool') return from === 'f32' ? `(${v} != 0.0)` : from === 'bool' ? v : from === 'u32' ? `(${v} != 0u)` : `(${v} != 0)`;
     if (to === 'f32') {
       const base = from === 'bool' ? `select(0.0, 1.0, ${v})` : from === 'f32' ? v : `f32(${v})`;
@@ -268,10 +291,77 @@ class Renderer {
     return this.wrap(t, x);
   }
 
+  /** Casts where either side is a 64-bit integer. */
+  private cast64(v: string, from: VT, to: VT, t: ScalarType): string {
+    if (to === 'i64' || to === 'u64') {
+      switch (from) {
+        case 'i64': case 'u64': return v;
+        case 'bool': return `vec2<u32>(select(0u, 1u, ${v}), 0u)`;
+        case 'u32': return `vec2<u32>(${v}, 0u)`;
+        case 'i32': return `vec2<u32>(bitcast<u32>(${v}), select(0u, 0xffffffffu, ${v} < 0))`;
+        case 'f32': return `${this.helper('kiln_f2i64')}(${v})`;
+      }
+    }
+    switch (to) {
+      case 'bool': return `any(${v} != vec2<u32>(0u, 0u))`;
+      case 'u32': return this.wrap(t, `${v}.x`);
+      case 'i32': return this.wrap(t, `bitcast<i32>(${v}.x)`);
+      case 'f32': {
+        const base = `${this.helper(from === 'i64' ? 'kiln_i64f' : 'kiln_u64f')}(${v})`;
+        if (t === 'f16') return `${this.helper('kiln_round_f16')}(${base})`;
+        if (t === 'bf16') return `${this.helper('kiln_round_bf16')}(${base})`;
+        return base;
+      }
+      default: return v;
+    }
+  }
+
+  private unary64(op: string, a: string, signed: boolean): string {
+    const h = (n: string): string => this.helper(n);
+    switch (op) {
+      case 'neg': return `${h('kiln_neg64')}(${a})`;
+      case 'abs': return signed ? `${h('kiln_abs64')}(${a})` : a;
+      case 'not': return `(!${a})`;
+      case 'bitnot': return `(~${a})`;
+      case 'isnan': case 'isinf': return 'false';
+      case 'sign': return signed ? `select(select(vec2<u32>(0u, 0u), vec2<u32>(1u, 0u), any(${a} != vec2<u32>(0u, 0u))), vec2<u32>(0xffffffffu, 0xffffffffu), ${h('kiln_isneg64')}(${a}))` : `select(vec2<u32>(0u, 0u), vec2<u32>(1u, 0u), any(${a} != vec2<u32>(0u, 0u)))`;
+      case 'recip': return `${h(signed ? 'kiln_sdiv64' : 'kiln_udiv64')}(vec2<u32>(1u, 0u), ${a})`;
+      default: throw new KilnError('unsupported', `${this.what}: ${op} on 64-bit integers`);
+    }
+  }
+
+  private binary64(op: string, a: string, b: string, signed: boolean): string {
+    const h = (n: string): string => this.helper(n);
+    const lt = (x: string, y: string): string => `${h(signed ? 'kiln_slt64' : 'kiln_ult64')}(${x}, ${y})`;
+    switch (op) {
+      case 'add': return `${h('kiln_add64')}(${a}, ${b})`;
+      case 'sub': return `${h('kiln_sub64')}(${a}, ${b})`;
+      case 'mul': return `${h('kiln_mul64')}(${a}, ${b})`;
+      case 'div': return `${h(signed ? 'kiln_sdiv64' : 'kiln_udiv64')}(${a}, ${b})`;
+      case 'mod': case 'fmod': return `${h(signed ? 'kiln_srem64' : 'kiln_urem64')}(${a}, ${b})`;
+      case 'min': return `select(${b}, ${a}, ${lt(a, b)})`;
+      case 'max': return `select(${b}, ${a}, ${lt(b, a)})`;
+      case 'pow': return `${h('kiln_pow64')}(${a}, ${b}, ${signed})`;
+      case 'lt': return lt(a, b);
+      case 'le': return `(!${lt(b, a)})`;
+      case 'gt': return lt(b, a);
+      case 'ge': return `(!${lt(a, b)})`;
+      case 'eq': return `all(${a} == ${b})`;
+      case 'ne': return `any(${a} != ${b})`;
+      case 'bitand': return `(${a} & ${b})`;
+      case 'bitor': return `(${a} | ${b})`;
+      case 'bitxor': return `(${a} ^ ${b})`;
+      case 'shl': return `${h('kiln_shl64')}(${a}, ${b})`;
+      case 'shr': return `${h('kiln_shr64')}(${a}, ${b})`;
+      default: throw new KilnError('unsupported', `${this.what}: ${op} on 64-bit integers`);
+    }
+  }
+
   private unary(e: Extract<Expr, { k: 'un' }>): string {
     const a = this.expr(e.a);
     const t = e.a.t;
     const vt = valueType(t);
+    if (vt === 'i64' || vt === 'u64') return this.unary64(e.op, a, vt === 'i64');
     const f = vt === 'f32';
     switch (e.op) {
       case 'neg': return f ? `(-${a})` : vt === 'u32' ? this.wrap(t, `(0u - ${a})`) : this.wrap(t, `(0 - ${a})`);
@@ -295,6 +385,7 @@ class Renderer {
     const b = this.expr(e.b);
     const t = e.a.t;
     const vt = valueType(t);
+    if (vt === 'i64' || vt === 'u64') return this.binary64(e.op, a, b, vt === 'i64');
     const f = vt === 'f32';
     const w = (x: string): string => this.wrap(t, x);
     switch (e.op) {
@@ -350,7 +441,7 @@ class Renderer {
       case 'store': return this.store(s.buf, this.expr(s.idx), this.expr(s.val), ind);
       case 'let': {
         const init = this.expr(s.init);
-        return [`${ind}var ${this.bind(s.name)}: ${valueType(s.t)} = ${init};`];
+        return [`${ind}var ${this.bind(s.name)}: ${wgslType(valueType(s.t))} = ${init};`];
       }
       case 'set': return [`${ind}${this.lookup(s.name)} = ${this.expr(s.val)};`];
       case 'if': {
