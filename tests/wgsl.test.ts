@@ -120,6 +120,38 @@ describe('map-gpu', () => {
       const got = await runWgslNode(p, [a], { strict: true });
       got.forEach((t, i) => expect(Array.from(t.data as ArrayLike<number>)).toEqual(Array.from(want[i]!.data as ArrayLike<number>)));
     });
+
+    it('emulates i64/u64 with vec2<u32> exactly as the interpreter computes them', async () => {
+      const ops = ['add', 'sub', 'mul', 'div', 'mod', 'min', 'max', 'bitxor', 'shr', 'shl'];
+      // shift amounts kept in 0..15 (negative amounts are outside every ONNX op's domain)
+      const lines = ops.map((op, j) => `      store %r[%i * ${ops.length} + ${j}] = ${op}(%a[%i], ${op.startsWith('sh') ? 'bitand(%b[%i], 15)' : '%b[%i]'})`);
+      const p = parseProgramText(`kiln.kernel @t {
+  buffer %a: input i64[8]
+  buffer %b: input i64[8]
+  buffer %r: output i64[${8 * ops.length}]
+  buffer %c: output u64[8]
+  buffer %f: output f32[8]
+  buffer %l: output bool[8]
+  inputs (%a, %b)
+  outputs (%r, %c, %f, %l)
+  kernel @k from "n" ("X") {
+    for %i in 0 to 8 {
+${lines.join('\n')}
+      store %c[%i] = cast<u64>(%a[%i]) / cast<u64>(%b[%i])
+      store %f[%i] = cast<f32>(%a[%i])
+      store %l[%i] = %a[%i] < %b[%i]
+    }
+  }
+}
+`);
+      mapGpu(p);
+      const big = [0n, 1n, -1n, 123456789012345n, -98765432109876n, 2n ** 62n + 7n, -(2n ** 63n), 40n];
+      const a = Tensor.from('i64', [8], big);
+      const b = Tensor.from('i64', [8], [3n, -7n, 5n, -4096n, 12345n, 3n, -1n, 0n]);
+      const want = runProgram(p, [a, b]);
+      const got = await runWgslNode(p, [a, b], { strict: true });
+      got.forEach((t, i) => expect(Array.from(t.data as ArrayLike<number | bigint>)).toEqual(Array.from(want[i]!.data as ArrayLike<number | bigint>)));
+    });
   });
 });
 
