@@ -1,5 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
+// Mesa's EGL (WebGPU through Dawn on llvmpipe) reads this with getenv: it must be in the real process
+// environment before the worker threads start, which a worker's own process.env is not
+process.env.EGL_PLATFORM ??= 'surfaceless';
+
 export default defineConfig({
   test: {
     include: ['tests/**/*.test.ts', 'samples/**/*.test.ts'],

@@ -77,7 +77,7 @@ describe('determinism', () => {
         } else expect(x.equals(y), `${s}/${f}`).toBe(true);
       }
     }
-  });
+  }, 600_000);
 
   it('printing IR twice gives identical text', () => {
     for (const s of samples) {

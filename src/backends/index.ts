@@ -4,5 +4,6 @@ import './kernel/target.js';
 import './c/target.js';
 import './mcu/target.js';
 import './pim/target.js';
+import './wgsl/target.js';
 
 export * from './target.js';

@@ -16,7 +16,7 @@ export type KExprAst =
   | { k: 'cast'; tok: IToken; type: IToken; a: KExprAst };
 
 export type KStmtAst =
-  | { k: 'for'; tok: IToken; v: IToken; lo: KExprAst; hi: KExprAst; ann: { tok: IToken; arg?: IToken }[]; body: KStmtAst[] }
+  | { k: 'for'; tok: IToken; v: IToken; lo: KExprAst; hi: KExprAst; ann: { tok: IToken; arg?: IToken; dim?: IToken }[]; body: KStmtAst[] }
   | { k: 'store'; tok: IToken; buf: IToken; idx: KExprAst; val: KExprAst }
   | { k: 'let'; tok: IToken; name: IToken; type: IToken; init: KExprAst }
   | { k: 'set'; tok: IToken; name: IToken; val: KExprAst }
@@ -256,13 +256,14 @@ export class KernelGrammar extends EmbeddedActionsParser {
           const lo = this.SUBRULE(this.expr);
           this.CONSUME(K.ToKw);
           const hi = this.SUBRULE1(this.expr);
-          const ann: { tok: IToken; arg?: IToken }[] = [];
+          const ann: { tok: IToken; arg?: IToken; dim?: IToken }[] = [];
           this.MANY(() =>
             this.OR1([
               { ALT: () => ann.push({ tok: this.CONSUME(K.ParallelKw) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.VectorizeKw), arg: this.CONSUME(G.Int) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.UnrollKw), arg: this.CONSUME1(G.Int) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.PipelineKw) }) },
+              { ALT: () => ann.push({ tok: this.CONSUME(K.GpuKw), dim: this.CONSUME8(G.Ident), arg: this.CONSUME9(G.Int) }) },
             ]),
           );
           const body = this.SUBRULE(this.block);

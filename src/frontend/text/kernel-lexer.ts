@@ -25,6 +25,7 @@ export const ParallelKw = keyword('ParallelKw', 'parallel');
 export const VectorizeKw = keyword('VectorizeKw', 'vectorize');
 export const UnrollKw = keyword('UnrollKw', 'unroll');
 export const PipelineKw = keyword('PipelineKw', 'pipeline');
+export const GpuKw = keyword('GpuKw', 'gpu');
 export const StoreKw = keyword('StoreKw', 'store');
 export const LetKw = keyword('LetKw', 'let');
 export const SetKw = keyword('SetKw', 'set');
@@ -51,7 +52,7 @@ export const kernelTokens: TokenType[] = [
   KernelHeadKw, G.TensorHead, G.DenseOpen,
   G.Hex, G.Float, G.Int, G.Inf, G.Nan,
   BufferKw, InputsKw, OutputsKw, KernelKw, FromKw, ViewKw, LevelKw, OffsetKw, IdKw,
-  ForKw, InKw, ToKw, ParallelKw, VectorizeKw, UnrollKw, PipelineKw, StoreKw, LetKw, SetKw, IfKw, ElseKw, CastKw,
+  ForKw, InKw, ToKw, ParallelKw, VectorizeKw, UnrollKw, PipelineKw, GpuKw, StoreKw, LetKw, SetKw, IfKw, ElseKw, CastKw,
   G.TrueKw, G.FalseKw,
   G.Ident, G.ValueRef, G.GraphRef, G.StringLit,
   Le, Ge, EqEq, Ne, Lt, G.Gt, G.Equals, Plus, Minus, Star, Slash, Percent,

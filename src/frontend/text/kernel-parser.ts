@@ -170,12 +170,16 @@ class ProgramBuilder extends TokenBuilder {
         const ann: LoopAnnotations = {};
         for (const a of s.ann) {
           const kw = a.tok.image;
-          if ((kw === 'parallel' && ann.parallel) || (kw === 'pipeline' && ann.pipeline) || (kw === 'vectorize' && ann.vectorize !== undefined) || (kw === 'unroll' && ann.unroll !== undefined)) {
+          if ((kw === 'parallel' && ann.parallel) || (kw === 'pipeline' && ann.pipeline) || (kw === 'vectorize' && ann.vectorize !== undefined) || (kw === 'unroll' && ann.unroll !== undefined) || (kw === 'gpu' && ann.gpu !== undefined)) {
             this.fail(a.tok, `loop annotation '${kw}' given twice`);
           }
           if (kw === 'parallel') ann.parallel = true;
           else if (kw === 'pipeline') ann.pipeline = true;
-          else if (kw === 'vectorize') ann.vectorize = this.nonNegInt(a.arg!, 'a vector width');
+          else if (kw === 'gpu') {
+            const dim = a.dim!.image;
+            if (dim !== 'x' && dim !== 'y' && dim !== 'z') this.fail(a.dim!, `gpu dimension '${dim}' is not x, y or z`);
+            ann.gpu = { dim, workgroup: this.nonNegInt(a.arg!, 'a workgroup size') };
+          } else if (kw === 'vectorize') ann.vectorize = this.nonNegInt(a.arg!, 'a vector width');
           else ann.unroll = this.nonNegInt(a.arg!, 'an unroll factor');
         }
         const v = this.refName(s.v);

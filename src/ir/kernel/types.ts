@@ -40,6 +40,19 @@ export interface LoopAnnotations {
   vectorize?: number;
   unroll?: number;
   pipeline?: boolean;
+  /**
+   * GPU mapping (chosen by the map-gpu pass): the loop's iterations become invocations along one
+   * axis of the dispatch grid, `workgroup` of them per workgroup. Only on loops whose iterations are
+   * independent; CPU backends and the interpreter run the loop as written.
+   */
+  gpu?: GpuMapping;
+}
+
+export type GpuDim = 'x' | 'y' | 'z';
+
+export interface GpuMapping {
+  readonly dim: GpuDim;
+  readonly workgroup: number;
 }
 
 export type Stmt =

@@ -197,6 +197,11 @@ class KernelChecker {
         const { vectorize, unroll } = s.ann;
         if (vectorize !== undefined && !(Number.isSafeInteger(vectorize) && vectorize >= 1)) this.fail(`loop %${s.v}: vector width ${vectorize} is not a positive integer`);
         if (unroll !== undefined && !(Number.isSafeInteger(unroll) && unroll >= 1)) this.fail(`loop %${s.v}: unroll factor ${unroll} is not a positive integer`);
+        const gpu = s.ann.gpu;
+        if (gpu !== undefined) {
+          if (gpu.dim !== 'x' && gpu.dim !== 'y' && gpu.dim !== 'z') this.fail(`loop %${s.v}: gpu dimension '${String(gpu.dim)}' is not x, y or z`);
+          if (!(Number.isSafeInteger(gpu.workgroup) && gpu.workgroup >= 1)) this.fail(`loop %${s.v}: workgroup size ${gpu.workgroup} is not a positive integer`);
+        }
         this.scopes.push(new Map());
         this.bind(s.v, 'index', true);
         this.block(s.body);

@@ -1,0 +1,214 @@
+/**
+ * Which loops of a kernel may run their iterations at once, decided from the kernel IR alone (never
+ * from the op a kernel came from). A loop over %v is independent when
+ *  - every buffer it writes is accessed (loaded or stored, through any view) at indices
+ *    `c*v + r` with one constant c ≠ 0 for that buffer, where r does not depend on %v and the
+ *    union of r's ranges over all those accesses spans fewer than |c| elements — so iteration v
+ *    only touches elements c*v + [rmin, rmax], disjoint from every other iteration's;
+ *  - no `set` inside it assigns a local declared outside it (no dependence through locals).
+ * Ranges come from interval arithmetic over loop bounds; anything it cannot bound (a loaded value
+ * in an index, a bound that is not constant) makes the loop count as dependent. Enclosing loops
+ * are held fixed, so nested loops that each pass may be collapsed into one grid.
+ */
+import { storageOf, type Expr, type KBuffer, type Stmt } from './types.js';
+
+interface Interval {
+  lo: number;
+  hi: number;
+}
+
+/** Ranges of the loop variables in scope; enclosing fixed loops are absent (treated as points). */
+type Env = ReadonlyMap<string, Interval>;
+
+/** A linear form: coefficients per variable plus a constant, or null when not linear. */
+interface Linear {
+  coef: Map<string, number>;
+  c: number;
+}
+
+function linear(e: Expr): Linear | null {
+  switch (e.k) {
+    case 'const':
+      return typeof e.v === 'number' && Number.isSafeInteger(e.v) ? { coef: new Map(), c: e.v } : null;
+    case 'var':
+      return e.t === 'index' ? { coef: new Map([[e.name, 1]]), c: 0 } : null;
+    case 'bin': {
+      if (e.t !== 'index') return null;
+      const a = linear(e.a);
+      const b = linear(e.b);
+      if (!a || !b) return null;
+      if (e.op === 'add' || e.op === 'sub') {
+        const s = e.op === 'add' ? 1 : -1;
+        const coef = new Map(a.coef);
+        for (const [k, v] of b.coef) coef.set(k, (coef.get(k) ?? 0) + s * v);
+        return { coef, c: a.c + s * b.c };
+      }
+      if (e.op === 'mul') {
+        const [k, l] = a.coef.size === 0 ? [a.c, b] : b.coef.size === 0 ? [b.c, a] : [null, null];
+        if (k === null || l === null) return null;
+        return { coef: new Map([...l.coef].map(([n, v]) => [n, v * k])), c: l.c * k };
+      }
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+const UNBOUNDED: Interval = { lo: -Infinity, hi: Infinity };
+
+/** Range of an index expression given the variables' ranges (variables not in env are points: width 0). */
+function range(e: Expr, env: Env, point: ReadonlySet<string>): Interval {
+  switch (e.k) {
+    case 'const':
+      return typeof e.v === 'number' ? { lo: e.v, hi: e.v } : UNBOUNDED;
+    case 'var': {
+      if (point.has(e.name)) return { lo: 0, hi: 0 };
+      return env.get(e.name) ?? UNBOUNDED;
+    }
+    case 'bin': {
+      if (e.t !== 'index') return UNBOUNDED;
+      const a = range(e.a, env, point);
+      const b = range(e.b, env, point);
+      switch (e.op) {
+        case 'add': return { lo: a.lo + b.lo, hi: a.hi + b.hi };
+        case 'sub': return { lo: a.lo - b.hi, hi: a.hi - b.lo };
+        case 'mul': {
+          const p = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi].map((x) => (Number.isNaN(x) ? 0 : x));
+          return { lo: Math.min(...p), hi: Math.max(...p) };
+        }
+        case 'min': return { lo: Math.min(a.lo, b.lo), hi: Math.min(a.hi, b.hi) };
+        case 'max': return { lo: Math.max(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
+        case 'div':
+          // truncating division by a positive constant keeps the sign and shrinks the magnitude
+          if (b.lo === b.hi && b.lo > 0) return { lo: Math.trunc(a.lo / b.lo), hi: Math.trunc(a.hi / b.lo) };
+          return UNBOUNDED;
+        case 'mod':
+          if (b.lo === b.hi && b.lo > 0) return a.lo >= 0 ? { lo: 0, hi: Math.min(a.hi, b.lo - 1) } : { lo: -(b.lo - 1), hi: b.lo - 1 };
+          return UNBOUNDED;
+        default:
+          return UNBOUNDED;
+      }
+    }
+    case 'select': {
+      const a = range(e.a, env, point);
+      const b = range(e.b, env, point);
+      return { lo: Math.min(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
+    }
+    default:
+      return UNBOUNDED;
+  }
+}
+
+interface Access {
+  buf: KBuffer;
+  idx: Expr;
+  env: Env;
+}
+
+/** Loads, stores and `set`s inside a loop body, each with the loop-variable ranges in scope there. */
+function collect(ss: readonly Stmt[], env: Map<string, Interval>, lets: Set<string>, out: { loads: Access[]; stores: Access[]; sets: string[]; ok: boolean }): void {
+  const expr = (e: Expr): void => {
+    switch (e.k) {
+      case 'load': out.loads.push({ buf: e.buf, idx: e.idx, env: new Map(env) }); expr(e.idx); return;
+      case 'bin': expr(e.a); expr(e.b); return;
+      case 'un': case 'cast': expr(e.a); return;
+      case 'select': expr(e.c); expr(e.a); expr(e.b); return;
+      default: return;
+    }
+  };
+  for (const s of ss) {
+    switch (s.k) {
+      case 'for': {
+        expr(s.lo);
+        expr(s.hi);
+        const lo = range(s.lo, env, new Set());
+        const hi = range(s.hi, env, new Set());
+        const inner = new Map(env);
+        inner.set(s.v, { lo: lo.lo, hi: hi.hi - 1 });
+        collect(s.body, inner, lets, out);
+        break;
+      }
+      case 'store': out.stores.push({ buf: s.buf, idx: s.idx, env: new Map(env) }); expr(s.idx); expr(s.val); break;
+      case 'let': lets.add(s.name); expr(s.init); break;
+      case 'set': out.sets.push(s.name); expr(s.val); break;
+      case 'if': expr(s.c); collect(s.then, env, lets, out); collect(s.else, env, lets, out); break;
+    }
+  }
+}
+
+/**
+ * Whether the iterations of `loop` are independent (see the module comment). `fixed` names enclosing
+ * loop variables that are held constant (collapsed outer parallel loops).
+ */
+export function loopIsParallel(loop: Stmt & { k: 'for' }, fixed: ReadonlySet<string> = new Set()): boolean {
+  const lo = range(loop.lo, new Map(), fixed);
+  const hi = range(loop.hi, new Map(), fixed);
+  if (!Number.isFinite(lo.lo) || !Number.isFinite(hi.hi)) return false;
+  const env = new Map<string, Interval>();
+  const lets = new Set<string>();
+  const acc = { loads: [] as Access[], stores: [] as Access[], sets: [] as string[], ok: true };
+  collect(loop.body, env, lets, acc);
+  if (acc.sets.some((n) => !lets.has(n))) return false;
+  const written = new Set(acc.stores.map((a) => storageOf(a.buf)));
+  const byBuf = new Map<KBuffer, Access[]>();
+  for (const a of [...acc.stores, ...acc.loads]) {
+    const root = storageOf(a.buf);
+    if (!written.has(root)) continue;
+    const list = byBuf.get(root) ?? [];
+    list.push(a);
+    byBuf.set(root, list);
+  }
+  const v = loop.v;
+  for (const list of byBuf.values()) {
+    let c: number | null = null;
+    let rmin = Infinity;
+    let rmax = -Infinity;
+    for (const a of list) {
+      const lin = linear(a.idx);
+      let k: number;
+      let r: Interval;
+      if (lin) {
+        k = lin.coef.get(v) ?? 0;
+        const rest: Linear = { coef: new Map([...lin.coef].filter(([n]) => n !== v)), c: lin.c };
+        r = linearRange(rest, a.env, fixed);
+      } else {
+        // not linear: %v must not occur in it (then k = 0 and the access is the same in every iteration)
+        if (mentions(a.idx, v)) return false;
+        k = 0;
+        r = range(a.idx, a.env, fixed);
+      }
+      if (k === 0) return false;
+      if (c === null) c = k;
+      else if (c !== k) return false;
+      rmin = Math.min(rmin, r.lo);
+      rmax = Math.max(rmax, r.hi);
+    }
+    if (c === null || !Number.isFinite(rmin) || !Number.isFinite(rmax) || rmax - rmin >= Math.abs(c)) return false;
+  }
+  return true;
+}
+
+function linearRange(l: Linear, env: Env, fixed: ReadonlySet<string>): Interval {
+  let lo = l.c;
+  let hi = l.c;
+  for (const [n, k] of l.coef) {
+    if (k === 0 || fixed.has(n)) continue;
+    const r = env.get(n);
+    if (!r) return UNBOUNDED;
+    lo += Math.min(k * r.lo, k * r.hi);
+    hi += Math.max(k * r.lo, k * r.hi);
+  }
+  return { lo, hi };
+}
+
+function mentions(e: Expr, name: string): boolean {
+  switch (e.k) {
+    case 'var': return e.name === name;
+    case 'load': return mentions(e.idx, name);
+    case 'bin': return mentions(e.a, name) || mentions(e.b, name);
+    case 'un': case 'cast': return mentions(e.a, name);
+    case 'select': return mentions(e.c, name) || mentions(e.a, name) || mentions(e.b, name);
+    default: return false;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * The WGSL target: the map-gpu pass's annotations (from access functions, in the text form), the
+ * shaders Dawn validates (errors and warnings both fail), a deterministic sample of the ONNX
+ * conformance cases run on WebGPU (Dawn's OpenGL ES backend on Mesa llvmpipe here), and the
+ * generated ES module of `kiln compile --target wgsl` loaded and run as a user would.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parseProgramText } from '../src/frontend/text/kernel-parser.js';
+import { printProgram } from '../src/ir/kernel/print.js';
+import { verifyProgram } from '../src/ir/kernel/verify.js';
+import { runProgram } from '../src/ir/kernel/interp.js';
+import { mapGpu } from '../src/passes/map-gpu.js';
+import { runCase } from '../src/driver/testcase.js';
+import { dawnAvailable, openDevice, runWgslNode } from '../src/backends/wgsl/node.js';
+import { buildWgsl, emitWgsl } from '../src/backends/wgsl/emit.js';
+import { Tensor } from '../src/ir/tensor.js';
+import '../src/driver/targets.js';
+import { ONNX_TESTS, tempDir } from './helpers/onnx-builder.js';
+
+const haveDawn = dawnAvailable();
+if (!haveDawn) console.log('skipped: webgpu/Mesa not installed');
+const haveData = fs.existsSync(path.join(ONNX_TESTS, 'node'));
+if (!haveData) console.log('skipped: ../shared/onnx-tests not present');
+
+const PROGRAM = `kiln.kernel @t {
+  buffer %a: input f32[4,8]
+  buffer %b: output f32[4,8]
+  buffer %s: output f32[4]
+  buffer %c: output f32[8]
+  inputs (%a)
+  outputs (%b, %s, %c)
+  kernel @ew from "n0" ("Whatever") {
+    for %i in 0 to 4 {
+      for %j in 0 to 8 {
+        store %b[%i * 8 + %j] = %a[%i * 8 + %j] * 2.0
+      }
+    }
+  }
+  kernel @rowsum from "n1" ("Whatever") {
+    for %i in 0 to 4 {
+      let %acc: f32 = 0.0
+      for %k in 0 to 8 {
+        set %acc = %acc + %a[%i * 8 + %k]
+      }
+      store %s[%i] = %acc
+    }
+  }
+  kernel @scan from "n2" ("Whatever") {
+    store %c[0] = %a[0]
+    for %i in 1 to 8 {
+      store %c[%i] = %c[%i - 1] + %a[%i]
+    }
+  }
+}
+`;
+
+describe('map-gpu', () => {
+  it('maps independent loops from their access functions and leaves dependent ones', () => {
+    const p = parseProgramText(PROGRAM);
+    mapGpu(p);
+    verifyProgram(p);
+    const text = printProgram(p);
+    expect(text).toContain('for %i in 0 to 4 gpu y 4 {');
+    expect(text).toContain('for %j in 0 to 8 gpu x 8 {');
+    // the row sum: rows are independent; the reduction loop carries %acc
+    expect(text).toMatch(/kernel @rowsum[^]*for %i in 0 to 4 gpu x 4 \{[^]*for %k in 0 to 8 \{/);
+    // the prefix sum reads what the previous iteration wrote
+    expect(text).toMatch(/kernel @scan[^]*for %i in 1 to 8 \{/);
+    expect(text.match(/gpu/g)?.length).toBe(3);
+    // text form round trip with the annotations
+    const again = parseProgramText(text);
+    expect(printProgram(again)).toBe(text);
+    // annotations do not change what the interpreter computes
+    const a = Tensor.from('f32', [4, 8], Array.from({ length: 32 }, (_, i) => i - 3.5));
+    const before = runProgram(parseProgramText(PROGRAM), [a]);
+    const after = runProgram(again, [a]);
+    after.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(before[i]!.data as Float32Array)));
+  });
+
+  it('refuses malformed gpu annotations with a located error', () => {
+    expect(() => parseProgramText(PROGRAM.replace('for %j in 0 to 8 {', 'for %j in 0 to 8 gpu w 8 {'))).toThrow(/gpu dimension 'w' is not x, y or z/);
+  });
+
+  describe.skipIf(!haveDawn)('on WebGPU', () => {
+    it('runs the mapped program and matches the interpreter; shaders validate without warnings', async () => {
+      const p = parseProgramText(PROGRAM);
+      mapGpu(p);
+      const a = Tensor.from('f32', [4, 8], Array.from({ length: 32 }, (_, i) => (i * 7) % 5 - 1.25));
+      const want = runProgram(p, [a]);
+      const got = await runWgslNode(p, [a], { strict: true });
+      got.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(want[i]!.data as Float32Array)));
+      const { manifest } = buildWgsl(p);
+      expect(manifest.kernels.map((k) => k.entries.map((e) => e.parallel))).toEqual([[true], [true], [false]]);
+    });
+
+    it('packs sub-word types: neighbours written by different invocations survive', async () => {
+      const p = parseProgramText(`kiln.kernel @t {
+  buffer %a: input i8[37]
+  buffer %h: output f16[37]
+  buffer %m: output bool[37]
+  buffer %q: output u4[37]
+  inputs (%a)
+  outputs (%h, %m, %q)
+  kernel @k from "n" ("X") {
+    for %i in 0 to 37 {
+      store %h[%i] = cast<f16>(cast<f32>(%a[%i]) / 3.0)
+      store %m[%i] = %a[%i] > 0:i8
+      store %q[%i] = cast<u4>(%a[%i])
+    }
+  }
+}
+`);
+      mapGpu(p);
+      expect(printProgram(p)).toContain('gpu x');
+      const a = Tensor.from('i8', [37], Array.from({ length: 37 }, (_, i) => ((i * 37) % 256) - 128));
+      const want = runProgram(p, [a]);
+      const got = await runWgslNode(p, [a], { strict: true });
+      got.forEach((t, i) => expect(Array.from(t.data as ArrayLike<number>)).toEqual(Array.from(want[i]!.data as ArrayLike<number>)));
+    });
+
+    it('emulates i64/u64 with vec2<u32> exactly as the interpreter computes them', async () => {
+      const ops = ['add', 'sub', 'mul', 'div', 'mod', 'min', 'max', 'bitxor', 'shr', 'shl'];
+      // shift amounts kept in 0..15 (negative amounts are outside every ONNX op's domain)
+      const lines = ops.map((op, j) => `      store %r[%i * ${ops.length} + ${j}] = ${op}(%a[%i], ${op.startsWith('sh') ? 'bitand(%b[%i], 15)' : '%b[%i]'})`);
+      const p = parseProgramText(`kiln.kernel @t {
+  buffer %a: input i64[8]
+  buffer %b: input i64[8]
+  buffer %r: output i64[${8 * ops.length}]
+  buffer %c: output u64[8]
+  buffer %f: output f32[8]
+  buffer %l: output bool[8]
+  inputs (%a, %b)
+  outputs (%r, %c, %f, %l)
+  kernel @k from "n" ("X") {
+    for %i in 0 to 8 {
+${lines.join('\n')}
+      store %c[%i] = cast<u64>(%a[%i]) / cast<u64>(%b[%i])
+      store %f[%i] = cast<f32>(%a[%i])
+      store %l[%i] = %a[%i] < %b[%i]
+    }
+  }
+}
+`);
+      mapGpu(p);
+      const big = [0n, 1n, -1n, 123456789012345n, -98765432109876n, 2n ** 62n + 7n, -(2n ** 63n), 40n];
+      const a = Tensor.from('i64', [8], big);
+      const b = Tensor.from('i64', [8], [3n, -7n, 5n, -4096n, 12345n, 3n, -1n, 0n]);
+      const want = runProgram(p, [a, b]);
+      const got = await runWgslNode(p, [a, b], { strict: true });
+      got.forEach((t, i) => expect(Array.from(t.data as ArrayLike<number | bigint>)).toEqual(Array.from(want[i]!.data as ArrayLike<number | bigint>)));
+    });
+  });
+});
+
+describe.skipIf(!haveDawn || !haveData)('wgsl conformance sample', () => {
+  // every 20th case in name order: a fixed, deterministic slice of all op families
+  const all = haveData ? fs.readdirSync(path.join(ONNX_TESTS, 'node')).sort() : [];
+  const sample = all.filter((_, i) => i % 20 === 0);
+
+  it('every case passes or is refused with a reason; none fails or errors', async () => {
+    const bad: string[] = [];
+    let passed = 0;
+    for (const c of sample) {
+      const r = await runCase(path.join(ONNX_TESTS, 'node', c), 'wgsl');
+      if (r.status === 'pass') passed++;
+      else if (r.status !== 'unsupported') bad.push(`${c}: ${r.status} ${r.message}`);
+      else expect(r.message).not.toBe('');
+    }
+    console.log(`wgsl conformance sample: ${passed}/${sample.length} pass`);
+    expect(bad).toEqual([]);
+    expect(passed).toBeGreaterThan(0);
+  }, 300_000);
+});
+
+describe.skipIf(!haveDawn || !haveData)('kiln compile --target wgsl files', () => {
+  it('model.js loads on a device and computes what the interpreter computes', async () => {
+    const p = parseProgramText(PROGRAM);
+    mapGpu(p);
+    const dir = tempDir();
+    const { files, report } = emitWgsl(p, 't');
+    for (const [n, d] of files) fs.writeFileSync(path.join(dir, n), d);
+    expect(report.parallelDispatches).toBe(2);
+    expect(fs.readFileSync(path.join(dir, 'model.d.ts'), 'utf8')).toContain('export declare function load(device: GPUDevice');
+    expect(emitWgsl(p, 't').files.get('model.js')).toBe(files.get('model.js'));
+    const mod = (await import(pathToFileURL(path.join(dir, 'model.js')).href)) as { load(d: GPUDevice, w: Uint8Array): Promise<{ run(x: ArrayBufferView[]): Promise<ArrayBufferView[]>; destroy(): void }> };
+    const device = await openDevice();
+    try {
+      const model = await mod.load(device, new Uint8Array(fs.readFileSync(path.join(dir, 'weights.bin'))));
+      const a = Tensor.from('f32', [4, 8], Array.from({ length: 32 }, (_, i) => i / 8));
+      const out = await model.run([a.data as Float32Array]);
+      const want = runProgram(p, [a]);
+      out.forEach((o, i) => expect(Array.from(o as Float32Array)).toEqual(Array.from(want[i]!.data as Float32Array)));
+      model.destroy();
+    } finally {
+      device.destroy();
+    }
+  });
+});
