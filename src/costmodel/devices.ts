@@ -258,3 +258,21 @@ export function getDevice(name: string, kind?: DeviceKind): Device {
   }
   return d;
 }
+
+const kib = (n: number): string => (n % 1048576 === 0 ? `${n / 1048576} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} B`);
+
+/** A few key figures per kind, for the text listing. */
+export function deviceSummary(d: Device): string {
+  switch (d.kind) {
+    case 'mcu':
+      return `${d.cpu}${d.fpu ? `+${d.fpu}` : ''}, flash ${kib(d.flash.size)}, sram ${kib(d.sram.size)}${d.levels?.length ? `, ${d.levels.map((l) => `${l.name} ${kib(l.size)}`).join(', ')}` : ''}`;
+    case 'host':
+      return `${d.cores} core(s), ${d.vectorBits}-bit vectors, ${d.caches.map((c) => `L${c.level} ${kib(c.bytes)}`).join(', ')}`;
+    case 'gpu':
+      return `workgroup <= ${d.limits.maxComputeInvocationsPerWorkgroup} invocations, ${kib(d.limits.maxComputeWorkgroupStorageSize)} workgroup storage, ${d.limits.maxStorageBuffersPerShaderStage} storage buffers/stage`;
+    case 'fpga':
+      return `${d.part}: ${d.resources.dsp} DSP (${d.dsp.name} ${d.dsp.multiplierBits.join('x')}), ${d.resources.bram18k} BRAM18K, ${d.resources.uram} URAM, ${d.resources.lut} LUT, ${d.resources.ff} FF @ ${d.clock.mhz} MHz`;
+    case 'pim':
+      return `${d.memory.standard}, ${d.pim.unitsPerChannel} units/${d.memory.pseudoChannelsPerChannel > 1 ? 'pseudo-channel' : 'channel'}, ${d.pim.lanes} x ${d.pim.elementType} lanes, ${d.memory.bankGroups * d.memory.banksPerGroup} banks, ${kib(d.memory.rowBytes)} rows`;
+  }
+}
