@@ -37,7 +37,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = new Command();
   program
     .name('kiln')
-    .description('Kiln: a tensor compiler from ONNX to portable C for hosts and Arm Cortex-M microcontrollers')
+    .description('Kiln: a tensor compiler from ONNX to C for hosts and Arm Cortex-M, WGSL for WebGPU, and a simulated processing-in-memory device')
     .version(packageVersion(), '-V, --version', 'print the version')
     .option('--debug', 'show stack traces for errors')
     .option('--max-tensor-bytes <n>', 'largest tensor Kiln allocates or accepts, in bytes (K/M/G suffixes allowed); bigger shapes are refused before allocation', String(maxTensorBytes))
