@@ -25,12 +25,12 @@ describe('kiln targets', () => {
     const r = kiln(['targets', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const list = JSON.parse(r.stdout) as TargetInfo[];
-    expect(list.map((t) => t.name)).toEqual(['interp', 'kernel', 'c', 'c-asan', 'mcu']);
+    expect(list.map((t) => t.name)).toEqual(['interp', 'kernel', 'c', 'c-asan', 'mcu', 'pim', 'wgsl']);
     const mcu = list.find((t) => t.name === 'mcu')!;
-    expect(mcu.options).toEqual([expect.objectContaining({ name: 'board', default: 'mps2-an386' })]);
+    expect(mcu.options[0]).toEqual(expect.objectContaining({ name: 'board', default: 'mps2-an386' }));
     expect(mcu.tools.map((t) => t.name)).toEqual(['arm-none-eabi-gcc', 'arm-none-eabi-size', 'qemu-system-arm']);
     expect(mcu.tools.every((t) => typeof t.available === 'boolean' && t.install.length > 0)).toBe(true);
-    expect(list.filter((t) => t.capabilities.emits).map((t) => t.name)).toEqual(['c', 'c-asan', 'mcu']);
+    expect(list.filter((t) => t.capabilities.emits).map((t) => t.name)).toEqual(['c', 'c-asan', 'mcu', 'pim', 'wgsl']);
     expect(list.find((t) => t.name === 'interp')!.level).toBe('graph');
     const text = kiln(['targets']);
     expect(text.stdout).toMatch(/^mcu +generated C99 for a Cortex-M board/m);
@@ -41,9 +41,9 @@ describe('kiln targets', () => {
     const out = path.join(tempDir(), 'out');
     const a = kiln(['compile', path.join(MLP, 'model.onnx'), '--target', 'c', '--board', 'stm32f446', '-o', out]);
     expect(a.code).toBe(1);
-    expect(a.stderr).toBe("kiln: error: option 'board' does not apply to target 'c' (its options: host)\n");
+    expect(a.stderr).toBe("kiln: error: option 'board' does not apply to target 'c' (its options: host, weights, weights-section)\n");
     const b = kiln(['compile', path.join(MLP, 'model.onnx'), '--target', 'kernel', '-o', out]);
-    expect(b.stderr).toBe("kiln: error: target 'kernel' does not write files (compile targets: c, c-asan, mcu)\n");
+    expect(b.stderr).toBe("kiln: error: target 'kernel' does not write files (compile targets: c, c-asan, mcu, pim, wgsl)\n");
     const c = kiln(['run', path.join(MLP, 'model.onnx'), '--target', 'mcu:stm32f446', '--board', 'mps2-an386']);
     expect(c.stderr).toBe("kiln: error: 'mcu:stm32f446' and --board mps2-an386 disagree\n");
     expect(fs.existsSync(out)).toBe(false);
@@ -62,7 +62,7 @@ describe('example target plugin toy-target', () => {
     const out = path.join(tempDir(), 'out');
     const r = kiln(['--plugin', PLUGIN, 'compile', path.join(MLP, 'model.onnx'), '--target', 'toy', '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
-    expect(fs.readdirSync(out).sort()).toEqual(['model.kir', 'report.json']);
+    expect(fs.readdirSync(out).sort()).toEqual(['.kiln-output', 'model.kir', 'report.json']);
     const text = fs.readFileSync(path.join(out, 'model.kir'), 'utf8');
     // the text form is the kernel level and parses back; plan-memory placed the temps
     expect(parseIrText(text, 'model.kir').level).toBe('kernel');
@@ -97,6 +97,6 @@ describe('example target plugin toy-target', () => {
     // without the plugin the target is unknown: one line
     const without = kiln(['conformance', dir, '--target', 'toy']);
     expect(without.code).toBe(1);
-    expect(without.stderr).toMatch(/^kiln: error: unknown target 'toy' \(known: interp, kernel, c, c-asan, mcu\)\n$/);
+    expect(without.stderr).toMatch(/^kiln: error: unknown target 'toy' \(known: interp, kernel, c, c-asan, mcu, pim, wgsl\)\n$/);
   });
 });

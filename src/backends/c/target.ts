@@ -1,6 +1,6 @@
 /** Targets `c` and `c-asan`: generated C99, built with the system C compiler and run. */
 import { memoryLayoutOf } from '../../ir/kernel/layout.js';
-import { hostProfileNames, hostRoofline } from '../../costmodel/roofline.js';
+import { hostRoofline } from '../../costmodel/roofline.js';
 import { planMemoryStep } from '../memory-pipeline.js';
 import { registerTarget, type KernelTarget, type TargetContext } from '../target.js';
 import { commandTool } from '../tools.js';
@@ -32,7 +32,7 @@ function cTarget(name: string, description: string, cflags: string | undefined):
 
 registerTarget({
   ...cTarget('c', 'generated C99, compiled with the system C compiler (cc) and run', undefined),
-  options: { ...WEIGHTS_TARGET_OPTIONS, host: { description: `host profile for the roofline of \`kiln report\` (src/costmodel/boards/hosts/: ${hostProfileNames().join(', ')}; default x86-64-avx2)` } },
+  options: { host: { description: 'host profile for the roofline of `kiln report` (kiln devices --kind host; default x86-64-avx2)' }, ...WEIGHTS_TARGET_OPTIONS },
   checkOptions: (options) => void (options.host !== undefined && hostRoofline(options.host)),
   roofline: (options) => hostRoofline(options.host),
 });
