@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseModuleText } from '../src/frontend/text/parser.js';
 import { runPipeline } from '../src/passes/pipeline.js';
-import { lowerPass } from '../src/passes/lower.js';
+import { lowerPass } from '../src/passes/lower-pass.js';
 import '../src/passes/builtin.js';
 import '../src/ir/ops/index.js';
 import { runProgram } from '../src/ir/kernel/interp.js';
