@@ -42,6 +42,8 @@ export interface TargetCapabilities {
   readonly ci: boolean;
   /** Whether the target writes files with `kiln compile` (the interpreters do not). */
   readonly emits: boolean;
+  /** Its runtime cannot run in several worker threads of one process (conformance then uses one worker). */
+  readonly oneThread?: boolean;
 }
 
 /** Resolved option values (defaults filled in, values checked) by option name. */

@@ -107,7 +107,8 @@ export async function runConformance(dir: string, opts: ConformanceOptions): Pro
     new URL('./conformance-worker.js', import.meta.url),
     cases.map((caseDir) => ({ caseDir, target: opts.target, options: { ...opts.targetOptions } })),
     {
-      workers: opts.jobs ?? os.availableParallelism(),
+      // a runtime that cannot live in several threads of one process (Dawn) gets one worker
+      workers: target.def.capabilities.oneThread ? 1 : opts.jobs ?? os.availableParallelism(),
       // worker threads have their own module state: hand them the tensor byte limit and the plugins
       workerData: { maxTensorBytes, plugins: loadedPluginFiles() },
       timeoutMs: timeout,

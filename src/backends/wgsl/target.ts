@@ -21,7 +21,7 @@ export const wgslTarget: KernelTarget = defineTarget({
       install: 'webgpu package or Mesa not installed: npm install webgpu; apt-get install --no-install-recommends libegl1 libgles2 libegl-mesa0 libgl1-mesa-dri',
     },
   ],
-  capabilities: { ci: true, emits: true, dtypes: ['f32', 'f16', 'bf16', 'i32', 'u32', 'i16', 'u16', 'i8', 'u8', 'i4', 'u4', 'i2', 'u2', 'bool'] },
+  capabilities: { ci: true, emits: true, oneThread: true, dtypes: ['f32', 'f16', 'bf16', 'i64', 'u64', 'i32', 'u32', 'i16', 'u16', 'i8', 'u8', 'i4', 'u4', 'i2', 'u2', 'bool'] },
   pipeline: () => `map-gpu{invocations=${COMPAT_LIMITS.maxComputeInvocationsPerWorkgroup},groups=${COMPAT_LIMITS.maxComputeWorkgroupsPerDimension}}`,
   emit: (program, ctx) => emitWgsl(program, ctx.name),
   run: async (program, inputs) => ({ outputs: await runWgslNode(program, inputs, { strict: true }) }),
