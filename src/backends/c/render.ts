@@ -6,6 +6,7 @@
  * computed as float; integer arithmetic wraps through unsigned types, so the code is free of
  * undefined behaviour.
  */
+import { sharedInfix } from '../infix.js';
 import { KilnError } from '../../ir/errors.js';
 import { bufferSize, storageOf, type IoQuant, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { isFloatC, isNarrowFloat, isSignedInt, storageCType, typeTag, unsignedOf, valueCType } from './ctypes.js';
@@ -204,14 +205,7 @@ class Renderer {
       case 'max': return f ? `${this.helper(fs ? 'kiln_fmaxf' : 'kiln_fmax')}(${a}, ${b})` : `(${a} > ${b} ? ${a} : ${b})`;
       case 'pow': return f ? `pow${fs}(${a}, ${b})` : `${this.helper(`kiln_pow_${typeTag(t)}`)}(${a}, ${b})`;
       case 'atan2': return `atan2${fs}(${a}, ${b})`;
-      case 'lt': return `(${a} < ${b})`;
-      case 'le': return `(${a} <= ${b})`;
-      case 'gt': return `(${a} > ${b})`;
-      case 'ge': return `(${a} >= ${b})`;
-      case 'eq': return `(${a} == ${b})`;
-      case 'ne': return `(${a} != ${b})`;
-      case 'and': return `(${a} && ${b})`;
-      case 'or': return `(${a} || ${b})`;
+      case 'lt': case 'le': case 'gt': case 'ge': case 'eq': case 'ne': case 'and': case 'or': return sharedInfix(e.op, a, b);
       case 'xor': return `(!(${a}) != !(${b}))`;
       case 'bitand': return wrapOp('&');
       case 'bitor': return wrapOp('|');

@@ -15,6 +15,7 @@
  * entry point over the dispatch grid; runs of other statements become single-invocation entries.
  * Entry points run in order, each a dispatch.
  */
+import { sharedInfix } from '../infix.js';
 import { KilnError } from '../../ir/errors.js';
 import { storageOf, type Expr, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { renderWgslHelpers } from './helpers.js';
@@ -398,14 +399,7 @@ class Renderer {
       case 'max': return f ? `${this.helper('kiln_fmax')}(${a}, ${b})` : vt === 'bool' ? `(${a} || ${b})` : `max(${a}, ${b})`;
       case 'pow': return f ? `${this.helper('kiln_fpow')}(${a}, ${b})` : w(`${this.helper(`kiln_pow_${vt}`)}(${a}, ${b})`);
       case 'atan2': return `atan2(${a}, ${b})`;
-      case 'lt': return `(${a} < ${b})`;
-      case 'le': return `(${a} <= ${b})`;
-      case 'gt': return `(${a} > ${b})`;
-      case 'ge': return `(${a} >= ${b})`;
-      case 'eq': return `(${a} == ${b})`;
-      case 'ne': return `(${a} != ${b})`;
-      case 'and': return `(${a} && ${b})`;
-      case 'or': return `(${a} || ${b})`;
+      case 'lt': case 'le': case 'gt': case 'ge': case 'eq': case 'ne': case 'and': case 'or': return sharedInfix(e.op, a, b);
       case 'xor': return `(${a} != ${b})`;
       case 'bitand': return vt === 'bool' ? `(${a} && ${b})` : w(`(${a} & ${b})`);
       case 'bitor': return vt === 'bool' ? `(${a} || ${b})` : w(`(${a} | ${b})`);
