@@ -35,7 +35,7 @@ describe('kiln opt', () => {
   it('dumps one numbered .kir per pass, and opt with no passes reproduces every dump exactly', () => {
     const dir = tempDir();
     const dumps = path.join(dir, 'dumps');
-    const r = kiln(['opt', sample, '--passes', 'fold-constants,schedule-memory,lower,plan-memory{strategy=greedy-size}', '--dump-dir', dumps, '--verify-each', '-o', path.join(dir, 'final.kir')]);
+    const r = kiln(['opt', sample, '--passes', 'fold-constants,schedule-memory,lower,plan-memory{strategy=greedy-size}', '--dump-dir', dumps, '--full-constants', '--verify-each', '-o', path.join(dir, 'final.kir')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     const files = fs.readdirSync(dumps).filter((f) => f.endsWith('.kir')).sort();
@@ -54,6 +54,44 @@ describe('kiln opt', () => {
     const cont = kiln(['opt', path.join(dumps, '03-lower.kir'), '--passes', 'plan-memory{strategy=greedy-size}']);
     expect(cont.code).toBe(0);
     expect(cont.stdout).toBe(planned);
+  });
+
+  it('dumps and kiln print elide large constants by default; elided text round-trips but is never computed with', () => {
+    const dir = tempDir();
+    const dumps = path.join(dir, 'dumps');
+    expect(kiln(['opt', sample, '--passes', 'lower', '--dump-dir', dumps, '-o', path.join(dir, 'full.kir')]).code).toBe(0);
+    const graphDump = fs.readFileSync(path.join(dumps, '00-input.kir'), 'utf8');
+    const kernelDump = fs.readFileSync(path.join(dumps, '01-lower.kir'), 'utf8');
+    // conv1.weight has 2560 elements: a digest, not 10 KB of hex; small constants stay readable
+    expect(graphDump).toMatch(/const %conv1\.weight: tensor<64x1x10x4xf32> = dense<elided:[0-9a-f]{16}>/);
+    expect(graphDump).toMatch(/const %conv1\.bn\.scale: tensor<64xf32> = dense<\[/);
+    expect(kernelDump).toMatch(/buffer %conv1_weight: const f32\[64,1,10,4\] = dense<elided:[0-9a-f]{16}>/);
+    expect(graphDump).not.toMatch(/dense<0x/);
+    // the -o output of opt is for tools: full data
+    expect(fs.readFileSync(path.join(dir, 'full.kir'), 'utf8')).toMatch(/buffer %conv1_weight: const f32\[64,1,10,4\] = dense<0x/);
+    for (const f of ['00-input.kir', '01-lower.kir']) {
+      const file = path.join(dumps, f);
+      expect(kiln(['opt', file]).stdout, f).toBe(fs.readFileSync(file, 'utf8'));
+      expect(kiln(['print', file]).stdout, f).toBe(fs.readFileSync(file, 'utf8'));
+    }
+    for (const args of [['run', path.join(dumps, '00-input.kir')], ['opt', path.join(dumps, '01-lower.kir'), '--passes', 'plan-memory'], ['print', path.join(dumps, '00-input.kir'), '--level', 'kernel']]) {
+      const r = kiln(args);
+      expect(r.code, args.join(' ')).not.toBe(0);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
+      expect(r.stderr).toMatch(/a constant was printed without its data .*--full-constants.*at tensor conv1[._]weight/);
+    }
+    // thresholds: --elide-constants 0 elides every non-splat constant, --full-constants none
+    const all = kiln(['print', sample, '--elide-constants', '0']).stdout;
+    expect(all).toMatch(/const %conv1\.bn\.scale: tensor<64xf32> = dense<elided:/);
+    const full = kiln(['print', sample, '--full-constants']).stdout;
+    expect(full).not.toMatch(/elided/);
+    expect(full).toMatch(/%conv1\.weight: tensor<64x1x10x4xf32> = dense<0x/);
+    expect(kiln(['print', sample, '--elide-constants', 'lots']).stderr).toMatch(/--elide-constants 'lots' must be a number/);
+    // the digest follows the data: another model's weights of the same shape give another digest
+    const other = kiln(['print', path.resolve('samples/kws-dscnn-int8/model.onnx')]).stdout;
+    const digests = (t: string): string[] => [...t.matchAll(/elided:([0-9a-f]{16})/g)].map((m) => m[1]!);
+    expect(new Set(digests(graphDump)).size).toBe(digests(graphDump).length);
+    expect(digests(other).some((d) => digests(graphDump).includes(d))).toBe(false);
   });
 
   it('prints the IR before/after the named passes', () => {

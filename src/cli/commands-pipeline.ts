@@ -5,6 +5,8 @@ import { loadConfig, type KilnConfig } from '../driver/plugins.js';
 import { loadPlugin } from '../index.js';
 import { writeFileAtomic } from '../driver/output.js';
 import type { PipelineFlags } from '../driver/compile.js';
+import { DEFAULT_ELIDE_OVER, type PrintOptions } from '../ir/print.js';
+import { KilnError } from '../ir/errors.js';
 import { describePass, registeredPasses } from '../passes/registry.js';
 import '../passes/builtin.js';
 
@@ -28,7 +30,25 @@ export function addPipelineFlags(cmd: Command): Command {
     .option('--print-ir-after <pass>', 'print the IR after this pass (repeatable)', collect, [])
     .option('--print-ir-before <pass>', 'print the IR before this pass (repeatable)', collect, [])
     .option('--dump-dir <dir>', 'write the IR after every pass as numbered .kir files (a new folder, or one Kiln wrote)')
-    .option('--verbose', "print the passes' log messages (ctx.log) on stderr");
+    .option('--verbose', "print the passes' log messages (ctx.log) on stderr")
+    .option(...ELIDE_OPTION)
+    .option(...FULL_CONSTANTS_OPTION);
+}
+
+/** Constant elision flags of every command that prints IR for people (print, dumps, --print-ir-*). */
+export const ELIDE_OPTION = [
+  '--elide-constants <n>',
+  `printed IR and dumps show constants of more than n elements as dense<elided:digest> (default ${DEFAULT_ELIDE_OVER})`,
+  (v: string): number => {
+    if (!/^\d+$/.test(v)) throw new KilnError('usage', `--elide-constants '${v}' must be a number of elements`);
+    return Number(v);
+  },
+] as const;
+export const FULL_CONSTANTS_OPTION = ['--full-constants', 'print every constant with its data (output that kiln run/compile can read back)'] as const;
+
+/** The print options the two flags ask for. */
+export function printOptionsFrom(o: { elideConstants?: number; fullConstants?: boolean }): PrintOptions {
+  return o.fullConstants ? {} : { elideConstantsOver: o.elideConstants ?? DEFAULT_ELIDE_OVER };
 }
 
 export interface PipelineCliOpts {
@@ -39,6 +59,8 @@ export interface PipelineCliOpts {
   printIrBefore: string[];
   dumpDir?: string;
   verbose?: boolean;
+  elideConstants?: number;
+  fullConstants?: boolean;
 }
 
 /** --verbose: each ctx.log message of a pass as a line on stderr. */
@@ -54,6 +76,7 @@ export function pipelineFlagsFrom(o: PipelineCliOpts, print: (s: string) => void
     printIrBefore: o.printIrBefore,
     ...(o.dumpDir ? { dumpDir: o.dumpDir } : {}),
     ...(o.verbose ? { log: verboseLog } : {}),
+    printOptions: printOptionsFrom(o),
     print,
   };
 }

@@ -19,7 +19,7 @@ import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js'
 import type { PatchReport } from '../passes/patch-execution.js';
 import { registerCheckCommand, type InProcessMain } from './commands-check.js';
 import { registerVizCommands } from './commands-viz.js';
-import { addPipelineFlags, pipelineFlagsFrom, verboseLog, activeConfig, registerPipelineCommands, type PipelineCliOpts } from './commands-pipeline.js';
+import { addPipelineFlags, pipelineFlagsFrom, verboseLog, activeConfig, registerPipelineCommands, ELIDE_OPTION, FULL_CONSTANTS_OPTION, printOptionsFrom, type PipelineCliOpts } from './commands-pipeline.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
 import { createProgress, type Progress } from '../driver/progress.js';
 
@@ -43,9 +43,11 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('-o, --output <file>', 'write to a file instead of stdout')
     .option('--level <level>', `IR level (${IR_LEVELS.join(', ')}); kernel lowers the model as compile does`)
     .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims (with --level kernel)')
-    .action((model: string, opts: { output?: string; level?: string; inputShape?: string[] }) => {
+    .option(...ELIDE_OPTION)
+    .option(...FULL_CONSTANTS_OPTION)
+    .action((model: string, opts: { output?: string; level?: string; inputShape?: string[]; elideConstants?: number; fullConstants?: boolean }) => {
       if (opts.level !== undefined && !(IR_LEVELS as readonly string[]).includes(opts.level)) throw new KilnError('usage', `unknown --level '${opts.level}' (known: ${IR_LEVELS.join(', ')})`);
-      const text = printIrFile(model, { level: opts.level as IrLevel | undefined, inputShapes: parseInputShapes(opts.inputShape ?? []) });
+      const text = printIrFile(model, { level: opts.level as IrLevel | undefined, inputShapes: parseInputShapes(opts.inputShape ?? []), print: printOptionsFrom(opts) });
       if (opts.output) writeFileAtomic(opts.output, text, { models: [model] });
       else process.stdout.write(text);
     });

@@ -1,4 +1,5 @@
 /** `kiln compile`: model → specialized graph → kernel program → target files in an output folder. */
+import type { PrintOptions } from '../ir/print.js';
 import { modelName } from './model-name.js';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
@@ -95,6 +96,8 @@ export interface PipelineFlags {
   guard?: OutputGuard;
   /** Where printed IR goes (default stdout). */
   print?: (text: string) => void;
+  /** How --print-ir-* and --dump-dir spell large constants (default: in full; the CLI elides). */
+  printOptions?: PrintOptions;
   log?: (message: string) => void;
 }
 
@@ -105,6 +108,7 @@ export function pipelineHooks(flags: PipelineFlags): PipelineHooks {
     ...(flags.printIrAfterAll || flags.printIrAfter?.length ? { printAfter: new Set(flags.printIrAfterAll ? ['all'] : flags.printIrAfter) } : {}),
     ...(flags.printIrBefore?.length ? { printBefore: new Set(flags.printIrBefore) } : {}),
     ...(flags.print ? { print: flags.print } : {}),
+    ...(flags.printOptions ? { printOptions: flags.printOptions } : {}),
     ...(flags.dumpDir ? { dump: openDumpFolder(flags.dumpDir, flags.guard) } : {}),
   };
 }

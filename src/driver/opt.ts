@@ -16,7 +16,8 @@ export interface OptResult {
 export function optFile(file: string, flags: PipelineFlags): OptResult {
   const steps = parsePipeline(flags.passes ?? '');
   checkPrintNames(flags, steps);
-  // no folding on load: with no passes, a .kir file must come back exactly as it was
-  const r = runPipeline(loadIr(file, { fold: false }), steps, pipelineHooks({ ...flags, guard: { ...flags.guard, models: [file] } }));
+  // no folding on load: with no passes, a .kir file must come back exactly as it was (elided
+  // constants included: they print back as they were, but no pass may compute with them)
+  const r = runPipeline(loadIr(file, { fold: false, allowElided: steps.length === 0 }), steps, pipelineHooks({ ...flags, guard: { ...flags.guard, models: [file] } }));
   return { text: printIr(r.state), timeline: r.timeline };
 }

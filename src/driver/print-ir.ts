@@ -3,11 +3,11 @@
  * specialized and lowered as `kiln compile` does), or a kernel-level .kir file printed back.
  */
 import { KilnError } from '../ir/errors.js';
-import { printModule } from '../ir/print.js';
+import { printModule, type PrintOptions } from '../ir/print.js';
 import { printProgram } from '../ir/kernel/print.js';
 import { specializeShapes } from '../passes/specialize.js';
 import { lowerScheduled } from '../passes/schedule-memory.js';
-import { loadIr } from './load.js';
+import { loadIr, refuseElided } from './load.js';
 
 export type IrLevel = 'graph' | 'kernel';
 export const IR_LEVELS: readonly IrLevel[] = ['graph', 'kernel'];
@@ -17,17 +17,20 @@ export interface PrintIrOptions {
   level?: IrLevel;
   /** Static shapes for inputs with dynamic dims (kernel level). */
   inputShapes?: ReadonlyMap<string, readonly number[]>;
+  /** How large constants are spelled (default: in full). */
+  print?: PrintOptions;
 }
 
 export function printIrFile(file: string, opts: PrintIrOptions = {}): string {
-  const ir = loadIr(file);
+  const ir = loadIr(file, { allowElided: true });
   if (ir.level === 'kernel') {
     if (opts.level === 'graph') throw new KilnError('usage', `'${file}' is kernel-level IR (kiln.kernel); it has no graph level to print`);
-    return printProgram(ir.program);
+    return printProgram(ir.program, opts.print);
   }
   const module = ir.module;
-  if (opts.level !== 'kernel') return printModule(module);
+  if (opts.level !== 'kernel') return printModule(module, opts.print);
+  refuseElided(ir, file); // lowering would compute shapes and layouts from the placeholders
   specializeShapes(module, opts.inputShapes ?? new Map());
   // the node order `kiln compile` lowers in (memory-aware scheduling)
-  return printProgram(lowerScheduled(module, 'memory').program);
+  return printProgram(lowerScheduled(module, 'memory').program, opts.print);
 }

@@ -161,8 +161,31 @@ function hexOf(bytes: Uint8Array): string {
   return ascii.decode(out);
 }
 
-/** The data part of a dense literal: nested lists, a splat, or a hex blob. */
-function tensorData(t: Tensor): string {
+/** How constants are printed: in full (the default), or elided above a number of elements. */
+export interface PrintOptions {
+  /** Constants with more elements than this print as `dense<elided:…>` (a digest, not the data); splats never do. */
+  elideConstantsOver?: number;
+}
+
+/** Elements above which dumps and `kiln print` elide a constant unless told otherwise (a hex blob's size). */
+export const DEFAULT_ELIDE_OVER = MAX_LIST_ELEMENTS;
+
+/** 64 bits of digest over a constant's bytes (two FNV-1a lanes), so dumps still change when weights do. */
+export function constantDigest(t: Tensor): string {
+  if (t.elidedDigest !== undefined) return t.elidedDigest;
+  const bytes = tensorRawBytes(t);
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
+  for (let i = 0; i < bytes.length; i++) {
+    a = Math.imul(a ^ bytes[i]!, 0x01000193);
+    b = Math.imul(b ^ bytes[i]!, 0x01000193) ^ (b >>> 15);
+  }
+  return (a >>> 0).toString(16).padStart(8, '0') + (b >>> 0).toString(16).padStart(8, '0');
+}
+
+/** The data part of a dense literal: nested lists, a splat, a hex blob, or an elided placeholder. */
+function tensorData(t: Tensor, opts: PrintOptions): string {
+  if (t.elidedDigest !== undefined) return `elided:${t.elidedDigest}`;
   const n = t.size;
   if (t.shape.length === 0) return formatElement(t, 0);
   if (n > 1) {
@@ -170,6 +193,7 @@ function tensorData(t: Tensor): string {
     for (let i = 1; i < n && splat; i++) splat = sameElement(t, 0, i);
     if (splat) return formatElement(t, 0);
   }
+  if (opts.elideConstantsOver !== undefined && n > opts.elideConstantsOver && t.dtype !== 'string') return `elided:${constantDigest(t)}`;
   if (n > MAX_LIST_ELEMENTS && t.dtype !== 'string') return hexOf(tensorRawBytes(t));
   let k = 0;
   const rec = (axis: number): string => {
@@ -182,13 +206,13 @@ function tensorData(t: Tensor): string {
 }
 
 /** `dense<…>` (the element type and shape are given separately, by a type). */
-export function printTensorLiteral(t: Tensor): string {
-  return `dense<${tensorData(t)}>`;
+export function printTensorLiteral(t: Tensor, opts: PrintOptions = {}): string {
+  return `dense<${tensorData(t, opts)}>`;
 }
 
 /** `dense<…> : tensor<…>`, self-describing. */
-export function printTypedTensorLiteral(t: Tensor): string {
-  return `${printTensorLiteral(t)} : ${printType({ kind: 'tensor', dtype: t.dtype, shape: t.shape })}`;
+export function printTypedTensorLiteral(t: Tensor, opts: PrintOptions = {}): string {
+  return `${printTensorLiteral(t, opts)} : ${printType({ kind: 'tensor', dtype: t.dtype, shape: t.shape })}`;
 }
 
 function printQuant(q: QuantParams): string {
@@ -218,7 +242,7 @@ export function printType(t: ValueType | null): string {
   }
 }
 
-export function printAttr(a: AttrValue, indent: string): string {
+export function printAttr(a: AttrValue, indent: string, opts: PrintOptions = {}): string {
   switch (a.kind) {
     case 'int':
       return formatNumber(a.value);
@@ -227,9 +251,9 @@ export function printAttr(a: AttrValue, indent: string): string {
     case 'string':
       return quoteString(a.value);
     case 'tensor':
-      return printTypedTensorLiteral(a.value);
+      return printTypedTensorLiteral(a.value, opts);
     case 'graph':
-      return printGraph(a.value, indent);
+      return printGraph(a.value, indent, opts);
     case 'type':
       return printType(a.value);
     case 'ints':
@@ -239,9 +263,9 @@ export function printAttr(a: AttrValue, indent: string): string {
     case 'strings':
       return `strings[${a.value.map(quoteString).join(', ')}]`;
     case 'tensors':
-      return `tensors[${a.value.map(printTypedTensorLiteral).join(', ')}]`;
+      return `tensors[${a.value.map((t) => printTypedTensorLiteral(t, opts)).join(', ')}]`;
     case 'graphs':
-      return `graphs[${a.value.map((g) => printGraph(g, indent)).join(', ')}]`;
+      return `graphs[${a.value.map((g) => printGraph(g, indent, opts)).join(', ')}]`;
     case 'types':
       return `types[${a.value.map(printType).join(', ')}]`;
   }
@@ -253,20 +277,20 @@ function printDef(v: Value): string {
 }
 
 /** ` = dense<…>` plus ` : tensor<…>` unless the value's declared type already says it. */
-function printInit(v: Value, init: Tensor): string {
+function printInit(v: Value, init: Tensor, opts: PrintOptions): string {
   const own = printType({ kind: 'tensor', dtype: init.dtype, shape: init.shape });
   const declared = v.type === null ? null : printType(v.type);
-  return declared === own ? ` = ${printTensorLiteral(init)}` : ` = ${printTypedTensorLiteral(init)}`;
+  return declared === own ? ` = ${printTensorLiteral(init, opts)}` : ` = ${printTypedTensorLiteral(init, opts)}`;
 }
 
-function printNode(n: Node, indent: string): string {
+function printNode(n: Node, indent: string, opts: PrintOptions): string {
   let s = indent;
   if (n.outputs.length > 0) s += `${n.outputs.map((v) => (v === null ? '_' : printDef(v))).join(', ')} = `;
   s += n.domain === '' ? quoteString(n.opType) : `${quoteString(n.domain)}::${quoteString(n.opType)}`;
   s += `(${n.inputs.map((v) => (v === null ? '_' : printValueName(v.name))).join(', ')})`;
   if (n.attrs.size > 0) {
     const parts: string[] = [];
-    for (const [k, a] of n.attrs) parts.push(`${printKey(k)} = ${printAttr(a, indent)}`);
+    for (const [k, a] of n.attrs) parts.push(`${printKey(k)} = ${printAttr(a, indent, opts)}`);
     s += ` {${parts.join(', ')}}`;
   }
   if (n.name !== '') s += ` name ${quoteString(n.name)}`;
@@ -277,25 +301,25 @@ function printNode(n: Node, indent: string): string {
  * `graph @name(inputs) -> (outputs) { body }`. The first line carries no indentation (it follows
  * whatever precedes it); body lines are indented by `indent` plus two spaces, the closing brace by `indent`.
  */
-export function printGraph(g: Graph, indent = ''): string {
+export function printGraph(g: Graph, indent = '', opts: PrintOptions = {}): string {
   const inner = `${indent}  `;
-  const ins = g.inputs.map((v) => printDef(v) + (v.init ? printInit(v, v.init) : ''));
+  const ins = g.inputs.map((v) => printDef(v) + (v.init ? printInit(v, v.init, opts) : ''));
   const lines = [`graph ${printGraphName(g.name)}(${ins.join(', ')}) -> (${g.outputs.map((v) => printValueName(v.name)).join(', ')}) {`];
   for (const c of g.initializers) {
     if (c.init === null) {
       lines.push(`${inner}const ${printDef(c)}`);
     } else {
-      lines.push(`${inner}const ${printDef(c)}${printInit(c, c.init)}`);
+      lines.push(`${inner}const ${printDef(c)}${printInit(c, c.init, opts)}`);
     }
   }
-  for (const n of g.nodes) lines.push(printNode(n, inner));
+  for (const n of g.nodes) lines.push(printNode(n, inner, opts));
   lines.push(`${indent}}`);
   return lines.join('\n');
 }
 
-export function printModule(module: Module): string {
+export function printModule(module: Module, opts: PrintOptions = {}): string {
   const head = [`kiln.module attributes {ir_version = ${formatNumber(module.irVersion)}, producer = ${quoteString(module.producer)}}`];
   head.push(`opsets {${[...module.opsets].map(([d, v]) => `${quoteString(d)} = ${formatNumber(v)}`).join(', ')}}`);
   if (module.metadata.size > 0) head.push(`metadata {${[...module.metadata].map(([k, v]) => `${quoteString(k)} = ${quoteString(v)}`).join(', ')}}`);
-  return `${head.join(' ')} {\n  ${printGraph(module.graph, '  ')}\n}\n`;
+  return `${head.join(' ')} {\n  ${printGraph(module.graph, '  ', opts)}\n}\n`;
 }

@@ -84,6 +84,11 @@ export class Tensor {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly data: TensorData;
+  /**
+   * Set on a constant read back from text printed without its data (`dense<elided:…>`): the digest
+   * of the bytes it stood for. Its `data` is zeros; commands that need the values refuse such a model.
+   */
+  elidedDigest: string | undefined = undefined;
 
   constructor(dtype: DType, shape: readonly number[], data: TensorData) {
     this.dtype = dtype;
@@ -109,6 +114,13 @@ export class Tensor {
   static zeros(dtype: DType, shape: readonly number[]): Tensor {
     const n = checkAllocation(dtype, shape);
     return new Tensor(dtype, [...shape], dtypeInfo(dtype).alloc(n));
+  }
+
+  /** A placeholder for a constant whose data was elided when printed (see `elidedDigest`). */
+  static elided(dtype: DType, shape: readonly number[], digest: string): Tensor {
+    const t = Tensor.zeros(dtype, shape);
+    t.elidedDigest = digest;
+    return t;
   }
 
   /** Builds a tensor from JS values, normalizing each to the element type. */

@@ -7,7 +7,7 @@
 import { KilnError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
 import type { Program } from '../ir/kernel/types.js';
-import { printModule } from '../ir/print.js';
+import { printModule, type PrintOptions } from '../ir/print.js';
 import { printProgram } from '../ir/kernel/print.js';
 import { verifyModule } from '../ir/verify.js';
 import { verifyProgram } from '../ir/kernel/verify.js';
@@ -38,6 +38,8 @@ export interface PipelineHooks {
   print?: (text: string) => void;
   /** Receives numbered dumps (00-input.kir, 01-<pass>.kir, …); the driver writes them (src/driver/output.ts). */
   dump?: (name: string, text: string) => void;
+  /** How printed IR and dumps spell large constants (elided above a size, or in full). */
+  printOptions?: PrintOptions;
   /** Results shared by the passes (and returned). */
   results?: Map<string, unknown>;
 }
@@ -101,8 +103,8 @@ export function parsePipeline(text: string): PipelineStep[] {
   });
 }
 
-export function printIr(state: IrState): string {
-  return state.level === 'graph' ? printModule(state.module) : printProgram(state.program);
+export function printIr(state: IrState, opts: PrintOptions = {}): string {
+  return state.level === 'graph' ? printModule(state.module, opts) : printProgram(state.program, opts);
 }
 
 export function verifyIr(state: IrState): void {
@@ -124,7 +126,7 @@ export function runPipeline(input: IrState, steps: readonly PipelineStep[], hook
   const print = hooks.print ?? ((t: string) => process.stdout.write(t));
   let dumpIndex = 0;
   const dump = (label: string): void => {
-    if (hooks.dump) hooks.dump(`${String(dumpIndex++).padStart(2, '0')}-${label}.kir`, printIr(state));
+    if (hooks.dump) hooks.dump(`${String(dumpIndex++).padStart(2, '0')}-${label}.kir`, printIr(state, hooks.printOptions));
   };
   dump('input');
   for (const { pass, options } of steps) {
@@ -134,7 +136,7 @@ export function runPipeline(input: IrState, steps: readonly PipelineStep[], hook
       throw new KilnError('usage', `pass '${pass.name}' works on the ${wanted} level but the IR is at the ${state.level} level here${wanted === 'kernel' ? " (put it after 'lower')" : ''}`);
     }
     checkRequires(pass, done);
-    if (wants(hooks.printBefore, pass.name)) print(`// ----- IR before ${pass.name} -----\n${printIr(state)}`);
+    if (wants(hooks.printBefore, pass.name)) print(`// ----- IR before ${pass.name} -----\n${printIr(state, hooks.printOptions)}`);
     const ctx: PassContext = { options, log: hooks.log ?? (() => {}), results };
     const t0 = performance.now();
     let changed: boolean | undefined;
@@ -159,7 +161,7 @@ export function runPipeline(input: IrState, steps: readonly PipelineStep[], hook
     }
     done.add(pass.name);
     timeline.push({ name: pass.name, level, ms: Math.round(ms * 100) / 100, ...(changed === undefined ? {} : { changed }) });
-    if (wants(hooks.printAfter, pass.name)) print(`// ----- IR after ${pass.name} -----\n${printIr(state)}`);
+    if (wants(hooks.printAfter, pass.name)) print(`// ----- IR after ${pass.name} -----\n${printIr(state, hooks.printOptions)}`);
     dump(pass.name);
   }
   return { state, timeline, results };

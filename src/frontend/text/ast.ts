@@ -3,6 +3,7 @@ import type { IToken } from 'chevrotain';
 
 export type DenseAst =
   | { kind: 'hex'; tok: IToken }
+  | { kind: 'elided'; tok: IToken }
   | { kind: 'elem'; tok: IToken }
   | { kind: 'list'; tok: IToken; items: DenseAst[] };
 

@@ -33,6 +33,7 @@ export class KirGrammar extends EmbeddedActionsParser {
   private denseData: () => DenseAst = this.RULE('denseData', (): DenseAst =>
     this.OR([
       { ALT: () => ({ kind: 'hex' as const, tok: this.CONSUME(T.Hex) }) },
+      { ALT: () => ({ kind: 'elided' as const, tok: this.CONSUME(T.Elided) }) },
       {
         ALT: () => {
           const tok = this.CONSUME(T.LBracket);

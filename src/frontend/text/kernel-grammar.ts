@@ -72,6 +72,7 @@ export class KernelGrammar extends EmbeddedActionsParser {
   private denseData: () => DenseAst = this.RULE('denseData', (): DenseAst =>
     this.OR([
       { ALT: () => ({ kind: 'hex' as const, tok: this.CONSUME(G.Hex) }) },
+      { ALT: () => ({ kind: 'elided' as const, tok: this.CONSUME(G.Elided) }) },
       {
         ALT: () => {
           const tok = this.CONSUME(G.LBracket);

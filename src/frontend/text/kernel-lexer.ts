@@ -50,7 +50,7 @@ export const Percent = createToken({ name: 'Percent', label: "'%'", pattern: /%/
 export const kernelTokens: TokenType[] = [
   G.WhiteSpace, G.Comment,
   KernelHeadKw, G.TensorHead, G.DenseOpen,
-  G.Hex, G.Float, G.Int, G.Inf, G.Nan,
+  G.Elided, G.Hex, G.Float, G.Int, G.Inf, G.Nan,
   BufferKw, InputsKw, OutputsKw, KernelKw, FromKw, ViewKw, LevelKw, OffsetKw, IdKw,
   ForKw, InKw, ToKw, ParallelKw, VectorizeKw, UnrollKw, PipelineKw, GpuKw, StoreKw, LetKw, SetKw, IfKw, ElseKw, CastKw,
   G.TrueKw, G.FalseKw,

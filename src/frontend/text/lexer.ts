@@ -30,6 +30,8 @@ export const TensorsOpen = createToken({ name: 'TensorsOpen', label: "'tensors['
 export const GraphsOpen = createToken({ name: 'GraphsOpen', label: "'graphs['", pattern: /graphs\[/ });
 export const TypesOpen = createToken({ name: 'TypesOpen', label: "'types['", pattern: /types\[/ });
 
+/** The data of a constant printed without it (`dense<elided:…>`): a 64-bit FNV-1a digest of its bytes. */
+export const Elided = createToken({ name: 'Elided', label: "'elided:<digest>'", pattern: /elided:[0-9a-f]{16}/ });
 export const Hex = createToken({ name: 'Hex', label: 'hex blob', pattern: /0x[0-9a-fA-F]*/ });
 export const Float = createToken({ name: 'Float', label: 'float', pattern: /-?(?:[0-9]+\.[0-9]*(?:[eE][+-]?[0-9]+)?|[0-9]+[eE][+-]?[0-9]+)/ });
 export const Int = createToken({ name: 'Int', label: 'integer', pattern: /-?[0-9]+/ });
@@ -70,7 +72,7 @@ export const allTokens: TokenType[] = [
   WhiteSpace, Comment,
   ModuleKw, TensorHead, DenseOpen, SeqOpen, OptionalOpen, MapOpen, QuantOpen, SpaceOpen,
   IntsOpen, FloatsOpen, StringsOpen, TensorsOpen, GraphsOpen, TypesOpen,
-  Hex, Float, Int, Inf, Nan,
+  Elided, Hex, Float, Int, Inf, Nan,
   GraphKw, ConstKw, NameKw, AttributesKw, OpsetsKw, MetadataKw, TrueKw, FalseKw, Underscore,
   Ident, ValueRef, GraphRef, StringLit,
   Arrow, DoubleColon, Colon, Comma, Equals, LParen, RParen, LBrace, RBrace, LBracket, RBracket, Gt, Question,

@@ -280,8 +280,12 @@ class Builder extends TokenBuilder {
     const shape = t.shape as number[];
     const dt = t.dtype;
     const size = shapeSize(shape);
-    const tensor = Tensor.zeros(dt, shape);
     const data = lit.data;
+    if (data.kind === 'elided') {
+      if (dt === 'string') this.fail(data.tok, 'string tensors are never elided');
+      return Tensor.elided(dt, shape, data.tok.image.slice('elided:'.length));
+    }
+    const tensor = Tensor.zeros(dt, shape);
     if (data.kind === 'hex') {
       if (dt === 'string') this.fail(data.tok, 'string tensors cannot be given as hex');
       this.fillRaw(tensor, data.tok);
@@ -295,7 +299,7 @@ class Builder extends TokenBuilder {
     const flatten = (d: DenseAst): void => {
       if (d.kind === 'list') d.items.forEach(flatten);
       else if (d.kind === 'elem') leaves.push(d.tok);
-      else this.fail(d.tok, 'a hex blob cannot appear inside a list');
+      else this.fail(d.tok, `${d.kind === 'hex' ? 'a hex blob' : 'elided data'} cannot appear inside a list`);
     };
     flatten(data);
     if (leaves.length !== size) this.fail(data.tok, `the literal has ${leaves.length} elements, shape [${shape.join(',')}] needs ${size}`);

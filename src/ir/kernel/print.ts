@@ -10,7 +10,7 @@
  * (integer → index, float → f32, true/false → bool); elsewhere as `3:i64`. `constantContext` and the
  * `ctx` arguments below are the rules the parser follows too.
  */
-import { formatFloat, printGraphName, printTensorLiteral, printTypedTensorLiteral, printValueName, quoteString } from '../print.js';
+import { formatFloat, printGraphName, printTensorLiteral, type PrintOptions, printTypedTensorLiteral, printValueName, quoteString } from '../print.js';
 import type { BinOp, Expr, KBuffer, Kernel, Program, ScalarType, Stmt } from './types.js';
 
 /** Binary ops written infix, with their precedence (higher binds tighter). */
@@ -175,7 +175,7 @@ function sharesRootData(b: KBuffer): boolean {
   return b.data.dtype === b.dtype && b.data.shape.length === b.shape.length && b.data.shape.every((d, i) => d === b.shape[i]);
 }
 
-export function printBuffer(b: KBuffer, position: number): string {
+export function printBuffer(b: KBuffer, position: number, opts: PrintOptions = {}): string {
   let s = `buffer ${printValueName(b.name)}: ${b.role} ${printBufferType(b)}`;
   if (b.viewOf) s += ` view ${printValueName(b.viewOf.name)}`;
   if (b.level !== undefined) s += ` level ${quoteString(b.level)}`;
@@ -183,7 +183,7 @@ export function printBuffer(b: KBuffer, position: number): string {
   if (b.id !== position) s += ` id ${b.id}`;
   if (b.data && !sharesRootData(b)) {
     const own = b.data.dtype === b.dtype && b.data.shape.length === b.shape.length && b.data.shape.every((d, i) => d === b.shape[i]);
-    s += ` = ${own ? printTensorLiteral(b.data) : printTypedTensorLiteral(b.data)}`;
+    s += ` = ${own ? printTensorLiteral(b.data, opts) : printTypedTensorLiteral(b.data, opts)}`;
   }
   return s;
 }
@@ -200,9 +200,9 @@ export function printExpr(e: Expr): string {
   return new Printer().expr(e, null);
 }
 
-export function printProgram(p: Program): string {
+export function printProgram(p: Program, opts: PrintOptions = {}): string {
   const lines = [`kiln.kernel ${printGraphName(p.name)} {`];
-  p.buffers.forEach((b, i) => lines.push(`  ${printBuffer(b, i)}`));
+  p.buffers.forEach((b, i) => lines.push(`  ${printBuffer(b, i, opts)}`));
   lines.push(`  inputs (${p.inputs.map((b) => printValueName(b.name)).join(', ')})`);
   lines.push(`  outputs (${p.outputs.map((b) => printValueName(b.name)).join(', ')})`);
   for (const k of p.kernels) lines.push(printKernel(k, '  '));
