@@ -44,6 +44,8 @@ export interface TargetCapabilities {
   readonly emits: boolean;
   /** Its runtime cannot run in several worker threads of one process (conformance then uses one worker). */
   readonly oneThread?: boolean;
+  /** Renders programs with a run-time size (`--dynamic`, Program.param); others refuse them. */
+  readonly dynamic?: boolean;
 }
 
 /** Resolved option values (defaults filled in, values checked) by option name. */

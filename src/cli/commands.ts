@@ -12,7 +12,7 @@ import { parseTargetOptions, resolveTarget, targetNames } from '../driver/target
 import { describeTargets, formatTargets } from '../driver/target-list.js';
 import { writeFileAtomic } from '../driver/output.js';
 import { runFuzz } from '../driver/fuzz-run.js';
-import { compileModel, compileTarget, parseInputShapes } from '../driver/compile.js';
+import { compileModel, compileTarget, parseInputShapes, parseDynamic } from '../driver/compile.js';
 import { printIrFile, IR_LEVELS, type IrLevel } from '../driver/print-ir.js';
 import { MEMORY_STRATEGIES, type MemoryStrategy } from '../passes/plan-memory.js';
 import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js';
@@ -72,6 +72,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .requiredOption('-o, --output <dir>', 'output folder: a new one, or one Kiln wrote before (replaced atomically)')
     .option('--force', 'write into an existing folder Kiln did not create (its other files are kept)')
     .option('--input-shape <name=dims...>', 'static shape for an input with dynamic dims, e.g. x=1x3x224x224')
+    .option('--dynamic <name<=N>', "keep the input dim the model names so as a run-time size up to N, e.g. batch<=8 (c, c-asan: the size is the first argument of kiln_<name>_run; the arena is planned for N)")
     .option('--name <id>', 'name used in generated identifiers')
     .option('--memory <strategy>', `memory planning strategy (${MEMORY_STRATEGIES.join(', ')})`, 'auto')
     .option('--time-limit <s>', 'time limit of the memory ILP in seconds', '10')
@@ -81,7 +82,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--weights <form>', 'c, c-asan, mcu: constants as incbin (weights.s + weights.bin, default) or c-array (weights.c); see docs/embedding.md')
     .option('--weights-section <name>', 'linker section for the constants, e.g. .rodata.kiln')
     .option('--json', 'print report.json on stdout instead of the summary'))
-    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; weights?: string; weightsSection?: string; json?: boolean; force?: boolean }) => {
+    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; dynamic?: string; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; weights?: string; weightsSection?: string; json?: boolean; force?: boolean }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
@@ -98,6 +99,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         targetOptions,
         out: opts.output,
         inputShapes: parseInputShapes(opts.inputShape ?? []),
+        ...(opts.dynamic !== undefined ? { dynamic: parseDynamic(opts.dynamic) } : {}),
         name: opts.name,
         memory: opts.memory as MemoryStrategy,
         timeLimitMs: Math.round(secs * 1000),

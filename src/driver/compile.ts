@@ -1,5 +1,9 @@
 /** `kiln compile`: model → specialized graph → kernel program → target files in an output folder. */
-import type { PrintOptions } from '../ir/print.js';
+import { printModule, type PrintOptions } from '../ir/print.js';
+import { parseModuleText } from '../frontend/text/parser.js';
+import { inferModule } from '../ir/infer.js';
+import { generalizeProgram, sampleValues, type Sample } from '../ir/kernel/symbolic.js';
+import { verifyProgram } from '../ir/kernel/verify.js';
 import { modelName } from './model-name.js';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
@@ -7,7 +11,7 @@ import { loadModel } from './load.js';
 import type { Module } from '../ir/graph.js';
 import type { Program } from '../ir/kernel/types.js';
 import type { LoweredSchedule, ScheduleMode, ScheduleReport } from '../passes/schedule-memory.js';
-import { parsePipeline, runPipeline, type PassRecord, type PipelineHooks, type PipelineStep } from '../passes/pipeline.js';
+import { parsePipeline, runPipeline, type PassRecord, type PipelineHooks, type PipelineResult, type PipelineStep } from '../passes/pipeline.js';
 import { lookupPass } from '../passes/registry.js';
 import { passLevel } from '../passes/pass.js';
 import '../passes/builtin.js';
@@ -31,6 +35,8 @@ export interface CompileOptions extends PipelineFlags {
   targetOptions?: Readonly<Record<string, string>>;
   /** name → static shape for inputs with dynamic dims. */
   inputShapes?: ReadonlyMap<string, readonly number[]>;
+  /** A symbolic input dim kept as a run-time size up to a bound (`--dynamic batch<=8`). */
+  dynamic?: DynamicDim;
   /** Name used in generated identifiers (default: the model's graph name or file name). */
   name?: string;
   /** Memory planning strategy (default 'auto'). */
@@ -81,6 +87,28 @@ export function parseInputShapes(specs: readonly string[]): Map<string, number[]
     m.set(s.slice(0, eq), ds);
   }
   return m;
+}
+
+/** `--dynamic name<=max`. */
+export interface DynamicDim {
+  readonly name: string;
+  readonly max: number;
+}
+
+/** Parses `batch<=8`. */
+export function parseDynamic(spec: string): DynamicDim {
+  const m = /^([^<>=\s]+)<=(\d+)$/.exec(spec.trim());
+  const max = m ? Number(m[2]) : NaN;
+  if (!m || !Number.isSafeInteger(max) || max < 2) throw new KilnError('usage', `--dynamic '${spec}' must look like name<=N with N at least 2 (the model's name for the dim, e.g. batch<=8)`);
+  return { name: m[1]!, max };
+}
+
+/** The run-time size's name in kernel IR and generated code: a C identifier that no lowering's variable can take. */
+export function dynamicParamName(dim: string): string {
+  let id = dim.replace(/[^A-Za-z0-9_]/g, '_');
+  if (!/^[A-Za-z_]/.test(id)) id = `d_${id}`;
+  // lowerings name their variables a prefix and a counter (i12): a trailing digit could collide
+  return /[0-9]$/.test(id) ? `${id}_` : id;
 }
 
 /** Pipeline flags shared by `kiln compile` and `kiln opt`. */
@@ -138,24 +166,91 @@ export function compileTarget(opts: Pick<CompileOptions, 'target' | 'board' | 't
  * split by level.
  */
 export function compilePipeline(opts: Omit<CompileOptions, 'out'>, target: ResolvedTarget = compileTarget(opts)): PipelineStep[] {
+  const parts = compilePipelineParts(opts, target);
+  return [...parts.front, ...parts.back];
+}
+
+/** The compile pipeline in two parts: up to the kernel level with the user's passes, and the target's steps. */
+export function compilePipelineParts(opts: Omit<CompileOptions, 'out'>, target: ResolvedTarget, inputShapes = opts.inputShapes): { front: PipelineStep[]; back: PipelineStep[] } {
   const shapes: Record<string, string> = {};
-  for (const [k, dims] of opts.inputShapes ?? new Map()) shapes[k] = dims.join('x');
+  for (const [k, dims] of inputShapes ?? new Map()) shapes[k] = dims.join('x');
   const user = parsePipeline(opts.passes ?? '').filter((s) => s.pass.name !== 'lower');
   const kernel = user.filter((s) => passLevel(s.pass) === 'kernel');
   const graph = user.filter((s) => passLevel(s.pass) === 'graph');
   const settings = compileSettings(opts);
   const prelude = target.def.level === 'kernel' && target.def.prelude ? parsePipeline(target.def.prelude(target.options, settings)) : [];
-  return [
-    { pass: lookupPass('specialize'), options: shapes },
-    ...patchSteps(opts.patches), // patch-based execution (src/passes/patch-execution.ts)
-    ...prelude,
-    ...graph,
-    { pass: lookupPass('lower'), options: { schedule: opts.schedule ?? 'memory' } },
-    ...kernel,
-    ...targetSteps(target, settings),
-  ];
+  return {
+    front: [
+      { pass: lookupPass('specialize'), options: shapes },
+      ...patchSteps(opts.patches), // patch-based execution (src/passes/patch-execution.ts)
+      ...prelude,
+      ...graph,
+      { pass: lookupPass('lower'), options: { schedule: opts.schedule ?? 'memory' } },
+      ...kernel,
+    ],
+    back: targetSteps(target, settings),
+  };
 }
 
+
+function runStatic(module: Module, opts: Omit<CompileOptions, 'out'>, target: ResolvedTarget): PipelineResult {
+  const steps = compilePipeline(opts, target);
+  checkPrintNames(opts, steps);
+  return runPipeline({ level: 'graph', module }, steps, pipelineHooks(opts));
+}
+
+/**
+ * `--dynamic name<=max`: the front of the pipeline runs at a few fixed sizes (each on its own copy of
+ * the module), the programs merge into one with a run-time size (src/ir/kernel/symbolic.ts), and the
+ * target's steps (memory planning for the largest size, …) run once on it.
+ */
+function runDynamic(module: Module, opts: Omit<CompileOptions, 'out'>, target: ResolvedTarget): PipelineResult {
+  const dyn = opts.dynamic!;
+  if (!target.def.capabilities.dynamic) {
+    const able = listTargets().filter((t) => t.capabilities.dynamic).map((t) => t.name);
+    throw new KilnError('unsupported', `target '${target.def.name}' takes no run-time sizes (--dynamic works with: ${able.join(', ')})`);
+  }
+  const param = { name: dynamicParamName(dyn.name), max: dyn.max };
+  const text = printModule(module);
+  const samples: Sample[] = [];
+  let last: PipelineResult | undefined;
+  for (const value of sampleValues(dyn.max)) {
+    const copy = parseModuleText(text, 'dynamic.kir');
+    inferModule(copy);
+    const shapes = dynamicShapes(copy, dyn, value, opts.inputShapes);
+    const parts = compilePipelineParts(opts, target, shapes);
+    // dumps and printed IR show the merged program through the target's steps (one numbered series)
+    const run = runPipeline({ level: 'graph', module: copy }, parts.front, { verifyEach: opts.verifyEach ?? false, ...(opts.log ? { log: opts.log } : {}) });
+    if (run.state.level !== 'kernel') throw new KilnError('usage', 'the compile pipeline did not reach the kernel level');
+    samples.push({ value, program: run.state.program });
+    if (value === Math.max(dyn.max, 4) || last === undefined) last = run;
+  }
+  const program = generalizeProgram(samples, param);
+  verifyProgram(program);
+  const back = compilePipelineParts(opts, target).back;
+  const run = runPipeline({ level: 'kernel', program }, back, { ...pipelineHooks(opts), results: last!.results });
+  return { ...run, timeline: [...last!.timeline, ...run.timeline] };
+}
+
+/** Input shapes at one size of the dynamic dim: every input dim named like it takes the value. */
+function dynamicShapes(module: Module, dyn: DynamicDim, value: number, given: ReadonlyMap<string, readonly number[]> = new Map()): Map<string, readonly number[]> {
+  const shapes = new Map(given);
+  const seen: string[] = [];
+  for (const v of module.graph.inputs) {
+    const dims = v.tensorType?.shape;
+    if (v.init || !dims || shapes.has(v.name)) continue;
+    for (const d of dims) if (typeof d === 'string') seen.push(d);
+    if (dims.some((d) => d === dyn.name)) {
+      const other = dims.find((d) => d !== dyn.name && typeof d !== 'number');
+      if (other !== undefined) throw new KilnError('usage', `--dynamic ${dyn.name}: input '${v.name}' has another dynamic dim '${other ?? '?'}'; fix it with --input-shape or make it the dynamic one`, { tensor: v.name });
+      shapes.set(v.name, dims.map((d) => (d === dyn.name ? value : (d as number))));
+    }
+  }
+  if (![...shapes.keys()].some((k) => !given.has(k))) {
+    throw new KilnError('usage', `--dynamic: no model input has a dim named '${dyn.name}' (named dims: ${[...new Set(seen)].join(', ') || 'none'})`);
+  }
+  return shapes;
+}
 
 /** Compiles a loaded module in memory: the target's files (report.json included) and its report. */
 export function compileModule(module: Module, fileName: string, opts: Omit<CompileOptions, 'out'>): Omit<CompileResult, 'dir'> & { plan: MemoryPlan | undefined; program: Program } {
@@ -165,9 +260,7 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   if (def.level !== 'kernel' || !def.emit || !def.capabilities.emits) {
     throw new KilnError('usage', `target '${def.name}' does not write files (compile targets: ${listTargets().filter((t) => t.capabilities.emits).map((t) => t.name).join(', ')})`);
   }
-  const steps = compilePipeline(opts, target);
-  checkPrintNames(opts, steps);
-  const run = runPipeline({ level: 'graph', module }, steps, pipelineHooks(opts));
+  const run = opts.dynamic ? runDynamic(module, opts, target) : runStatic(module, opts, target);
   if (run.state.level !== 'kernel') throw new KilnError('usage', 'the compile pipeline did not reach the kernel level');
   const program = run.state.program;
   checkTargetDtypes(def, program);

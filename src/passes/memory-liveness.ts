@@ -24,7 +24,8 @@
  * Buffers that share memory with another buffer are listed in `shared`; the C backend drops
  * `restrict` for them.
  */
-import { bufferSize, storageOf, type Expr, type KBuffer, type Program, type Stmt } from '../ir/kernel/types.js';
+import { bufferSize, storageOf, type Expr, type KBuffer, type Program, type ProgramParam, type Stmt } from '../ir/kernel/types.js';
+import { bindParam } from '../ir/kernel/symbolic.js';
 import { bufferBytes, elementBytes } from '../ir/kernel/layout.js';
 
 export const ARENA_ALIGN = 16;
@@ -319,6 +320,28 @@ function sameContent(a: Member, oa: number, b: Member, ob: number): boolean {
  * Computes liveness intervals and blocks for the 'temp' buffers of a program (in kernel order).
  */
 export function analyzeLiveness(program: Program, opts: LivenessOptions = {}): Liveness {
+  if (program.param) return symbolicLiveness(program, program.param, opts);
+  return fixedLiveness(program, opts);
+}
+
+/**
+ * A program with a run-time size: buffers are sized for its bound, and in-place reuse found with the
+ * size bound to the bound is kept only when the same reuse, at the same relative offsets, is found
+ * at the smallest sizes too (a reuse proven for one size only could clobber data at another).
+ */
+function symbolicLiveness(program: Program, param: ProgramParam, opts: LivenessOptions): Liveness {
+  const at = (v: number): Liveness => fixedLiveness(bindParam(program, v), opts);
+  const top = at(param.max);
+  if (opts.inPlace === false) return top;
+  const signature = (l: Liveness): string => JSON.stringify([
+    l.aliases.map((a) => [a.kind, a.from.name, a.to.name, a.kernel]),
+    l.blocks.map((b) => b.members.map((m) => [m.buf.name, m.rel])),
+  ]);
+  const others = [...new Set([1, 2, param.max - 1])].filter((v) => v >= 1 && v < param.max);
+  return others.every((v) => signature(at(v)) === signature(top)) ? top : fixedLiveness(bindParam(program, param.max), { ...opts, inPlace: false });
+}
+
+function fixedLiveness(program: Program, opts: LivenessOptions): Liveness {
   const inPlace = opts.inPlace ?? true;
   const access = program.kernels.map((k) => analyzeKernel(k.body));
   const first = new Map<KBuffer, number>();

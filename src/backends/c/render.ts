@@ -306,7 +306,10 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
   };
   program.inputs.forEach((b, i) => describe(b, 'INPUT', i));
   program.outputs.forEach((b, i) => describe(b, 'OUTPUT', i));
-  const params = [...program.inputs.map((b, i) => ioParam(b, i, false)), ...program.outputs.map((b, i) => ioParam(b, i, true))];
+  const param = program.param;
+  // a run-time size comes first: kiln_<name>_run(int32_t batch, inputs…, outputs…)
+  const params = [...(param ? [`int32_t ${param.name}`] : []), ...program.inputs.map((b, i) => ioParam(b, i, false)), ...program.outputs.map((b, i) => ioParam(b, i, true))];
+  if (param) h.push(...dynamicMacros(id, program));
   const levels = layout.levels ?? [];
   h.push(...arenaMacros(id, levels));
   const arenaParams = ['void *arena', ...levels.map((l) => `void *${levelParam(l)}`)];
@@ -325,8 +328,8 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
     const { reads, writes } = kernelBuffers(k);
     for (const b of [...reads, ...writes]) usedBuffers.add(b);
     const names = new Map<KBuffer, string>();
-    const kparams: string[] = [];
-    const args: string[] = [];
+    const kparams: string[] = param ? [`int32_t ${param.name}`] : [];
+    const args: string[] = param ? [param.name] : [];
     for (const [b, ro] of [...reads.map((b) => [b, true] as const), ...writes.map((b) => [b, false] as const)]) {
       const pn = `p_${cIdent(b.name)}`;
       names.set(b, pn);
@@ -338,6 +341,7 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
     r.helpers.forEach((x) => usedHelpers.add(x));
     const kname = `k_${cIdent(k.name)}`;
     bodies.push(`/* ${commentText(k.origin.op)} '${commentText(k.origin.node)}' */`, `static void ${kname}(${kparams.length ? kparams.join(', ') : 'void'}) {`);
+    if (param) bodies.push(`  (void)${param.name};`);
     for (const line of lines) bodies.push(line);
     bodies.push('}', '');
     calls.push(`  ${kname}(${args.join(', ')});`);
@@ -356,8 +360,26 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
   for (const line of bodies) c.push(line);
   // inputs no kernel reads (e.g. shape-only inputs folded away) are still part of the API
   const unused = [...program.inputs, ...program.outputs].filter((b) => !usedBuffers.has(b)).map((b) => `  (void)${ioName.get(b)};`);
-  c.push(...runFunctions(fnName, params, [...program.inputs, ...program.outputs].map((b) => ioName.get(b)!), unused, calls, layout));
+  const check = param ? [`  if (${param.name} < 1 || ${param.name} > ${param.max}) return 1;`] : [];
+  c.push(...runFunctions(fnName, params, [...(param ? [param.name] : []), ...[...program.inputs, ...program.outputs].map((b) => ioName.get(b)!)], [...check, ...unused], calls, layout));
   return { header: h.join('\n'), source: c.join('\n'), blobSymbol };
+}
+
+/** Header macros of a run-time size: its bound and, per input/output, the dim that scales with it. */
+function dynamicMacros(id: string, program: Program): string[] {
+  const param = program.param!;
+  const up = `KILN_${id.toUpperCase()}`;
+  const out = [
+    `/* run-time size '${commentText(param.name)}' (first argument), 1..${param.max}; returns 1 outside that range. SIZE/BYTES below are for ${param.max};`,
+    ` * at size n an input/output with a _DYN_DIM holds SIZE / ${param.max} * n elements, row-major in its shape with that dim scaled. */`,
+    `#define ${up}_DYNAMIC_MAX ${param.max}`,
+  ];
+  const dims = (list: readonly KBuffer[], kind: string): void => list.forEach((b, i) => {
+    if (b.dynDim !== undefined) out.push(`#define ${up}_${kind}${i}_DYN_DIM ${b.dynDim}`);
+  });
+  dims(program.inputs, 'INPUT');
+  dims(program.outputs, 'OUTPUT');
+  return out;
 }
 
 export function storageBytes(t: ScalarType): number {

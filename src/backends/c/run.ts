@@ -4,7 +4,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { KilnError } from '../../ir/errors.js';
-import type { Program } from '../../ir/kernel/types.js';
+import { shapeAt, type Program } from '../../ir/kernel/types.js';
+import { paramValueOf } from '../../ir/kernel/interp.js';
 import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, storageBytes, tensorToBytes } from '../../ir/rawdata.js';
 import type { MemoryLayout } from '../../ir/kernel/layout.js';
@@ -56,11 +57,13 @@ export function runC(program: Program, name: string, inputs: readonly Tensor[], 
     } catch (e) {
       throw commandError('running the compiled model', e);
     }
+    const value = paramValueOf(program, inputs) ?? 0;
     return program.outputs.map((b, i) => {
       const bytes = fs.readFileSync(path.join(dir, `out${i}.bin`));
       if (b.dtype === 'index') throw new KilnError('type', 'index-typed output');
-      if (bytes.length !== storageBytes(b.dtype, b.shape.reduce((x, y) => x * y, 1))) throw new KilnError('runtime', `output ${i} has ${bytes.length} bytes`);
-      const t = Tensor.zeros(b.dtype, b.shape);
+      const shape = shapeAt(b, program.param, value);
+      if (bytes.length !== storageBytes(b.dtype, shape.reduce((x, y) => x * y, 1))) throw new KilnError('runtime', `output ${i} has ${bytes.length} bytes`);
+      const t = Tensor.zeros(b.dtype, shape);
       fillFromBytes(t, new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength), false);
       return t;
     });

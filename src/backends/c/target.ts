@@ -20,7 +20,7 @@ function cTarget(name: string, description: string, cflags: string | undefined):
     level: 'kernel',
     options: WEIGHTS_TARGET_OPTIONS,
     tools: [cc],
-    capabilities: { ci: true, emits: true },
+    capabilities: { ci: true, emits: true, dynamic: true },
     pipeline: (_options, settings) => planMemoryStep(settings),
     emit(program, ctx) {
       const p = emitC(program, ctx.name, layout(ctx), { target: name, ...(cflags ? { cflags } : {}), ...weightsEmitOptions(ctx.options) });

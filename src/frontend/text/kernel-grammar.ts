@@ -32,6 +32,7 @@ export interface KBufferAst {
   level?: IToken;
   offset?: IToken;
   id?: IToken;
+  dyn?: IToken;
   data?: LiteralAst;
 }
 
@@ -46,6 +47,7 @@ export interface KKernelAst {
 export interface KProgramAst {
   tok: IToken;
   name: IToken;
+  param?: { name: IToken; max: IToken };
   buffers: KBufferAst[];
   inputs: IToken[];
   outputs: IToken[];
@@ -126,6 +128,10 @@ export class KernelGrammar extends EmbeddedActionsParser {
     this.OPTION3(() => {
       this.CONSUME(K.IdKw);
       b.id = this.CONSUME2(G.Int);
+    });
+    this.OPTION5(() => {
+      this.CONSUME(K.DynKw);
+      b.dyn = this.CONSUME3(G.Int);
     });
     this.OPTION4(() => {
       this.CONSUME(G.Equals);
@@ -335,6 +341,13 @@ export class KernelGrammar extends EmbeddedActionsParser {
     const tok = this.CONSUME(K.KernelHeadKw);
     const name = this.CONSUME(G.GraphRef);
     this.CONSUME(G.LBrace);
+    let param: KProgramAst['param'];
+    this.OPTION(() => {
+      this.CONSUME(K.ParamKw);
+      const pname = this.CONSUME1(G.ValueRef);
+      this.CONSUME(K.Le);
+      param = { name: pname, max: this.CONSUME(G.Int) };
+    });
     const buffers: KBufferAst[] = [];
     this.MANY(() => buffers.push(this.SUBRULE(this.buffer)));
     this.CONSUME(K.InputsKw);
@@ -344,6 +357,6 @@ export class KernelGrammar extends EmbeddedActionsParser {
     const kernels: KKernelAst[] = [];
     this.MANY1(() => kernels.push(this.SUBRULE(this.kernel)));
     this.CONSUME(G.RBrace);
-    return { tok, name, buffers, inputs, outputs, kernels };
+    return param ? { tok, name, param, buffers, inputs, outputs, kernels } : { tok, name, buffers, inputs, outputs, kernels };
   });
 }

@@ -18,6 +18,8 @@ export const ViewKw = keyword('ViewKw', 'view');
 export const LevelKw = keyword('LevelKw', 'level');
 export const OffsetKw = keyword('OffsetKw', 'offset');
 export const IdKw = keyword('IdKw', 'id');
+export const DynKw = keyword('DynKw', 'dyn');
+export const ParamKw = keyword('ParamKw', 'param');
 export const ForKw = keyword('ForKw', 'for');
 export const InKw = keyword('InKw', 'in');
 export const ToKw = keyword('ToKw', 'to');
@@ -51,7 +53,7 @@ export const kernelTokens: TokenType[] = [
   G.WhiteSpace, G.Comment,
   KernelHeadKw, G.TensorHead, G.DenseOpen,
   G.Elided, G.Hex, G.Float, G.Int, G.Inf, G.Nan,
-  BufferKw, InputsKw, OutputsKw, KernelKw, FromKw, ViewKw, LevelKw, OffsetKw, IdKw,
+  BufferKw, InputsKw, OutputsKw, KernelKw, FromKw, ViewKw, LevelKw, OffsetKw, IdKw, DynKw, ParamKw,
   ForKw, InKw, ToKw, ParallelKw, VectorizeKw, UnrollKw, PipelineKw, GpuKw, StoreKw, LetKw, SetKw, IfKw, ElseKw, CastKw,
   G.TrueKw, G.FalseKw,
   G.Ident, G.ValueRef, G.GraphRef, G.StringLit,

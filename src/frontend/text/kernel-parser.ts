@@ -93,6 +93,7 @@ class ProgramBuilder extends TokenBuilder {
   }
 
   program(ast: KProgramAst): Program {
+    const param = ast.param ? { name: this.refName(ast.param.name), max: this.nonNegInt(ast.param.max, 'a run-time size bound') } : undefined;
     const buffers = ast.buffers.map((b, i) => this.declare(b, i));
     ast.buffers.forEach((b, i) => this.complete(b, buffers[i]!));
     this.shareViewData(buffers);
@@ -103,10 +104,12 @@ class ProgramBuilder extends TokenBuilder {
       const name = this.refName(k.name);
       if (names.has(name)) this.fail(k.name, `kernel ${k.name.image} is defined twice`);
       names.add(name);
-      this.scopes = [];
+      this.scopes = param ? [new Map([[param.name, 'index' as ScalarType]])] : [];
       return { name, origin: { node: this.str(k.node), op: this.str(k.op) }, body: this.block(k.body) };
     });
-    return { name: this.refName(ast.name), buffers, inputs, outputs, kernels };
+    const program: Program = { name: this.refName(ast.name), buffers, inputs, outputs, kernels };
+    if (param) program.param = param;
+    return program;
   }
 
   /** First pass over a buffer line: everything but its view target and data (views may refer forward). */
@@ -124,6 +127,7 @@ class ProgramBuilder extends TokenBuilder {
     };
     if (ast.level) b.level = this.str(ast.level);
     if (ast.offset) b.offset = this.nonNegInt(ast.offset, 'an offset');
+    if (ast.dyn) b.dynDim = this.nonNegInt(ast.dyn, 'a dynamic dim');
     this.buffers.set(name, b);
     return b;
   }

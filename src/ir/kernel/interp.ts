@@ -9,7 +9,7 @@ import { dtypeInfo, type NumericArray, type BigArray } from '../dtype.js';
 import { normalizeNumber, Tensor } from '../tensor.js';
 import { roundHalfEven } from '../ops/util.js';
 import { erf } from '../ops/elementwise-util.js';
-import { bufferSize, storageOf, type BinOp, type Expr, type KBuffer, type Program, type ScalarType, type Stmt, type UnOp } from './types.js';
+import { bufferSize, shapeAt, storageOf, type BinOp, type Expr, type KBuffer, type Program, type ScalarType, type Stmt, type UnOp } from './types.js';
 
 type Val = number | bigint;
 type Fn = () => Val;
@@ -184,6 +184,11 @@ class Compiler {
   readonly locals: Val[] = [];
   constructor(private readonly storage: Map<KBuffer, Tensor>) {}
 
+  /** Presets a variable bound outside the kernel (the program's run-time size). */
+  bind(name: string, value: number): void {
+    this.locals[this.slot(name)] = value;
+  }
+
   private slot(name: string): number {
     let s = this.slots.get(name);
     if (s === undefined) {
@@ -312,13 +317,37 @@ class Compiler {
   }
 }
 
+/**
+ * The value of a program's run-time size that its inputs imply (null without one): the first input
+ * with a dynamic dim decides, every input must agree.
+ */
+export function paramValueOf(program: Program, inputs: readonly Pick<Tensor, 'size'>[]): number | null {
+  const param = program.param;
+  if (!param) return null;
+  let value: number | null = null;
+  program.inputs.forEach((b, i) => {
+    const x = inputs[i];
+    if (b.dynDim === undefined || !x) return;
+    const per = bufferSize(b) / param.max;
+    const v = per === 0 ? param.max : x.size / per;
+    if (!Number.isInteger(v) || v < 1 || v > param.max) {
+      throw new KilnError('runtime', `input '${b.name}' has ${x.size} elements: not ${per} × ${param.name} for ${param.name} in 1..${param.max}`, { tensor: b.name });
+    }
+    if (value !== null && v !== value) throw new KilnError('runtime', `input '${b.name}' implies ${param.name} = ${v}, an earlier input ${value}`, { tensor: b.name });
+    value = v;
+  });
+  return value ?? param.max;
+}
+
 /** Runs a program on input tensors (in program-input order) and returns its outputs. */
 export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[] {
   const storage = new Map<KBuffer, Tensor>();
   if (inputs.length !== program.inputs.length) throw new KilnError('runtime', `program takes ${program.inputs.length} inputs, ${inputs.length} given`);
+  const value = paramValueOf(program, inputs);
   program.inputs.forEach((b, i) => {
     const x = inputs[i]!;
-    if (x.size !== bufferSize(b)) throw new KilnError('runtime', `input '${b.name}' has ${x.size} elements, the program was compiled for ${bufferSize(b)}`);
+    const want = shapeAt(b, program.param, value ?? 0).reduce((a, d) => a * d, 1);
+    if (x.size !== want) throw new KilnError('runtime', `input '${b.name}' has ${x.size} elements, the program was compiled for ${want}`);
     storage.set(b, x);
   });
   for (const b of program.buffers) {
@@ -333,6 +362,7 @@ export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[
   for (const b of program.buffers) if (b.viewOf) storage.set(b, storage.get(storageOf(b))!);
   for (const k of program.kernels) {
     const c = new Compiler(storage);
+    if (program.param) c.bind(program.param.name, value!);
     const run = c.stmts(k.body);
     try {
       run();
@@ -343,6 +373,10 @@ export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[
   }
   return program.outputs.map((b) => {
     const t = storage.get(b)!;
-    return t.shape.length === b.shape.length && t.shape.every((d, i) => d === b.shape[i]) ? t : t.reshape(b.shape);
+    const shape = shapeAt(b, program.param, value ?? 0);
+    // at a smaller run-time size the output is the compact prefix of the buffer
+    const size = shape.reduce((a, d) => a * d, 1);
+    const used = size === t.size ? t : new Tensor(t.dtype, [size], t.data.slice(0, size) as typeof t.data);
+    return used.shape.length === shape.length && used.shape.every((d, i) => d === shape[i]) ? used : used.reshape(shape);
   });
 }

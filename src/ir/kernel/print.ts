@@ -181,6 +181,7 @@ export function printBuffer(b: KBuffer, position: number, opts: PrintOptions = {
   if (b.level !== undefined) s += ` level ${quoteString(b.level)}`;
   if (b.offset !== undefined) s += ` offset ${b.offset}`;
   if (b.id !== position) s += ` id ${b.id}`;
+  if (b.dynDim !== undefined) s += ` dyn ${b.dynDim}`;
   if (b.data && !sharesRootData(b)) {
     const own = b.data.dtype === b.dtype && b.data.shape.length === b.shape.length && b.data.shape.every((d, i) => d === b.shape[i]);
     s += ` = ${own ? printTensorLiteral(b.data, opts) : printTypedTensorLiteral(b.data, opts)}`;
@@ -202,6 +203,7 @@ export function printExpr(e: Expr): string {
 
 export function printProgram(p: Program, opts: PrintOptions = {}): string {
   const lines = [`kiln.kernel ${printGraphName(p.name)} {`];
+  if (p.param) lines.push(`  param ${printValueName(p.param.name)} <= ${p.param.max}`);
   p.buffers.forEach((b, i) => lines.push(`  ${printBuffer(b, i, opts)}`));
   lines.push(`  inputs (${p.inputs.map((b) => printValueName(b.name)).join(', ')})`);
   lines.push(`  outputs (${p.outputs.map((b) => printValueName(b.name)).join(', ')})`);

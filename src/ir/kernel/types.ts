@@ -81,6 +81,27 @@ export interface KBuffer {
    * shape). Reshape-like ops make views; nothing writes through a view.
    */
   viewOf?: KBuffer;
+  /**
+   * Program inputs/outputs of a program with a run-time size (`Program.param`): the dim whose extent
+   * is shape[dim] / param.max × the param's value. The data at a smaller value is stored compactly
+   * (row-major in its own shape) at the start of the buffer; `shape` is the largest case.
+   */
+  dynDim?: number;
+}
+
+/**
+ * A size known only at run time (`kiln compile --dynamic batch<=8`): an `index` variable in scope in
+ * every kernel, between 1 and `max`. Buffers are sized (and memory planned) for `max`.
+ */
+export interface ProgramParam {
+  readonly name: string;
+  readonly max: number;
+}
+
+/** The shape of an input/output buffer when the program's run-time size is `value`. */
+export function shapeAt(b: Pick<KBuffer, 'shape' | 'dynDim'>, param: ProgramParam | undefined, value: number): number[] {
+  if (b.dynDim === undefined || param === undefined) return [...b.shape];
+  return b.shape.map((d, i) => (i === b.dynDim ? (d / param.max) * value : d));
 }
 
 /** The buffer that owns a view's storage (the buffer itself when it is not a view). */
@@ -103,6 +124,8 @@ export interface Program {
   inputs: KBuffer[];
   outputs: KBuffer[];
   kernels: Kernel[];
+  /** The run-time size, when the program has one (see ProgramParam). */
+  param?: ProgramParam;
   /**
    * Per-tensor quantization of the program's inputs/outputs (null where not quantized), when the
    * graph carries it at its boundary: what firmware needs to quantize its data (real = scale * (q - zeroPoint)).

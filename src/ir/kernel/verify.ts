@@ -16,7 +16,7 @@
  */
 import { KilnError } from '../errors.js';
 import { dtypeInfo } from '../dtype.js';
-import { bufferSize, indexRangeProblem, type BinOp, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt, type UnOp } from './types.js';
+import { bufferSize, indexRangeProblem, type BinOp, type Expr, type KBuffer, type Kernel, type Program, type ProgramParam, type ScalarType, type Stmt, type UnOp } from './types.js';
 
 const BOOL_BIN: ReadonlySet<BinOp> = new Set<BinOp>(['lt', 'le', 'gt', 'ge', 'eq', 'ne', 'and', 'or', 'xor']);
 const BOOL_UN: ReadonlySet<UnOp> = new Set<UnOp>(['not', 'isnan', 'isinf']);
@@ -106,7 +106,11 @@ class KernelChecker {
   constructor(
     private readonly kernel: Kernel,
     private readonly owned: ReadonlySet<KBuffer>,
-  ) {}
+    param?: ProgramParam,
+  ) {
+    // the run-time size is an index variable bound outside every kernel
+    if (param) this.scopes.push(new Map([[param.name, { t: 'index' as ScalarType, loop: true }]]));
+  }
 
   private fail(msg: string): never {
     throw new KilnError('type', `kernel ${this.kernel.name}: ${msg}`, { node: this.kernel.origin.node, op: this.kernel.origin.op });
@@ -240,10 +244,27 @@ class KernelChecker {
 /** Throws KilnError('type') at the first rule a program breaks. */
 export function verifyProgram(p: Program): void {
   const owned = verifyBuffers(p);
+  verifyParam(p);
   const names = new Set<string>();
   for (const k of p.kernels) {
     if (names.has(k.name)) throw new KilnError('type', `kernel ${k.name} is defined twice`, { node: k.origin.node, op: k.origin.op });
     names.add(k.name);
-    new KernelChecker(k, owned).block(k.body);
+    new KernelChecker(k, owned, p.param).block(k.body);
+  }
+}
+
+/** A run-time size: a valid name and bound, and dynamic dims only on program inputs/outputs that scale evenly. */
+function verifyParam(p: Program): void {
+  const param = p.param;
+  if (param && (!Number.isSafeInteger(param.max) || param.max < 1)) throw new KilnError('type', `run-time size %${param.name} has bound ${param.max}; it must be a positive integer`);
+  for (const b of p.buffers) {
+    if (b.dynDim === undefined) continue;
+    const where = { tensor: b.name };
+    if (!param) throw new KilnError('type', `buffer '${b.name}' has a dynamic dim but the program has no run-time size`, where);
+    if (b.role !== 'input' && b.role !== 'output') throw new KilnError('type', `buffer '${b.name}' is ${b.role}: only program inputs and outputs have a dynamic dim`, where);
+    const d = b.shape[b.dynDim];
+    if (d === undefined || !Number.isInteger(b.dynDim) || d % param.max !== 0) {
+      throw new KilnError('type', `buffer '${b.name}': dynamic dim ${b.dynDim} of shape [${b.shape.join(',')}] is not a multiple of %${param.name}'s bound ${param.max}`, where);
+    }
   }
 }
