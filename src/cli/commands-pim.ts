@@ -1,7 +1,7 @@
 /** `kiln pim-bench`: PIM microbenchmarks on the simulator (parse, run, print). */
 import type { Command } from 'commander';
 import { KilnError } from '../ir/errors.js';
-import { DEFAULT_PIM_DEVICE, PIM_DEVICE_NAMES } from '../backends/pim/device.js';
+import { DEFAULT_PIM_DEVICE } from '../backends/pim/device.js';
 import { PIM_BENCH_OPS, runDecodeBench, runPimBench, type PimBenchOp, type PimBenchResult } from '../backends/pim/bench.js';
 
 const BREAKDOWN_NAMES: Record<string, string> = {
@@ -37,7 +37,7 @@ export function registerPimCommands(program: Command): void {
     .option('--k <cols>', 'gemv: reduction length')
     .option('--n <count>', 'add/mul/relu: elements')
     .option('--dtype <type>', 'lane type (f16 on hbm2-pim, bf16 on gddr6-aim)')
-    .option('--device <name>', `PIM device profile (${PIM_DEVICE_NAMES.join(', ')})`, DEFAULT_PIM_DEVICE)
+    .option('--device <name>', 'PIM device profile (`kiln devices --kind pim` lists them)', DEFAULT_PIM_DEVICE)
     .option('--channels <n>', 'pseudo-channels working in parallel', '1')
     .option('--baseline', 'the same work done by the host over the bus instead of the PIM units')
     .option('--compare', 'run both and print the speed-up')

@@ -9,7 +9,7 @@ import type { KBuffer, Kernel, Program } from '../../ir/kernel/types.js';
 import { bufferSize, storageOf } from '../../ir/kernel/types.js';
 import { Tensor } from '../../ir/tensor.js';
 import { registerTarget, type KernelTarget, type TargetContext, type TargetFiles, type TargetOptionValues, type TargetRunResult } from '../target.js';
-import { DEFAULT_PIM_DEVICE, loadPimDevice, peakInternalBytesPerCycle, PIM_DEVICE_NAMES, type PimDeviceParams } from './device.js';
+import { DEFAULT_PIM_DEVICE, loadPimDevice, peakInternalBytesPerCycle, type PimDeviceParams } from './device.js';
 import { laneCodec } from './f16.js';
 import { assemble } from './isa.js';
 import { elementwiseMicrokernel, elementwisePim, gemvLayout, gemvMicrokernel, gemvPim, type PimStats } from './kernels.js';
@@ -273,7 +273,7 @@ export const pimTarget: KernelTarget = {
   description: 'processing-in-memory (HBM-PIM / GDDR6-AiM) on Kiln\'s cycle-level simulator; the host model runs what is not offloaded',
   level: 'kernel',
   options: {
-    device: { description: 'PIM device profile', default: DEFAULT_PIM_DEVICE, values: PIM_DEVICE_NAMES },
+    device: { description: 'PIM device profile (a pim device of `kiln devices --kind pim`)', default: DEFAULT_PIM_DEVICE },
     channels: { description: 'pseudo-channels the data is spread over', default: '1' },
     'pim-precision': { description: 'native: offload only kernels in the lane type; fp16: convert float kernels (output error reported)', default: 'native', values: ['native', 'fp16'] },
   },
