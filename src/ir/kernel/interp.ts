@@ -312,14 +312,18 @@ class Compiler {
   }
 }
 
-/** Runs a program on input tensors (in program-input order) and returns its outputs. */
-export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[] {
+/**
+ * The storage a run of `program` works on: its inputs (copied when `copyInputs`, so a run that writes
+ * in place never touches the caller's tensors), constants, zeroed buffers, and views sharing their
+ * root's elements. Shared by the interpreter and backends that interpret part of a program.
+ */
+export function programStorage(program: Program, inputs: readonly Tensor[], copyInputs = false): Map<KBuffer, Tensor> {
   const storage = new Map<KBuffer, Tensor>();
   if (inputs.length !== program.inputs.length) throw new KilnError('runtime', `program takes ${program.inputs.length} inputs, ${inputs.length} given`);
   program.inputs.forEach((b, i) => {
     const x = inputs[i]!;
     if (x.size !== bufferSize(b)) throw new KilnError('runtime', `input '${b.name}' has ${x.size} elements, the program was compiled for ${bufferSize(b)}`);
-    storage.set(b, x);
+    storage.set(b, copyInputs ? new Tensor(x.dtype, x.shape, x.data.slice() as typeof x.data) : x);
   });
   for (const b of program.buffers) {
     if (storage.has(b) || b.viewOf) continue;
@@ -331,6 +335,12 @@ export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[
   }
   // views share their root's elements
   for (const b of program.buffers) if (b.viewOf) storage.set(b, storage.get(storageOf(b))!);
+  return storage;
+}
+
+/** Runs a program on input tensors (in program-input order) and returns its outputs. */
+export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[] {
+  const storage = programStorage(program, inputs);
   for (const k of program.kernels) {
     const c = new Compiler(storage);
     const run = c.stmts(k.body);
