@@ -136,9 +136,9 @@ export function runPim(program: Program, inputs: readonly Tensor[], s: PimSettin
     const d = decisions[i]!;
     if (!d.offload || !d.plan) {
       interpretKernel(program, k, st);
-      const h = hostKernelCost(k, s.dev, s.channels);
-      hostCycles += h.cycles;
-      energyPj += h.energyPj;
+      // The cycles the decision compared (the simulated host baseline for an offload candidate).
+      hostCycles += d.hostCycles;
+      energyPj += hostKernelCost(k, s.dev, s.channels).energyPj;
       return;
     }
     let ref: Float64Array | undefined;
