@@ -4,7 +4,8 @@
  * of the GEMV/elementwise mappings (functional results against a plain reference).
  */
 import { describe, expect, it } from 'vitest';
-import { loadPimDevice, type PimDeviceParams } from '../src/backends/pim/device.js';
+import { loadPimDevice, pimDeviceNames, type PimDeviceParams } from '../src/backends/pim/device.js';
+import { getDevice } from '../src/costmodel/devices.js';
 import { DramChannel, type IssuedCommand } from '../src/backends/pim/dram.js';
 import { assemble, decode, disassemble, encode, parseInstruction, type Instruction } from '../src/backends/pim/isa.js';
 import { roundBF16, roundF16, f16FromBits, f16ToBits, bf16ToBits, bf16FromBits } from '../src/backends/pim/f16.js';
@@ -21,6 +22,25 @@ function traced(d: PimDeviceParams = dev, refresh = false): DramChannel {
   return ch;
 }
 const acts = (tr: IssuedCommand[]): IssuedCommand[] => tr.filter((c) => c.kind === 'ACT');
+
+describe('device profiles', () => {
+  it('are read from the shared device files (no second copy of any figure)', () => {
+    expect(pimDeviceNames()).toEqual(expect.arrayContaining(['hbm2-pim', 'gddr6-aim']));
+    for (const name of pimDeviceNames()) {
+      const f = getDevice(name, 'pim');
+      const d = loadPimDevice(name);
+      const { source: _s, tWTR, ...rest } = f.timing;
+      expect(d.timing, name).toMatchObject({ ...rest, tWTR_L: tWTR });
+      expect(d.tCKns).toBe(f.memory.tCKns);
+      expect(d.banks).toBe(f.memory.bankGroups * f.memory.banksPerGroup);
+      expect(d.rowsPerBank).toBe(f.memory.rowsPerBank);
+      expect(d.ioBytesPerCycle).toBe(f.memory.columnAccessBytes / f.timing.tBURST);
+      expect(d.abActGroup).toBe(f.pim.allBankActivateBanks);
+      expect(d.hostMacsPerCycle).toBe(f.hostModel.macsPerCycle);
+      expect(d.energy).toEqual({ actPj: f.energy.rowActivatePj, columnPjPerBit: f.energy.columnAccessPj / (8 * f.memory.columnAccessBytes), ioPjPerBit: f.energy.ioPjPerBit, laneOpPj: f.energy.opPj, refPj: f.energy.refreshPj });
+    }
+  });
+});
 
 describe('DRAM timing rules', () => {
   it('two ACTs to one bank are at least tRC apart, and ACT→PRE ≥ tRAS, PRE→ACT ≥ tRP', () => {
