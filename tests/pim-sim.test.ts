@@ -4,12 +4,13 @@
  * of the GEMV/elementwise mappings (functional results against a plain reference).
  */
 import { describe, expect, it } from 'vitest';
-import { loadPimDevice, type PimDeviceParams } from '../src/backends/pim/device.js';
+import { loadPimDevice, pimDeviceNames, type PimDeviceParams } from '../src/backends/pim/device.js';
+import { getDevice } from '../src/costmodel/devices.js';
 import { DramChannel, type IssuedCommand } from '../src/backends/pim/dram.js';
 import { assemble, decode, disassemble, encode, parseInstruction, type Instruction } from '../src/backends/pim/isa.js';
 import { roundBF16, roundF16, f16FromBits, f16ToBits, bf16ToBits, bf16FromBits } from '../src/backends/pim/f16.js';
 import { roundToFormat, toBits } from '../src/ir/floatfmt.js';
-import { benchValues, elementwisePim, gemvBaseline, gemvPim } from '../src/backends/pim/kernels.js';
+import { benchValues, elementwisePim, gemmPim, gemvBaseline, gemvPim } from '../src/backends/pim/kernels.js';
 import { PimChannel } from '../src/backends/pim/sim.js';
 
 const dev = loadPimDevice('hbm2-pim');
@@ -21,6 +22,25 @@ function traced(d: PimDeviceParams = dev, refresh = false): DramChannel {
   return ch;
 }
 const acts = (tr: IssuedCommand[]): IssuedCommand[] => tr.filter((c) => c.kind === 'ACT');
+
+describe('device profiles', () => {
+  it('are read from the shared device files (no second copy of any figure)', () => {
+    expect(pimDeviceNames()).toEqual(expect.arrayContaining(['hbm2-pim', 'gddr6-aim']));
+    for (const name of pimDeviceNames()) {
+      const f = getDevice(name, 'pim');
+      const d = loadPimDevice(name);
+      const { source: _s, tWTR, ...rest } = f.timing;
+      expect(d.timing, name).toMatchObject({ ...rest, tWTR_L: tWTR });
+      expect(d.tCKns).toBe(f.memory.tCKns);
+      expect(d.banks).toBe(f.memory.bankGroups * f.memory.banksPerGroup);
+      expect(d.rowsPerBank).toBe(f.memory.rowsPerBank);
+      expect(d.ioBytesPerCycle).toBe(f.memory.columnAccessBytes / f.timing.tBURST);
+      expect(d.abActGroup).toBe(f.pim.allBankActivateBanks);
+      expect(d.hostMacsPerCycle).toBe(f.hostModel.macsPerCycle);
+      expect(d.energy).toEqual({ actPj: f.energy.rowActivatePj, columnPjPerBit: f.energy.columnAccessPj / (8 * f.memory.columnAccessBytes), ioPjPerBit: f.energy.ioPjPerBit, laneOpPj: f.energy.opPj, refPj: f.energy.refreshPj });
+    }
+  });
+});
 
 describe('DRAM timing rules', () => {
   it('two ACTs to one bank are at least tRC apart, and ACT→PRE ≥ tRAS, PRE→ACT ≥ tRP', () => {
@@ -220,6 +240,42 @@ describe('GEMV and elementwise mappings', () => {
     expect(a.stats.peakFraction).toBeLessThanOrEqual(1);
     const sum = Object.values(a.stats.breakdown).reduce((s, v) => s + v, 0);
     expect(sum).toBe(a.stats.cycles);
+  });
+  it('GEMM in one session equals one GEMV per row bit for bit, costs no more, and counts every MAC', () => {
+    const M = 64;
+    const K = 300;
+    const B = 3;
+    const W = benchValues(M * K, 21, roundF16);
+    const X = benchValues(B * K, 22, roundF16);
+    const gemm = gemmPim(dev, M, K, B, W, X, { channels: 2 });
+    let rows = 0;
+    for (let b = 0; b < B; b++) {
+      const one = gemvPim(dev, M, K, W, X.subarray(b * K, (b + 1) * K), { channels: 2 });
+      expect(Array.from(gemm.y.subarray(b * M, (b + 1) * M)), `row ${b}`).toEqual(Array.from(one.y));
+      rows += one.stats.cycles;
+    }
+    expect(gemm.stats.macs).toBe(M * K * B);
+    expect(gemm.stats.cycles).toBeLessThan(rows);
+    expect(Object.values(gemm.stats.breakdown).reduce((a, v) => a + v, 0)).toBe(gemm.stats.cycles);
+  });
+  it('a row-wise sum walks the GEMV layout with FILL/ADD: lane partial sums, then the host adds the lanes', () => {
+    const M = 40;
+    const K = 260;
+    const X = benchValues(M * K, 31, roundF16);
+    const r = gemvPim(dev, M, K, X, undefined, { channels: 1 }, 'sum');
+    expect(r.asm).toMatch(/FILL GRF_B\[0\], EVEN_BANK  aam/);
+    expect(r.asm).not.toMatch(/MAC|GRF_A/);
+    for (let m = 0; m < M; m++) {
+      let sum = 0;
+      for (let l = 0; l < 16; l++) {
+        let acc = 0;
+        for (let k = l; k < Math.ceil(K / 128) * 128; k += 16) acc = k === l ? (k < K ? X[m * K + k]! : 0) : roundF16(acc + (k < K ? X[m * K + k]! : 0));
+        sum = Math.fround(sum + acc);
+      }
+      expect(r.y[m]).toBe(roundF16(sum));
+    }
+    expect(r.stats.commands.wr).toBeLessThan(r.stats.commands.rd); // no input broadcast
+    expect(r.stats.cycles).toBeGreaterThan(0);
   });
   it('elementwise add/mul/relu are exact per-element roundings on both profiles', () => {
     for (const name of ['hbm2-pim', 'gddr6-aim']) {

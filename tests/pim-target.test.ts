@@ -50,6 +50,20 @@ function mlp(t: string, K: number, M: number, B = 1): Program {
   return lower(parseModuleText(text));
 }
 
+/** Row sums and maxima of an f16 matrix (last axis) and an i32 column sum (axis 0). */
+function reductions(rows: number, cols: number): Program {
+  const text = `kiln.module opsets {"" = 13} {
+  graph @main(%x: tensor<${rows}x${cols}xf16>, %w: tensor<${rows}x${cols}xi32>) -> (%y, %z, %v) {
+    const %ax: tensor<1xi64> = dense<[1]>
+    const %ax0: tensor<1xi64> = dense<[0]>
+    %y = "ReduceSum"(%x, %ax) {keepdims = 0} name "rs"
+    %z = "ReduceMax"(%x) {axes = ints[1], keepdims = 0} name "rm"
+    %v = "ReduceSum"(%w, %ax0) {keepdims = 1} name "ri"
+  }
+}`;
+  return lower(parseModuleText(text));
+}
+
 function values(n: number, seed: number, t: 'f16' | 'f32'): Tensor {
   const d = new Float32Array(n);
   for (let i = 0; i < n; i++) d[i] = roundToFormat('f16', Math.cos(i * 1.7 + seed) * 0.8);
@@ -77,7 +91,7 @@ describe('pim target', () => {
     expect(r.report.hostCycles).toBeGreaterThan(0);
   });
 
-  it('maps a batch of rows (GEMM) to one GEMV per row, f16 and converted f32', () => {
+  it('maps a batch of rows (GEMM) to one PIM session whose rows equal single-row GEMVs, f16 and converted f32', () => {
     for (const t of ['f16', 'f32'] as const) {
       const p = mlp(t, 512, 256, 2);
       const inputs = [values(2 * 512, 4, t), values(2 * 256, 5, t)];
@@ -143,6 +157,47 @@ describe('pim target', () => {
     const rep = emitPim(small, ctx()).report.kernels as { offload: boolean; why: string }[];
     expect(rep[0]!.offload).toBe(false);
     expect(rep[0]!.why).toMatch(/^host: \d+ cycles vs pim \d+/);
+  });
+
+  it('offloads a row-wise f16 sum by cost; keeps max (no max instruction) and an i32 sum on the host, bit-exact', () => {
+    const p = reductions(64, 256);
+    const x = values(64 * 256, 3, 'f16');
+    const w = new Tensor('i32', [64, 256], Int32Array.from({ length: 64 * 256 }, (_, i) => ((i * 7919) % 2001) - 1000));
+    const r = runPim(p, [x, w], settings());
+    const ref = runProgram(p, [x, w]);
+    expect(r.report.offloaded).toEqual(['rs']);
+    const got = r.outputs[0]!.data as Float32Array;
+    const want = ref[0]!.data as Float32Array;
+    for (let i = 0; i < want.length; i++) expect(Math.abs(got[i]! - want[i]!), `row ${i}`).toBeLessThan(2e-2 + 1e-2 * Math.abs(want[i]!));
+    expect(Array.from(r.outputs[1]!.data as Float32Array)).toEqual(Array.from(ref[1]!.data as Float32Array));
+    expect(Array.from(r.outputs[2]!.data as Int32Array)).toEqual(Array.from(ref[2]!.data as Int32Array));
+    const rep = emitPim(p, ctx()).report.kernels as { kernel: string; shape: string; offload: boolean; why: string; pimCycles?: number; hostCycles: number }[];
+    const by = (n: string) => rep.find((k) => k.kernel === n)!;
+    expect(by('rs')).toMatchObject({ shape: 'reduce sum 64x256', offload: true });
+    expect(by('rs').pimCycles).toBeGreaterThan(0);
+    expect(by('rs').pimCycles).toBeLessThan(by('rs').hostCycles);
+    expect(by('rs').why).toMatch(/partial sums per unit/);
+    expect(by('rm').why).toMatch(/no max instruction/);
+    expect(by('ri')).toMatchObject({ shape: 'reduce sum 256x64', offload: false });
+    expect(by('ri').why).toMatch(/i32 is not computed natively/);
+  });
+
+  it('prices an activation x activation contraction with the host writing the matrix in the PIM layout', () => {
+    const text = `kiln.module opsets {"" = 17} {
+  graph @main(%x: tensor<1x512xf16>, %y: tensor<512x256xf16>) -> (%z) {
+    %z = "MatMul"(%x, %y) name "mm"
+  }
+}`;
+    const p = lower(parseModuleText(text));
+    const rep = emitPim(p, ctx()).report.kernels as { kernel: string; shape: string; offload: boolean; why: string; pimCycles: number; hostCycles: number }[];
+    const mm = rep.find((k) => k.kernel === 'mm')!;
+    expect(mm.shape).toBe('gemv 256x512 (activation matrix)');
+    // writing the matrix over the bus costs what the host pays to read it, so the host wins
+    expect(mm.offload).toBe(false);
+    expect(mm.pimCycles).toBeGreaterThan(mm.hostCycles);
+    expect(mm.why).toMatch(/writing the 256x512 activation matrix in the PIM layout/);
+    const inputs = [values(512, 1, 'f16'), new Tensor('f16', [512, 256], values(512 * 256, 2, 'f16').data)];
+    expect(Array.from(runPim(p, inputs, settings()).outputs[0]!.data as Float32Array)).toEqual(Array.from(runProgram(p, inputs)[0]!.data as Float32Array));
   });
 
   it('emit writes assembly that assembles to the binary, a layout and a report; twice identical', () => {

@@ -132,6 +132,10 @@ export interface PimTiming {
   tFAW: number;
   tREFI: number;
   tRFC: number;
+  tWTR_S: number;
+  CL: number;
+  CWL: number;
+  tBURST: number;
   source: string;
 }
 
@@ -147,6 +151,7 @@ export interface PimDevice extends DeviceBase {
     busBits: number;
     burstLength: number;
     columnAccessBytes: number;
+    rowsPerBank: number;
     tCKns: number;
     source: string;
   };
@@ -161,9 +166,11 @@ export interface PimDevice extends DeviceBase {
     registers: { name: string; entries: number; bits: number }[];
     crfEntries: number | null;
     globalBufferBytes: number | null;
+    allBankActivateBanks: number;
     source: string;
   };
-  energy: { opPj: number; columnAccessPj: number; rowActivatePj: number; source: string };
+  energy: { opPj: number; columnAccessPj: number; rowActivatePj: number; ioPjPerBit: number; refreshPj: number; source: string };
+  hostModel: { macsPerCycle: number; source: string };
 }
 
 export type Device = McuDevice | HostDevice | GpuDevice | FpgaDevice | PimDevice;
@@ -196,6 +203,7 @@ function checkPim(file: string, d: PimDevice): void {
   if ((m.busBits * m.burstLength) / 8 !== m.columnAccessBytes) throw deviceError(file, "'memory.columnAccessBytes' must equal busBits x burstLength / 8");
   if (d.timing.tRC < d.timing.tRAS + d.timing.tRP) throw deviceError(file, "'timing.tRC' must be at least tRAS + tRP");
   if (d.pim.unitsPerChannel * d.pim.banksPerUnit !== m.bankGroups * m.banksPerGroup) throw deviceError(file, "'pim.unitsPerChannel' x 'pim.banksPerUnit' must equal the banks of a (pseudo-)channel");
+  if ((m.bankGroups * m.banksPerGroup) % d.pim.allBankActivateBanks !== 0) throw deviceError(file, "'pim.allBankActivateBanks' must divide the banks of a (pseudo-)channel");
 }
 
 /** Parses and checks one device file's text. */

@@ -4,7 +4,9 @@
  *   (or max(a[I], 0)), where I is the row-major flat index of the enclosing loops and every buffer
  *   has exactly that many elements;
  * - contraction: C[f(o)] = 0 for every output point o, then C[f(o)] = C[f(o)] + X[g(o,k)]·Y[h(o,k)]
- *   over one reduction loop k, all indices affine in the loop variables.
+ *   over one reduction loop k, all indices affine in the loop variables;
+ * - reduction: the same without the product (C[f(o)] += X[g(o,k)]), or a scalar accumulator
+ *   `acc = 0 | -inf; for k: acc = acc + X[g(o,k)] | max(acc, X[g(o,k)]); C[f(o)] = acc` per output point.
  * Index `let`s are substituted as affine forms; data `let`s are substituted as expressions.
  */
 import type { BinOp, Expr, KBuffer, Kernel, Stmt } from '../../ir/kernel/types.js';
@@ -31,6 +33,15 @@ export type KernelShape =
       readonly k: LoopInfo;
       readonly x: { readonly buf: KBuffer; readonly idx: Affine };
       readonly y: { readonly buf: KBuffer; readonly idx: Affine };
+    }
+  | {
+      readonly kind: 'reduction';
+      readonly op: 'sum' | 'max';
+      readonly out: KBuffer;
+      readonly outIdx: Affine;
+      readonly outLoops: readonly LoopInfo[];
+      readonly k: LoopInfo;
+      readonly x: { readonly buf: KBuffer; readonly idx: Affine };
     }
   | { readonly kind: 'other'; readonly why: string };
 
@@ -236,10 +247,11 @@ function contraction(init: Site, upd: Site, allowOuter = false): KernelShape {
     return !!l && l.buf === s.buf && affineEqual(l.idx, outIdx);
   };
   const prod = acc(val.a) ? val.b : acc(val.b) ? val.a : undefined;
-  if (!prod || prod.k !== 'bin' || prod.op !== ('mul' as BinOp)) return { kind: 'other', why: 'update does not add a product to the accumulator' };
-  const x = loadAt(prod.a, upd);
-  const y = loadAt(prod.b, upd);
-  if (!x || !y) return { kind: 'other', why: 'product operands are not affine loads' };
+  const summand = prod ? loadAt(prod, upd) : undefined;
+  if (!summand && (!prod || prod.k !== 'bin' || prod.op !== ('mul' as BinOp))) return { kind: 'other', why: 'update does not add a product or a load to the accumulator' };
+  const x = summand ?? loadAt((prod as Extract<Expr, { k: 'bin' }>).a, upd);
+  const y = summand ? undefined : loadAt((prod as Extract<Expr, { k: 'bin' }>).b, upd);
+  if (!x || (!summand && !y)) return { kind: 'other', why: 'product operands are not affine loads' };
   const outLoops = upd.loops.filter((l) => outIdx.coef.has(l.v));
   // Loops around both the zeroing and the update restart the accumulator: they are not reductions.
   const outer = new Set(init.loops.filter((l) => upd.loops.some((m) => m.v === l.v)).map((l) => l.v));
@@ -250,6 +262,7 @@ function contraction(init: Site, upd: Site, allowOuter = false): KernelShape {
   const initLoops = init.loops.filter((l) => initIdx.coef.has(l.v));
   const key = (a: Affine, ls: readonly LoopInfo[]): string => `${a.c}|${ls.map((l) => `${a.coef.get(l.v)}x${l.trip}`).sort().join(',')}`;
   if (key(initIdx, initLoops) !== key(outIdx, outLoops)) return { kind: 'other', why: 'zeroing and accumulation cover different outputs' };
+  if (!y) return { kind: 'reduction', op: 'sum', out: s.buf, outIdx, outLoops, k: red[0]!, x };
   return { kind: 'contraction', out: s.buf, outIdx, outLoops, k: red[0]!, x, y };
 }
 
@@ -259,7 +272,7 @@ function contraction(init: Site, upd: Site, allowOuter = false): KernelShape {
  */
 function viaAccumulator(init: Site, upd: Site, copy: Site): KernelShape {
   const c = contraction(init, upd, true);
-  if (c.kind !== 'contraction') return c;
+  if (c.kind !== 'contraction') return c.kind === 'reduction' ? { kind: 'other', why: 'reduction through an accumulator buffer' } : c;
   const val = substitute(copy.store.val, copy.vals);
   const inner = val.k === 'cast' ? val.a : val;
   const src = loadAt(inner, copy);
@@ -289,7 +302,73 @@ function viaAccumulator(init: Site, upd: Site, copy: Site): KernelShape {
   return { kind: 'contraction', out: copy.store.buf, outIdx: yIdx, outLoops, k: c.k, x: c.x, y: c.y };
 }
 
+/**
+ * The scalar-accumulator reduction: loops (with index lets) around
+ * `let acc = 0 | -inf; for k { set acc = acc + X[g] | max(acc, X[g]) }; store C[f] = cast(acc)`.
+ */
+function scalarReduction(k: Kernel): KernelShape | undefined {
+  const loops: LoopInfo[] = [];
+  const idx = new Map<string, Affine>();
+  let body: readonly Stmt[] = k.body;
+  const vars = (): Set<string> => new Set(loops.map((l) => l.v));
+  const indexLets = (ss: readonly Stmt[]): boolean => {
+    for (const s of ss) {
+      if (s.k !== 'let' || !(s.t === 'index' || s.t.startsWith('i') || s.t.startsWith('u'))) return false;
+      try {
+        idx.set(s.name, affineOf(s.init, idx, vars()));
+      } catch (e) {
+        if (e instanceof NotAffine) return false;
+        throw e;
+      }
+    }
+    return true;
+  };
+  const isIndexT = (t: string): boolean => t === 'index' || t.startsWith('i') || t.startsWith('u');
+  for (;;) {
+    if (body.length >= 3 && body[0]!.k === 'let' && !isIndexT(body[0]!.t) && body[1]!.k === 'for') break;
+    const fors = body.filter((s) => s.k === 'for');
+    const f = fors[0];
+    if (fors.length !== 1 || f?.k !== 'for' || !indexLets(body.filter((s) => s !== f))) return undefined;
+    if (f.lo.k !== 'const' || f.hi.k !== 'const' || Number(f.lo.v) !== 0) return undefined;
+    loops.push({ v: f.v, trip: Number(f.hi.v) });
+    body = f.body;
+  }
+  // body: let acc; for k {...}; index lets; store
+  const [init, red, ...rest] = body;
+  const store = rest[rest.length - 1];
+  if (init?.k !== 'let' || red?.k !== 'for' || store?.k !== 'store' || !indexLets(rest.slice(0, -1))) return undefined;
+  if (red.lo.k !== 'const' || red.hi.k !== 'const' || Number(red.lo.v) !== 0 || red.body.length !== 1) return undefined;
+  const upd = red.body[0]!;
+  if (upd.k !== 'set' || upd.name !== init.name) return undefined;
+  const kLoop: LoopInfo = { v: red.v, trip: Number(red.hi.v) };
+  const isAcc = (e: Expr): boolean => e.k === 'var' && e.name === init.name;
+  const v = upd.val;
+  if (v.k !== 'bin' || (v.op !== 'add' && v.op !== 'max')) return { kind: 'other', why: 'accumulator update is not a sum or a max' };
+  const other = isAcc(v.a) ? v.b : isAcc(v.b) ? v.a : undefined;
+  const initV = init.init;
+  const okInit = v.op === 'add' ? isZero(initV) : initV.k === 'const' && Number(initV.v) === -Infinity;
+  if (!other || !okInit) return { kind: 'other', why: 'accumulator does not start at the identity of its update' };
+  const all = [...loops, kLoop];
+  const site: Site = { store: store, loops: all, idx, vals: new Map() };
+  const x = loadAt(other, site);
+  const sv = store.val.k === 'cast' ? store.val.a : store.val;
+  if (!x || !isAcc(sv)) return { kind: 'other', why: 'reduction operand is not an affine load, or the result is not the accumulator' };
+  let outIdx: Affine;
+  try {
+    outIdx = affineOf(store.idx, idx, new Set(loops.map((l) => l.v)));
+  } catch (e) {
+    if (e instanceof NotAffine) return { kind: 'other', why: 'output index is not affine' };
+    throw e;
+  }
+  if (outIdx.coef.has(kLoop.v)) return { kind: 'other', why: 'output index uses the reduction loop' };
+  if (kLoop.trip <= 1) return { kind: 'other', why: 'reduction over a single element' };
+  if (loops.some((l) => l.trip > 1 && !outIdx.coef.has(l.v))) return { kind: 'other', why: 'more than one reduction loop (one wanted)' };
+  return { kind: 'reduction', op: v.op === 'add' ? 'sum' : 'max', out: store.buf, outIdx, outLoops: loops.filter((l) => outIdx.coef.has(l.v)), k: kLoop, x };
+}
+
 export function analyzeKernel(k: Kernel): KernelShape {
+  const r = scalarReduction(k);
+  if (r) return r;
   const ss = sites(k);
   if (typeof ss === 'string') return { kind: 'other', why: ss };
   if (ss.length === 1) return elementwise(ss[0]!);

@@ -6,9 +6,11 @@
 import { KilnError } from '../../ir/errors.js';
 import { loadPimDevice, peakInternalBytesPerCycle, peakMacsPerCycle } from './device.js';
 import { laneCodec } from './f16.js';
-import { benchValues, elementwiseBaseline, elementwisePim, gemvBaseline, gemvPim, type ElementwiseOp, type PimStats } from './kernels.js';
+import { benchValues, elementwiseBaseline, elementwisePim, gemmPim, gemvBaseline, gemvPim, sequenceStats, type ElementwiseOp, type PimStats } from './kernels.js';
 
-export const PIM_BENCH_OPS = ['gemv', 'add', 'mul', 'relu'] as const;
+export const PIM_BENCH_OPS = ['gemv', 'gemm', 'add', 'mul', 'relu'] as const;
+/** pim: on the PIM units (a GEMM in one session); pim-per-row: a GEMM as one GEMV run per input row; baseline: the host over the bus. */
+export type PimBenchMode = 'pim' | 'pim-per-row' | 'baseline';
 export type PimBenchOp = (typeof PIM_BENCH_OPS)[number];
 
 export interface PimBenchRequest {
@@ -19,7 +21,7 @@ export interface PimBenchRequest {
   readonly dtype: string;
   readonly device: string;
   readonly channels: number;
-  readonly mode: 'pim' | 'baseline';
+  readonly mode: PimBenchMode;
 }
 
 export interface PimBenchResult {
@@ -28,7 +30,7 @@ export interface PimBenchResult {
   dtype: string;
   device: string;
   channels: number;
-  mode: 'pim' | 'baseline';
+  mode: PimBenchMode;
   cycles: number;
   seconds: number;
   energyPj: number;
@@ -56,12 +58,24 @@ export function runPimBench(req: PimBenchRequest): PimBenchResult {
   const opts = { channels };
   let stats: PimStats;
   let shape: number[];
+  if (req.mode === 'pim-per-row' && req.op !== 'gemm') throw new KilnError('usage', 'pim-bench: --per-row applies to gemm only');
   if (req.op === 'gemv') {
     const m = positive(req.m, '--m');
     const k = positive(req.k, '--k');
     shape = [m, k];
     if (req.mode === 'baseline') stats = gemvBaseline(dev, m, k, opts);
     else stats = gemvPim(dev, m, k, benchValues(m * k, 1, codec.round), benchValues(k, 2, codec.round), opts).stats;
+  } else if (req.op === 'gemm') {
+    // Y (m x n) = X (m x k) . W (k x n): W resident (n outputs per row), the m rows of X broadcast.
+    const m = positive(req.m, '--m');
+    const n = positive(req.n, '--n');
+    const k = positive(req.k, '--k');
+    shape = [m, n, k];
+    const W = benchValues(n * k, 1, codec.round);
+    const X = benchValues(m * k, 2, codec.round);
+    if (req.mode === 'baseline') stats = gemvBaseline(dev, n, k, opts, 'mac', m);
+    else if (req.mode === 'pim') stats = gemmPim(dev, n, k, m, W, X, opts).stats;
+    else stats = sequenceStats(dev, channels, 'contraction', ...Array.from({ length: m }, (_, r) => gemvPim(dev, n, k, W, X.subarray(r * k, (r + 1) * k), opts).stats));
   } else {
     const n = positive(req.n, '--n');
     shape = [n];

@@ -1,9 +1,11 @@
 /**
- * PIM device parameters, read through one adapter so that switching to the shared device schema
- * (src/costmodel/devices, kind 'pim') is a change to this file only. Figures and their sources are
- * listed in docs/pim-isa.md; every cycle count the simulator produces follows from these alone.
+ * PIM device parameters as the simulator reads them, derived from the shared device descriptions
+ * (src/costmodel/devices/<name>.json, kind 'pim', the single source of every figure). Figures and
+ * their sources are listed in docs/pim-isa.md; every cycle count the simulator produces follows
+ * from these alone.
  */
 import { KilnError } from '../../ir/errors.js';
+import { getDevice, listDevices, type PimDevice } from '../../costmodel/devices.js';
 
 /** DRAM timing rules in command-clock cycles (tCK). */
 export interface PimTiming {
@@ -64,79 +66,59 @@ export interface PimDeviceParams {
   readonly sources: readonly string[];
 }
 
-const HBM2_PIM: PimDeviceParams = {
-  name: 'hbm2-pim',
-  kind: 'pim',
-  description: 'Samsung HBM-PIM (Aquabolt-XL) pseudo-channel: 16 banks / 4 groups, 8 fp16 SIMD units, tCK 1 ns',
-  tCKns: 1,
-  banks: 16,
-  bankGroups: 4,
-  rowBytes: 1024,
-  columnBytes: 32,
-  rowsPerBank: 8192,
-  banksPerUnit: 2,
-  lanes: 16,
-  laneType: 'f16',
-  grfEntries: 8,
-  srfEntries: 8,
-  crfEntries: 32,
-  abActGroup: 16,
-  ioBytesPerCycle: 16,
-  hostMacsPerCycle: 64,
-  timing: {
-    tRCD: 14, tRP: 14, tRAS: 34, tRC: 48, tCCD_S: 2, tCCD_L: 4, tRRD_S: 4, tRRD_L: 6, tFAW: 16,
-    tWR: 16, tWTR_S: 3, tWTR_L: 8, tRTP: 4, tREFI: 3900, tRFC: 260, CL: 14, CWL: 4, tBURST: 2,
-  },
-  energy: { actPj: 909, columnPjPerBit: 1.51, ioPjPerBit: 2.46, laneOpPj: 1.5, refPj: 16 * 909 },
-  sources: [
-    'organisation, units, register files, modes: Lee et al., ISCA 2021; Kwon et al., ISSCC 2021 (25.4)',
-    'timing: JEDEC JESD235 HBM2 at tCK 1 ns (2 Gb/s/pin), 4 Gb PIM die',
-    'energy: O\'Connor et al., MICRO 2017 (HBM2 breakdown); Horowitz, ISSCC 2014 (fp16 add/mul)',
-  ],
-};
+/** The simulator's view of a shared `pim` device description (src/costmodel/devices/<name>.json). */
+function fromDevice(d: PimDevice): PimDeviceParams {
+  const m = d.memory;
+  const t = d.timing;
+  const reg = (name: string): number => {
+    const r = d.pim.registers.find((x) => x.name === name);
+    if (!r) throw new KilnError('unsupported', `PIM device ${d.name}: register file ${name} missing (Kiln's PIM ISA needs GRF_A, GRF_B, SRF_M, SRF_A)`);
+    return r.entries;
+  };
+  if (d.pim.crfEntries === null) throw new KilnError('unsupported', `PIM device ${d.name}: no command register file (crfEntries null); Kiln's PIM ISA needs one`);
+  const f16 = d.pim.elementType === 'fp16' ? 'f16' : d.pim.elementType === 'bf16' ? 'bf16' : undefined;
+  if (!f16) throw new KilnError('unsupported', `PIM device ${d.name}: ${d.pim.elementType} lanes are not simulated (fp16, bf16)`);
+  const bits = m.columnAccessBytes * 8;
+  return {
+    name: d.name,
+    kind: 'pim',
+    description: d.description,
+    tCKns: m.tCKns,
+    banks: m.bankGroups * m.banksPerGroup,
+    bankGroups: m.bankGroups,
+    rowBytes: m.rowBytes,
+    columnBytes: m.columnAccessBytes,
+    rowsPerBank: m.rowsPerBank,
+    banksPerUnit: d.pim.banksPerUnit,
+    lanes: d.pim.lanes,
+    laneType: f16,
+    grfEntries: reg('GRF_A'),
+    srfEntries: reg('SRF_M'),
+    crfEntries: d.pim.crfEntries,
+    abActGroup: d.pim.allBankActivateBanks,
+    ioBytesPerCycle: m.columnAccessBytes / t.tBURST,
+    hostMacsPerCycle: d.hostModel.macsPerCycle,
+    timing: {
+      tRCD: t.tRCD, tRP: t.tRP, tRAS: t.tRAS, tRC: t.tRC, tCCD_S: t.tCCD_S, tCCD_L: t.tCCD_L, tRRD_S: t.tRRD_S, tRRD_L: t.tRRD_L, tFAW: t.tFAW,
+      tWR: t.tWR, tWTR_S: t.tWTR_S, tWTR_L: t.tWTR, tRTP: t.tRTP, tREFI: t.tREFI, tRFC: t.tRFC, CL: t.CL, CWL: t.CWL, tBURST: t.tBURST,
+    },
+    energy: { actPj: d.energy.rowActivatePj, columnPjPerBit: d.energy.columnAccessPj / bits, ioPjPerBit: d.energy.ioPjPerBit, laneOpPj: d.energy.opPj, refPj: d.energy.refreshPj },
+    sources: [d.source, `memory: ${m.source}`, `timing: ${t.source}`, `pim: ${d.pim.source}`, `energy: ${d.energy.source}`, `host: ${d.hostModel.source}`],
+  };
+}
 
-const GDDR6_AIM: PimDeviceParams = {
-  name: 'gddr6-aim',
-  kind: 'pim',
-  description: 'SK hynix GDDR6-AiM-like channel: 16 banks / 4 groups, one bf16 MAC unit per bank, tCK 0.5 ns',
-  tCKns: 0.5,
-  banks: 16,
-  bankGroups: 4,
-  rowBytes: 2048,
-  columnBytes: 32,
-  rowsPerBank: 16384,
-  banksPerUnit: 1,
-  lanes: 16,
-  laneType: 'bf16',
-  grfEntries: 8,
-  srfEntries: 8,
-  crfEntries: 32,
-  abActGroup: 4,
-  ioBytesPerCycle: 16,
-  hostMacsPerCycle: 64,
-  timing: {
-    tRCD: 36, tRP: 36, tRAS: 64, tRC: 100, tCCD_S: 2, tCCD_L: 2, tRRD_S: 8, tRRD_L: 8, tFAW: 32,
-    tWR: 36, tWTR_S: 10, tWTR_L: 16, tRTP: 4, tREFI: 3800, tRFC: 240, CL: 48, CWL: 12, tBURST: 2,
-  },
-  energy: { actPj: 1400, columnPjPerBit: 1.5, ioPjPerBit: 5.5, laneOpPj: 2.0, refPj: 16 * 1400 },
-  sources: [
-    'organisation: Kwon et al., ISSCC 2022 (27.1) GDDR6-AiM: 16 Gb/s/pin, one processing unit per bank, bf16 MAC',
-    'timing: GDDR6 (JESD250) grades near 16 Gb/s, CK 2 GHz; Kiln estimates where the paper gives none (docs/pim-isa.md)',
-    'energy: Kiln estimates scaled from the HBM2 figures (docs/pim-isa.md)',
-  ],
-};
+/** Names of the shared `pim` device descriptions. */
+export function pimDeviceNames(): string[] {
+  return listDevices('pim').map((d) => d.name);
+}
+export const DEFAULT_PIM_DEVICE = 'hbm2-pim';
 
-const PROFILES: ReadonlyMap<string, PimDeviceParams> = new Map([
-  [HBM2_PIM.name, HBM2_PIM],
-  [GDDR6_AIM.name, GDDR6_AIM],
-]);
-
-export const PIM_DEVICE_NAMES: readonly string[] = [...PROFILES.keys()];
-export const DEFAULT_PIM_DEVICE = HBM2_PIM.name;
-
+const cache = new Map<string, PimDeviceParams>();
 export function loadPimDevice(name: string): PimDeviceParams {
-  const d = PROFILES.get(name);
-  if (!d) throw new KilnError('usage', `unknown PIM device '${name}' (known: ${PIM_DEVICE_NAMES.join(', ')})`);
+  const hit = cache.get(name);
+  if (hit) return hit;
+  const d = fromDevice(getDevice(name, 'pim'));
+  cache.set(name, d);
   return d;
 }
 

@@ -11,9 +11,9 @@ import type { PimDeviceParams, PimTiming } from './device.js';
 export type CmdKind = 'ACT' | 'PRE' | 'RD' | 'WR' | 'REF';
 
 /** What a command's cycles are charged to in the breakdown. */
-export type Category = 'mac' | 'input' | 'row' | 'readback' | 'writeback' | 'config' | 'mode' | 'refresh' | 'stream';
+export type Category = 'mac' | 'input' | 'row' | 'readback' | 'writeback' | 'config' | 'mode' | 'refresh' | 'stream' | 'layout';
 
-export const CATEGORIES: readonly Category[] = ['mac', 'input', 'row', 'readback', 'writeback', 'config', 'mode', 'refresh', 'stream'];
+export const CATEGORIES: readonly Category[] = ['mac', 'input', 'row', 'readback', 'writeback', 'config', 'mode', 'refresh', 'stream', 'layout'];
 
 export interface IssuedCommand {
   readonly t: number;

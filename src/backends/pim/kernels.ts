@@ -99,29 +99,31 @@ export function benchValues(n: number, seed: number, round: (x: number) => numbe
 
 // ---------------------------------------------------------------- GEMV on PIM
 
-/** The GEMV microkernel for one channel (assembly text). */
-export function gemvMicrokernel(dev: PimDeviceParams, nKb: number, nGroups: number): string {
+/**
+ * The GEMV microkernel for one channel (assembly text). `sum` is the same walk over a resident matrix
+ * without an input vector: each unit adds its bank columns into per-row lane partial sums (a row-wise
+ * reduction; FILL starts each accumulator, ADD the rest).
+ */
+export function gemvMicrokernel(dev: PimDeviceParams, nKb: number, nGroups: number, op: 'mac' | 'sum' = 'mac', batch = 1): string {
   const bpu = dev.banksPerUnit;
   const colsPerRow = dev.rowBytes / dev.columnBytes;
   const outsPerBank = dev.grfEntries / bpu;
   const bank = (p: number): string => (p === 0 ? 'EVEN_BANK' : 'ODD_BANK');
-  const input = ['MOV GRF_A[0], EVEN_BANK  aam ; input broadcast: WR data -> GRF_A[col]', `JUMP -1, ${dev.grfEntries - 1}`];
-  const compute = (op: string): string[] =>
-    Array.from({ length: bpu }, (_, p) => [`${op} GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam`, `JUMP -1, ${colsPerRow - 1}`]).flat();
-  // First k block of a group: MUL starts each output's accumulator (no separate clear), MAC the rest.
-  const first = Array.from({ length: bpu }, (_, p) => [
-    `MUL GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam`,
-    `MAC GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam`,
-    `JUMP -1, ${dev.grfEntries - 2}`,
-    `JUMP -3, ${outsPerBank - 1}`,
-  ]).flat();
+  const input = op === 'sum' ? [] : ['MOV GRF_A[0], EVEN_BANK  aam ; input broadcast: WR data -> GRF_A[col]', `JUMP -1, ${dev.grfEntries - 1}`];
+  const acc = (p: number): string => (op === 'sum' ? `ADD GRF_B[${p * outsPerBank}], GRF_B[${p * outsPerBank}], ${bank(p)}  aam` : `MAC GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam`);
+  const start = (p: number): string => (op === 'sum' ? `FILL GRF_B[${p * outsPerBank}], ${bank(p)}  aam` : `MUL GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam`);
+  const compute = (): string[] => Array.from({ length: bpu }, (_, p) => [acc(p), `JUMP -1, ${colsPerRow - 1}`]).flat();
+  // First k block of a group: MUL (FILL) starts each output's accumulator (no separate clear), MAC (ADD) the rest.
+  const first = Array.from({ length: bpu }, (_, p) => [start(p), acc(p), `JUMP -1, ${dev.grfEntries - 2}`, `JUMP -3, ${outsPerBank - 1}`]).flat();
   const lines = [...input, ...first];
   if (nKb > 1) {
-    const body = [...input, ...compute('MAC')];
+    const body = [...input, ...compute()];
     lines.push(...body);
     if (nKb > 2) lines.push(`JUMP -${body.length}, ${nKb - 2}`);
   }
   for (let p = 0; p < bpu; p++) lines.push(`MOV ${bank(p)}, GRF_B[${p * outsPerBank}]  aam ; partial sums -> result row`, `JUMP -1, ${outsPerBank - 1}`);
+  // GEMM: the next input vector against the same resident group (one session, one CRF program).
+  if (batch > 1) lines.push(`JUMP -${lines.length}, ${batch - 1}`);
   if (nGroups > 1) lines.push(`JUMP -${lines.length}, ${nGroups - 1}`);
   lines.push('EXIT');
   return lines.map((l) => `${l}\n`).join('');
@@ -136,7 +138,7 @@ export interface GemvLayout {
   readonly dramRowsUsed: number;
 }
 
-export function gemvLayout(dev: PimDeviceParams, M: number, K: number, channels: number): GemvLayout {
+export function gemvLayout(dev: PimDeviceParams, M: number, K: number, channels: number, batch = 1): GemvLayout {
   const colsPerRow = dev.rowBytes / dev.columnBytes;
   const outsPerBank = dev.grfEntries / dev.banksPerUnit;
   if (outsPerBank * dev.grfEntries !== colsPerRow) throw new KilnError('unsupported', `PIM GEMV layout needs ${outsPerBank}×${dev.grfEntries} columns per row on ${dev.name}, rows have ${colsPerRow}`);
@@ -145,8 +147,8 @@ export function gemvLayout(dev: PimDeviceParams, M: number, K: number, channels:
   const outputsPerGroup = unitsPerChannel(dev) * dev.grfEntries;
   const rowsPerChannel = ceilDiv(ceilDiv(M, channels), outputsPerGroup) * outputsPerGroup;
   const nGroups = rowsPerChannel / outputsPerGroup;
-  const dramRowsUsed = nGroups * nKb + nGroups;
-  if (dramRowsUsed > reservedRows(dev).firstReserved) throw new KilnError('unsupported', `PIM GEMV ${M}x${K} needs ${dramRowsUsed} rows per bank on ${channels} channel(s) of ${dev.name} (has ${reservedRows(dev).firstReserved})`);
+  const dramRowsUsed = nGroups * nKb + nGroups * batch;
+  if (dramRowsUsed > reservedRows(dev).firstReserved) throw new KilnError('unsupported', `PIM GEMV ${M}x${K}${batch > 1 ? ` batch ${batch}` : ''} needs ${dramRowsUsed} rows per bank on ${channels} channel(s) of ${dev.name} (has ${reservedRows(dev).firstReserved})`);
   return { rowsPerChannel, kPadded: nKb * kBlock, nKb, nGroups, outputsPerGroup, dramRowsUsed };
 }
 
@@ -154,8 +156,19 @@ export function gemvLayout(dev: PimDeviceParams, M: number, K: number, channels:
  * y = W·x with W (M×K, row-major lane values) resident in the banks and x broadcast by the host.
  * Returns y rounded to the lane type after the host's fp32 reduction of each output's 16 lane sums.
  */
-export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Array | undefined, x: Float64Array | undefined, opts: PimRunOptions): { y: Float64Array; stats: PimStats; asm: string } {
-  const L = gemvLayout(dev, M, K, opts.channels);
+export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Array | undefined, x: Float64Array | undefined, opts: PimRunOptions, op: 'mac' | 'sum' = 'mac'): { y: Float64Array; stats: PimStats; asm: string } {
+  return gemmPim(dev, M, K, 1, W, x, opts, op);
+}
+
+/**
+ * Y[b] = W·X[b] for `batch` input vectors (X: batch×K) in one PIM session: the CRF is programmed once,
+ * the units loop over the vectors of each output group against the same resident weights, and the
+ * host reads every partial sum back in one pass. Each vector still re-opens the group's rows: a unit
+ * holds one vector block (GRF_A) and one set of accumulators (GRF_B), and every column command runs
+ * one instruction, so a weight column read serves one vector (docs/pim-isa.md, GEMM).
+ */
+export function gemmPim(dev: PimDeviceParams, M: number, K: number, batch: number, W: Float64Array | undefined, X: Float64Array | undefined, opts: PimRunOptions, op: 'mac' | 'sum' = 'mac'): { y: Float64Array; stats: PimStats; asm: string } {
+  const L = gemvLayout(dev, M, K, opts.channels, batch);
   const U = unitsPerChannel(dev);
   const E = dev.grfEntries;
   const lanes = dev.lanes;
@@ -163,11 +176,12 @@ export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Ar
   const outsPerBank = E / bpu;
   const colsPerRow = dev.rowBytes / dev.columnBytes;
   const W16 = dev.columnBytes / 2;
-  const asm = gemvMicrokernel(dev, L.nKb, L.nGroups);
+  const asm = gemvMicrokernel(dev, L.nKb, L.nGroups, op, batch);
   const words = assemble(asm);
-  const y = new Float64Array(M);
+  const y = new Float64Array(M * batch);
   const stats = emptyStats();
   const bankOrder = interleavedBanks(dev);
+  const resultRow = (g: number, b: number): number => L.nGroups * L.nKb + g * batch + b;
   for (let chIdx = 0; chIdx < opts.channels; chIdx++) {
     const m0 = chIdx * L.rowsPerChannel;
     if (m0 >= M && chIdx > 0) break;
@@ -190,60 +204,63 @@ export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Ar
               }
           }
         }
-    const xBits: Uint16Array[] = [];
-    for (let c = 0; c < L.nKb * E; c++) {
+    const xBits = (b: number, c: number): Uint16Array => {
       const d = new Uint16Array(W16);
       for (let l = 0; l < lanes; l++) {
         const k = c * lanes + l;
-        if (x && k < K) d[l] = toBits(x[k]!);
+        if (X && k < K) d[l] = toBits(X[b * K + k]!);
       }
-      xBits.push(d);
-    }
+      return d;
+    };
     const zero = new Uint16Array(W16);
     ch.enterAllBank();
     ch.programCrf(words);
     ch.enterPim();
     for (let g = 0; g < L.nGroups; g++) {
-      for (let kb = 0; kb < L.nKb; kb++) {
-        ch.act(0, g * L.nKb + kb);
-        for (let j = 0; j < E; j++) ch.trigger('WR', j, 'input', xBits[kb * E + j]);
-        for (let p = 0; p < bpu; p++) for (let c = 0; c < colsPerRow; c++) ch.trigger('RD', c, 'mac');
-        ch.pre(0);
+      for (let b = 0; b < batch; b++) {
+        for (let kb = 0; kb < L.nKb; kb++) {
+          ch.act(0, g * L.nKb + kb);
+          if (op === 'mac') for (let j = 0; j < E; j++) ch.trigger('WR', j, 'input', xBits(b, kb * E + j));
+          for (let p = 0; p < bpu; p++) for (let c = 0; c < colsPerRow; c++) ch.trigger('RD', c, 'mac');
+          ch.pre(0);
+        }
+        ch.act(0, resultRow(g, b), 'writeback');
+        for (let p = 0; p < bpu; p++) for (let o = 0; o < outsPerBank; o++) ch.trigger('WR', o * E, 'writeback', zero);
+        ch.pre(0, 'writeback');
       }
-      ch.act(0, L.nGroups * L.nKb + g, 'writeback');
-      for (let p = 0; p < bpu; p++) for (let o = 0; o < outsPerBank; o++) ch.trigger('WR', o * E, 'writeback', zero);
-      ch.pre(0, 'writeback');
     }
     if (ch.mode !== 'AB') throw new Error('GEMV microkernel did not reach EXIT');
     ch.exitAllBank();
     // Read the partial sums back over the bus.
     const buf = new Uint16Array(W16);
     for (let g = 0; g < L.nGroups; g++) {
-      const row = L.nGroups * L.nKb + g;
-      for (let i = 0; i < bankOrder.length; i += dev.bankGroups) {
-        const set = bankOrder.slice(i, i + dev.bankGroups);
-        for (const b of set) ch.act(b, row, 'readback');
-        for (let o = 0; o < outsPerBank; o++)
-          for (const b of set) {
-            ch.read(b, o * E, 'readback', buf);
-            const u = Math.floor(b / bpu);
-            const s = (b % bpu) * outsPerBank + o;
-            const m = m0 + (g * U + u) * E + s;
-            if (m >= M || !ch.functional) continue;
-            let acc = 0;
-            for (let l = 0; l < lanes; l++) acc = Math.fround(acc + ch.codec.fromBits(buf[l]!));
-            y[m] = ch.codec.round(acc);
-          }
-        for (const b of set) ch.pre(b, 'readback');
+      for (let b = 0; b < batch; b++) {
+        const row = resultRow(g, b);
+        for (let i = 0; i < bankOrder.length; i += dev.bankGroups) {
+          const set = bankOrder.slice(i, i + dev.bankGroups);
+          for (const bk of set) ch.act(bk, row, 'readback');
+          for (let o = 0; o < outsPerBank; o++)
+            for (const bk of set) {
+              ch.read(bk, o * E, 'readback', buf);
+              const u = Math.floor(bk / bpu);
+              const s = (bk % bpu) * outsPerBank + o;
+              const m = m0 + (g * U + u) * E + s;
+              if (m >= M || !ch.functional) continue;
+              let acc = 0;
+              for (let l = 0; l < lanes; l++) acc = Math.fround(acc + ch.codec.fromBits(buf[l]!));
+              y[b * M + m] = ch.codec.round(acc);
+            }
+          for (const bk of set) ch.pre(bk, 'readback');
+        }
       }
     }
     const dramCycles = ch.dram.finish('readback');
     addChannel(stats, ch, dramCycles);
   }
-  stats.macs = M * K;
+  stats.macs = op === 'mac' ? M * K * batch : 0;
   // Host: the 16-lane reduction of each output, after its read-back (not overlapped).
-  stats.hostCycles = Math.ceil((L.rowsPerChannel * lanes) / dev.hostMacsPerCycle);
-  return { y, stats: finishStats(stats, dev, opts.channels, 'contraction'), asm };
+  stats.hostCycles = Math.ceil((L.rowsPerChannel * batch * lanes) / dev.hostMacsPerCycle);
+  return { y, stats: finishStats(stats, dev, opts.channels, op === 'mac' ? 'contraction' : 'elementwise'), asm };
 }
 
 /** Banks ordered so consecutive banks are in different bank groups. */
@@ -288,22 +305,23 @@ export function hostStream(ch: PimChannel, kind: 'RD' | 'WR', columns: number, r
 }
 
 /** GEMV done by the host: W and x stream over the bus, y is written back; host MACs overlap the stream. */
-export function gemvBaseline(dev: PimDeviceParams, M: number, K: number, opts: PimRunOptions): PimStats {
+export function gemvBaseline(dev: PimDeviceParams, M: number, K: number, opts: PimRunOptions, op: 'mac' | 'sum' = 'mac', batch = 1): PimStats {
   const stats = emptyStats();
   const mc = ceilDiv(M, opts.channels);
   const perCol = dev.columnBytes / 2;
   for (let chIdx = 0; chIdx < opts.channels; chIdx++) {
     const ch = new PimChannel(dev, { refresh: opts.refresh });
     const wCols = ceilDiv(mc * K, perCol);
-    hostStream(ch, 'RD', ceilDiv(K, perCol), 0, 'input');
+    // A blocked host GEMM reads W once for every vector of the batch (the vectors stay in its cache).
+    if (op === 'mac') hostStream(ch, 'RD', ceilDiv(K * batch, perCol), 0, 'input');
     hostStream(ch, 'RD', wCols, 1, 'stream');
-    hostStream(ch, 'WR', ceilDiv(mc, perCol), 2 + ceilDiv(wCols, ch.columnsPerRow * dev.banks), 'writeback');
+    hostStream(ch, 'WR', ceilDiv(mc * batch, perCol), 2 + ceilDiv(wCols, ch.columnsPerRow * dev.banks), 'writeback');
     addChannel(stats, ch, ch.dram.finish('stream'));
   }
-  stats.macs = M * K;
-  const compute = Math.ceil(mc * K / dev.hostMacsPerCycle);
+  stats.macs = op === 'mac' ? M * K * batch : 0;
+  const compute = Math.ceil((mc * K * batch) / dev.hostMacsPerCycle);
   stats.hostCycles = Math.max(0, compute - stats.dramCycles); // overlapped; only an excess shows
-  return finishStats(stats, dev, opts.channels, 'contraction');
+  return finishStats(stats, dev, opts.channels, op === 'mac' ? 'contraction' : 'elementwise');
 }
 
 // ---------------------------------------------------------------- elementwise on PIM
@@ -447,4 +465,38 @@ export function elementwiseBaseline(dev: PimDeviceParams, op: ElementwiseOp, n: 
   }
   stats.macs = n;
   return finishStats(stats, dev, opts.channels, 'elementwise');
+}
+
+/**
+ * The host writing `elements` lane values over the bus (SB mode, open page): the layout step of an
+ * operand that is not resident in the PIM layout (e.g. a runtime matrix of an activation×activation
+ * contraction), counted before the PIM run.
+ */
+export function hostWriteStats(dev: PimDeviceParams, elements: number, opts: PimRunOptions): PimStats {
+  const stats = emptyStats();
+  const cols = ceilDiv(ceilDiv(elements, opts.channels), dev.columnBytes / 2);
+  for (let chIdx = 0; chIdx < opts.channels; chIdx++) {
+    const ch = new PimChannel(dev, { refresh: opts.refresh });
+    hostStream(ch, 'WR', cols, 0, 'layout');
+    addChannel(stats, ch, ch.dram.finish('layout'));
+  }
+  return finishStats(stats, dev, opts.channels, 'elementwise');
+}
+
+/** Sums two runs done one after the other (cycles, energy and counters add; fractions recomputed). */
+export function sequenceStats(dev: PimDeviceParams, channels: number, kind: 'contraction' | 'elementwise', ...runs: PimStats[]): PimStats {
+  const s = emptyStats();
+  for (const r of runs) {
+    s.dramCycles += r.dramCycles;
+    s.hostCycles += r.hostCycles;
+    for (const [k, v] of Object.entries(r.breakdown)) if (k !== 'host') s.breakdown[k] = (s.breakdown[k] ?? 0) + v;
+    for (const k of Object.keys(s.commands) as (keyof PimStats['commands'])[]) s.commands[k] += r.commands[k];
+    s.energyPj += r.energyPj;
+    for (const k of Object.keys(s.energy) as (keyof PimStats['energy'])[]) s.energy[k] += r.energy[k];
+    s.macs += r.macs;
+    s.laneOps += r.laneOps;
+    s.internalBytes += r.internalBytes;
+    s.ioBytes += r.ioBytes;
+  }
+  return finishStats(s, dev, channels, kind);
 }

@@ -11,7 +11,7 @@ import { bufferSize, storageOf } from '../../ir/kernel/types.js';
 import { kernelCounts } from '../../costmodel/kernel-cost.js';
 import { analyzeKernel, type Affine, type KernelShape, type LoopInfo } from './analyze.js';
 import type { PimDeviceParams } from './device.js';
-import { elementwiseBaseline, elementwisePim, gemvBaseline, gemvLayout, gemvPim, type PimStats } from './kernels.js';
+import { elementwiseBaseline, elementwisePim, gemmPim, gemvBaseline, gemvLayout, hostWriteStats, sequenceStats, type PimStats } from './kernels.js';
 
 export type PimPrecision = 'native' | 'fp16';
 
@@ -27,6 +27,23 @@ export interface GemvPlan {
   readonly M: number;
   readonly K: number;
   readonly batch: number;
+  /**
+   * The resident matrix is an activation (activation×activation contraction): the host writes it in
+   * the PIM layout over the bus before the run, and that write is counted.
+   */
+  readonly layoutWrite: boolean;
+}
+
+/** A sum over one axis: the GEMV walk over a resident matrix with ADD instead of MAC (no input vector). */
+export interface ReducePlan {
+  readonly kind: 'reduce';
+  readonly x: { readonly buf: KBuffer; readonly idx: Affine };
+  readonly out: KBuffer;
+  readonly outIdx: Affine;
+  readonly wLoops: readonly LoopInfo[];
+  readonly k: LoopInfo;
+  readonly M: number;
+  readonly K: number;
 }
 
 export interface EwPlan {
@@ -44,7 +61,7 @@ export interface KernelDecision {
   readonly shape: string;
   readonly offload: boolean;
   readonly why: string;
-  readonly plan?: GemvPlan | EwPlan;
+  readonly plan?: GemvPlan | EwPlan | ReducePlan;
   /** Operands converted to the lane type (--pim-precision fp16). */
   readonly converted: boolean;
   /** Simulated cycles on the PIM units (timing only) and for the host doing it, when both were estimated. */
@@ -89,16 +106,27 @@ function typeCheck(bufs: readonly KBuffer[], dev: PimDeviceParams, precision: Pi
 
 function gemvPlan(s: Extract<KernelShape, { kind: 'contraction' }>): GemvPlan | string {
   const isConst = (b: KBuffer): boolean => storageOf(b).role === 'const' && storageOf(b).data !== undefined;
-  const [w, a] = isConst(s.y.buf) ? [s.y, s.x] : isConst(s.x.buf) ? [s.x, s.y] : [undefined, undefined];
-  if (!w || !a) return 'neither operand is constant: the matrix would have to cross the bus before every use';
+  // A constant operand is laid out in the banks when the model is loaded; otherwise the larger
+  // operand is the resident matrix and the host writes it in the layout first (counted).
+  const layoutWrite = !isConst(s.y.buf) && !isConst(s.x.buf);
+  const sizeOf = (o: { idx: Affine }): number => s.outLoops.filter((l) => o.idx.coef.has(l.v)).reduce((p, l) => p * l.trip, 1);
+  const [w, a] = isConst(s.y.buf) ? [s.y, s.x] : isConst(s.x.buf) ? [s.x, s.y] : sizeOf(s.y) >= sizeOf(s.x) ? [s.y, s.x] : [s.x, s.y];
   if (!w.idx.coef.has(s.k.v) || !a.idx.coef.has(s.k.v)) return 'reduction index missing from an operand';
   const wLoops = s.outLoops.filter((l) => w.idx.coef.has(l.v));
   const bLoops = s.outLoops.filter((l) => a.idx.coef.has(l.v));
-  if (wLoops.some((l) => a.idx.coef.has(l.v))) return 'an output index addresses both operands (batched weights)';
+  if (wLoops.some((l) => a.idx.coef.has(l.v))) return 'an output index addresses both operands (batched matrices, e.g. per-head attention): one resident matrix per batch index is not mapped';
   if (wLoops.length + bLoops.length !== s.outLoops.length) return 'an output index addresses neither operand (broadcast)';
   const M = wLoops.reduce((p, l) => p * l.trip, 1);
   const batch = bLoops.reduce((p, l) => p * l.trip, 1);
-  return { kind: 'gemv', weights: w, act: a, out: s.out, outIdx: s.outIdx, wLoops, bLoops, k: s.k, M, K: s.k.trip, batch };
+  return { kind: 'gemv', weights: w, act: a, out: s.out, outIdx: s.outIdx, wLoops, bLoops, k: s.k, M, K: s.k.trip, batch, layoutWrite };
+}
+
+/** PIM and host cost of a planned contraction (timing only). */
+export function gemvCosts(dev: PimDeviceParams, g: { M: number; K: number; batch: number; layoutWrite: boolean }, channels: number): { pim: PimStats; host: PimStats } {
+  const timing = { channels, functional: false };
+  const run = gemmPim(dev, g.M, g.K, g.batch, undefined, undefined, timing).stats;
+  const pim = g.layoutWrite ? sequenceStats(dev, channels, 'contraction', hostWriteStats(dev, g.M * g.K, { channels }), run) : run;
+  return { pim, host: gemvBaseline(dev, g.M, g.K, { channels }, 'mac', g.batch) };
 }
 
 /** Decides, for every kernel, whether it runs on the PIM units, and why. */
@@ -123,20 +151,37 @@ export function planProgram(program: Program, dev: PimDeviceParams, channels: nu
           why: offload ? `pim: ${pim.cycles} cycles vs host ${base.cycles}${t.why}` : `host: ${base.cycles} cycles vs pim ${pim.cycles} (mode switches and programming outweigh the gain)`,
         };
       }
+      if (s.kind === 'reduction') {
+        const shape = `reduce ${s.op} ${s.outLoops.reduce((p, l) => p * l.trip, 1)}x${s.k.trip}`;
+        if (s.op !== 'sum') return no(shape, 'host: no max instruction in the PIM ISA (ADD, MUL, MAC, MAD, MOV, FILL); a max built from them would not be exact');
+        if (!s.x.idx.coef.has(s.k.v) || s.outLoops.some((l) => !s.x.idx.coef.has(l.v))) return no(shape, 'host: the reduced operand is not indexed by every output loop and the reduction loop');
+        const t = typeCheck([s.out, s.x.buf], dev, precision);
+        if (!t.ok) return no(shape, `host: ${t.why}`);
+        const M = s.outLoops.reduce((p, l) => p * l.trip, 1);
+        gemvLayout(dev, M, s.k.trip, channels);
+        const pim = gemmPim(dev, M, s.k.trip, 1, undefined, undefined, timing, 'sum').stats;
+        const base = gemvBaseline(dev, M, s.k.trip, { channels }, 'sum');
+        const plan: ReducePlan = { kind: 'reduce', x: s.x, out: s.out, outIdx: s.outIdx, wLoops: s.outLoops, k: s.k, M, K: s.k.trip };
+        const offload = pim.cycles < base.cycles;
+        return {
+          kernel: k.name, shape, offload, plan, converted: t.converted, pimCycles: pim.cycles, hostCycles: base.cycles, pimStats: pim,
+          why: offload ? `pim: ${pim.cycles} cycles (partial sums per unit, lane and cross-unit sums on the host) vs host ${base.cycles}${t.why}` : `host: ${base.cycles} cycles vs pim ${pim.cycles}`,
+        };
+      }
       const g = gemvPlan(s);
       if (typeof g === 'string') return no('contraction', `host: ${g}`);
-      const shape = `gemv ${g.M}x${g.K}${g.batch > 1 ? ` batch ${g.batch}` : ''}`;
+      const shape = `${g.batch > 1 ? 'gemm' : 'gemv'} ${g.M}x${g.K}${g.batch > 1 ? ` batch ${g.batch}` : ''}${g.layoutWrite ? ' (activation matrix)' : ''}`;
       const t = typeCheck([g.out, g.weights.buf, g.act.buf], dev, precision);
       if (!t.ok) return no(shape, `host: ${t.why}`);
-      gemvLayout(dev, g.M, g.K, channels);
-      const one = gemvPim(dev, g.M, g.K, undefined, undefined, timing).stats;
-      const pimCycles = one.cycles * g.batch;
-      const base = gemvBaseline(dev, g.M, g.K, { channels });
-      const hostCycles = Math.max(base.cycles, Math.ceil((g.M * g.K * g.batch) / (dev.hostMacsPerCycle * channels)));
+      gemvLayout(dev, g.M, g.K, channels, g.batch);
+      const c = gemvCosts(dev, g, channels);
+      const pimCycles = c.pim.cycles;
+      const hostCycles = c.host.cycles;
       const offload = pimCycles < hostCycles;
+      const lw = g.layoutWrite ? ` (incl. writing the ${g.M}x${g.K} activation matrix in the PIM layout)` : '';
       return {
-        kernel: k.name, shape, offload, plan: g, converted: t.converted, pimCycles, hostCycles, pimStats: one,
-        why: offload ? `pim: ${pimCycles} cycles vs host ${hostCycles}${t.why}` : `host: ${hostCycles} cycles vs pim ${pimCycles}`,
+        kernel: k.name, shape, offload, plan: g, converted: t.converted, pimCycles, hostCycles, pimStats: c.pim,
+        why: offload ? `pim: ${pimCycles} cycles${lw} vs host ${hostCycles}${t.why}` : `host: ${hostCycles} cycles vs pim ${pimCycles}${lw}`,
       };
     } catch (e) {
       if (e instanceof KilnError && e.code === 'unsupported') return no(s.kind, `host: ${e.message}`);

@@ -4,17 +4,17 @@
  * functionally with the kernel interpreter and timed as bus traffic plus host operations.
  */
 import { KilnError } from '../../ir/errors.js';
-import { runProgram } from '../../ir/kernel/interp.js';
+import { programStorage, runProgram } from '../../ir/kernel/interp.js';
 import type { KBuffer, Kernel, Program } from '../../ir/kernel/types.js';
 import { bufferSize, storageOf } from '../../ir/kernel/types.js';
 import { Tensor } from '../../ir/tensor.js';
 import { registerTarget, type KernelTarget, type TargetContext, type TargetFiles, type TargetOptionValues, type TargetRunResult } from '../target.js';
-import { DEFAULT_PIM_DEVICE, loadPimDevice, peakInternalBytesPerCycle, PIM_DEVICE_NAMES, type PimDeviceParams } from './device.js';
+import { DEFAULT_PIM_DEVICE, loadPimDevice, peakInternalBytesPerCycle, type PimDeviceParams } from './device.js';
 import { laneCodec } from './f16.js';
 import { assemble } from './isa.js';
-import { elementwiseMicrokernel, elementwisePim, gemvLayout, gemvMicrokernel, gemvPim, type PimStats } from './kernels.js';
+import { elementwiseMicrokernel, elementwisePim, gemmPim, gemvLayout, gemvMicrokernel, hostWriteStats, sequenceStats, type PimStats } from './kernels.js';
 import { evalAffine, type LoopInfo } from './analyze.js';
-import { hostKernelCost, planProgram, type EwPlan, type GemvPlan, type KernelDecision, type PimPrecision } from './plan.js';
+import { hostKernelCost, planProgram, type EwPlan, type GemvPlan, type KernelDecision, type PimPrecision, type ReducePlan } from './plan.js';
 
 interface PimSettings {
   readonly dev: PimDeviceParams;
@@ -49,49 +49,51 @@ interface Executed {
   maxAbsErr?: number;
 }
 
-function runGemv(p: GemvPlan, st: Map<KBuffer, Tensor>, s: PimSettings, converted: boolean): Executed {
-  const round = laneCodec(s.dev.laneType).round;
-  const wData = numbers(st.get(storageOf(p.weights.buf))!);
-  const aData = numbers(st.get(storageOf(p.act.buf))!);
-  const out = st.get(storageOf(p.out))!.data as unknown as { [i: number]: number };
-  const W = new Float64Array(p.M * p.K);
+/** Gathers a resident matrix (rows = points of `rows`, columns = the reduction loop) in lane values. */
+function gatherMatrix(data: ArrayLike<number>, idx: GemvPlan['weights']['idx'], rows: readonly LoopInfo[], k: LoopInfo, round: (x: number) => number): Float64Array {
+  const K = k.trip;
+  const out = new Float64Array(rows.reduce((p, l) => p * l.trip, 1) * K);
   let m = 0;
-  forEachPoint(p.wLoops, (env) => {
-    for (let k = 0; k < p.K; k++) {
-      env.set(p.k.v, k);
-      W[m * p.K + k] = round(wData[evalAffine(p.weights.idx, env)]!);
+  forEachPoint(rows, (env) => {
+    for (let j = 0; j < K; j++) {
+      env.set(k.v, j);
+      out[m * K + j] = round(data[evalAffine(idx, env)]!);
     }
     m++;
   });
-  let stats: PimStats | undefined;
+  return out;
+}
+
+function runGemv(p: GemvPlan, st: Map<KBuffer, Tensor>, s: PimSettings): Executed {
+  const round = laneCodec(s.dev.laneType).round;
+  const W = gatherMatrix(numbers(st.get(storageOf(p.weights.buf))!), p.weights.idx, p.wLoops, p.k, round);
+  const X = gatherMatrix(numbers(st.get(storageOf(p.act.buf))!), p.act.idx, p.bLoops, p.k, round);
+  const out = st.get(storageOf(p.out))!.data as unknown as { [i: number]: number };
+  // One PIM session for the whole batch (GEMM), weights resident.
+  const r = gemmPim(s.dev, p.M, p.K, p.batch, W, X, { channels: s.channels });
+  const stats = p.layoutWrite ? sequenceStats(s.dev, s.channels, 'contraction', hostWriteStats(s.dev, p.M * p.K, { channels: s.channels }), r.stats) : r.stats;
+  let b = 0;
   forEachPoint(p.bLoops, (benv) => {
-    const x = new Float64Array(p.K);
-    const env = new Map(benv);
-    for (let k = 0; k < p.K; k++) {
-      env.set(p.k.v, k);
-      x[k] = round(aData[evalAffine(p.act.idx, env)]!);
-    }
-    const r = gemvPim(s.dev, p.M, p.K, W, x, { channels: s.channels });
-    stats = stats ? addStats(stats, r.stats) : r.stats;
     let i = 0;
     forEachPoint(p.wLoops, (wenv) => {
       const e = new Map([...benv, ...wenv]);
-      out[evalAffine(p.outIdx, e)] = r.y[i++]!;
+      out[evalAffine(p.outIdx, e)] = r.y[b * p.M + i++]!;
     });
+    b++;
   });
-  void converted;
   return { stats };
 }
 
-function addStats(a: PimStats, b: PimStats): PimStats {
-  const breakdown = { ...a.breakdown };
-  for (const [k, v] of Object.entries(b.breakdown)) breakdown[k] = (breakdown[k] ?? 0) + v;
-  return {
-    ...a,
-    cycles: a.cycles + b.cycles, dramCycles: a.dramCycles + b.dramCycles, hostCycles: a.hostCycles + b.hostCycles, breakdown,
-    energyPj: a.energyPj + b.energyPj, macs: a.macs + b.macs, laneOps: a.laneOps + b.laneOps,
-    internalBytes: a.internalBytes + b.internalBytes, ioBytes: a.ioBytes + b.ioBytes, seconds: a.seconds + b.seconds,
-  };
+function runReduce(p: ReducePlan, st: Map<KBuffer, Tensor>, s: PimSettings): Executed {
+  const round = laneCodec(s.dev.laneType).round;
+  const X = gatherMatrix(numbers(st.get(storageOf(p.x.buf))!), p.x.idx, p.wLoops, p.k, round);
+  const out = st.get(storageOf(p.out))!.data as unknown as { [i: number]: number };
+  const r = gemmPim(s.dev, p.M, p.K, 1, X, undefined, { channels: s.channels }, 'sum');
+  let i = 0;
+  forEachPoint(p.wLoops, (env) => {
+    out[evalAffine(p.outIdx, env)] = r.y[i++]!;
+  });
+  return { stats: r.stats };
 }
 
 function runElementwise(p: EwPlan, st: Map<KBuffer, Tensor>, s: PimSettings): Executed {
@@ -111,26 +113,6 @@ function interpretKernel(program: Program, k: Kernel, st: Map<KBuffer, Tensor>):
   runProgram(sub, roots.map((b) => st.get(b)!));
 }
 
-function initialStorage(program: Program, inputs: readonly Tensor[]): Map<KBuffer, Tensor> {
-  if (inputs.length !== program.inputs.length) throw new KilnError('runtime', `program takes ${program.inputs.length} inputs, ${inputs.length} given`);
-  const st = new Map<KBuffer, Tensor>();
-  program.inputs.forEach((b, i) => {
-    const x = inputs[i]!;
-    if (x.size !== bufferSize(b)) throw new KilnError('runtime', `input '${b.name}' has ${x.size} elements, the program was compiled for ${bufferSize(b)}`);
-    // The run writes in place into the buffers it is given; never into the caller's tensor.
-    st.set(b, new Tensor(x.dtype, x.shape, x.data.slice() as typeof x.data));
-  });
-  for (const b of program.buffers) {
-    if (st.has(b) || b.viewOf) continue;
-    if (b.dtype === 'index') throw new KilnError('type', `buffer '${b.name}' cannot hold index values`);
-    if (b.role === 'const') {
-      if (!b.data) throw new KilnError('runtime', `const buffer '${b.name}' has no data`);
-      st.set(b, b.data);
-    } else st.set(b, Tensor.zeros(b.dtype, b.shape));
-  }
-  return st;
-}
-
 export interface PimRunReport {
   cycles: number;
   pimCycles: number;
@@ -143,7 +125,7 @@ export interface PimRunReport {
 }
 
 export function runPim(program: Program, inputs: readonly Tensor[], s: PimSettings, decisions = planProgram(program, s.dev, s.channels, s.precision)): { outputs: Tensor[]; report: PimRunReport } {
-  const st = initialStorage(program, inputs);
+  const st = programStorage(program, inputs, true);
   let pimCycles = 0;
   let hostCycles = 0;
   let energyPj = 0;
@@ -154,9 +136,9 @@ export function runPim(program: Program, inputs: readonly Tensor[], s: PimSettin
     const d = decisions[i]!;
     if (!d.offload || !d.plan) {
       interpretKernel(program, k, st);
-      const h = hostKernelCost(k, s.dev, s.channels);
-      hostCycles += h.cycles;
-      energyPj += h.energyPj;
+      // The cycles the decision compared (the simulated host baseline for an offload candidate).
+      hostCycles += d.hostCycles;
+      energyPj += hostKernelCost(k, s.dev, s.channels).energyPj;
       return;
     }
     let ref: Float64Array | undefined;
@@ -166,7 +148,7 @@ export function runPim(program: Program, inputs: readonly Tensor[], s: PimSettin
       interpretKernel(program, k, copy);
       ref = Float64Array.from(numbers(copy.get(storageOf(d.plan.out))!));
     }
-    const r = d.plan.kind === 'gemv' ? runGemv(d.plan, st, s, d.converted) : runElementwise(d.plan, st, s);
+    const r = d.plan.kind === 'gemv' ? runGemv(d.plan, st, s) : d.plan.kind === 'reduce' ? runReduce(d.plan, st, s) : runElementwise(d.plan, st, s);
     if (ref) {
       const got = numbers(st.get(storageOf(d.plan.out))!);
       let e = 0;
@@ -199,14 +181,16 @@ function layoutOf(d: KernelDecision, s: PimSettings): Record<string, unknown> | 
   const p = d.plan;
   if (!d.offload || !p) return undefined;
   const dev = s.dev;
-  if (p.kind === 'gemv') {
-    const L = gemvLayout(dev, p.M, p.K, s.channels);
+  if (p.kind === 'gemv' || p.kind === 'reduce') {
+    const batch = p.kind === 'gemv' ? p.batch : 1;
+    const L = gemvLayout(dev, p.M, p.K, s.channels, batch);
+    const names = p.kind === 'gemv' ? { weights: p.weights.buf.name, activations: p.act.buf.name, ...(p.layoutWrite ? { weightsWrittenByHost: true } : {}) } : { reduced: p.x.buf.name };
     return {
-      kernel: d.kernel, kind: 'gemv', weights: p.weights.buf.name, activations: p.act.buf.name, output: p.out.name, M: p.M, K: p.K, batch: p.batch,
+      kernel: d.kernel, kind: p.kind === 'gemv' ? (batch > 1 ? 'gemm' : 'gemv') : 'reduce-sum', ...names, output: p.out.name, M: p.M, K: p.K, batch,
       channels: s.channels, rowsPerChannel: L.rowsPerChannel, groups: L.nGroups, kBlocks: L.nKb, dramRowsPerBank: L.dramRowsUsed,
       weightPlacement: `W[m][k]: channel c = floor(m / ${L.rowsPerChannel}); m' = m mod ${L.rowsPerChannel} = (g*${dev.banks / dev.banksPerUnit} + u)*${dev.grfEntries} + s; bank u*${dev.banksPerUnit} + floor(s / ${dev.grfEntries / dev.banksPerUnit}); row g*${L.nKb} + floor(k / ${dev.grfEntries * dev.lanes}); column (s mod ${dev.grfEntries / dev.banksPerUnit})*${dev.grfEntries} + floor(k / ${dev.lanes}) mod ${dev.grfEntries}; lane k mod ${dev.lanes}`,
-      inputBroadcast: `x[k] written (AB-PIM WR) to column floor(k/${dev.lanes}) mod ${dev.grfEntries} of the open row, once per (group, k block)`,
-      partialSums: `row ${L.nGroups * L.nKb} + g, columns o*${dev.grfEntries}; the host sums the ${dev.lanes} lanes`,
+      ...(p.kind === 'gemv' ? { inputBroadcast: `x[b][k] written (AB-PIM WR) to column floor(k/${dev.lanes}) mod ${dev.grfEntries} of the open row, once per (group, vector b, k block)` } : {}),
+      partialSums: `row ${L.nGroups * L.nKb} + g*${batch} + b, columns o*${dev.grfEntries}; the host sums the ${dev.lanes} lanes`,
     };
   }
   return {
@@ -219,8 +203,12 @@ function microkernelOf(d: KernelDecision, s: PimSettings): string | undefined {
   const p = d.plan;
   if (!d.offload || !p) return undefined;
   if (p.kind === 'gemv') {
+    const L = gemvLayout(s.dev, p.M, p.K, s.channels, p.batch);
+    return gemvMicrokernel(s.dev, L.nKb, L.nGroups, 'mac', p.batch);
+  }
+  if (p.kind === 'reduce') {
     const L = gemvLayout(s.dev, p.M, p.K, s.channels);
-    return gemvMicrokernel(s.dev, L.nKb, L.nGroups);
+    return gemvMicrokernel(s.dev, L.nKb, L.nGroups, 'sum');
   }
   const perStep = (s.dev.banks / s.dev.banksPerUnit) * s.dev.grfEntries * s.dev.lanes * (p.op === 'relu' ? s.dev.banksPerUnit : 1);
   return elementwiseMicrokernel(s.dev, p.op, Math.ceil(Math.ceil(p.n / s.channels) / perStep));
@@ -252,7 +240,7 @@ export function emitPim(program: Program, ctx: TargetContext): TargetFiles {
     if (d.offload && d.pimCycles !== undefined) pimCycles += d.pimCycles;
     else hostCycles += d.hostCycles;
   }
-  const internal = decisions.reduce((a, d) => a + (d.offload && d.pimStats ? d.pimStats.internalBytes * (d.plan?.kind === 'gemv' ? d.plan.batch : 1) : 0), 0);
+  const internal = decisions.reduce((a, d) => a + (d.offload && d.pimStats ? d.pimStats.internalBytes : 0), 0);
   const cycles = pimCycles + hostCycles;
   return {
     files,
@@ -260,7 +248,7 @@ export function emitPim(program: Program, ctx: TargetContext): TargetFiles {
       device: s.dev.name, channels: s.channels, precision: s.precision, sources: s.dev.sources,
       estimate: {
         cycles, pimCycles, hostCycles, seconds: (cycles * s.dev.tCKns) / 1e9,
-        energyPj: Math.round(decisions.reduce((a, d) => a + (d.offload && d.pimStats ? d.pimStats.energyPj * (d.plan?.kind === 'gemv' ? d.plan.batch : 1) : 0), 0)),
+        energyPj: Math.round(decisions.reduce((a, d) => a + (d.offload && d.pimStats ? d.pimStats.energyPj : 0), 0)),
         internalBandwidthUtilisation: cycles > 0 ? internal / cycles / (peakInternalBytesPerCycle(s.dev) * s.channels) : 0,
       },
       kernels: decisions.map((d) => ({ kernel: d.kernel, shape: d.shape, offload: d.offload, why: d.why, ...(d.pimCycles !== undefined ? { pimCycles: d.pimCycles } : {}), hostCycles: d.hostCycles })),
@@ -273,7 +261,7 @@ export const pimTarget: KernelTarget = {
   description: 'processing-in-memory (HBM-PIM / GDDR6-AiM) on Kiln\'s cycle-level simulator; the host model runs what is not offloaded',
   level: 'kernel',
   options: {
-    device: { description: 'PIM device profile', default: DEFAULT_PIM_DEVICE, values: PIM_DEVICE_NAMES },
+    device: { description: 'PIM device profile (a pim device of `kiln devices --kind pim`)', default: DEFAULT_PIM_DEVICE },
     channels: { description: 'pseudo-channels the data is spread over', default: '1' },
     'pim-precision': { description: 'native: offload only kernels in the lane type; fp16: convert float kernels (output error reported)', default: 'native', values: ['native', 'fp16'] },
   },

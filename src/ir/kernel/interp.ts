@@ -339,8 +339,12 @@ export function paramValueOf(program: Program, inputs: readonly Pick<Tensor, 'si
   return value ?? param.max;
 }
 
-/** Runs a program on input tensors (in program-input order) and returns its outputs. */
-export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[] {
+/**
+ * The storage a run of `program` works on: its inputs (copied when `copyInputs`, so a run that writes
+ * in place never touches the caller's tensors), constants, zeroed buffers, and views sharing their
+ * root's elements. Shared by the interpreter and backends that interpret part of a program.
+ */
+export function programStorage(program: Program, inputs: readonly Tensor[], copyInputs = false): Map<KBuffer, Tensor> {
   const storage = new Map<KBuffer, Tensor>();
   if (inputs.length !== program.inputs.length) throw new KilnError('runtime', `program takes ${program.inputs.length} inputs, ${inputs.length} given`);
   const value = paramValueOf(program, inputs);
@@ -348,7 +352,7 @@ export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[
     const x = inputs[i]!;
     const want = shapeAt(b, program.param, value ?? 0).reduce((a, d) => a * d, 1);
     if (x.size !== want) throw new KilnError('runtime', `input '${b.name}' has ${x.size} elements, the program was compiled for ${want}`);
-    storage.set(b, x);
+    storage.set(b, copyInputs ? new Tensor(x.dtype, x.shape, x.data.slice() as typeof x.data) : x);
   });
   for (const b of program.buffers) {
     if (storage.has(b) || b.viewOf) continue;
@@ -360,6 +364,13 @@ export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[
   }
   // views share their root's elements
   for (const b of program.buffers) if (b.viewOf) storage.set(b, storage.get(storageOf(b))!);
+  return storage;
+}
+
+/** Runs a program on input tensors (in program-input order) and returns its outputs. */
+export function runProgram(program: Program, inputs: readonly Tensor[]): Tensor[] {
+  const storage = programStorage(program, inputs);
+  const value = paramValueOf(program, inputs);
   for (const k of program.kernels) {
     const c = new Compiler(storage);
     if (program.param) c.bind(program.param.name, value!);
