@@ -294,7 +294,7 @@ function countProgress(label: string): { start: (total: number) => void; update:
  * Where `--json [file]` sends things. No value (or `-`): JSON on stdout and the human text on
  * stderr, so stdout parses as a whole. A file: JSON there, human text on stdout as without --json.
  */
-function jsonOutput(opt: string | boolean | undefined): { human: NodeJS.WritableStream; json: (value: unknown) => void } {
+export function jsonOutput(opt: string | boolean | undefined): { human: NodeJS.WritableStream; json: (value: unknown) => void } {
   const text = (value: unknown): string => `${JSON.stringify(value, null, 2)}\n`;
   if (opt === true || opt === '-') return { human: process.stderr, json: (v) => void process.stdout.write(text(v)) };
   if (typeof opt === 'string') return { human: process.stdout, json: (v) => writeFileAtomic(opt, text(v)) };

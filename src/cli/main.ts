@@ -5,6 +5,7 @@ import { KilnError, isKilnError } from '../ir/errors.js';
 import { registerCommands } from './commands.js';
 import { registerDevicesCommands } from './commands-devices.js';
 import { registerConvertCommand } from './commands-convert.js';
+import { registerQuantizeCommand } from './commands-quantize.js';
 import { registerPimCommands } from './commands-pim.js';
 import { loadPluginsAndConfig } from './commands-pipeline.js';
 import { maxTensorBytes, setMaxTensorBytes } from '../ir/tensor.js';
@@ -63,6 +64,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   registerCommands(program, main);
   registerDevicesCommands(program);
   registerConvertCommand(program);
+  registerQuantizeCommand(program);
   registerPimCommands(program);
   try {
     await program.parseAsync([...argv]);
