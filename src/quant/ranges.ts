@@ -52,7 +52,9 @@ export class TensorStats {
     }
     for (let i = 0; i < data.length; i++) {
       const v = abs ? Math.abs(data[i]!) : data[i]!;
-      if (Number.isNaN(v)) continue;
+      // exact zeros (half of a ReLU output) are exact at every threshold: counted, they would only
+      // make the merged first level of each candidate look worse and drive the threshold down
+      if (Number.isNaN(v) || (abs && v === 0)) continue;
       const b = Math.min(HIST_BINS - 1, Math.max(0, Math.floor((v - lo) / width)));
       this.hist[b]! += 1;
     }
