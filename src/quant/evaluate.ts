@@ -6,7 +6,7 @@
 import type { Module } from '../ir/graph.js';
 import { interpret } from '../ir/interp/interpreter.js';
 import type { Tensor } from '../ir/tensor.js';
-import { observe, type DataSet } from './calibrate.js';
+import type { DataSet } from './calibrate.js';
 import type { QdqResult } from './qdq.js';
 
 export interface SqnrAcc {
@@ -75,8 +75,17 @@ export function evaluate(float: Module, q: QdqResult, data: readonly DataSet[]):
   const quantOutputs: Tensor[][] = [];
   for (const inputs of data) {
     const ref = new Map<string, Tensor>();
-    observe(float, [inputs], new Set(names), (name, t) => ref.set(name, t));
-    const fOut = interpret(float, inputs);
+    float.graph.inputs.forEach((v, i) => {
+      const x = inputs[i];
+      if (x && x.kind === 'tensor' && layerAcc.has(v.name)) ref.set(v.name, x);
+    });
+    const fOut = interpret(float, inputs, {
+      onNode: (node, outs) =>
+        node.outputs.forEach((v, i) => {
+          const x = outs[i];
+          if (v && x && x.kind === 'tensor' && layerAcc.has(v.name)) ref.set(v.name, x);
+        }),
+    });
     const qOut = interpret(q.module, inputs, {
       onNode: (node, outs) => {
         const v = node.outputs[0];

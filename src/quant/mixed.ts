@@ -53,10 +53,10 @@ export interface MixedResult {
   solverBudgetDb: number;
 }
 
-const noiseOf = (a: Accuracy): { signal: number; noise: number } => {
-  // output 0 carries the budget (classification or regression alike); its SQNR gives noise/signal
+/** Output 0's error power relative to its signal (output 0 carries the budget, classification or not). */
+const noiseOf = (a: Accuracy): number => {
   const s = a.outputs[0]!.sqnrDb;
-  return { signal: 1, noise: Number.isFinite(s) ? 10 ** (-s / 10) : 0 };
+  return Number.isFinite(s) ? 10 ** (-s / 10) : 0;
 };
 
 function layerActivation(module: Module, l: Layer, acts: ReadonlySet<string>): string | null {
@@ -151,7 +151,7 @@ export function chooseMixed(float: Module, cal: Calibration, data: readonly Data
     return { result, accuracy: evaluate(float, result, data) };
   };
   const b = run(base);
-  const n0 = noiseOf(b.accuracy).noise;
+  const n0 = noiseOf(b.accuracy);
   const elements = (name: string | null): number => {
     const t = name ? float.graph.nodes.flatMap((n) => n.outputs).find((v) => v?.name === name)?.tensorType : null;
     const shape = t?.shape ?? [];
@@ -164,9 +164,9 @@ export function chooseMixed(float: Module, cal: Calibration, data: readonly Data
       return run(plan).accuracy;
     };
     const a4 = one(4, 'i8');
-    const d4 = Math.max(0, noiseOf(a4).noise - n0);
+    const d4 = Math.max(0, noiseOf(a4) - n0);
     const a16 = layerActs[i] ? one(8, 'i16') : null;
-    const d16 = a16 ? Math.min(0, noiseOf(a16).noise - n0) : 0;
+    const d16 = a16 ? Math.min(0, noiseOf(a16) - n0) : 0;
     const actBytes = elements(layerActs[i]!);
     const wb = (bits: WeightBits): number => weightBytes(l.elements, l.channels, bits) + (l.bias ? 4 * l.channels : 0);
     const options: LayerOption[] = [

@@ -207,7 +207,7 @@ export function buildQdq(float: Module, plan: QuantPlan, ranges: ReadonlyMap<str
     params.set(v.name, activationParams(r, dt));
   }
 
-  const before = new Map<Node, Node[]>(); // constant DQ nodes to place before a node
+  const before = new Map<Node | null, Node[]>(); // constant DQ nodes to place before a node
   const after = new Map<Node | null, Node[]>(); // activation Q/DQ after a producer (null: graph inputs)
   const newInits: Value[] = [];
   const constant = (base: string, t: Tensor): Value => {
@@ -243,7 +243,7 @@ export function buildQdq(float: Module, plan: QuantPlan, ranges: ReadonlyMap<str
     // symmetric: no zero point (DequantizeLinear's default is 0 of the input's type)
     const wdq = dqNode(l.weight.name, wq, ws, null, w.shape, l.axis);
     l.node.inputs[1] = wdq.outputs[0]!;
-    place(before as Map<Node | null, Node[]>, l.node, wdq);
+    place(before, l.node, wdq);
     dropped.add(l.weight);
     qBytes += weightBytes(l.elements, l.channels, bits);
     if (l.bias) {
@@ -258,7 +258,7 @@ export function buildQdq(float: Module, plan: QuantPlan, ranges: ReadonlyMap<str
       const bs = constant(`${l.bias.value.name}_scale`, new Tensor('f32', [l.channels], qb.scales));
       const bdq = dqNode(l.bias.value.name, bq, bs, null, [l.channels], 0);
       l.bias.node.inputs[l.bias.index] = bdq.outputs[0]!;
-      place(before as Map<Node | null, Node[]>, l.bias.node, bdq);
+      place(before, l.bias.node, bdq);
       dropped.add(l.bias.value);
       qBytes += 4 * l.channels; // int32 values; the bias scales in the file are in_scale × w_scale, which a kernel derives
     }
