@@ -29,6 +29,7 @@ import { graphPeakBytes, graphStepBytes, kernelLowerBound, scheduleGraph } from 
 import { lowerModule } from './lower.js';
 import type { ScalarType } from '../ir/kernel/types.js';
 import { boxArea, clipBox, findRegion, graphInfo, inputBox, patchNeeds, sameBox, shape4, splitRange, type Box, type GraphInfo, type Region } from './patch-geometry.js';
+import { UniqueNames } from '../ir/names.js';
 
 export type Grid = readonly [number, number];
 
@@ -124,24 +125,6 @@ interface Built {
   last: Node;
 }
 
-/** Unique names: `base`, else `base_2`, `base_3`, … */
-class Names {
-  private readonly taken = new Set<string>();
-  constructor(g: Graph) {
-    for (const v of [...g.inputs, ...g.initializers]) this.taken.add(v.name);
-    for (const n of g.nodes) {
-      this.taken.add(n.name);
-      for (const o of n.outputs) if (o) this.taken.add(o.name);
-    }
-  }
-  fresh(base: string): string {
-    let name = base;
-    for (let k = 2; this.taken.has(name); k++) name = `${base}_${k}`;
-    this.taken.add(name);
-    return name;
-  }
-}
-
 function intsAttr(value: number[]): AttrValue {
   return { kind: 'ints', value };
 }
@@ -149,7 +132,7 @@ function intsAttr(value: number[]): AttrValue {
 /** Emits the patched region (see the file comment); the graph is not changed. */
 function buildPatches(module: Module, region: Region, grid: Grid): Built {
   const g = module.graph;
-  const names = new Names(g);
+  const names = new UniqueNames(g);
   const opset = module.opsetFor('') ?? 13;
   const cut = region.cut;
   const cs = shape4(cut)!;

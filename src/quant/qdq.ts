@@ -12,6 +12,7 @@ import { KilnError } from '../ir/errors.js';
 import { Module, Node, Value, type Graph } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
+import { UniqueNames } from '../ir/names.js';
 import { constantOf, inferModule } from '../ir/infer.js';
 import { exportOnnx } from '../frontend/onnx/export.js';
 import { importOnnxBytes } from '../frontend/onnx/import.js';
@@ -169,23 +170,6 @@ function raiseOpset(m: Module, min: number, why: string): void {
   m.opsets.set('', min);
 }
 
-class Names {
-  private readonly used = new Set<string>();
-  constructor(g: Graph) {
-    for (const v of [...g.inputs, ...g.initializers]) this.used.add(v.name);
-    for (const n of g.nodes) {
-      this.used.add(n.name);
-      for (const v of n.outputs) if (v) this.used.add(v.name);
-    }
-  }
-  fresh(base: string): string {
-    let name = base;
-    for (let k = 1; this.used.has(name); k++) name = `${base}_${k}`;
-    this.used.add(name);
-    return name;
-  }
-}
-
 /**
  * Builds the QDQ model for `plan` from the float model and the calibrated ranges (by tensor name);
  * `ranges16` are the ranges used for int16 activations (min/max: int16 has the levels to keep outliers).
@@ -195,7 +179,7 @@ export function buildQdq(float: Module, plan: QuantPlan, ranges: ReadonlyMap<str
   const g = m.graph;
   const layers = findLayers(m);
   const acts = activationTensors(m, layers);
-  const names = new Names(g);
+  const names = new UniqueNames(g);
   const needs21 = [...plan.actType.values()].includes('i16') || [...plan.weightBits.values()].includes(4);
   raiseOpset(m, needs21 ? 21 : 13, needs21 ? 'int16 activations or int4 weights' : 'per-channel weights');
 
