@@ -16,17 +16,13 @@ import { exportOnnx } from '../src/frontend/onnx/export.js';
 import { encodeTensor } from '../src/frontend/onnx/tensorproto.js';
 import { interpret } from '../src/ir/interp/interpreter.js';
 import { runCommand } from '../src/driver/run.js';
+import { loadOrt } from './helpers/ort.js';
 import { hasTool, tempDir } from './helpers/onnx-builder.js';
 
 const haveCc = hasTool('cc');
 if (!haveCc) console.log('skipped: cc not installed');
 
-let ort: typeof import('onnxruntime-node') | null = null;
-try {
-  ort = await import('onnxruntime-node');
-} catch {
-  console.log('skipped: onnxruntime-node not installed');
-}
+const ort = await loadOrt();
 const ORT_TYPE: Partial<Record<DType, string>> = { i8: 'int8', u8: 'uint8', f32: 'float32' };
 
 /** Deterministic integers in [lo, hi]. */

@@ -21,16 +21,12 @@ import { resolveTarget, runOnTarget } from '../src/driver/targets.js';
 import { argmaxRows } from '../src/quant/evaluate.js';
 import { activationParams, quantizeBias, quantizeWeight } from '../src/quant/qparams.js';
 import { entropyRange, percentileRange, TensorStats } from '../src/quant/ranges.js';
+import { loadOrt } from './helpers/ort.js';
 import { hasTool, kiln, tempDir } from './helpers/onnx-builder.js';
 
 const haveCc = hasTool('cc');
 if (!haveCc) console.log('skipped: cc not installed');
-let ort: typeof import('onnxruntime-node') | null = null;
-try {
-  ort = await import('onnxruntime-node');
-} catch {
-  console.log('skipped: onnxruntime-node not installed');
-}
+const ort = await loadOrt();
 
 const DIGITS = path.resolve('samples/digits');
 const MODEL = path.join(DIGITS, 'model.onnx');
