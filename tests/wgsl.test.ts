@@ -57,6 +57,33 @@ const PROGRAM = `kiln.kernel @t {
 }
 `;
 
+// a pooling-like nest: offsets through lets, an inner window loop, 4 independent loops
+const POOLISH = `kiln.kernel @t {
+  buffer %x: input f32[2,3,6,7]
+  buffer %y: output f32[2,3,5,7]
+  inputs (%x)
+  outputs (%y)
+  kernel @pool from "n" ("Whatever") {
+    for %n in 0 to 2 {
+      for %c in 0 to 3 {
+        let %b: index = (%n * 3 + %c) * 42
+        let %yb: index = (%n * 3 + %c) * 35
+        for %h in 0 to 5 {
+          let %o: index = %h * 7
+          for %w in 0 to 7 {
+            let %acc: f32 = 0.0
+            for %k in 0 to 2 {
+              set %acc = %acc + %x[%b + (%h + %k) * 7 + %w]
+            }
+            store %y[%yb + %o + %w] = %acc
+          }
+        }
+      }
+    }
+  }
+}
+`;
+
 describe('map-gpu', () => {
   it('maps independent loops from their access functions and leaves dependent ones', () => {
     const p = parseProgramText(PROGRAM);
@@ -80,6 +107,27 @@ describe('map-gpu', () => {
     after.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(before[i]!.data as Float32Array)));
   });
 
+  it('collapses loops through index lets (row offsets) and shares z among outer loops', () => {
+    const p = parseProgramText(POOLISH);
+    mapGpu(p);
+    verifyProgram(p);
+    const text = printProgram(p);
+    expect(text).toContain('for %n in 0 to 2 gpu z');
+    expect(text).toContain('for %c in 0 to 3 gpu z');
+    expect(text).toContain('for %h in 0 to 5 gpu y');
+    expect(text).toContain('for %w in 0 to 7 gpu x');
+    // the window loop reads a neighbour row: it stays inside the invocation
+    expect(text).toMatch(/for %k in 0 to 2 \{/);
+    expect(printProgram(parseProgramText(text))).toBe(text);
+  });
+
+  it('keeps a loop whose let is set later, or whose offsets overlap, unmapped', () => {
+    const p = parseProgramText(POOLISH.replace('let %o: index = %h * 7', 'let %o: index = %h * 6'));
+    mapGpu(p);
+    // rows 6 wide for 7 columns: row h's last element is row h+1's first, so %h is not independent
+    expect(printProgram(p)).not.toMatch(/for %h in 0 to 5 gpu/);
+  });
+
   it('refuses malformed gpu annotations with a located error', () => {
     expect(() => parseProgramText(PROGRAM.replace('for %j in 0 to 8 {', 'for %j in 0 to 8 gpu w 8 {'))).toThrow(/gpu dimension 'w' is not x, y or z/);
   });
@@ -96,19 +144,31 @@ describe('map-gpu', () => {
       expect(manifest.kernels.map((k) => k.entries.map((e) => e.parallel))).toEqual([[true], [true], [false]]);
     });
 
+    it('runs a nest collapsed through lets (z shared by two loops) as the interpreter does', async () => {
+      const p = parseProgramText(POOLISH);
+      mapGpu(p);
+      const x = Tensor.from('f32', [2, 3, 6, 7], Array.from({ length: 252 }, (_, i) => ((i * 13) % 17) - 8.5));
+      const want = runProgram(p, [x]);
+      const got = await runWgslNode(p, [x], { strict: true });
+      expect(Array.from(got[0]!.data as Float32Array)).toEqual(Array.from(want[0]!.data as Float32Array));
+      expect(buildWgsl(p).manifest.kernels[0]!.entries[0]!.groups[2]).toBe(6);
+    });
+
     it('packs sub-word types: neighbours written by different invocations survive', async () => {
       const p = parseProgramText(`kiln.kernel @t {
   buffer %a: input i8[37]
   buffer %h: output f16[37]
   buffer %m: output bool[37]
   buffer %q: output u4[37]
+  buffer %g: output i2[37]
   inputs (%a)
-  outputs (%h, %m, %q)
+  outputs (%h, %m, %q, %g)
   kernel @k from "n" ("X") {
     for %i in 0 to 37 {
       store %h[%i] = cast<f16>(cast<f32>(%a[%i]) / 3.0)
       store %m[%i] = %a[%i] > 0:i8
       store %q[%i] = cast<u4>(%a[%i])
+      store %g[%i] = cast<i2>(cast<f32>(%a[%i]) - 0.5)
     }
   }
 }

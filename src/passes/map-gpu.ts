@@ -1,17 +1,18 @@
 /**
  * map-gpu: maps independent loops onto a GPU dispatch grid, as `gpu <dim> <workgroup>` annotations
  * on the kernel IR. For each top-level loop of a kernel whose iterations are independent
- * (src/ir/kernel/parallel.ts, from the access functions, never from op names), up to three
- * perfectly nested independent loops with constant bounds are collapsed: the innermost becomes x,
- * then y, then z. Workgroup sizes are powers of two chosen from the device's limits (options
+ * (src/ir/kernel/parallel.ts, from the access functions, never from op names), the nested
+ * independent loops with constant bounds are collapsed (a loop's body may start with index `let`s
+ * that are never `set`: each invocation computes them): the innermost becomes x, the next y, and
+ * all outer ones share z (z's index is split back into them, outermost slowest). Workgroup sizes are powers of two chosen from the device's limits (options
  * `invocations` = maxComputeInvocationsPerWorkgroup, `groups` = maxComputeWorkgroupsPerDimension);
  * a loop that would need more workgroups than a dimension allows stays unmapped.
  * Kernels with top-level locals are left alone: a backend runs each top-level statement as its own
  * dispatch, and locals do not survive between dispatches. Unmapped code runs as one invocation.
  */
 import { KilnError } from '../ir/errors.js';
-import { loopIsParallel } from '../ir/kernel/parallel.js';
-import type { GpuDim, Program, Stmt } from '../ir/kernel/types.js';
+import { assignedNames, loopIsParallel, nextInChain } from '../ir/kernel/parallel.js';
+import type { Expr, GpuDim, Program, Stmt } from '../ir/kernel/types.js';
 import { definePass } from './pass.js';
 
 export interface GpuLimits {
@@ -56,17 +57,17 @@ function clearGpu(ss: readonly Stmt[]): void {
 }
 
 /** The chain of collapsible independent loops starting at a top-level loop (outermost first). */
-function parallelChain(top: For): For[] {
+function parallelChain(top: For, assigned: ReadonlySet<string>): For[] {
   const chain: For[] = [];
   const fixed = new Set<string>();
+  const defs = new Map<string, Expr>();
   let cur: For | undefined = top;
-  while (cur && chain.length < 3) {
+  while (cur) {
     const n = extent(cur);
-    if (n === null || n === 0 || !loopIsParallel(cur, fixed)) break;
+    if (n === null || n === 0 || !loopIsParallel(cur, fixed, defs)) break;
     chain.push(cur);
     fixed.add(cur.v);
-    const only: Stmt | undefined = cur.body.length === 1 ? cur.body[0] : undefined;
-    cur = only?.k === 'for' ? only : undefined;
+    cur = nextInChain(cur.body, assigned, defs);
   }
   return chain;
 }
@@ -74,22 +75,25 @@ function parallelChain(top: For): For[] {
 /** Annotates one chain (outermost first) with dims and workgroup sizes; false when it cannot fit. */
 function assign(chain: For[], limits: GpuLimits): boolean {
   const inner = [...chain].reverse();
+  // x, y, then every outer loop on z (their extents multiply)
+  const groups: For[][] = [inner.slice(0, 1), inner.slice(1, 2), inner.slice(2)].filter((g) => g.length > 0);
   const dims: GpuDim[] = ['x', 'y', 'z'];
+  const ext = groups.map((g) => g.reduce((a, l) => a * extent(l)!, 1));
   const sizes: number[] = [];
   let budget = Math.max(1, Math.min(limits.preferred, limits.invocations));
-  for (const l of inner) {
-    const w = Math.min(pow2AtLeast(extent(l)!), budget);
+  for (const n of ext) {
+    const w = Math.min(pow2AtLeast(n), budget);
     sizes.push(w);
     budget = Math.max(1, Math.floor(budget / w));
   }
   // too many workgroups along a dimension: widen the workgroup up to the device's limit
-  for (let i = 0; i < inner.length; i++) {
-    const n = extent(inner[i]!)!;
+  for (let i = 0; i < ext.length; i++) {
+    const n = ext[i]!;
     while (Math.ceil(n / sizes[i]!) > limits.groups && sizes.reduce((a, b) => a * b, 1) * 2 <= limits.invocations) sizes[i]! *= 2;
-    if (Math.ceil(n / sizes[i]!) > limits.groups) return false;
+    if (Math.ceil(n / sizes[i]!) > limits.groups || n > 2 ** 31 - 1) return false;
   }
-  inner.forEach((l, i) => {
-    l.ann.gpu = { dim: dims[i]!, workgroup: sizes[i]! };
+  groups.forEach((g, i) => {
+    for (const l of g) l.ann.gpu = { dim: dims[i]!, workgroup: sizes[i]! };
   });
   return true;
 }
@@ -99,9 +103,10 @@ export function mapGpu(program: Program, limits: GpuLimits = DEFAULT_GPU_LIMITS)
   for (const k of program.kernels) {
     clearGpu(k.body);
     if (k.body.some((s) => s.k === 'let' || s.k === 'set')) continue;
+    const assigned = assignedNames(k.body);
     for (const s of k.body) {
       if (s.k !== 'for') continue;
-      let chain = parallelChain(s);
+      let chain = parallelChain(s, assigned);
       while (chain.length > 0 && !assign(chain, limits)) chain = chain.slice(0, -1);
       if (chain.length > 0) mapped++;
     }

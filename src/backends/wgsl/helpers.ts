@@ -116,10 +116,12 @@ const HELPERS: ReadonlyMap<string, readonly [string, readonly string[]]> = new M
     [
       `fn kiln_f2u(x: f32) -> u32 {
   if (kiln_isnan(x) || kiln_isinf(x)) { return 0u; }
-  let t = trunc(x);
-  let m = t - 4294967296.0 * floor(t / 4294967296.0);
-  if (m >= 2147483648.0) { return u32(m - 2147483648.0) + 0x80000000u; }
-  return u32(m);
+  // on the magnitude (exact in f32, unlike t + 2^32 for a small negative t), negated after
+  let a = abs(trunc(x));
+  let m = a - 4294967296.0 * floor(a / 4294967296.0);
+  var u = u32(m);
+  if (m >= 2147483648.0) { u = u32(m - 2147483648.0) + 0x80000000u; }
+  return select(u, 0u - u, x < 0.0);
 }`,
       ['kiln_isnan', 'kiln_isinf'],
     ],

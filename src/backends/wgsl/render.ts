@@ -19,6 +19,7 @@ import { sharedInfix } from '../infix.js';
 import { KilnError } from '../../ir/errors.js';
 import { storageOf, type Expr, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { renderWgslHelpers } from './helpers.js';
+import { assignedNames, nextInChain } from '../../ir/kernel/parallel.js';
 
 export interface WgslPlace {
   readonly space: 'arena' | 'weights';
@@ -414,6 +415,11 @@ class Renderer {
     }
   }
 
+  /** `let`s rendered into the current scope. */
+  lets(ss: readonly Stmt[], ind: string): string[] {
+    return ss.flatMap((s) => this.stmt(s, ind));
+  }
+
   stmts(ss: readonly Stmt[], ind: string): string[] {
     this.push();
     const out = ss.flatMap((s) => this.stmt(s, ind));
@@ -450,13 +456,17 @@ class Renderer {
 
 type For = Stmt & { k: 'for' };
 
-/** The gpu-mapped chain starting at a top-level loop (outermost first), or [] when unmapped. */
-function mappedChain(s: Stmt): For[] {
-  const chain: For[] = [];
-  let cur: Stmt | undefined = s;
-  while (cur?.k === 'for' && cur.ann.gpu) {
-    chain.push(cur);
-    cur = cur.body.length === 1 ? cur.body[0] : undefined;
+/**
+ * The gpu-mapped chain starting at a top-level loop (outermost first), each loop with the `let`s
+ * between it and the next (as map-gpu allows), or [] when unmapped.
+ */
+function mappedChain(s: Stmt, assigned: ReadonlySet<string>): { loop: For; lets: Stmt[] }[] {
+  const chain: { loop: For; lets: Stmt[] }[] = [];
+  let cur: For | undefined = s.k === 'for' ? s : undefined;
+  while (cur?.ann.gpu) {
+    const next = nextInChain(cur.body, assigned);
+    chain.push({ loop: cur, lets: next?.ann.gpu ? cur.body.slice(0, -1) : [] });
+    cur = next;
   }
   return chain;
 }
@@ -480,10 +490,11 @@ function storesSubWord(ss: readonly Stmt[]): boolean {
 /** Renders a kernel's shader and its entry points in dispatch order. */
 export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>): WgslKernel {
   const what = `kernel ${k.name} (node '${k.origin.node}', ${k.origin.op})`;
-  const segments: { stmts: Stmt[]; chain: For[] }[] = [];
+  const segments: { stmts: Stmt[]; chain: { loop: For; lets: Stmt[] }[] }[] = [];
   const hasTopLocals = k.body.some((s) => s.k === 'let' || s.k === 'set');
+  const assigned = assignedNames(k.body);
   for (const s of k.body) {
-    const chain = hasTopLocals ? [] : mappedChain(s);
+    const chain = hasTopLocals ? [] : mappedChain(s, assigned);
     const last = segments[segments.length - 1];
     if (chain.length === 0 && last && last.chain.length === 0) last.stmts.push(s);
     else segments.push({ stmts: [s], chain });
@@ -499,23 +510,33 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
       entries.push({ name, groups: [1, 1, 1], parallel: false });
       return;
     }
-    const dims = { x: [1, 1], y: [1, 1], z: [1, 1] } as Record<'x' | 'y' | 'z', [number, number]>;
+    // loops sharing a dimension split its index, the outermost varying slowest
+    const dims = { x: { n: 1, wg: 1 }, y: { n: 1, wg: 1 }, z: { n: 1, wg: 1 } };
+    const ext = g.chain.map(({ loop }) => ({ lo: constInt(loop.lo, what), n: Math.max(0, constInt(loop.hi, what) - constInt(loop.lo, what)) }));
+    g.chain.forEach(({ loop }, j) => {
+      const d = dims[loop.ann.gpu!.dim];
+      d.n *= ext[j]!.n;
+      d.wg = loop.ann.gpu!.workgroup;
+    });
     r.push();
     const head: string[] = [];
-    const guards: string[] = [];
-    for (const l of g.chain) {
-      const gpu = l.ann.gpu!;
-      const lo = constInt(l.lo, what);
-      const n = Math.max(0, constInt(l.hi, what) - lo);
-      dims[gpu.dim] = [n, gpu.workgroup];
-      guards.push(`gid.${gpu.dim} >= ${n}u`);
-      head.push(`  let ${r.bind(l.v)}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(gid.${gpu.dim});`);
-    }
-    const body = r.stmts(g.chain[g.chain.length - 1]!.body, '  ');
+    const used = (['x', 'y', 'z'] as const).filter((d) => g.chain.some(({ loop }) => loop.ann.gpu!.dim === d));
+    const guards = used.map((d) => `gid.${d} >= ${dims[d].n}u`);
+    g.chain.forEach(({ loop, lets }, j) => {
+      const dim = loop.ann.gpu!.dim;
+      const { lo, n } = ext[j]!;
+      const inner = g.chain.slice(j + 1).reduce((a, c, i) => (c.loop.ann.gpu!.dim === dim ? a * ext[j + 1 + i]!.n : a), 1);
+      const first = g.chain.findIndex((c) => c.loop.ann.gpu!.dim === dim) === j;
+      let at = inner === 1 ? `gid.${dim}` : `(gid.${dim} / ${inner}u)`;
+      if (!first) at = `(${at} % ${n}u)`;
+      head.push(`  let ${r.bind(loop.v)}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(${at});`);
+      head.push(...r.lets(lets, '  '));
+    });
+    const body = r.stmts(g.chain[g.chain.length - 1]!.loop.body, '  ');
     r.pop();
-    fns.push(`@compute @workgroup_size(${dims.x[1]}, ${dims.y[1]}, ${dims.z[1]})`, `fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
+    fns.push(`@compute @workgroup_size(${dims.x.wg}, ${dims.y.wg}, ${dims.z.wg})`, `fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
     fns.push(`  if (${guards.join(' || ')}) {`, '    return;', '  }', ...head, ...body, '}');
-    const groups = (d: [number, number]): number => Math.max(1, Math.ceil(d[0] / d[1]));
+    const groups = (d: { n: number; wg: number }): number => Math.max(1, Math.ceil(d.n / d.wg));
     entries.push({ name, groups: [groups(dims.x), groups(dims.y), groups(dims.z)], parallel: true });
   });
   const header = [
