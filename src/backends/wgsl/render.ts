@@ -1,15 +1,16 @@
 /**
- * Renders one kernel as a WGSL compute shader. Storage is two bindings: the arena (inputs, outputs,
- * temporaries; read_write) and the weights (read-only), both arrays of u32 words, so a shader never
- * needs more than the two storage buffers compatibility-mode adapters allow many times over.
+ * Renders one kernel as a WGSL compute shader. Storage is the arena (inputs, outputs, temporaries;
+ * read_write, binding 0) and the weights (read-only), all arrays of u32 words. The weights are one
+ * binding unless they exceed maxStorageBufferBindingSize; then they are split into chunks (binding
+ * 1 + chunk), and a shader declares only the chunks it reads.
  * Elements are read and written as bit patterns: 32-bit types are whole words, 16/8-bit types and
  * bool (one byte) and sub-byte types (one per byte, as the storage layout) share words. When a
  * parallel entry point stores a sub-word type, neighbours in one word belong to other invocations,
  * so that shader declares the arena atomic and stores with atomicAnd/atomicOr on the element's bits.
  *
- * Value types: f32/f16/bf16 compute as f32 (narrow floats rounded half to even on casts and stores);
+ * Value types: f32/f16/bf16/f8/f4 compute as f32 (narrow floats rounded half to even on casts and stores);
  * signed integers as i32 and unsigned as u32, wrapped to their width after every operation; bool as
- * bool; index as i32. 64-bit types, f8 and f4 are refused (see unsupportedType).
+ * bool; index as i32; f64 as f32 only when allowed. f8e8m0 is refused (see unsupportedType).
  *
  * Each top-level statement of a kernel whose loops carry `gpu` annotations (map-gpu) becomes its own
  * entry point over the dispatch grid; runs of other statements become single-invocation entries.
@@ -18,11 +19,13 @@
 import { sharedInfix } from '../infix.js';
 import { KilnError } from '../../ir/errors.js';
 import { storageOf, type Expr, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
-import { renderWgslHelpers } from './helpers.js';
+import { NARROW_FLOATS, renderWgslHelpers } from './helpers.js';
 import { assignedNames, nextInChain } from '../../ir/kernel/parallel.js';
 
 export interface WgslPlace {
   readonly space: 'arena' | 'weights';
+  /** Which weights chunk (binding 1 + chunk); 0 for the arena. */
+  readonly chunk: number;
   /** Word (4-byte) offset of the buffer's first element. */
   readonly word: number;
 }
@@ -38,6 +41,8 @@ export interface WgslEntry {
 export interface WgslKernel {
   readonly code: string;
   readonly entries: readonly WgslEntry[];
+  /** The weights chunks the shader reads (binding 1 + chunk each), ascending. */
+  readonly weights: readonly number[];
 }
 
 type VT = 'f32' | 'i32' | 'u32' | 'bool' | 'i64' | 'u64';
@@ -49,16 +54,24 @@ export function wgslType(vt: VT): string {
 
 const WIDTH: Partial<Record<ScalarType, number>> = { i8: 8, u8: 8, i16: 16, u16: 16, i4: 4, u4: 4, i2: 2, u2: 2 };
 
+/** Rendering choices beyond the program. */
+export interface WgslTypeOptions {
+  /** Compute (and store) f64 as f32 (`--target-option allow-f64-as-f32=yes`); otherwise f64 is refused. */
+  readonly f64AsF32?: boolean;
+}
+
 /** Why a type cannot be held by WGSL code here, or null when it can. */
-export function unsupportedType(t: ScalarType): string | null {
-  if (t === 'f64') return 'f64 is not available in WGSL';
-  if (t.startsWith('f8') || t === 'f4e2m1') return `${t} is not supported by the WGSL backend yet`;
+export function unsupportedType(t: ScalarType, opts: WgslTypeOptions = {}): string | null {
+  if (t === 'f64' && !opts.f64AsF32) return 'f64 is not available in WGSL (--target-option allow-f64-as-f32=yes computes it in f32)';
+  if (t === 'f8e8m0') return 'f8e8m0 is not supported by the WGSL backend';
   return null;
 }
 
+const NARROW = new Set<ScalarType>(NARROW_FLOATS);
+
 export function valueType(t: ScalarType): VT {
   switch (t) {
-    case 'f32': case 'f16': case 'bf16': return 'f32';
+    case 'f32': case 'f64': case 'f16': case 'bf16': case 'f8e4m3fn': case 'f8e4m3fnuz': case 'f8e5m2': case 'f8e5m2fnuz': case 'f4e2m1': return 'f32';
     case 'bool': return 'bool';
     case 'u32': case 'u16': case 'u8': case 'u4': case 'u2': return 'u32';
     case 'i32': case 'index': case 'i16': case 'i8': case 'i4': case 'i2': return 'i32';
@@ -68,12 +81,12 @@ export function valueType(t: ScalarType): VT {
   }
 }
 
-/** Bytes one element takes in storage (sub-byte types one per byte, bool one byte). */
+/** Bytes one element takes in storage (sub-byte types one per byte, bool one byte, f64 as f32). */
 export function elementBytes(t: ScalarType): number {
   switch (t) {
-    case 'f32': case 'i32': case 'u32': case 'index': return 4;
+    case 'f32': case 'i32': case 'u32': case 'index': case 'f64': return 4;
     case 'f16': case 'bf16': case 'i16': case 'u16': return 2;
-    case 'i64': case 'u64': case 'f64': return 8;
+    case 'i64': case 'u64': return 8;
     default: return 1;
   }
 }
@@ -112,6 +125,7 @@ function wgslIdent(name: string): string {
 
 class Renderer {
   readonly helpers = new Set<string>();
+  readonly chunks = new Set<number>();
   private readonly scopes: Map<string, string>[] = [];
   private counter = 0;
   /** Whether stores to sub-word elements must be atomic (parallel entry points). */
@@ -154,7 +168,10 @@ class Renderer {
 
   /** The word reading expression for word index `w` of a placed buffer. */
   private word(p: WgslPlace, w: string): string {
-    if (p.space === 'weights') return `weights[${w}]`;
+    if (p.space === 'weights') {
+      this.chunks.add(p.chunk);
+      return `weights${p.chunk}[${w}]`;
+    }
     return this.atomic ? `atomicLoad(&arena[${w}])` : `arena[${w}]`;
   }
 
@@ -180,11 +197,10 @@ class Renderer {
     const bits = a.sh === null ? raw : `((${raw} >> ${a.sh}) & ${a.eb === 2 ? '0xffffu' : '0xffu'})`;
     const t = b.dtype;
     switch (t) {
-      case 'f32': return `bitcast<f32>(${raw})`;
+      case 'f32': case 'f64': return `bitcast<f32>(${raw})`;
       case 'i32': case 'index': return `bitcast<i32>(${raw})`;
       case 'u32': return raw;
-      case 'f16': return `${this.helper('kiln_f16_to_f32')}(${bits})`;
-      case 'bf16': return `${this.helper('kiln_bf16_to_f32')}(${bits})`;
+      case 'f4e2m1': return `${this.helper('kiln_f4e2m1_to_f32')}(${bits} & 15u)`;
       case 'bool': return `(${bits} != 0u)`;
       case 'i16': case 'i8': case 'i4': case 'i2': {
         const sh = 32 - WIDTH[t]!;
@@ -193,7 +209,9 @@ class Renderer {
       case 'u16': case 'u8': return bits;
       case 'u4': return `(${bits} & 15u)`;
       case 'u2': return `(${bits} & 3u)`;
-      default: throw new KilnError('unsupported', `${this.what}: ${unsupportedType(t) ?? t}`);
+      default:
+        if (NARROW.has(t)) return `${this.helper(`kiln_${t}_to_f32`)}(${bits})`;
+        throw new KilnError('unsupported', `${this.what}: ${unsupportedType(t) ?? t}`);
     }
   }
 
@@ -212,14 +230,14 @@ class Renderer {
     const a = this.addr(b, i);
     let bits: string;
     switch (t) {
-      case 'f32': case 'i32': case 'index': bits = `bitcast<u32>(${v})`; break;
+      case 'f32': case 'f64': case 'i32': case 'index': bits = `bitcast<u32>(${v})`; break;
       case 'u32': bits = v; break;
-      case 'f16': bits = `${this.helper('kiln_f32_to_f16')}(${v})`; break;
-      case 'bf16': bits = `${this.helper('kiln_f32_to_bf16')}(${v})`; break;
       case 'bool': bits = `select(0u, 1u, ${v})`; break;
       case 'i16': case 'i8': case 'i4': case 'i2': bits = `(bitcast<u32>(${v}) & ${(2 ** WIDTH[t]!) - 1}u)`; break;
       case 'u16': case 'u8': case 'u4': case 'u2': bits = `(${v} & ${(2 ** WIDTH[t]!) - 1}u)`; break;
-      default: throw new KilnError('unsupported', `${this.what}: ${unsupportedType(t) ?? t}`);
+      default:
+        if (!NARROW.has(t)) throw new KilnError('unsupported', `${this.what}: ${unsupportedType(t) ?? t}`);
+        bits = `${this.helper(`kiln_f32_to_${t}`)}(${v})`;
     }
     if (a.sh === null) return [this.atomic ? `${ind}atomicStore(&arena[${a.w}], ${bits});` : `${ind}arena[${a.w}] = ${bits};`];
     const mask = a.eb === 2 ? '0xffffu' : '0xffu';
@@ -281,9 +299,7 @@ class Renderer {
     if (to === 'bool') return from === 'f32' ? `(${v} != 0.0)` : from === 'bool' ? v : from === 'u32' ? `(${v} != 0u)` : `(${v} != 0)`;
     if (to === 'f32') {
       const base = from === 'bool' ? `select(0.0, 1.0, ${v})` : from === 'f32' ? v : `f32(${v})`;
-      if (t === 'f16') return `${this.helper('kiln_round_f16')}(${base})`;
-      if (t === 'bf16') return `${this.helper('kiln_round_bf16')}(${base})`;
-      return base;
+      return NARROW.has(t) ? `${this.helper(`kiln_round_${t}`)}(${base})` : base;
     }
     let x: string;
     if (from === 'bool') x = to === 'u32' ? `select(0u, 1u, ${v})` : `select(0, 1, ${v})`;
@@ -310,9 +326,7 @@ class Renderer {
       case 'i32': return this.wrap(t, `bitcast<i32>(${v}.x)`);
       case 'f32': {
         const base = `${this.helper(from === 'i64' ? 'kiln_i64f' : 'kiln_u64f')}(${v})`;
-        if (t === 'f16') return `${this.helper('kiln_round_f16')}(${base})`;
-        if (t === 'bf16') return `${this.helper('kiln_round_bf16')}(${base})`;
-        return base;
+        return NARROW.has(t) ? `${this.helper(`kiln_round_${t}`)}(${base})` : base;
       }
       default: return v;
     }
@@ -542,8 +556,9 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
   const header = [
     `// Kiln: ${k.origin.op.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)} '${k.origin.node.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)}' (kernel ${k.name.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)})`,
     `@group(0) @binding(0) var<storage, read_write> arena: array<${r.atomic ? 'atomic<u32>' : 'u32'}>;`,
-    '@group(0) @binding(1) var<storage, read> weights: array<u32>;',
   ];
+  const weights = [...r.chunks].sort((a, b) => a - b);
+  for (const c of weights) header.push(`@group(0) @binding(${1 + c}) var<storage, read> weights${c}: array<u32>;`);
   const helpers = renderWgslHelpers(r.helpers);
-  return { code: [...header, ...(helpers ? [helpers] : []), ...fns, ''].join('\n'), entries };
+  return { code: [...header, ...(helpers ? [helpers] : []), ...fns, ''].join('\n'), entries, weights };
 }
