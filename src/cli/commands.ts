@@ -22,6 +22,7 @@ import { registerVizCommands } from './commands-viz.js';
 import { addPipelineFlags, pipelineFlagsFrom, verboseLog, activeConfig, registerPipelineCommands, ELIDE_OPTION, FULL_CONSTANTS_OPTION, printOptionsFrom, type PipelineCliOpts } from './commands-pipeline.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
 import { createProgress, type Progress } from '../driver/progress.js';
+import { startServer } from '../driver/serve.js';
 
 /** Collects repeatable `--target-option key=value`. */
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -256,6 +257,17 @@ export function registerCommands(program: Command, main: InProcessMain): void {
       progress?.done();
       out.human.write(`times in ms per inference; C: ${opts.cflags}, single thread; ORT: onnxruntime-node, intra-op threads 1\n`);
       out.json({ cflags: opts.cflags, host: hostInfo(), rows });
+    });
+
+  program
+    .command('serve')
+    .description('serve, on 127.0.0.1 only, a page that compiles a dropped ONNX model in the browser, shows its graph and WGSL and runs it on WebGPU with timings')
+    .argument('[dir]', 'folder of model folders (model.onnx + test_data_set_0) offered as samples (default: the samples)')
+    .option('--port <n>', 'port (default: any free one)', (v) => parseInt(v, 10))
+    .action(async (dir: string | undefined, opts: { port?: number }) => {
+      const s = await startServer({ ...(dir !== undefined ? { dir } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
+      process.stdout.write(`kiln serve: ${s.url} (loopback only; Ctrl-C stops)\n`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => void s.close().then(resolve)));
     });
 
   // IR tooling and pictures, after the core commands in --help
