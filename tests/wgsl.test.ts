@@ -128,6 +128,27 @@ describe('map-gpu', () => {
     expect(printProgram(p)).not.toMatch(/for %h in 0 to 5 gpu/);
   });
 
+  it('verifies workgroup forms: barriers and local loops only directly in a group loop', () => {
+    const wrap = (body: string): string => `kiln.kernel @t {
+  buffer %y: output f32[64]
+  buffer %w: temp f32[64] level "workgroup"
+  inputs ()
+  outputs (%y)
+  kernel @k from "n" ("X") {
+${body}
+  }
+}
+`;
+    const ok = wrap('    for %g in 0 to 1 gpu group x 64 {\n      for %l in 0 to 64 gpu local x 64 {\n        store %w[%l] = 1.0\n      }\n      barrier\n      for %l in 0 to 64 gpu local x 64 {\n        store %y[%l] = %w[63 - %l]\n      }\n    }');
+    const p = parseProgramText(ok);
+    verifyProgram(p);
+    expect(printProgram(parseProgramText(printProgram(p)))).toBe(printProgram(p));
+    expect(() => verifyProgram(parseProgramText(wrap('    barrier')))).toThrow(/a barrier must be directly in a gpu group loop/);
+    expect(() => verifyProgram(parseProgramText(wrap('    for %l in 0 to 64 gpu local x 64 {\n      store %y[%l] = 1.0\n    }')))).toThrow(/a gpu local loop must be directly in a gpu group loop/);
+    expect(() => verifyProgram(parseProgramText(ok.replace('for %l in 0 to 64 gpu local x 64 {\n        store %y', 'for %l in 0 to 65 gpu local x 64 {\n        store %y')))).toThrow(/constant bounds within the workgroup size 64/);
+    expect(() => parseProgramText(ok.replace('gpu group x', 'gpu team x'))).toThrow(/gpu scope 'team' is not group or local/);
+  });
+
   it('refuses malformed gpu annotations with a located error', () => {
     expect(() => parseProgramText(PROGRAM.replace('for %j in 0 to 8 {', 'for %j in 0 to 8 gpu w 8 {'))).toThrow(/gpu dimension 'w' is not x, y or z/);
   });
@@ -240,6 +261,21 @@ describe('map-gpu', () => {
       const x = Tensor.from('f64', [4], [1, -3, 0.1, 1e10]);
       const y = await runWgslNode(d, [x], { strict: true, limits: wgslLimitsOf({ 'allow-f64-as-f32': 'yes' }) });
       expect(Array.from(y[0]!.data as Float64Array)).toEqual([0.5, -1.5, Math.fround(Math.fround(0.1) * 0.5), 5e9]);
+    });
+
+    it('runs reductions as workgroup trees (shared memory, barriers) exactly as the interpreter runs the mapped program', async () => {
+      const p = parseProgramText(fs.readFileSync(path.resolve('tests/ir/map-gpu-tree.kir'), 'utf8'));
+      const a = Tensor.from('f32', [6, 1000], Array.from({ length: 6000 }, (_, i) => ((i * 7919) % 201) - 100));
+      mapGpu(p);
+      verifyProgram(p);
+      expect(printProgram(p)).toContain('gpu group x 64');
+      const want = runProgram(p, [a]);
+      const { manifest } = buildWgsl(p);
+      expect(manifest.kernels[0]!.code).toContain('var<workgroup>');
+      expect(manifest.kernels[0]!.code.match(/workgroupBarrier\(\);/g)?.length).toBe(7);
+      expect(manifest.kernels[0]!.entries[0]!.groups).toEqual([6, 1, 1]);
+      const got = await runWgslNode(p, [a], { strict: true });
+      got.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(want[i]!.data as Float32Array)));
     });
 
     it('packs sub-word types: neighbours written by different invocations survive', async () => {

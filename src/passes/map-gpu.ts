@@ -12,7 +12,8 @@
  */
 import { KilnError } from '../ir/errors.js';
 import { assignedNames, loopIsParallel, nextInChain } from '../ir/kernel/parallel.js';
-import type { Expr, GpuDim, Program, Stmt } from '../ir/kernel/types.js';
+import type { BinOp, Expr, GpuDim, KBuffer, Program, Stmt } from '../ir/kernel/types.js';
+import { add, bin, idx, lit, load, lt, mul } from '../ir/kernel/builder.js';
 import { definePass } from './pass.js';
 
 export interface GpuLimits {
@@ -22,9 +23,11 @@ export interface GpuLimits {
   groups: number;
   /** Preferred invocations per workgroup (≤ invocations). */
   preferred: number;
+  /** Whether long reductions over few outputs become workgroup trees (shared memory and barriers). */
+  tree?: boolean;
 }
 
-export const DEFAULT_GPU_LIMITS: GpuLimits = { invocations: 128, groups: 65535, preferred: 64 };
+export const DEFAULT_GPU_LIMITS: GpuLimits = { invocations: 128, groups: 65535, preferred: 64, tree: true };
 
 type For = Stmt & { k: 'for' };
 
@@ -98,15 +101,135 @@ function assign(chain: For[], limits: GpuLimits): boolean {
   return true;
 }
 
+/** Reductions at least this long, over at most TREE_MAX_GROUPS outputs, become workgroup trees. */
+const TREE_MIN_LENGTH = 64;
+const TREE_MAX_GROUPS = 4096;
+
+const v = (name: string, t: 'index' | 'f32' = 'index'): Expr => ({ k: 'var', name, t });
+
+function hasBarrier(ss: readonly Stmt[]): boolean {
+  return ss.some((s) => s.k === 'barrier' || (s.k === 'for' && hasBarrier(s.body)) || (s.k === 'if' && (hasBarrier(s.then) || hasBarrier(s.else))));
+}
+
+/** Whether `e` reads local %name. */
+function reads(e: Expr, name: string): boolean {
+  switch (e.k) {
+    case 'var': return e.name === name;
+    case 'load': return reads(e.idx, name);
+    case 'bin': return reads(e.a, name) || reads(e.b, name);
+    case 'un': case 'cast': return reads(e.a, name);
+    case 'select': return reads(e.c, name) || reads(e.a, name) || reads(e.b, name);
+    default: return false;
+  }
+}
+
+/**
+ * The one `set %acc = op(%acc, e)` (op add/min/max on f32) in a reduction loop body where %acc is
+ * read nowhere else and nothing is stored; null when the body is not such a reduction.
+ */
+function reductionOp(body: readonly Stmt[], acc: string): BinOp | null {
+  let op: BinOp | null = null;
+  let ok = true;
+  const walk = (ss: readonly Stmt[]): void => {
+    for (const s of ss) {
+      switch (s.k) {
+        case 'set':
+          if (s.name !== acc || op !== null || s.val.k !== 'bin' || !['add', 'min', 'max'].includes(s.val.op)) ok = false;
+          else if (s.val.a.k === 'var' && s.val.a.name === acc && !reads(s.val.b, acc)) op = s.val.op;
+          else ok = false;
+          break;
+        case 'store': case 'barrier': ok = false; break;
+        case 'let': if (reads(s.init, acc)) ok = false; break;
+        case 'if': if (reads(s.c, acc)) ok = false; walk(s.then); walk(s.else); break;
+        case 'for': if (reads(s.lo, acc) || reads(s.hi, acc)) ok = false; walk(s.body); break;
+      }
+    }
+  };
+  walk(body);
+  return ok ? op : null;
+}
+
+/**
+ * Turns the reduction in the body of the innermost loop of a mapped chain into a workgroup tree:
+ * the chain's loops become `gpu group` loops (one workgroup per output), W invocations each fold a
+ * strided part of the reduction into a workgroup buffer, then halve it with barriers between
+ * steps; the result, combined with the original initial value, replaces the accumulator. False
+ * when the body has no such reduction (`let %acc: f32 = init; for %k … { set %acc = op(%acc, e) }`).
+ */
+function treeReduce(program: Program, chain: For[]): boolean {
+  const L = chain[chain.length - 1]!;
+  const groups = chain.reduce((a, l) => a * extent(l)!, 1);
+  if (groups > TREE_MAX_GROUPS) return false;
+  const i = L.body.findIndex((s, j) => s.k === 'let' && s.t === 'f32' && L.body[j + 1]?.k === 'for');
+  if (i < 0 || L.body.slice(0, i).some((s) => s.k !== 'let')) return false;
+  const accLet = L.body[i] as Stmt & { k: 'let' };
+  const red = L.body[i + 1] as For;
+  const n = extent(red);
+  if (n === null || n < TREE_MIN_LENGTH) return false;
+  const op = reductionOp(red.body, accLet.name);
+  if (!op) return false;
+  const rest = L.body.slice(i + 2);
+  // what follows runs once per workgroup (invocation 0): no top-level set there, none of %acc
+  if (assignedNames(rest).has(accLet.name) || rest.some((s) => s.k === 'set')) return false;
+  const W = n >= 256 ? 64 : 32;
+  const lo = constBound(red.lo)!;
+  const ids = program.buffers.map((b) => b.id);
+  const names = new Set(program.buffers.map((b) => b.name));
+  let name = `${accLet.name}.wg`;
+  for (let j = 1; names.has(name); j++) name = `${accLet.name}.wg${j}`;
+  const sh: KBuffer = { id: Math.max(0, ...ids) + 1, name, dtype: 'f32', shape: [W], role: 'temp', level: 'workgroup' };
+  program.buffers.push(sh);
+  const ident = lit('f32', op === 'add' ? 0 : op === 'max' ? -Infinity : Infinity);
+  const local = (v: string, ext: number, body: Stmt[]): Stmt => ({ k: 'for', v, lo: idx(0), hi: idx(ext), body, ann: { gpu: { dim: 'x', workgroup: W, scope: 'local' } } });
+  const lane = `${red.v}.lane`;
+  const part = `${red.v}.part`;
+  const body: Stmt[] = [
+    ...L.body.slice(0, i),
+    local(lane, W, [
+      { k: 'let', name: accLet.name, t: 'f32', init: ident },
+      {
+        k: 'for',
+        v: part,
+        lo: idx(0),
+        hi: idx(Math.ceil(n / W)),
+        ann: {},
+        body: [
+          { k: 'let', name: red.v, t: 'index', init: add(idx(lo), add(mul(v(part), idx(W)), v(lane))) },
+          { k: 'if', c: lt(v(red.v), idx(lo + n)), then: red.body, else: [] },
+        ],
+      },
+      { k: 'store', buf: sh, idx: v(lane), val: v(accLet.name, 'f32') },
+    ]),
+    { k: 'barrier' },
+  ];
+  for (let s = W / 2; s >= 1; s /= 2) {
+    const l = `${red.v}.l${s}`;
+    body.push(local(l, s, [{ k: 'store', buf: sh, idx: v(l), val: bin(op, load(sh, v(l)), load(sh, add(v(l), idx(s)))) }]), { k: 'barrier' });
+  }
+  body.push({ k: 'let', name: accLet.name, t: 'f32', init: bin(op, accLet.init, load(sh, idx(0))) }, ...rest);
+  L.body.splice(0, L.body.length, ...body);
+  const dims: GpuDim[] = ['x', 'y', 'z'];
+  [...chain].reverse().forEach((l, j) => {
+    l.ann.gpu = { dim: dims[Math.min(j, 2)]!, workgroup: W, scope: 'group' };
+  });
+  return true;
+}
+
 export function mapGpu(program: Program, limits: GpuLimits = DEFAULT_GPU_LIMITS): number {
   let mapped = 0;
   for (const k of program.kernels) {
+    // a kernel already in workgroup form (a barrier) keeps its mapping
+    if (hasBarrier(k.body)) continue;
     clearGpu(k.body);
     if (k.body.some((s) => s.k === 'let' || s.k === 'set')) continue;
     const assigned = assignedNames(k.body);
     for (const s of k.body) {
       if (s.k !== 'for') continue;
       let chain = parallelChain(s, assigned);
+      if (chain.length > 0 && limits.tree && treeReduce(program, chain)) {
+        mapped++;
+        continue;
+      }
       while (chain.length > 0 && !assign(chain, limits)) chain = chain.slice(0, -1);
       if (chain.length > 0) mapped++;
     }
@@ -129,13 +252,16 @@ export const mapGpuPass = definePass({
     invocations: 'maxComputeInvocationsPerWorkgroup of the device (default 128)',
     groups: 'maxComputeWorkgroupsPerDimension of the device (default 65535)',
     workgroup: 'preferred invocations per workgroup (default 64)',
+    tree: "'on' (default): long f32 add/min/max reductions over few outputs become workgroup trees; 'off': loops only",
   },
   run: (program, ctx) => {
     const limits: GpuLimits = {
       invocations: positiveInt(ctx.options.invocations, 'invocations', DEFAULT_GPU_LIMITS.invocations),
       groups: positiveInt(ctx.options.groups, 'groups', DEFAULT_GPU_LIMITS.groups),
       preferred: positiveInt(ctx.options.workgroup, 'workgroup', DEFAULT_GPU_LIMITS.preferred),
+      tree: ctx.options.tree !== 'off',
     };
+    if (ctx.options.tree !== undefined && ctx.options.tree !== 'on' && ctx.options.tree !== 'off') throw new KilnError('usage', `map-gpu: tree must be on or off, not '${ctx.options.tree}'`);
     const n = mapGpu(program, limits);
     ctx.log(`map-gpu: ${n} loop nests mapped to the dispatch grid`);
     return n > 0;

@@ -62,6 +62,7 @@ export function checkWgslTypes(program: Program, opts: WgslTypeOptions = {}): vo
       case 'let': check(s.t, where); expr(s.init, where); return;
       case 'set': expr(s.val, where); return;
       case 'if': expr(s.c, where); s.then.forEach((x) => stmt(x, where)); s.else.forEach((x) => stmt(x, where)); return;
+      case 'barrier': return;
     }
   };
   for (const b of [...program.inputs, ...program.outputs]) check(b.dtype, `${b.role} '${b.name}'`);
@@ -92,6 +93,11 @@ export function buildWgsl(program: Program, limits: WgslLimits = DEFAULT_WGSL_LI
   for (const b of [...program.inputs, ...program.outputs, ...program.buffers]) roots.add(storageOf(b));
   for (const b of roots) {
     const bytes = bufferSize(b) * elementBytes(b.dtype);
+    if (b.level === 'workgroup') {
+      // per-workgroup memory, declared by the shaders that use it
+      places.set(b, { space: 'workgroup', chunk: 0, word: 0 });
+      continue;
+    }
     if (b.role === 'const') {
       if (!b.data) throw new KilnError('invalid-model', `constant '${b.name}' has no data`);
       if (bytes > max) throw new KilnError('unsupported', `constant '${b.name}' needs ${bytes} bytes, over the device's maxStorageBufferBindingSize ${max} (one tensor is not split)`);

@@ -18,12 +18,12 @@
  */
 import { sharedInfix } from '../infix.js';
 import { KilnError } from '../../ir/errors.js';
-import { storageOf, type Expr, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
+import { bufferSize, storageOf, type Expr, type GpuDim, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { NARROW_FLOATS, renderWgslHelpers } from './helpers.js';
 import { assignedNames, nextInChain } from '../../ir/kernel/parallel.js';
 
 export interface WgslPlace {
-  readonly space: 'arena' | 'weights';
+  readonly space: 'arena' | 'weights' | 'workgroup';
   /** Which weights chunk (binding 1 + chunk); 0 for the arena. */
   readonly chunk: number;
   /** Word (4-byte) offset of the buffer's first element. */
@@ -126,6 +126,8 @@ function wgslIdent(name: string): string {
 class Renderer {
   readonly helpers = new Set<string>();
   readonly chunks = new Set<number>();
+  /** Workgroup-level buffers used, with their WGSL names. */
+  readonly shared = new Map<KBuffer, string>();
   private readonly scopes: Map<string, string>[] = [];
   private counter = 0;
   /** Whether stores to sub-word elements must be atomic (parallel entry points). */
@@ -186,8 +188,21 @@ class Renderer {
     return { w: `${p.word}u + (${idx} >> ${log}u)`, sh: `((${idx} & ${per - 1}u) * ${eb * 8}u)`, eb };
   }
 
+  /** The var<workgroup> array of a workgroup-level buffer (32-bit element types, held as values). */
+  private sharedName(b: KBuffer): string {
+    const root = storageOf(b);
+    let n = this.shared.get(root);
+    if (!n) {
+      if (elementBytes(root.dtype) !== 4 || root.dtype === 'f64') throw new KilnError('unsupported', `${this.what}: workgroup buffer ${root.name} of ${root.dtype} (32-bit types only)`);
+      n = `wg${this.shared.size}_${wgslIdent(root.name)}`;
+      this.shared.set(root, n);
+    }
+    return n;
+  }
+
   private load(b: KBuffer, i: string): string {
     const p = this.place(b);
+    if (p.space === 'workgroup') return `${this.sharedName(b)}[u32(${i})]`;
     if (b.dtype === 'i64' || b.dtype === 'u64') {
       const w = `${p.word}u + 2u * u32(${i})`;
       return `vec2<u32>(${this.word(p, w)}, ${this.word(p, `${w} + 1u`)})`;
@@ -219,6 +234,7 @@ class Renderer {
   store(b: KBuffer, i: string, v: string, ind: string): string[] {
     const p = this.place(b);
     if (p.space === 'weights') throw new KilnError('invalid-model', `${this.what}: store into constant ${b.name}`);
+    if (p.space === 'workgroup') return [`${ind}${this.sharedName(b)}[u32(${i})] = ${v};`];
     const t = b.dtype;
     if (t === 'i64' || t === 'u64') {
       const out = [`${ind}{`, `${ind}  let kw = ${p.word}u + 2u * u32(${i});`, `${ind}  let kv = ${v};`];
@@ -464,11 +480,61 @@ class Renderer {
         out.push(`${ind}}`);
         return out;
       }
+      case 'barrier': throw new KilnError('invalid-model', `${this.what}: a barrier outside a gpu group loop`);
     }
   }
 }
 
 type For = Stmt & { k: 'for' };
+
+/**
+ * The entry point of a chain of `gpu group` loops: one workgroup per iteration (workgroup_id), the
+ * innermost loop's body run by the workgroup's invocations: `gpu local` loops as invocations
+ * (local_invocation_id, past the extent idle), `barrier` as workgroupBarrier(), index `let`s by
+ * every invocation, and anything else by invocation 0 only (it runs once per workgroup).
+ */
+function renderGroup(r: Renderer, name: string, chain: { loop: For; lets: Stmt[] }[], ext: { lo: number; n: number }[], dims: Record<GpuDim, { n: number; wg: number }>, what: string): string[] {
+  const head: string[] = [];
+  r.push();
+  chain.forEach(({ loop }, j) => {
+    const dim = loop.ann.gpu!.dim;
+    const { lo, n } = ext[j]!;
+    const inner = chain.slice(j + 1).reduce((a, c, i) => (c.loop.ann.gpu!.dim === dim ? a * ext[j + 1 + i]!.n : a), 1);
+    const first = chain.findIndex((c) => c.loop.ann.gpu!.dim === dim) === j;
+    let at = inner === 1 ? `wid.${dim}` : `(wid.${dim} / ${inner}u)`;
+    if (!first) at = `(${at} % ${n}u)`;
+    head.push(`  let ${r.bind(loop.v)}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(${at});`);
+  });
+  const body: string[] = [];
+  const lead = '(lid.x | lid.y | lid.z) == 0u';
+  r.push();
+  for (const s of chain[chain.length - 1]!.loop.body) {
+    if (s.k === 'barrier') body.push('  workgroupBarrier();');
+    else if (s.k === 'let') body.push(...r.lets([s], '  '));
+    else if (s.k === 'for' && s.ann.gpu?.scope === 'local') {
+      const d = s.ann.gpu.dim;
+      const lo = constInt(s.lo, what);
+      const n = Math.max(0, constInt(s.hi, what) - lo);
+      r.push();
+      const v = r.bind(s.v);
+      const inner = r.stmts(s.body, '    ');
+      r.pop();
+      body.push(`  if (lid.${d} < ${n}u) {`, `    let ${v}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(lid.${d});`, ...inner, '  }');
+    } else {
+      if (s.k === 'set') throw new KilnError('unsupported', `${what}: a set of a workgroup-level local`);
+      body.push(`  if (${lead}) {`, ...r.stmts([s], '    '), '  }');
+    }
+  }
+  r.pop();
+  r.pop();
+  return [
+    `@compute @workgroup_size(${dims.x.wg}, ${dims.y.wg}, ${dims.z.wg})`,
+    `fn ${name}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {`,
+    ...head,
+    ...body,
+    '}',
+  ];
+}
 
 /**
  * The gpu-mapped chain starting at a top-level loop (outermost first), each loop with the `let`s
@@ -477,10 +543,14 @@ type For = Stmt & { k: 'for' };
 function mappedChain(s: Stmt, assigned: ReadonlySet<string>): { loop: For; lets: Stmt[] }[] {
   const chain: { loop: For; lets: Stmt[] }[] = [];
   let cur: For | undefined = s.k === 'for' ? s : undefined;
-  while (cur?.ann.gpu) {
-    const next = nextInChain(cur.body, assigned);
-    chain.push({ loop: cur, lets: next?.ann.gpu ? cur.body.slice(0, -1) : [] });
-    cur = next;
+  // a chain is all grid loops or all group loops (a group loop's body renders as the workgroup's)
+  const scope = cur?.ann.gpu?.scope;
+  if (scope === 'local') return [];
+  const same = (l: For | undefined): l is For => l?.ann.gpu !== undefined && l.ann.gpu.scope === scope;
+  while (same(cur)) {
+    const next: For | undefined = scope === 'group' ? undefined : nextInChain(cur.body, assigned);
+    chain.push({ loop: cur, lets: same(next) ? cur.body.slice(0, -1) : [] });
+    cur = same(next) ? next : undefined;
   }
   return chain;
 }
@@ -527,11 +597,19 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     // loops sharing a dimension split its index, the outermost varying slowest
     const dims = { x: { n: 1, wg: 1 }, y: { n: 1, wg: 1 }, z: { n: 1, wg: 1 } };
     const ext = g.chain.map(({ loop }) => ({ lo: constInt(loop.lo, what), n: Math.max(0, constInt(loop.hi, what) - constInt(loop.lo, what)) }));
+    const innermost = g.chain[g.chain.length - 1]!.loop;
+    const group = innermost.ann.gpu!.scope === 'group';
     g.chain.forEach(({ loop }, j) => {
       const d = dims[loop.ann.gpu!.dim];
       d.n *= ext[j]!.n;
-      d.wg = loop.ann.gpu!.workgroup;
+      // group loops: one workgroup per iteration, of the innermost loop's size along its dimension
+      if (!group || loop === innermost) d.wg = loop.ann.gpu!.workgroup;
     });
+    if (group) {
+      fns.push(...renderGroup(r, name, g.chain, ext, dims, what));
+      entries.push({ name, groups: [dims.x.n, dims.y.n, dims.z.n], parallel: true });
+      return;
+    }
     r.push();
     const head: string[] = [];
     const used = (['x', 'y', 'z'] as const).filter((d) => g.chain.some(({ loop }) => loop.ann.gpu!.dim === d));
@@ -557,6 +635,7 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     `// Kiln: ${k.origin.op.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)} '${k.origin.node.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)}' (kernel ${k.name.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)})`,
     `@group(0) @binding(0) var<storage, read_write> arena: array<${r.atomic ? 'atomic<u32>' : 'u32'}>;`,
   ];
+  for (const [b, decl] of r.shared) header.push(`var<workgroup> ${decl}: array<${wgslType(valueType(b.dtype))}, ${Math.max(1, bufferSize(b))}>;`);
   const weights = [...r.chunks].sort((a, b) => a - b);
   for (const c of weights) header.push(`@group(0) @binding(${1 + c}) var<storage, read> weights${c}: array<u32>;`);
   const helpers = renderWgslHelpers(r.helpers);
