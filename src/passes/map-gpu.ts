@@ -11,7 +11,7 @@
  * dispatch, and locals do not survive between dispatches. Unmapped code runs as one invocation.
  */
 import { KilnError } from '../ir/errors.js';
-import { assignedNames, loopIsParallel, nextInChain } from '../ir/kernel/parallel.js';
+import { assignedNames, loopIsParallel, mentions, nextInChain } from '../ir/kernel/parallel.js';
 import type { BinOp, Expr, GpuDim, KBuffer, Program, Stmt } from '../ir/kernel/types.js';
 import { add, bin, idx, lit, load, lt, mul } from '../ir/kernel/builder.js';
 import { definePass } from './pass.js';
@@ -111,18 +111,6 @@ function hasBarrier(ss: readonly Stmt[]): boolean {
   return ss.some((s) => s.k === 'barrier' || (s.k === 'for' && hasBarrier(s.body)) || (s.k === 'if' && (hasBarrier(s.then) || hasBarrier(s.else))));
 }
 
-/** Whether `e` reads local %name. */
-function reads(e: Expr, name: string): boolean {
-  switch (e.k) {
-    case 'var': return e.name === name;
-    case 'load': return reads(e.idx, name);
-    case 'bin': return reads(e.a, name) || reads(e.b, name);
-    case 'un': case 'cast': return reads(e.a, name);
-    case 'select': return reads(e.c, name) || reads(e.a, name) || reads(e.b, name);
-    default: return false;
-  }
-}
-
 /**
  * The one `set %acc = op(%acc, e)` (op add/min/max on f32) in a reduction loop body where %acc is
  * read nowhere else and nothing is stored; null when the body is not such a reduction.
@@ -135,13 +123,13 @@ function reductionOp(body: readonly Stmt[], acc: string): BinOp | null {
       switch (s.k) {
         case 'set':
           if (s.name !== acc || op !== null || s.val.k !== 'bin' || !['add', 'min', 'max'].includes(s.val.op)) ok = false;
-          else if (s.val.a.k === 'var' && s.val.a.name === acc && !reads(s.val.b, acc)) op = s.val.op;
+          else if (s.val.a.k === 'var' && s.val.a.name === acc && !mentions(s.val.b, acc)) op = s.val.op;
           else ok = false;
           break;
         case 'store': case 'barrier': ok = false; break;
-        case 'let': if (reads(s.init, acc)) ok = false; break;
-        case 'if': if (reads(s.c, acc)) ok = false; walk(s.then); walk(s.else); break;
-        case 'for': if (reads(s.lo, acc) || reads(s.hi, acc)) ok = false; walk(s.body); break;
+        case 'let': if (mentions(s.init, acc)) ok = false; break;
+        case 'if': if (mentions(s.c, acc)) ok = false; walk(s.then); walk(s.else); break;
+        case 'for': if (mentions(s.lo, acc) || mentions(s.hi, acc)) ok = false; walk(s.body); break;
       }
     }
   };
