@@ -1,21 +1,9 @@
 /**
  * The page of `kiln serve`: drop an ONNX file (or pick a served sample), see its graph IR, kernel IR
- * and WGSL, run it on the browser's WebGPU with timings. The compiler runs in the page
- * (/kiln/browser/compiler.js and the modules it imports, served from dist/); every request goes to
- * the serving origin. Plain JavaScript: the project's TypeScript has no DOM types.
+ * and WGSL, run it on the browser's WebGPU with timings. The compiler runs in the page (/kiln.js,
+ * src/browser/compiler.ts bundled by esbuild); every request goes to the serving origin. Plain
+ * JavaScript: the project's TypeScript has no DOM types.
  */
-
-/** Bare module names of the compiler's imports → what the page loads instead (see serve.ts). */
-export const IMPORT_MAP: Readonly<Record<string, string>> = {
-  protobufjs: '/deps/protobufjs.js',
-  '@dagrejs/graphlib': '/deps/graphlib.js',
-  'node:fs': '/deps/node.js',
-  'node:path': '/deps/node.js',
-  'node:url': '/deps/node.js',
-  'node:module': '/deps/node.js',
-  'node:worker_threads': '/deps/node.js',
-  'node:zlib': '/deps/node.js',
-};
 
 export const PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -31,8 +19,6 @@ pre { background: #f6f6f6; padding: .6em; overflow: auto; max-height: 24em; font
 table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .2em .6em; text-align: right; }
 #status.error { color: #b00; } #status.ok { color: #070; }
 </style>
-<script type="importmap">${JSON.stringify({ imports: IMPORT_MAP })}</script>
-<script src="/deps/protobuf.min.js"></script>
 </head>
 <body>
 <h1>Kiln: ONNX → WGSL on WebGPU</h1>
@@ -48,7 +34,7 @@ table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: .
 </html>
 `;
 
-export const PAGE_JS = `import { compileOnnxForWebGpu, createModel, decodeTensorFile, inputBytes, outputTensor } from '/kiln/browser/compiler.js';
+export const PAGE_JS = `import { compileOnnxForWebGpu, createModel, decodeTensorFile, inputBytes, outputTensor } from '/kiln.js';
 
 const $ = (id) => document.getElementById(id);
 let current = null;
@@ -192,7 +178,7 @@ fetch('/samples.json').then((r) => r.json()).then((list) => {
 });
 `;
 
-/** The module that stands in for Node built-ins in the page: each function says it is not there. */
+/** What the bundle gets for Node built-ins: each function says it is not there (none is called on the page's path). */
 export const NODE_STUB_JS = `const missing = (name) => () => { throw new Error(name + ' is not available in the browser'); };
 export const readFileSync = missing('fs.readFileSync');
 export const existsSync = () => false;

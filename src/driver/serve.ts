@@ -1,14 +1,13 @@
 /**
  * `kiln serve [dir]`: an HTTP server on the loopback interface only, serving the page of
- * src/browser/page.ts, the compiler as ES modules (dist/, which tsc writes), the two dependencies
- * the compiler imports in browser form (graphlib's ES build, protobuf.js's browser build), a stand-in
- * for Node built-ins, and the model folders of `dir` (each with model.onnx and test_data_set_0) as
+ * src/browser/page.ts, the compiler core bundled for the browser by esbuild (from
+ * dist/browser/compiler.js at start; Node built-ins, which only other commands' code calls, get an
+ * inert stand-in), and the model folders of `dir` (each with model.onnx and test_data_set_0) as
  * samples. It serves nothing else: no path outside those roots, GET/HEAD only.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../ir/errors.js';
 import { NODE_STUB_JS, PAGE_HTML, PAGE_JS } from '../browser/page.js';
@@ -75,6 +74,39 @@ function inside(root: string, rel: string): string | null {
 
 const TYPES: Readonly<Record<string, string>> = { '.js': 'text/javascript; charset=utf-8', '.json': 'application/json', '.html': 'text/html; charset=utf-8' };
 
+interface Esbuild {
+  build(o: Record<string, unknown>): Promise<{ outputFiles: { text: string }[] }>;
+}
+
+/** The compiler core as one ES module for the browser (esbuild, a dev dependency). */
+export async function bundleCompiler(entry: string): Promise<string> {
+  let esbuild: Esbuild;
+  try {
+    esbuild = (await import('esbuild' as string)) as Esbuild;
+  } catch {
+    throw new KilnError('unsupported', 'kiln serve needs esbuild to bundle the compiler for the browser: npm install esbuild');
+  }
+  const r = await esbuild.build({
+    entryPoints: [entry],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'node-builtins',
+        setup(b: { onResolve: (o: object, f: (a: { path: string }) => object) => void; onLoad: (o: object, f: () => object) => void }): void {
+          b.onResolve({ filter: /^node:/ }, (a) => ({ path: a.path, namespace: 'node-stub' }));
+          b.onLoad({ filter: /.*/, namespace: 'node-stub' }, () => ({ contents: NODE_STUB_JS, loader: 'js' }));
+        },
+      },
+    ],
+  });
+  return r.outputFiles[0]!.text;
+}
+
 export async function startServer(opts: ServeOptions = {}): Promise<Server> {
   const root = packageRoot();
   const dist = path.join(root, 'dist');
@@ -83,14 +115,9 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new KilnError('usage', `kiln serve: '${dir}' is not a folder`);
   const samples = listSamples(dir);
   const single = samples.length === 1 && fs.existsSync(path.join(dir, 'model.onnx'));
-  const require = createRequire(import.meta.url);
-  const depFile = (pkg: string, file: string): string => path.join(path.dirname(require.resolve(`${pkg}/package.json`)), file);
+  const bundle = await bundleCompiler(path.join(dist, 'browser', 'compiler.js'));
   const deps: Record<string, () => string | Buffer> = {
-    '/deps/graphlib.js': () => fs.readFileSync(depFile('@dagrejs/graphlib', 'dist/graphlib.esm.js')),
-    '/deps/protobuf.min.js': () => fs.readFileSync(depFile('protobufjs', 'dist/protobuf.min.js')),
-    // protobuf.min.js (a classic script the page loads first) sets globalThis.protobuf
-    '/deps/protobufjs.js': () => 'export default globalThis.protobuf;\n',
-    '/deps/node.js': () => NODE_STUB_JS,
+    '/kiln.js': () => bundle,
     '/app.js': () => PAGE_JS,
     '/samples.json': () => JSON.stringify(samples),
   };
@@ -110,10 +137,6 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
     if (p === '/' || p === '/index.html') return send(200, PAGE_HTML, TYPES['.html']);
     const dep = deps[p];
     if (dep) return send(200, dep(), TYPES[path.extname(p)] ?? 'text/plain');
-    if (p.startsWith('/kiln/') && p.endsWith('.js')) {
-      const f = inside(dist, p.slice('/kiln'.length));
-      return f ? send(200, fs.readFileSync(f), TYPES['.js']) : send(404, 'not found\n');
-    }
     const m = /^\/samples\/([^/]+)\/(.+)$/.exec(p);
     if (m) {
       const s = samples.find((x) => x.name === decodeURIComponent(m[1]!));
