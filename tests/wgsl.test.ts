@@ -274,6 +274,7 @@ ${body}
       expect(manifest.kernels[0]!.code).toContain('var<workgroup>');
       expect(manifest.kernels[0]!.code.match(/workgroupBarrier\(\);/g)?.length).toBe(7);
       expect(manifest.kernels[0]!.entries[0]!.groups).toEqual([6, 1, 1]);
+      expect(manifest.kernels[1]!.entries[0]!.groups).toEqual([3, 2, 1]);
       const got = await runWgslNode(p, [a], { strict: true });
       got.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(want[i]!.data as Float32Array)));
     });

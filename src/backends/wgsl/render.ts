@@ -496,7 +496,7 @@ type For = Stmt & { k: 'for' };
 function renderGroup(r: Renderer, name: string, chain: { loop: For; lets: Stmt[] }[], ext: { lo: number; n: number }[], dims: Record<GpuDim, { n: number; wg: number }>, what: string): string[] {
   const head: string[] = [];
   r.push();
-  chain.forEach(({ loop }, j) => {
+  chain.forEach(({ loop, lets }, j) => {
     const dim = loop.ann.gpu!.dim;
     const { lo, n } = ext[j]!;
     const inner = chain.slice(j + 1).reduce((a, c, i) => (c.loop.ann.gpu!.dim === dim ? a * ext[j + 1 + i]!.n : a), 1);
@@ -504,6 +504,7 @@ function renderGroup(r: Renderer, name: string, chain: { loop: For; lets: Stmt[]
     let at = inner === 1 ? `wid.${dim}` : `(wid.${dim} / ${inner}u)`;
     if (!first) at = `(${at} % ${n}u)`;
     head.push(`  let ${r.bind(loop.v)}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(${at});`);
+    head.push(...r.lets(lets, '  '));
   });
   const body: string[] = [];
   const lead = '(lid.x | lid.y | lid.z) == 0u';
@@ -548,7 +549,7 @@ function mappedChain(s: Stmt, assigned: ReadonlySet<string>): { loop: For; lets:
   if (scope === 'local') return [];
   const same = (l: For | undefined): l is For => l?.ann.gpu !== undefined && l.ann.gpu.scope === scope;
   while (same(cur)) {
-    const next: For | undefined = scope === 'group' ? undefined : nextInChain(cur.body, assigned);
+    const next: For | undefined = nextInChain(cur.body, assigned);
     chain.push({ loop: cur, lets: same(next) ? cur.body.slice(0, -1) : [] });
     cur = same(next) ? next : undefined;
   }
