@@ -21,6 +21,8 @@ function cTarget(name: string, description: string, cflags: string | undefined):
     options: WEIGHTS_TARGET_OPTIONS,
     tools: [cc],
     capabilities: { ci: true, emits: true, dynamic: true },
+    // QDQ groups become integer kernels (src/passes/fold-qdq.ts)
+    prelude: () => 'fold-qdq',
     pipeline: (_options, settings) => planMemoryStep(settings),
     emit(program, ctx) {
       const p = emitC(program, ctx.name, layout(ctx), { target: name, ...(cflags ? { cflags } : {}), ...weightsEmitOptions(ctx.options) });
