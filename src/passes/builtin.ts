@@ -15,6 +15,7 @@ import { csePass } from './cse.js';
 import { patchExecutionPass } from './patch-execution.js';
 import { mapGpuPass } from './map-gpu.js';
 import { foldQdqPass } from './fold-qdq.js';
+import { requantPass } from './requant.js';
 
 for (const p of [foldConstantsPass, specializePass, scheduleMemoryPass, lowerPass, planMemoryPass]) registerPass(p);
 for (const p of [dcePass, eliminateIdentityPass, csePass]) registerPass(p);
@@ -22,3 +23,4 @@ registerPass(patchExecutionPass);
 registerPass(placeLevelsPass);
 registerPass(mapGpuPass);
 registerPass(foldQdqPass);
+registerPass(requantPass);

@@ -42,7 +42,7 @@ registerTarget({
   tools: [commandTool(gccCommand, APT), commandTool(sizeCommand, APT), commandTool(qemuCommand, 'apt-get install --no-install-recommends qemu-system-arm')],
   capabilities: { ci: true, emits: true },
   // QDQ groups become integer kernels (src/passes/fold-qdq.ts) before patches are planned
-  prelude: (options, settings) => (settings.patches === 'auto' ? `fold-qdq,patch-execution{board=${options.board}}` : 'fold-qdq'),
+  prelude: (options, settings) => (settings.patches === 'auto' ? `fold-qdq,requant,patch-execution{board=${options.board}}` : 'fold-qdq,requant'),
   pipeline(options, settings) {
     const levelSecs = settings.levelTimeLimitSeconds ?? settings.timeLimitSeconds;
     return `${planMemoryStep(settings)},place-levels{board=${options.board},strategy=${settings.memory},time-limit=${seconds(settings.timeLimitSeconds)},level-time-limit=${seconds(levelSecs)},sections=true}`;
