@@ -13,7 +13,7 @@
  * path for users who need bit-exactness with a float requantization.
  */
 import { Tensor } from '../../tensor.js';
-import { add, and, bin, cast, eq, gt, idx, lit, load, lt, mul, ne, or, select, sub } from '../builder.js';
+import { add, bin, cast, idx, lit, load, lt, mul, select, sub } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
 import type { Expr } from '../types.js';
@@ -93,18 +93,20 @@ export class RequantTable {
   }
 }
 
-/** round(num · m / 2^s), half to even, in i64 (num an integer expression, m and s i64). */
+/**
+ * round(num · m / 2^s), half to even, in i64 (num an integer expression, m and s i64). For p ≥ 0,
+ * (p + 2^(s-1) - 1 + bit_s(p)) >> s rounds p / 2^s half to even: the carry reaches bit s when the
+ * remainder is above half, or exactly half with bit s (the quotient's parity) set.
+ */
 export function mulShiftRound(num: Expr, m: Expr, s: Expr): Expr {
   const one = lit('i64', 1);
+  const zero = lit('i64', 0);
   const n = cast(num, 'i64');
-  const neg = lt(n, lit('i64', 0));
-  const p = mul(select(neg, sub(lit('i64', 0), n), n), m);
-  const q = bin('shr', p, s);
-  const r = bin('bitand', p, sub(bin('shl', one, s), one));
-  const half = bin('shl', one, sub(s, one));
-  const up = or(gt(r, half), and(eq(r, half), ne(bin('bitand', q, one), lit('i64', 0))));
-  const mag = add(q, select(up, one, lit('i64', 0)));
-  return select(neg, sub(lit('i64', 0), mag), mag);
+  const neg = lt(n, zero);
+  const p = mul(select(neg, sub(zero, n), n), m);
+  const odd = bin('bitand', bin('shr', p, s), one);
+  const mag = bin('shr', add(add(p, sub(bin('shl', one, sub(s, one)), one)), odd), s);
+  return select(neg, sub(zero, mag), mag);
 }
 
 /** mulShiftRound plus a zero point, saturated to [lo, hi] (an i64 value the store narrows). */
