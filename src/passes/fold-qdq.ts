@@ -25,7 +25,7 @@ const Q8 = new Set<string>(['i8', 'u8']);
 /** Ops that only move or select elements: they run on the integer tensor unchanged. */
 const MOVE_OPS = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool']);
 /** Float ops with no integer form in Kiln: the reason recorded when they sit between DQ and Q. */
-const NO_INTEGER_FORM = new Set(['Mul', 'Concat', 'Gemm', 'AveragePool', 'Sigmoid', 'LeakyRelu', 'Softmax', 'LayerNormalization', 'Sub']);
+const NO_INTEGER_FORM = new Set(['Mul', 'Concat', 'AveragePool', 'Sigmoid', 'LeakyRelu', 'Softmax', 'LayerNormalization', 'Sub']);
 
 /** Quantization parameters read by a QuantizeLinear/DequantizeLinear node. */
 interface QParams {
@@ -187,6 +187,11 @@ function checkBias(b: QParams, xs: number, ws: Tensor): void {
 }
 
 /** The integer node replacing `n` (its output is the QuantizeLinear's). */
+function integerNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
+  if (n.opType === 'Gemm') return gemmNodes(rw, n, q);
+  return [integerNode(rw, n, q)];
+}
+
 function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
   const y = q.q;
   const name = n.name;
@@ -248,12 +253,62 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
   }
 }
 
+/**
+ * Gemm (A [M, K] · B + C, no transA, alpha = beta = 1) as QLinearConv over a length-1 signal:
+ * A viewed as [M, K, 1], B as N filters [N, K, 1], the int32 bias as is, the output [M, N, 1] viewed
+ * as [M, N]: one requantization, like the QGemm onnxruntime folds it into. The reshapes are views.
+ */
+function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
+  const attr = (k: string, d: number): number => {
+    const a = n.attrs.get(k);
+    return a?.kind === 'int' || a?.kind === 'float' ? a.value : d;
+  };
+  if (attr('transA', 0) !== 0) fail('Gemm transposes A');
+  if (attr('alpha', 1) !== 1 || attr('beta', 1) !== 1) fail('Gemm scales by alpha or beta');
+  const a = dqOf(n.inputs[0] ?? null, 'input A');
+  const b = dqOf(n.inputs[1] ?? null, 'input B');
+  requirePerTensor(a, 'input A');
+  for (const [p, what] of [[a, 'input A'], [b, 'input B'], [q, 'the output']] as const) require8(p, what);
+  const aShape = a.q.tensorType?.shape ?? [];
+  const bT = constantOf(b.q);
+  if (aShape.length !== 2 || typeof aShape[0] !== 'number' || typeof aShape[1] !== 'number') fail('Gemm input A is not a static 2-D tensor');
+  if (!bT || bT.rank !== 2) fail('Gemm input B is not a 2-D constant');
+  const transB = attr('transB', 0) !== 0;
+  const [M, K] = [aShape[0], aShape[1]];
+  const N = transB ? bT.shape[0]! : bT.shape[1]!;
+  // per-channel scales must run along the output features
+  if (!b.perTensor && b.axis !== (transB ? 0 : 1)) fail(`input B is quantized along axis ${b.axis}, not the output features`);
+  if (b.zpT && b.zpT.size > 1 && b.zpT.toNumbers().some((z) => z !== b.zpT!.num(0))) fail('input B has per-channel zero points');
+  const wData = new Array<number>(N * K);
+  for (let o = 0; o < N; o++) for (let k = 0; k < K; k++) wData[o * K + k] = bT.num(transB ? o * K + k : k * N + o);
+  const w = rw.constant(`${n.name}.weight_nk1`, Tensor.from(b.dtype, [N, K, 1], wData));
+  let bias: Value | null = null;
+  if (n.inputs[2]) {
+    const c = dqOf(n.inputs[2], 'the bias');
+    const cShape = c.q.tensorType?.shape ?? [];
+    if (cShape.length !== 1 || cShape[0] !== N) fail('the Gemm bias is not a vector of the output features');
+    checkBias(c, a.scaleT.num(0), b.scaleT);
+    bias = c.q;
+  }
+  const bzp = b.zp && b.zpT!.size > 1 ? rw.constant(`${n.name}.w_zero_point`, Tensor.scalar(b.dtype, b.zpT!.num(0))) : zpOperand(rw, b, `${n.name}.w`);
+  const shape3 = (dims: number[]): Value => rw.constant(`${n.name}.shape`, Tensor.from('i64', [3], dims.map((d) => BigInt(d))));
+  const a3 = new Value(rw.names.fresh(`${n.name}.a3`), tensorType(a.dtype, [M, K, 1]));
+  const y3 = new Value(rw.names.fresh(`${n.name}.y3`), tensorType(q.dtype, [M, N, 1]));
+  const ra = new Node('Reshape', '', rw.names.fresh(`${n.name}/a3`), [a.q, shape3([M, K, 1])], [a3]);
+  const conv = new Node('QLinearConv', '', n.name, [a3, a.scale, zpOperand(rw, a, `${n.name}.x`), w, b.scale, bzp, q.scale, zpOperand(rw, q, `${n.name}.y`), ...(bias ? [bias] : [])], [y3], new Map([['kernel_shape', { kind: 'ints', value: [1] }]]));
+  const shape2 = rw.constant(`${n.name}.out_shape`, Tensor.from('i64', [2], [BigInt(M), BigInt(N)]));
+  const ry = new Node('Reshape', '', rw.names.fresh(`${n.name}/y`), [y3, shape2], [q.q]);
+  a3.producer = ra;
+  y3.producer = conv;
+  return [ra, conv, ry];
+}
+
 /** The ops a QDQ group may center on (what the reason is recorded for). */
-const CANDIDATES = new Set(['Conv', 'MatMul', 'Add', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
+const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
 
 function foldGraph(module: Module, graph: Graph): number {
   const rw = new Rewriter(graph);
-  const replaced = new Map<Node, Node>();
+  const replaced = new Map<Node, Node[]>();
   const dropped = new Set<Node>();
   for (const n of graph.nodes) {
     if (n.domain !== '' || !CANDIDATES.has(n.opType) || dropped.has(n)) continue;
@@ -263,9 +318,9 @@ function foldGraph(module: Module, graph: Graph): number {
     try {
       if (!MOVE_OPS.has(n.opType) && NO_INTEGER_FORM.has(n.opType)) fail(`Kiln has no integer kernel for ${n.opType}`);
       const { q, removed } = outputChain(rw, n);
-      const node = integerNode(rw, n, q);
-      q.q.producer = node;
-      replaced.set(n, node);
+      const nodes = integerNodes(rw, n, q);
+      q.q.producer = nodes[nodes.length - 1]!;
+      replaced.set(n, nodes);
       for (const r of removed) dropped.add(r);
     } catch (e) {
       if (!(e instanceof NotFolded)) throw e;
@@ -274,11 +329,11 @@ function foldGraph(module: Module, graph: Graph): number {
   }
   if (replaced.size === 0) return 0;
   const ms = module.opsetFor(MS);
-  if ([...replaced.values()].some((n) => n.domain === MS) && ms === undefined) module.opsets.set(MS, 1);
+  if ([...replaced.values()].some((ns) => ns.some((n) => n.domain === MS)) && ms === undefined) module.opsets.set(MS, 1);
   // the parameters the replaced nodes read (Relu/Clip bounds, Q's scale when unused now) may die too
   const orphans = new Set<Value>();
   for (const n of [...replaced.keys(), ...dropped]) for (const v of n.inputs) if (v) orphans.add(v);
-  graph.nodes = graph.nodes.filter((n) => !dropped.has(n)).map((n) => replaced.get(n) ?? n);
+  graph.nodes = graph.nodes.filter((n) => !dropped.has(n)).flatMap((n) => replaced.get(n) ?? [n]);
   graph.initializers.push(...rw.newInits);
   removeDeadDequantize(graph, orphans);
   return replaced.size;
