@@ -135,33 +135,16 @@ registerLowering({
     const size = prod(x.shape) / (N * C);
     const T: ScalarType = 'i32';
     const [xsc, ysc] = [constScalar(ctx, 1), constScalar(ctx, 3)];
-    if (xsc !== null && ysc !== null && !floatRequant(ctx)) {
-      // the interpreter's factor (f32 steps), as a multiplier and shift
-      const f32 = Math.fround;
-      const rq = new RequantTable(ctx, [f32(f32(xsc) / f32(f32(ysc) * size))], 'rq');
-      const [lo, hi] = intRange(y.dtype as DType);
-      ctx.kernel((kb) => {
-        const xzl = kb.let(T, cast(zpI64(ctx.input(2)), T), 'xz');
-        const yzl = kb.let(T, cast(zpI64(ctx.input(4)), T), 'yz');
-        kb.for(0, N, (n) => {
-          kb.for(0, C, (c) => {
-            const acc = kb.let(T, lit(T, 0), 'acc');
-            kb.for(0, size, (s) => {
-              const i = channelsLast ? add(mul(add(mul(n, idx(size)), s), idx(C)), c) : add(mul(add(mul(n, idx(C)), c), idx(size)), s);
-              kb.set(acc, add(acc, sub(cast(load(x, i), T), xzl)));
-            });
-            kb.store(y, add(mul(n, idx(C)), c), requantize(acc, rq.m(idx(0)), rq.s(idx(0)), yzl, lo, hi));
-          });
-        });
-      });
-      return;
-    }
+    const intPath = xsc !== null && ysc !== null && !floatRequant(ctx);
+    // integer path: the interpreter's factor (f32 steps) as a multiplier and shift
+    const rq = intPath ? new RequantTable(ctx, [Math.fround(Math.fround(xsc) / Math.fround(Math.fround(ysc) * size))], 'rq') : null;
+    const [lo, hi] = intRange(y.dtype as DType);
     ctx.kernel((kb) => {
       // x_scale / (y_scale · size) with each step rounded to f32 (the interpreter's qgapFactor)
       const f32 = (e: Expr): Expr => f64(cast(e, 'f32'));
-      const factor = kb.let('f64', f32(div(f32(xs), f32(mul(f32(ys), lit('f64', size))))), 'f');
-      const xzl = kb.let(T, cast(xz, T), 'xz');
-      const yzl = kb.let('f64', yz, 'yz');
+      const factor = rq ? null : kb.let('f64', f32(div(f32(xs), f32(mul(f32(ys), lit('f64', size))))), 'f');
+      const xzl = kb.let(T, cast(rq ? zpI64(ctx.input(2)) : xz, T), 'xz');
+      const yzl = rq ? kb.let(T, cast(zpI64(ctx.input(4)), T), 'yz') : kb.let('f64', yz, 'yz');
       kb.for(0, N, (n) => {
         kb.for(0, C, (c) => {
           const acc = kb.let(T, lit(T, 0), 'acc');
@@ -169,7 +152,8 @@ registerLowering({
             const i = channelsLast ? add(mul(add(mul(n, idx(size)), s), idx(C)), c) : add(mul(add(mul(n, idx(C)), c), idx(size)), s);
             kb.set(acc, add(acc, sub(cast(load(x, i), T), xzl)));
           });
-          kb.store(y, add(mul(n, idx(C)), c), requant(f32(mul(f64(acc), factor)), yzl, y.dtype));
+          const out = rq ? requantize(acc, rq.m(idx(0)), rq.s(idx(0)), yzl, lo, hi) : requant(f32(mul(f64(acc), factor!)), yzl, y.dtype);
+          kb.store(y, add(mul(n, idx(C)), c), out);
         });
       });
     });
