@@ -136,7 +136,7 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         const ocs: Expr[] = [];
         const wzs: (Expr | null)[] = [];
         const wscs: Expr[] = [];
-        const mults: { m: Expr; s: Expr }[] = [];
+        const mults: { m: Expr | null; s: Expr }[] = [];
         const inits: Expr[] = [];
         const ybs: Expr[] = [];
         for (let r = 0; r < R; r++) {

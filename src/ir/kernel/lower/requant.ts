@@ -16,7 +16,7 @@ import { Tensor } from '../../tensor.js';
 import { add, bin, cast, idx, lit, load, lt, mul, select, sub } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
-import type { Expr } from '../types.js';
+import type { Expr, ScalarType } from '../types.js';
 
 /** factor ≈ m / 2^s with m < 2^31 (m = 0 for a zero factor) and 1 ≤ s ≤ 62. */
 export interface FixedPoint {
@@ -72,25 +72,53 @@ export class RequantTable {
   private readonly mBuf;
   private readonly sBuf;
   readonly pairs: readonly FixedPoint[];
+  /**
+   * Every factor a power of two (m = 2^30; power-of-two scales, common on MCU/FPGA flows) with
+   * 1 ≤ s - 30 ≤ 31: then round(|acc| / 2^(s-30)) needs no multiply and fits 32-bit arithmetic.
+   */
+  readonly pow2: boolean;
   constructor(ctx: LowerContext, factors: readonly number[], name: string) {
     this.pairs = factors.map(fixedPoint);
+    this.pow2 = this.pairs.every((p) => p.m === 2 ** 30 && p.s - 30 >= 1 && p.s - 30 <= 31);
+    const shifts = this.pairs.map((p) => (this.pow2 ? p.s - 30 : p.s));
     if (this.pairs.length > 1) {
-      this.mBuf = ctx.constTable(Tensor.from('i32', [this.pairs.length], this.pairs.map((p) => p.m)), `${name}_mult`);
-      this.sBuf = ctx.constTable(Tensor.from('i8', [this.pairs.length], this.pairs.map((p) => p.s)), `${name}_shift`);
+      if (!this.pow2) this.mBuf = ctx.constTable(Tensor.from('i32', [this.pairs.length], this.pairs.map((p) => p.m)), `${name}_mult`);
+      this.sBuf = ctx.constTable(Tensor.from('i8', [this.pairs.length], shifts), `${name}_shift`);
     }
+    this.shifts = shifts;
   }
-  /** The multiplier (i64) for a channel. */
-  m(channel: Expr): Expr {
+  private readonly shifts: readonly number[];
+  private get st(): ScalarType {
+    return this.pow2 ? 'u32' : 'i64';
+  }
+  /** The multiplier (i64) for a channel; null when every factor is a power of two. */
+  m(channel: Expr): Expr | null {
+    if (this.pow2) return null;
     return this.mBuf ? cast(load(this.mBuf, channel), 'i64') : lit('i64', this.pairs[0]!.m);
   }
-  /** The shift (i64) for a channel. */
+  /** The shift for a channel (i64; u32 for powers of two). */
   s(channel: Expr): Expr {
-    return this.sBuf ? cast(load(this.sBuf, channel), 'i64') : lit('i64', this.pairs[0]!.s);
+    return this.sBuf ? cast(load(this.sBuf, channel), this.st) : lit(this.st, this.shifts[0]!);
   }
   /** Locals holding one channel's pair (hoisted out of the loops over that channel's outputs). */
-  locals(kb: KernelBuilder, channel: Expr = idx(0)): { m: Expr; s: Expr } {
-    return this.sBuf ? { m: kb.let('i64', this.m(channel), 'qm'), s: kb.let('i64', this.s(channel), 'qs') } : { m: this.m(channel), s: this.s(channel) };
+  locals(kb: KernelBuilder, channel: Expr = idx(0)): { m: Expr | null; s: Expr } {
+    if (!this.sBuf) return { m: this.m(channel), s: this.s(channel) };
+    const m = this.m(channel);
+    return { m: m ? kb.let('i64', m, 'qm') : null, s: kb.let(this.st, this.s(channel), 'qs') };
   }
+}
+
+/** round(num / 2^s) half to even in 32-bit arithmetic (num i32, 1 ≤ s ≤ 31, s u32). */
+function shiftRound32(num: Expr, s: Expr): Expr {
+  const one = lit('u32', 1);
+  const n = cast(num, 'i32');
+  const neg = lt(n, lit('i32', 0));
+  // |n| ≤ 2^31 as u32; adding < 2^31 stays below 2^32
+  const a = select(neg, sub(lit('u32', 0), cast(n, 'u32')), cast(n, 'u32'));
+  const odd = bin('bitand', bin('shr', a, s), one);
+  // s ≥ 1: the magnitude is below 2^31
+  const mag = cast(bin('shr', add(add(a, sub(bin('shl', one, sub(s, one)), one)), odd), s), 'i32');
+  return select(neg, sub(lit('i32', 0), mag), mag);
 }
 
 /**
@@ -109,8 +137,10 @@ export function mulShiftRound(num: Expr, m: Expr, s: Expr): Expr {
   return select(neg, sub(zero, mag), mag);
 }
 
-/** mulShiftRound plus a zero point, saturated to [lo, hi] (an i64 value the store narrows). */
-export function requantize(num: Expr, m: Expr, s: Expr, zp: Expr, lo: number, hi: number): Expr {
-  const v = add(mulShiftRound(num, m, s), cast(zp, 'i64'));
-  return bin('max', lit('i64', lo), bin('min', lit('i64', hi), v));
+/** mulShiftRound (or shiftRound32 when m is null) plus a zero point, saturated to [lo, hi] (an i64 value the store narrows). */
+export function requantize(num: Expr, m: Expr | null, s: Expr, zp: Expr, lo: number, hi: number): Expr {
+  // 32-bit for powers of two: |round(acc / 2^s)| ≤ 2^30, and a zero point is at most 16 bits
+  const t: ScalarType = m === null ? 'i32' : 'i64';
+  const v = add(m === null ? shiftRound32(num, s) : mulShiftRound(num, m, s), cast(zp, t));
+  return bin('max', lit(t, lo), bin('min', lit(t, hi), v));
 }
