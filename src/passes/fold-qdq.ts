@@ -64,8 +64,10 @@ function qparams(node: Node, qIndex: 0 | 'out'): QParams {
   if (block?.kind === 'int' && block.value !== 0) fail(`${node.opType} '${node.name}' is blocked (block_size ${block.value})`);
   const dtype = q.tensorType?.dtype;
   if (!dtype) fail(`the type of '${q.name}' is unknown`);
-  const axis = node.attrs.get('axis');
-  return { node, q, scale, zp, dtype, scaleT, zpT, perTensor: scaleT.size === 1, axis: axis?.kind === 'int' ? axis.value : 1 };
+  const axisAttr = node.attrs.get('axis');
+  const rank = q.tensorType?.shape?.length ?? 0;
+  const axis = axisAttr?.kind === 'int' ? axisAttr.value : 1;
+  return { node, q, scale, zp, dtype, scaleT, zpT, perTensor: scaleT.size === 1, axis: axis < 0 ? axis + rank : axis };
 }
 
 function zpValue(p: QParams, i = 0): number {
@@ -151,8 +153,6 @@ function outputChain(rw: Rewriter, n: Node): { q: QParams; removed: Node[] } {
   }
   const q = qparams(user, 'out');
   requirePerTensor(q, 'the output');
-  const od = user.attrs.get('output_dtype');
-  if (od?.kind === 'int' && od.value !== 0 && !q.zp) fail('QuantizeLinear sets output_dtype');
   removed.push(user);
   if (act) {
     const [qlo, qhi] = intRange(q.dtype);
