@@ -46,6 +46,8 @@ export {
 export { memoryLayoutOf, MEMORY_PLAN, type MemoryLayout } from './ir/kernel/layout.js';
 export { runProgram } from './ir/kernel/interp.js';
 export { foldConstantsPass } from './passes/fold-constants.js';
+export { foldQdqPass, foldQdq } from './passes/fold-qdq.js';
+export { requantPass } from './passes/requant.js';
 export { scheduleMemoryPass, scheduleGraph, lowerScheduled, type ScheduleReport, type ScheduleResult } from './passes/schedule-memory.js';
 export { loadModel } from './driver/load.js';
 export { runConformance, type ConformanceReport } from './driver/conformance.js';

@@ -9,6 +9,7 @@ import { kwsDscnnInt8 } from './kws-dscnn-int8.mjs';
 import { resnet8Int8 } from './resnet8-int8.mjs';
 import { vwwMobilenetInt8 } from './vww-mobilenet-int8.mjs';
 import { adAutoencoderInt8 } from './ad-autoencoder-int8.mjs';
+import { qdqTwin } from './qdq.mjs';
 import { resnet50 } from './resnet50.mjs';
 import { densenet121 } from './densenet121.mjs';
 import { inceptionV1 } from './inception-v1.mjs';
@@ -26,6 +27,11 @@ export const SAMPLES = {
   'resnet8-int8': resnet8Int8,
   'vww-mobilenet-int8': vwwMobilenetInt8,
   'ad-autoencoder-int8': adAutoencoderInt8,
+  // the same int8 models in QDQ form (DequantizeLinear → float op → QuantizeLinear, see qdq.mjs)
+  'kws-dscnn-qdq': () => qdqTwin(kwsDscnnInt8(), 'kws-dscnn-qdq'),
+  'resnet8-qdq': () => qdqTwin(resnet8Int8(), 'resnet8-qdq'),
+  'vww-mobilenet-qdq': () => qdqTwin(vwwMobilenetInt8(), 'vww-mobilenet-qdq'),
+  'ad-autoencoder-qdq': () => qdqTwin(adAutoencoderInt8(), 'ad-autoencoder-qdq'),
 };
 
 /** Real-size CNNs built on demand with --large (not committed). */

@@ -21,6 +21,9 @@ const NEVER_FOLD = new Set(['RandomUniform', 'RandomNormal', 'RandomUniformLike'
 function foldable(node: Node, all: boolean): boolean {
   if (node.domain !== '' || NEVER_FOLD.has(node.opType) || node.subgraphs().length > 0) return false;
   if (node.outputs.some((o) => o === null)) return false;
+  // a DequantizeLinear of an integer weight stays: fold-qdq turns it into an integer kernel's
+  // operand, and the weight keeps its integer size in memory
+  if (node.opType === 'DequantizeLinear') return false;
   const limit = all ? MAX_ALL_FOLD_ELEMENTS : MAX_SHAPE_FOLD_ELEMENTS;
   return node.outputs.every((o) => {
     const t = o?.tensorType;

@@ -167,6 +167,7 @@ function lowerNode(module: Module, node: Node, pb: ProgramBuilder): void {
       if (src.role === 'const' && src.data) view.data = src.data.reshape(shape);
       pb.bufferOf.set(out, view);
     },
+    constTable: (data, name) => pb.buffer(`${node.name}_${name}`, data.dtype as ScalarType, data.shape, 'const', data),
     temp: (dtype, shape, name) => pb.buffer(`${node.name}_${name ?? 'tmp'}`, dtype, shape, 'temp'),
     kernel: (build, suffix) => {
       const kb = new KernelBuilder();

@@ -21,6 +21,9 @@ function cTarget(name: string, description: string, cflags: string | undefined):
     options: WEIGHTS_TARGET_OPTIONS,
     tools: [cc],
     capabilities: { ci: true, emits: true, dynamic: true },
+    // QDQ groups become integer kernels (src/passes/fold-qdq.ts); the model's kiln.requant
+    // metadata may keep their float requantization (src/passes/requant.ts)
+    prelude: () => 'fold-qdq,requant',
     pipeline: (_options, settings) => planMemoryStep(settings),
     emit(program, ctx) {
       const p = emitC(program, ctx.name, layout(ctx), { target: name, ...(cflags ? { cflags } : {}), ...weightsEmitOptions(ctx.options) });

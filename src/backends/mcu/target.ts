@@ -41,7 +41,8 @@ registerTarget({
   checkOptions: (options) => void getBoard(options.board!),
   tools: [commandTool(gccCommand, APT), commandTool(sizeCommand, APT), commandTool(qemuCommand, 'apt-get install --no-install-recommends qemu-system-arm')],
   capabilities: { ci: true, emits: true },
-  prelude: (options, settings) => (settings.patches === 'auto' ? `patch-execution{board=${options.board}}` : ''),
+  // QDQ groups become integer kernels (src/passes/fold-qdq.ts) before patches are planned
+  prelude: (options, settings) => (settings.patches === 'auto' ? `fold-qdq,requant,patch-execution{board=${options.board}}` : 'fold-qdq,requant'),
   pipeline(options, settings) {
     const levelSecs = settings.levelTimeLimitSeconds ?? settings.timeLimitSeconds;
     return `${planMemoryStep(settings)},place-levels{board=${options.board},strategy=${settings.memory},time-limit=${seconds(settings.timeLimitSeconds)},level-time-limit=${seconds(levelSecs)},sections=true}`;

@@ -25,6 +25,8 @@ export interface LowerContext {
   output(i: number): KBuffer | null;
   /** Makes output i a view of input j: same elements in the same order, another shape. No kernel. */
   alias(output: number, input: number): void;
+  /** A constant buffer computed at compile time (e.g. requantization multipliers). */
+  constTable(data: Tensor, name: string): KBuffer;
   /** A scratch buffer that lives as long as this node's kernels. */
   temp(dtype: ScalarType, shape: readonly number[], name?: string): KBuffer;
   /** Appends a kernel whose body `build` writes. */

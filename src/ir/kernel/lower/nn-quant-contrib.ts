@@ -9,6 +9,8 @@ import { add, broadcastIndex, cast, div, flatIndex, idx, lit, load, max, min, mu
 import { registerLowering, unsupportedLowering } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { req } from './common.js';
+import { floatRequant, mulShiftRound, requantize, RequantTable } from './requant.js';
+import type { LowerContext } from '../lowering.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 const f64 = (e: Expr): Expr => cast(e, 'f64');
@@ -29,6 +31,32 @@ function requant(v: Expr, zp: Expr, dt: ScalarType): Expr {
   return max(lit('f64', lo), min(lit('f64', hi), add(un('round', v), zp)));
 }
 
+/** An f32 value v = m / 2^s exactly, m < 2^24 (null for 0, NaN or infinity). */
+function mant24(v: number): { m: number; s: number } | null {
+  if (!(v > 0) || !Number.isFinite(v)) return null;
+  let e = Math.floor(Math.log2(v)) + 1;
+  if (v / 2 ** e >= 1) e++;
+  if (v / 2 ** e < 0.5) e--;
+  const m = (v / 2 ** e) * 2 ** 24;
+  return Number.isInteger(m) ? { m, s: 24 - e } : null;
+}
+
+/** Scalar constant at input i, or null when absent or not a compile-time scalar. */
+function constScalar(ctx: LowerContext, i: number): number | null {
+  const t = ctx.constant(i);
+  return t && t.size === 1 ? t.num(0) : null;
+}
+
+/** A scalar zero point as an i64 expression (absent: 0). */
+function zpI64(b: KBuffer | null): Expr {
+  return b && prod(b.shape) > 0 ? cast(load(b, idx(0)), 'i64') : lit('i64', 0);
+}
+
+/** v saturated to [lo, hi] (i64). */
+function bin64Clamp(v: Expr, lo: number, hi: number): Expr {
+  return max(lit('i64', lo), min(lit('i64', hi), v));
+}
+
 function checkInt8(t: ScalarType, op: string): void {
   if (t !== 'i8' && t !== 'u8') throw unsupportedLowering(`${op} on ${t}`);
 }
@@ -47,6 +75,31 @@ registerLowering({
     const bz = scalar(ctx.input(5), 'B_zero_point', 0);
     const cs = scalar(ctx.input(6), 'C_scale', null);
     const cz = scalar(ctx.input(7), 'C_zero_point', 0);
+    // integer path: ra = A_scale / C_scale and rb rounded to f32 (as below) are exactly ma / 2^sa
+    // and mb / 2^sb with 24-bit ma, mb; over the common shift S the numerator is an exact i64
+    // (guarded: |term| < 2^61), so the result equals the f64 path's bit for bit
+    const [asc, bsc, csc] = [constScalar(ctx, 1), constScalar(ctx, 4), constScalar(ctx, 6)];
+    const fa = asc !== null && csc !== null ? mant24(Math.fround(asc / csc)) : null;
+    const fb = bsc !== null && csc !== null ? mant24(Math.fround(bsc / csc)) : null;
+    const S = fa && fb ? Math.max(fa.s, fb.s, 1) : 0;
+    if (fa && fb && !floatRequant(ctx) && S <= 52 && fa.m * 2 ** (S - fa.s) < 2 ** 52 && fb.m * 2 ** (S - fb.s) < 2 ** 52) {
+      const [lo, hi] = intRange(c.dtype as DType);
+      const A = fa.m * 2 ** (S - fa.s);
+      const B = fb.m * 2 ** (S - fb.s);
+      ctx.kernel((kb) => {
+        const azl = kb.let('i64', zpI64(ctx.input(2)), 'az');
+        const bzl = kb.let('i64', zpI64(ctx.input(5)), 'bz');
+        const czl = kb.let('i64', mul(zpI64(ctx.input(7)), lit('i64', 2 ** S)), 'cz');
+        kb.loops(c.shape, (ix) => {
+          const av = sub(cast(load(a, broadcastIndex(ix, a.shape)), 'i64'), azl);
+          const bv = sub(cast(load(b, broadcastIndex(ix, b.shape)), 'i64'), bzl);
+          // the zero point is added before rounding, as onnxruntime does
+          const num = add(add(mul(av, lit('i64', A)), mul(bv, lit('i64', B))), czl);
+          kb.store(c, flatIndex(ix, c.shape), bin64Clamp(mulShiftRound(num, lit('i64', 1), lit('i64', S)), lo, hi));
+        });
+      });
+      return;
+    }
     ctx.kernel((kb) => {
       // the scale ratios rounded to f32, as onnxruntime uses them; the rest is exact in f64
       const ra = kb.let('f64', f64(cast(div(as, cs), 'f32')), 'ra');
@@ -81,12 +134,17 @@ registerLowering({
     const C = x.shape[channelsLast ? r - 1 : 1]!;
     const size = prod(x.shape) / (N * C);
     const T: ScalarType = 'i32';
+    const [xsc, ysc] = [constScalar(ctx, 1), constScalar(ctx, 3)];
+    const intPath = xsc !== null && ysc !== null && !floatRequant(ctx);
+    // integer path: the interpreter's factor (f32 steps) as a multiplier and shift
+    const rq = intPath ? new RequantTable(ctx, [Math.fround(Math.fround(xsc) / Math.fround(Math.fround(ysc) * size))], 'rq') : null;
+    const [lo, hi] = intRange(y.dtype as DType);
     ctx.kernel((kb) => {
       // x_scale / (y_scale · size) with each step rounded to f32 (the interpreter's qgapFactor)
       const f32 = (e: Expr): Expr => f64(cast(e, 'f32'));
-      const factor = kb.let('f64', f32(div(f32(xs), f32(mul(f32(ys), lit('f64', size))))), 'f');
-      const xzl = kb.let(T, cast(xz, T), 'xz');
-      const yzl = kb.let('f64', yz, 'yz');
+      const factor = rq ? null : kb.let('f64', f32(div(f32(xs), f32(mul(f32(ys), lit('f64', size))))), 'f');
+      const xzl = kb.let(T, cast(rq ? zpI64(ctx.input(2)) : xz, T), 'xz');
+      const yzl = rq ? kb.let(T, cast(zpI64(ctx.input(4)), T), 'yz') : kb.let('f64', yz, 'yz');
       kb.for(0, N, (n) => {
         kb.for(0, C, (c) => {
           const acc = kb.let(T, lit(T, 0), 'acc');
@@ -94,7 +152,8 @@ registerLowering({
             const i = channelsLast ? add(mul(add(mul(n, idx(size)), s), idx(C)), c) : add(mul(add(mul(n, idx(C)), c), idx(size)), s);
             kb.set(acc, add(acc, sub(cast(load(x, i), T), xzl)));
           });
-          kb.store(y, add(mul(n, idx(C)), c), requant(f32(mul(f64(acc), factor)), yzl, y.dtype));
+          const out = rq ? requantize(acc, rq.m(idx(0)), rq.s(idx(0)), yzl, lo, hi) : requant(f32(mul(f64(acc), factor!)), yzl, y.dtype);
+          kb.store(y, add(mul(n, idx(C)), c), out);
         });
       });
     });

@@ -15,6 +15,7 @@ import { isMiniFloat, maxFinite } from '../../floatfmt.js';
 import { normAxis } from '../../ops/util.js';
 import { matmulShapes } from '../../ops/config/linalg.js';
 import { emitQConv, qconvFastApplies, type QConvSpec } from './perf-qconv.js';
+import { floatRequant, requantize, RequantTable } from './requant.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 const isIntType = (t: ScalarType): boolean => t !== 'index' && (dtypeInfo(t as DType).kind === 'int' || dtypeInfo(t as DType).kind === 'uint');
@@ -95,11 +96,17 @@ registerLowering({
     const y = req(ctx.output(0), 'y');
     const axis = ctx.attrs.int('axis', 1);
     const block = ctx.opset >= 21 ? ctx.attrs.int('block_size', 0) : 0;
+    // an integer of at most 16 bits minus its zero point is exact in f32, and so is then the
+    // f32 product's rounding of the exact product: f32 arithmetic gives the f64 path's result (and
+    // a Cortex-M4F build needs no double-precision routines)
+    const narrow = ['i8', 'u8', 'i16', 'u16', 'i4', 'u4', 'i2', 'u2'].includes(x.dtype) && s.dtype === 'f32' && y.dtype === 'f32';
+    const ft: ScalarType = narrow ? 'f32' : 'f64';
+    const fcast = (e: Expr): Expr => cast(e, ft);
     ctx.kernel((kb) => {
       kb.loops(x.shape, (ix) => {
-        const xv = f64(load(x, flatIndex(ix, x.shape)));
-        const zp = z && prod(z.shape) > 0 ? f64(load(z, paramIndex(x.shape, z, ix, axis, block))) : null;
-        const sv = f64(load(s, paramIndex(x.shape, s, ix, axis, block)));
+        const xv = fcast(load(x, flatIndex(ix, x.shape)));
+        const zp = z && prod(z.shape) > 0 ? fcast(load(z, paramIndex(x.shape, z, ix, axis, block))) : null;
+        const sv = fcast(load(s, paramIndex(x.shape, s, ix, axis, block)));
         kb.store(y, flatIndex(ix, x.shape), mul(zp ? sub(xv, zp) : xv, sv));
       });
     });
@@ -203,6 +210,21 @@ registerLowering({
     const sdt: ScalarType = asc.dtype === 'f64' || asc.dtype === 'f32' || asc.dtype === 'f16' || asc.dtype === 'bf16' ? asc.dtype : 'f32';
     // the same arithmetic as the interpreter: factor = (a_scale * b_scale) / y_scale rounded to the
     // scale type at each step, then acc * factor in f64
+    // integer requantization when the scales are constants: the interpreter's factor, an f32
+    // number, is exactly a 31-bit multiplier and a shift, so the result is bit for bit the same
+    const [asT, bsT, ysT] = [ctx.constant(1), ctx.constant(4), ctx.constant(6)];
+    if (asT && bsT && ysT && !floatRequant(ctx) && asT.size === 1 && (sdt === 'f32' || sdt === 'f64')) {
+      const r = (v: number): number => (sdt === 'f32' ? Math.fround(v) : v);
+      const nB = b.shape[b.shape.length - 1]!;
+      const factors = Array.from({ length: bsT.size === 1 ? 1 : nB }, (_, n) => r(r(asT.num(0) * bsT.num(bsT.size === 1 ? 0 : n)) / ysT.num(0)));
+      const rq = new RequantTable(ctx, factors, 'rq');
+      const [lo, hi] = intRange(y.dtype as DType);
+      intMatMul(ctx, a, ctx.input(2), b, ctx.input(5), (kb, o, acc, _m, n) => {
+        const zp = yz ? cast(load(yz, idx(0)), 'i32') : lit('i32', 0);
+        kb.store(y, o, requantize(acc, rq.m(bsT.size === 1 ? idx(0) : n), rq.s(bsT.size === 1 ? idx(0) : n), zp, lo, hi));
+      });
+      return;
+    }
     intMatMul(ctx, a, ctx.input(2), b, ctx.input(5), (kb, o, acc, m, n) => {
       const av = f64(load(asc, prod(asc.shape) === 1 ? idx(0) : m));
       const bv = f64(load(bsc, prod(bsc.shape) === 1 ? idx(0) : n));
@@ -261,9 +283,12 @@ registerLowering({
     const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
     const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
     if (!one(xsc) || !one(ysc) || (present(xzp) && !one(xzp)) || (present(yzp) && !one(yzp))) throw unsupportedLowering('QLinearConv with per-axis input or output quantization');
+    // integer requantization when the scales are constants: factor[oc] = x_scale · w_scale[oc] / y_scale
+    const [xsT, wsT, ysT] = [ctx.constant(1), ctx.constant(4), ctx.constant(6)];
+    const rq = xsT && wsT && ysT && !floatRequant(ctx) ? new RequantTable(ctx, Array.from({ length: one(wsc) ? 1 : M }, (_, oc) => (xsT.num(0) * wsT.num(one(wsc) ? 0 : oc)) / ysT.num(0)), 'rq') : null;
     const fast: QConvSpec = {
       x, w, y, bias, xsc, xzp, wsc, wzp, ysc, yzp, N, G, Cg, Mg, inSp, outSp,
-      kernel: kSp, strides: spec.strides, dilations: spec.dilations, padsBegin: win.pb, qlo, qhi,
+      kernel: kSp, strides: spec.strides, dilations: spec.dilations, padsBegin: win.pb, qlo, qhi, rq,
     };
     if (qconvFastApplies(fast)) {
       emitQConv(ctx, fast);
@@ -271,14 +296,15 @@ registerLowering({
     }
     ctx.kernel((kb) => {
       const xz = present(xzp) ? kb.let(T, cast(load(xzp, idx(0)), T), 'xz') : null;
-      const xscale = kb.let('f64', f64(load(xsc, idx(0))), 'xs');
-      const yscale = kb.let('f64', f64(load(ysc, idx(0))), 'ys');
-      const yz = kb.let('f64', present(yzp) ? f64(load(yzp, idx(0))) : lit('f64', 0), 'yz');
+      const xscale = rq ? null : kb.let('f64', f64(load(xsc, idx(0))), 'xs');
+      const yscale = rq ? null : kb.let('f64', f64(load(ysc, idx(0))), 'ys');
+      const yz = rq ? kb.let('i32', present(yzp) ? cast(load(yzp, idx(0)), 'i32') : lit('i32', 0), 'yz') : kb.let('f64', present(yzp) ? f64(load(yzp, idx(0))) : lit('f64', 0), 'yz');
       kb.for(0, N, (n) => {
         kb.for(0, M, (oc) => {
           const icBase = kb.let('index', mul(div(oc, idx(Mg)), idx(Cg)), 'icb');
           const wz = present(wzp) ? kb.let(T, cast(load(wzp, one(wzp) ? idx(0) : oc), T), 'wz') : null;
-          const wscale = kb.let('f64', f64(load(wsc, one(wsc) ? idx(0) : oc)), 'wsc');
+          const wscale = rq ? null : kb.let('f64', f64(load(wsc, one(wsc) ? idx(0) : oc)), 'wsc');
+          const mult = rq ? rq.locals(kb, one(wsc) ? idx(0) : oc) : null;
           const init = bias ? cast(load(bias, oc), T) : lit(T, 0);
           const yBase = kb.let('index', mul(add(mul(n, idx(M)), oc), idx(nY)), 'yb');
           // output position o (one loop per spatial dim) with its clipped kernel range per dim
@@ -305,7 +331,11 @@ registerLowering({
                 };
                 kloop(0, idx(0), idx(0));
               });
-              const scaled = div(mul(mul(f64(acc), xscale), wscale), yscale);
+              if (mult) {
+                kb.store(y, add(yBase, yOff), requantize(acc, mult.m, mult.s, yz, qlo, qhi));
+                return;
+              }
+              const scaled = div(mul(mul(f64(acc), xscale!), wscale!), yscale!);
               kb.store(y, add(yBase, yOff), max(lit('f64', qlo), min(lit('f64', qhi), add(un('round', scaled), yz))));
               return;
             }

@@ -1,7 +1,8 @@
 /**
  * Fast path for QLinearConv with 1 or 2 spatial dims (any groups, depthwise included), keeping the
  * arithmetic of the generic loop nest bit for bit: each output is bias + Σ (x - x_zp)·(w - w_zp)
- * in wrapping i32 (so the summation order is free) and is requantized by the same f64 sequence.
+ * in wrapping i32 (so the summation order is free) and is requantized by the same sequence
+ * (integer multiplier and shift, src/ir/kernel/lower/requant.ts, or f64 with kiln.requant=float).
  *
  * Per group, R output channels at a time (their zero points, scales and biases in locals): output
  * rows whose window rows lie inside the input compute their interior columns in tiles of W
@@ -19,6 +20,7 @@ import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { clip } from './nn-conv.js';
 import { planar } from './conv-geom.js';
+import { requantize, type RequantTable } from './requant.js';
 
 /** Output channels per block (rows of the register tile). */
 const TILE_OCS = 4;
@@ -49,6 +51,8 @@ export interface QConvSpec {
   padsBegin: readonly number[];
   qlo: number;
   qhi: number;
+  /** integer requantization (src/ir/kernel/lower/requant.ts); null keeps the f64 sequence */
+  rq: RequantTable | null;
 }
 
 export function qconvFastApplies(s: QConvSpec): boolean {
@@ -114,9 +118,10 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   const sums = hasInterior ? ctx.temp(T, [R * W], 'qsum') : null;
   ctx.kernel((kb: KernelBuilder) => {
     const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
-    const xscale = kb.let('f64', f64Of(load(s.xsc, idx(0))), 'xs');
-    const yscale = kb.let('f64', f64Of(load(s.ysc, idx(0))), 'ys');
-    const yz = kb.let('f64', present(s.yzp) ? f64Of(load(s.yzp, idx(0))) : lit('f64', 0), 'yz');
+    const rq = s.rq;
+    const xscale = rq ? null : kb.let('f64', f64Of(load(s.xsc, idx(0))), 'xs');
+    const yscale = rq ? null : kb.let('f64', f64Of(load(s.ysc, idx(0))), 'ys');
+    const yz = rq ? kb.let('i32', present(s.yzp) ? cast(load(s.yzp, idx(0)), 'i32') : lit('i32', 0), 'yz') : kb.let('f64', present(s.yzp) ? f64Of(load(s.yzp, idx(0))) : lit('f64', 0), 'yz');
     const xval = (i: Expr): Expr => {
       const v = cast(load(x, i), T);
       return xz ? sub(v, xz) : v;
@@ -131,13 +136,15 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         const ocs: Expr[] = [];
         const wzs: (Expr | null)[] = [];
         const wscs: Expr[] = [];
+        const mults: { m: Expr | null; s: Expr }[] = [];
         const inits: Expr[] = [];
         const ybs: Expr[] = [];
         for (let r = 0; r < R; r++) {
           const oc = r === 0 ? oc0 : add(oc0, idx(r));
           ocs.push(oc);
           wzs.push(!present(s.wzp) || wzConst === 0 ? null : wzConst !== null ? cast(lit(s.wzp.dtype, wzConst), T) : kb.let(T, cast(load(s.wzp, one(s.wzp) ? idx(0) : oc), T), 'wz'));
-          wscs.push(kb.let('f64', f64Of(load(s.wsc, one(s.wsc) ? idx(0) : oc)), 'wsc'));
+          if (rq) mults.push(rq.locals(kb, oc));
+          else wscs.push(kb.let('f64', f64Of(load(s.wsc, one(s.wsc) ? idx(0) : oc)), 'wsc'));
           inits.push(s.bias ? kb.let(T, cast(load(s.bias, oc), T), 'b') : lit(T, 0));
           ybs.push(kb.let('index', mul(add(mul(n, idx(M)), oc), idx(nY)), 'yb'));
         }
@@ -148,7 +155,11 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           return z ? sub(v, z) : v;
         };
         const requant = (r: number, yi: Expr, acc: Expr): void => {
-          const scaled = div(mul(mul(f64Of(cast(acc, 'i32')), xscale), wscs[r]!), yscale);
+          if (rq) {
+            kb.store(y, add(ybs[r]!, yi), requantize(cast(acc, 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi));
+            return;
+          }
+          const scaled = div(mul(mul(f64Of(cast(acc, 'i32')), xscale!), wscs[r]!), yscale!);
           kb.store(y, add(ybs[r]!, yi), max(lit('f64', s.qlo), min(lit('f64', s.qhi), add(un('round', scaled), yz))));
         };
         // one output position for the R channels, kernel ranges clipped to the input

@@ -1,0 +1,131 @@
+/**
+ * Integer-only int8 code: the generated C of every int8 sample has no float or double in its
+ * integer kernels, the Cortex-M4 build calls no double-precision routine (`__aeabi_d*`), the QDQ
+ * twins of the samples compile to the QOperator samples' kernels, arena and outputs, and the
+ * fixed-point requantization matches the ONNX test data when the scales are constants.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import '../src/index.js';
+import { loadModel } from '../src/driver/load.js';
+import { compileModule } from '../src/driver/compile.js';
+import { runCommand } from '../src/driver/run.js';
+import { exportOnnx } from '../src/frontend/onnx/export.js';
+import { readValueFile } from '../src/frontend/onnx/values.js';
+import { isTensor } from '../src/ir/tensor.js';
+import { hasTool, ONNX_TESTS, tempDir } from './helpers/onnx-builder.js';
+
+const samplesDir = path.resolve('samples');
+const int8Samples = fs.readdirSync(samplesDir).filter((d) => d.endsWith('-int8')).sort();
+const haveCc = hasTool('cc');
+const haveArm = hasTool('arm-none-eabi-gcc') && hasTool('arm-none-eabi-nm') && hasTool('make');
+if (!haveCc) console.log('skipped: cc not installed');
+if (!haveArm) console.log('skipped: arm-none-eabi-gcc not installed');
+
+const INT_OPS = new Set(['QLinearConv', 'QLinearMatMul', 'QLinearAdd', 'QLinearGlobalAveragePool']);
+
+/** The bodies of the generated C functions `k_<name>`, keyed by name. */
+function kernelBodies(c: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const re = /^static void (k_\w+)\(([^)]*)\) \{$/gm;
+  for (let m = re.exec(c); m; m = re.exec(c)) {
+    const end = c.indexOf('\n}\n', m.index);
+    out.set(m[1]!, c.slice(m.index, end));
+  }
+  return out;
+}
+
+function compile(file: string, target: string): ReturnType<typeof compileModule> {
+  return compileModule(loadModel(file), file, { target, board: target === 'mcu' ? 'stm32f446' : undefined, memory: 'greedy-size', name: 'm' });
+}
+
+describe('int8 samples: integer-only kernels', () => {
+  it('has the int8 samples', () => expect(int8Samples).toEqual(['ad-autoencoder-int8', 'kws-dscnn-int8', 'resnet8-int8', 'vww-mobilenet-int8']));
+
+  it.each(int8Samples)('%s: no float or double in the integer kernels (generated C)', (name) => {
+    const r = compile(path.join(samplesDir, name, 'model.onnx'), 'c');
+    const c = String(r.fileData.get('model.c'));
+    const bodies = kernelBodies(c);
+    const intKernels = r.program.kernels.filter((k) => INT_OPS.has(k.origin?.op ?? ''));
+    expect(intKernels.length).toBeGreaterThan(2);
+    for (const k of intKernels) {
+      const body = [...bodies].find(([fn]) => fn === `k_${k.name.replace(/[^A-Za-z0-9_]/g, '_')}`)?.[1];
+      expect(body, `kernel ${k.name} not found in model.c`).toBeDefined();
+      expect(body!, `${name}: kernel ${k.name} (${k.origin?.op}) uses floating point`).not.toMatch(/\b(float|double)\b|\brint|\d\.\d*f?\b/);
+    }
+    // and nothing in the program needs double precision (the output DequantizeLinear is f32)
+    expect(c).not.toMatch(/\bdouble\b/);
+  });
+
+  // one ELF (the issue's kws-dscnn-int8 made 242 calls to double routines): the build takes seconds
+  it.runIf(haveArm)('kws-dscnn-int8: the Cortex-M4F (stm32f446) ELF has no __aeabi_d* symbol', () => {
+    const r = compile(path.join(samplesDir, 'kws-dscnn-int8', 'model.onnx'), 'mcu');
+    const dir = tempDir('kiln-qint-');
+    for (const [f, data] of r.fileData) fs.writeFileSync(path.join(dir, f), data);
+    execFileSync('make', ['-s', 'model.elf'], { cwd: dir, stdio: 'pipe', timeout: 120_000 });
+    const syms = execFileSync('arm-none-eabi-nm', ['model.elf'], { cwd: dir, encoding: 'utf8' });
+    expect(syms).toMatch(/\bkiln_m_run\b/);
+    expect(syms.split('\n').filter((l) => /__aeabi_d/.test(l))).toEqual([]);
+  });
+
+  it('requant{mode=float} keeps the f64 requantization', () => {
+    const file = path.join(samplesDir, 'ad-autoencoder-int8', 'model.onnx');
+    const r = compileModule(loadModel(file), file, { target: 'c', memory: 'greedy-size', name: 'm', passes: 'requant{mode=float}' });
+    expect(String(r.fileData.get('model.c'))).toMatch(/\bdouble\b/);
+  });
+});
+
+describe('QDQ twins of the int8 samples', () => {
+  it.each(int8Samples)('%s: the QDQ form compiles to the same kernels, arena and code', (name) => {
+    const qop = compile(path.join(samplesDir, name, 'model.onnx'), 'c');
+    const qdq = compile(path.join(samplesDir, name.replace(/-int8$/, '-qdq'), 'model.onnx'), 'c');
+    const kernels = (r: typeof qop): string[] => r.program.kernels.map((k) => `${k.name}:${k.origin?.op}`);
+    expect(kernels(qdq)).toEqual(kernels(qop));
+    expect(qdq.report.arenaBytes).toBe(qop.report.arenaBytes);
+    expect(qdq.report.weightBytes).toBe(qop.report.weightBytes);
+    expect(String(qdq.fileData.get('model.c'))).toBe(String(qop.fileData.get('model.c')));
+  });
+
+  it.runIf(haveCc)('kws-dscnn-qdq and ad-autoencoder-qdq: generated C matches the expected outputs', async () => {
+    for (const name of ['kws-dscnn-qdq', 'ad-autoencoder-qdq']) {
+      const dir = path.join(samplesDir, name);
+      const r = await runCommand(path.join(dir, 'model.onnx'), { target: 'c', inputs: [path.join(dir, 'test_data_set_0')] });
+      expect(r.ok, r.text).toBe(true);
+      expect(r.text).toMatch(/compare output 0 '\w+': ok/);
+    }
+  });
+});
+
+// The ONNX node tests feed scales as inputs; with them made constants the lowerings take the
+// fixed-point path, which must still give the reference outputs exactly.
+describe.runIf(haveCc && fs.existsSync(path.join(ONNX_TESTS, 'node', 'test_qlinearconv')))('fixed-point requantization on the ONNX test data', () => {
+  const cases = ['test_qlinearconv', 'test_qlinearmatmul_2D_uint8_float32', 'test_qlinearmatmul_3D_int8_float32'];
+  it.each(cases)('%s with constant scales and zero points: kernel and c equal the expected outputs', async (name) => {
+    const src = path.join(ONNX_TESTS, 'node', name);
+    const module = loadModel(path.join(src, 'model.onnx'));
+    const data = path.join(src, 'test_data_set_0');
+    const g = module.graph;
+    const dir = tempDir('kiln-qint-case-');
+    const sets = path.join(dir, 'test_data_set_0');
+    fs.mkdirSync(sets);
+    const keep = [0];
+    g.inputs.forEach((v, i) => {
+      if (keep.includes(i)) return;
+      const t = readValueFile(path.join(data, `input_${i}.pb`), v.type);
+      if (!isTensor(t)) throw new Error('not a tensor');
+      v.init = t;
+      g.initializers.push(v);
+    });
+    g.inputs = keep.map((i) => g.inputs[i]!);
+    fs.copyFileSync(path.join(data, 'input_0.pb'), path.join(sets, 'input_0.pb'));
+    fs.copyFileSync(path.join(data, 'output_0.pb'), path.join(sets, 'output_0.pb'));
+    fs.writeFileSync(path.join(dir, 'model.onnx'), exportOnnx(module));
+    for (const target of ['kernel', 'c']) {
+      const r = await runCommand(path.join(dir, 'model.onnx'), { target, inputs: [sets] });
+      expect(r.ok, `${target}: ${r.text}`).toBe(true);
+      expect(r.text).toMatch(/compare output 0 '\w+': ok \(max abs error 0,/);
+    }
+  });
+});
