@@ -14,9 +14,11 @@ import { eliminateIdentityPass } from './eliminate-identity.js';
 import { csePass } from './cse.js';
 import { patchExecutionPass } from './patch-execution.js';
 import { mapGpuPass } from './map-gpu.js';
+import { hlsFoldPass } from './hls-fold.js';
 
 for (const p of [foldConstantsPass, specializePass, scheduleMemoryPass, lowerPass, planMemoryPass]) registerPass(p);
 for (const p of [dcePass, eliminateIdentityPass, csePass]) registerPass(p);
 registerPass(patchExecutionPass);
 registerPass(placeLevelsPass);
 registerPass(mapGpuPass);
+registerPass(hlsFoldPass);
