@@ -54,7 +54,10 @@ function addInto(a: Resources, b: Resources, k = 1): void {
 
 /** One kernel at one fold factor. */
 export interface FoldPoint {
+  /** Unroll of the fold site. */
   factor: number;
+  /** Requested pipeline II of the kernel's loops (operators shared by that many iterations; 1: none). */
+  share: number;
   /** Cycles of one run of the kernel (its latency; in a dataflow design also its interval). */
   cycles: number;
   /** II of the fold site's pipeline at this factor. */
@@ -73,6 +76,8 @@ export interface KernelModel {
   points: FoldPoint[];
   /** Whether the fold site's iterations depend on each other. */
   recurrence: boolean;
+  /** Whether the fold site accesses an m_axi port (one access per cycle). */
+  portBound: boolean;
   /** Bits of the widest integer accumulation in the kernel that cannot overflow (null: no integer sums). */
   accBits: number | null;
 }
@@ -485,62 +490,74 @@ const KERNEL_BASE: Resources = { dsp: 0, bram18k: 0, lut: 150, ff: 200 };
 /** Largest fold factor considered. */
 export const MAX_FACTOR = 256;
 
+/** Largest pipeline II a kernel may be folded to (operators shared by that many iterations). */
+export const MAX_SHARE = 128;
+
+interface LoopModel {
+  loop: For;
+  outer: number;
+  trips: number;
+  cost: OpCost;
+  parallel: boolean;
+  fchain: boolean;
+  portAcc: number;
+}
+
 /**
- * The fold points of a kernel. `ports`: buffers on m_axi ports (one access per cycle each);
- * `bankCost`: resources of an array at a number of banks.
+ * The fold points of a kernel, most folded first: pipelines at II = s (s = MAX_SHARE … 2: each
+ * operator shared by s iterations, the FINN/hls4ml "reuse factor"), then II = 1 with the fold site
+ * unrolled U = 1, 2, 4 … times. `ports`: buffers on m_axi ports (one access per cycle each).
  */
 export function modelKernel(k: Kernel, part: HlsPart, ports: ReadonlySet<KBuffer>, fallbackTrips: number): KernelModel {
-  const loops: { loop: For; outer: number; trips: number }[] = [];
-  innermostLoops(k.body, new Map(), 1, loops, fallbackTrips);
+  const found: { loop: For; outer: number; trips: number }[] = [];
+  innermostLoops(k.body, new Map(), 1, found, fallbackTrips);
   const cx: Ctx = { part, env: widthEnv(k) };
-  let site: { loop: For; outer: number; trips: number } | null = null;
-  for (const l of loops) if (!site || l.outer * l.trips > site.outer * site.trips) site = l;
-  // fixed part: every other innermost loop at factor 1, straight-line code
-  const fixed = { ...KERNEL_BASE };
-  let fixedCycles = straightLine(k.body);
   let accBits: number | null = null;
-  for (const l of loops) {
-    const c = stmtsCost(l.loop.body, cx);
+  const loops: LoopModel[] = found.map((l) => {
     const acc = accumulatorBits(l.loop, l.trips, cx.env);
     if (acc !== null) accBits = Math.max(accBits ?? 0, acc);
-    if (l === site) continue;
-    fixed.dsp += c.dsp;
-    fixed.lut += c.lut + 40;
-    fixed.ff += c.ff + 40;
-    const rec = loopIsParallel(l.loop) ? 1 : floatChain(l.loop) ? Math.max(1, c.lat) : 1;
-    const ii = Math.max(rec, ports.size ? portAccesses(l.loop, ports) : 1);
-    fixedCycles += l.outer * (l.trips * ii + PIPELINE_DEPTH_BASE + c.lat);
-  }
-  if (!site) return { kernel: k, site: null, siteTrips: 0, points: [{ factor: 1, cycles: Math.max(1, fixedCycles), ii: 1, res: fixed }], recurrence: false, accBits };
-  const body = stmtsCost(site.loop.body, cx);
-  const parallel = loopIsParallel(site.loop);
-  const fchain = !parallel && floatChain(site.loop);
-  const portAcc = ports.size ? portAccesses(site.loop, ports) : 0;
-  const arrays = buffersIndexedBy(site.loop);
-  const factors: number[] = [];
-  const limit = Math.min(MAX_FACTOR, Math.max(1, site.trips));
-  for (let f = 1; f < limit; f *= 2) factors.push(f);
-  if (!factors.includes(limit)) factors.push(limit);
-  const points = factors.map((u): FoldPoint => {
-    const rec = parallel ? 1 : fchain ? u * Math.max(1, body.lat) : 1;
-    const ii = Math.max(1, rec, portAcc * u);
-    const depth = PIPELINE_DEPTH_BASE + body.lat + Math.ceil(Math.log2(u));
-    const cycles = fixedCycles + site!.outer * (Math.ceil(site!.trips / u) * ii + depth);
-    const res = { ...fixed };
-    addInto(res, { dsp: body.dsp, bram18k: 0, lut: body.lut + 40, ff: body.ff + 40 }, u);
-    // the banks this fold adds to the arrays it indexes (beyond one bank each; ports are not partitioned)
-    for (const b of arrays) {
-      if (ports.has(b) || u === 1) continue;
-      const banks = Math.min(u, Math.max(1, bufferSize(b)));
-      const extra = arrayResources(b, banks);
-      addInto(res, extra);
-      addInto(res, arrayResources(b, 1), -1);
-      // muxes that pick a bank
-      res.lut += Math.ceil(Math.log2(banks)) * elementBits(b.dtype) * u;
-    }
-    return { factor: u, cycles, ii, res };
+    const parallel = loopIsParallel(l.loop);
+    return { ...l, cost: stmtsCost(l.loop.body, cx), parallel, fchain: !parallel && floatChain(l.loop), portAcc: ports.size ? portAccesses(l.loop, ports) : 0 };
   });
-  return { kernel: k, site: site.loop, siteTrips: site.trips, points, recurrence: !parallel, accBits };
+  let site: LoopModel | null = null;
+  for (const l of loops) if (!site || l.outer * l.trips > site.outer * site.trips) site = l;
+  const straight = straightLine(k.body);
+  const point = (u: number, share: number): FoldPoint => {
+    let cycles = straight;
+    let siteIi = 1;
+    const res = { ...KERNEL_BASE };
+    for (const l of loops) {
+      const f = l === site ? u : 1;
+      const rec = l.parallel ? 1 : l.fchain ? f * Math.max(1, l.cost.lat) : 1;
+      const ii = Math.max(1, rec, l.portAcc * f, share);
+      if (l === site) siteIi = ii;
+      const depth = PIPELINE_DEPTH_BASE + l.cost.lat + Math.ceil(Math.log2(f));
+      cycles += l.outer * (Math.ceil(l.trips / f) * ii + depth);
+      // operators shared by `share` iterations, plus the multiplexers that sharing needs
+      res.dsp += Math.ceil((l.cost.dsp * f) / share);
+      res.lut += Math.ceil(((l.cost.lut + 40) * f) / share) + (share > 1 ? Math.ceil(l.cost.lut / 10) : 0);
+      res.ff += Math.ceil(((l.cost.ff + 40) * f) / share);
+    }
+    if (site && u > 1) {
+      // the banks this fold adds to the arrays it indexes (beyond one bank each; ports are not partitioned)
+      for (const b of buffersIndexedBy(site.loop)) {
+        if (ports.has(b)) continue;
+        const banks = Math.min(u, Math.max(1, bufferSize(b)));
+        addInto(res, arrayResources(b, banks));
+        addInto(res, arrayResources(b, 1), -1);
+        res.lut += Math.ceil(Math.log2(banks)) * elementBits(b.dtype) * u;
+      }
+    }
+    return { factor: u, share, cycles: Math.max(1, cycles), ii: siteIi, res };
+  };
+  const points: FoldPoint[] = [];
+  const ops = Math.max(1, ...loops.map((l) => l.cost.dsp + Math.ceil(l.cost.lut / 100)));
+  const maxShare = Math.min(MAX_SHARE, 2 ** Math.ceil(Math.log2(ops)));
+  for (let sh = maxShare; sh >= 2; sh /= 2) points.push(point(1, sh));
+  const limit = site ? Math.min(MAX_FACTOR, Math.max(1, site.trips)) : 1;
+  for (let f = 1; f < limit; f *= 2) points.push(point(f, 1));
+  points.push(point(limit, 1));
+  return { kernel: k, site: site?.loop ?? null, siteTrips: site?.trips ?? 0, points, recurrence: site ? !site.parallel : false, portBound: (site?.portAcc ?? 0) > 0, accBits };
 }
 
 /** Resources of the arrays at one bank each (temps as ping-pong buffers, inputs/outputs on ports excluded). */

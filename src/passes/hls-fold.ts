@@ -22,8 +22,11 @@ export interface HlsLayerReport {
   node: string;
   op: string;
   factor: number;
+  /** Requested pipeline II of the layer's loops: operators shared by that many iterations (1: none). */
+  share: number;
   /** Iterations of the fold site (0: no loop). */
   siteTrips: number;
+  /** Predicted II of the fold site. */
   ii: number;
   cycles: number;
   dsp: number;
@@ -38,6 +41,7 @@ export interface HlsLayerReport {
 export interface FoldingSummary {
   name: string;
   factors: number[];
+  shares: number[];
   ii: number;
   latency: number;
   fits: boolean;
@@ -132,14 +136,14 @@ function refuse(program: Program, models: readonly KernelModel[], ports: Readonl
 function reasonFor(models: readonly KernelModel[], choice: readonly number[], i: number, ii: number, base: Resources, budget: Resources, bottleneck: string): string {
   const m = models[i]!;
   const p = m.points[choice[i]!]!;
-  if (p.cycles < ii) return choice[i] === 0 ? `folded (factor 1 already keeps up with bottleneck layer '${bottleneck}')` : `smallest factor that keeps up with bottleneck layer '${bottleneck}'`;
+  if (p.cycles < ii) return choice[i] === 0 ? `fully folded (II ${p.share}) and still faster than bottleneck layer '${bottleneck}'` : `most folded point that keeps up with bottleneck layer '${bottleneck}'`;
   if (choice[i] === m.points.length - 1) return m.site ? 'bottleneck: fold site fully unrolled' : 'bottleneck: no loop to unroll';
   const next = m.points[choice[i]! + 1]!;
-  if (next.cycles >= p.cycles) return m.recurrence ? 'bottleneck: a float recurrence (adds kept in order) makes a wider unroll no faster' : 'bottleneck: port accesses make a wider unroll no faster';
+  if (next.cycles >= p.cycles) return `bottleneck: ${next.share > 1 ? `II ${next.share}` : `unroll ${next.factor}`} is no faster (${m.recurrence ? 'a loop-carried recurrence, ' : ''}pipeline fill of short loops${m.portBound ? ', m_axi port accesses' : ''})`;
   const wider = [...choice];
   wider[i] = choice[i]! + 1;
   const over = overBudget(usage(models, wider, base), budget);
-  return over ? `bottleneck; binding resource ${LABEL[over]} (factor ${next.factor} would exceed the budget)` : 'bottleneck (ILP time limit reached before a wider factor was proven)';
+  return over ? `bottleneck; binding resource ${LABEL[over]} (${next.share > 1 ? `II ${next.share}` : `unroll ${next.factor}`} would exceed the budget)` : 'bottleneck (ILP time limit reached before a wider factor was proven)';
 }
 
 /** Runs the folding on a program in place; returns the report. */
@@ -172,6 +176,7 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
       node: m.kernel.origin.node,
       op: m.kernel.origin.op,
       factor: p.factor,
+      share: p.share,
       siteTrips: m.siteTrips,
       ii: p.ii,
       cycles: p.cycles,
@@ -181,11 +186,12 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
     };
   });
   // the two fixed foldings the ILP is compared with
-  const summary = (name: string, choice: number[]): FoldingSummary => ({ name, factors: choice.map((c, i) => models[i]!.points[c]!.factor), ii: intervalOf(models, choice), latency: latencyOf(models, choice), fits: !overBudget(usage(models, choice, base), budget) });
+  const summary = (name: string, choice: number[]): FoldingSummary => ({ name, factors: choice.map((c, i) => models[i]!.points[c]!.factor), shares: choice.map((c, i) => models[i]!.points[c]!.share), ii: intervalOf(models, choice), latency: latencyOf(models, choice), fits: !overBudget(usage(models, choice, base), budget) });
+  // unrolled: II 1 everywhere and every fold site unrolled up to a common cap
   const capped = (cap: number): number[] => models.map((m) => {
-    let j = 0;
+    let j = m.points.length - 1;
     m.points.forEach((p, k) => {
-      if (p.factor <= cap) j = k;
+      if (p.share === 1 && p.factor <= cap) j = k;
     });
     return j;
   });
@@ -204,7 +210,7 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
     total: roundRes(usage(models, sol.choice, base)),
     budget: roundRes(budget),
     available: { dsp: part.dsp, bram18k: part.bram18k, lut: part.lut, ff: part.ff },
-    compare: [summary('ilp', sol.choice), summary('all folded (factor 1)', folded), summary(`all unrolled to fit (factor ≤ ${cap})`, capped(cap))],
+    compare: [summary('ilp', sol.choice), summary('all folded (largest II, unroll 1)', folded), summary(`all unrolled to fit (II 1, unroll ≤ ${cap})`, capped(cap))],
   };
 }
 

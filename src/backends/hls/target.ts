@@ -10,6 +10,7 @@ import { fpgaRoofline } from '../../costmodel/roofline.js';
 import { seconds } from '../memory-pipeline.js';
 import { registerTarget, type TargetContext } from '../target.js';
 import { commandTool } from '../tools.js';
+import { describeHls } from './describe.js';
 import { emitHls } from './emit.js';
 import type { HlsIo } from './render.js';
 import { cxxCompiler, runCsim } from './run.js';
@@ -17,7 +18,7 @@ import { cxxCompiler, runCsim } from './run.js';
 /** What the hls-fold pass leaves in the pipeline's results (its report; typed loosely here so the backend imports nothing from src/passes). */
 interface FoldResult {
   part: string;
-  layers: { kernel: string; ii: number }[];
+  layers: { kernel: string; share: number }[];
   [k: string]: unknown;
 }
 
@@ -32,7 +33,7 @@ function foldOf(ctx: TargetContext): FoldResult {
 function files(program: Parameters<typeof emitHls>[0], ctx: TargetContext): Map<string, string> {
   const fold = foldOf(ctx);
   const part = getDevice(ctx.options.part!, 'fpga');
-  return emitHls(program, ctx.name, { io: ctx.options.io as HlsIo, part: part.part, clockMhz: part.clock.mhz, ii: new Map(fold.layers.map((l) => [l.kernel, l.ii])) });
+  return emitHls(program, ctx.name, { io: ctx.options.io as HlsIo, part: part.part, clockMhz: part.clock.mhz, ii: new Map(fold.layers.map((l) => [l.kernel, l.share])) });
 }
 
 registerTarget({
@@ -57,6 +58,7 @@ registerTarget({
     const report = { target: 'hls', name: ctx.name, hls: foldOf(ctx) };
     return { files: files(program, ctx), report };
   },
+  describe: describeHls,
   roofline: (options) => fpgaRoofline(options.part!),
   run(program, inputs, ctx) {
     const fold = foldOf(ctx) as FoldResult & { ii: number; latency: number; clockMhz: number };
