@@ -29,6 +29,8 @@ export interface HlsPart {
   bram18k: number;
   lut: number;
   ff: number;
+  /** 288 Kib UltraRAM blocks. */
+  uram: number;
   /** Signed multiplier operand widths of one DSP slice [a, b]. */
   multiplierBits: readonly number[];
   clockMhz: number;
@@ -558,6 +560,29 @@ export function modelKernel(k: Kernel, part: HlsPart, ports: ReadonlySet<KBuffer
   for (let f = 1; f < limit; f *= 2) points.push(point(f, 1));
   points.push(point(limit, 1));
   return { kernel: k, site: site?.loop ?? null, siteTrips: site?.trips ?? 0, points, recurrence: site ? !site.parallel : false, portBound: (site?.portAcc ?? 0) > 0, accBits };
+}
+
+/** UltraRAM blocks of an array (288 Kib each), twice for a ping-pong buffer. */
+export function uramBlocks(b: KBuffer): number {
+  return 2 * Math.ceil((bufferSize(b) * elementBits(b.dtype)) / 294912);
+}
+
+/**
+ * Intermediate tensors placed in UltraRAM, largest first, while `blocks` last: arrays of at least
+ * 4 BRAM18K (URAM cannot hold initialized constants, so only temps).
+ */
+export function placeUram(program: Program, ports: ReadonlySet<KBuffer>, blocks: number): { arrays: KBuffer[]; used: number } {
+  const temps = [...new Set(program.buffers.map(storageOf))].filter((b) => b.role === 'temp' && !ports.has(b) && bufferSize(b) * elementBits(b.dtype) > 4 * 18432);
+  temps.sort((a, b) => bufferSize(b) * elementBits(b.dtype) - bufferSize(a) * elementBits(a.dtype) || a.id - b.id);
+  const arrays: KBuffer[] = [];
+  let used = 0;
+  for (const b of temps) {
+    const n = uramBlocks(b);
+    if (used + n > blocks) continue;
+    arrays.push(b);
+    used += n;
+  }
+  return { arrays, used };
 }
 
 /** Resources of the arrays at one bank each (temps as ping-pong buffers, inputs/outputs on ports excluded). */

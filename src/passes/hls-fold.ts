@@ -11,7 +11,7 @@
 import { KilnError } from '../ir/errors.js';
 import { storageOf, type KBuffer, type Kernel, type Program, type Stmt } from '../ir/kernel/types.js';
 import { getDevice } from '../costmodel/devices.js';
-import { RESOURCE_NAMES, arrayResources, baseArrayResources, modelKernel, type HlsPart, type KernelModel, type Resources } from '../costmodel/hls-cost.js';
+import { RESOURCE_NAMES, arrayResources, baseArrayResources, modelKernel, placeUram, type HlsPart, type KernelModel, type Resources } from '../costmodel/hls-cost.js';
 import { intervalOf, latencyOf, overBudget, solveFolding, usage } from '../costmodel/hls-ilp.js';
 import { definePass } from './pass.js';
 
@@ -61,13 +61,15 @@ export interface HlsFoldReport {
   total: Resources;
   budget: Resources;
   available: Resources;
+  /** Intermediate tensors in UltraRAM (ping-pong, not partitioned) and the blocks they take. */
+  uram: { arrays: string[]; blocks: number; available: number };
   /** The ILP's choice against two fixed foldings. */
   compare: FoldingSummary[];
 }
 
 export function hlsPart(name: string): HlsPart {
   const d = getDevice(name, 'fpga');
-  return { name: d.name, dsp: d.resources.dsp, bram18k: d.resources.bram18k, lut: d.resources.lut, ff: d.resources.ff, multiplierBits: d.dsp.multiplierBits, clockMhz: d.clock.mhz };
+  return { name: d.name, dsp: d.resources.dsp, bram18k: d.resources.bram18k, lut: d.resources.lut, ff: d.resources.ff, multiplierBits: d.dsp.multiplierBits, clockMhz: d.clock.mhz, uram: d.resources.uram };
 }
 
 const LABEL: Record<keyof Resources, string> = { dsp: 'DSP', bram18k: 'BRAM18K', lut: 'LUT', ff: 'FF' };
@@ -151,7 +153,10 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
   const part = hlsPart(opts.part);
   const pct = opts.budgetPercent;
   for (const k of program.kernels) clearMarks(k.body);
-  const ports = new Set<KBuffer>(opts.io === 'stream' ? [] : [...program.inputs, ...program.outputs].map(storageOf));
+  const axi = new Set<KBuffer>(opts.io === 'stream' ? [] : [...program.inputs, ...program.outputs].map(storageOf));
+  // large intermediate tensors go to UltraRAM; like ports they are not partitioned (one access per cycle in the model)
+  const uram = placeUram(program, axi, Math.floor((part.uram * pct) / 100));
+  const ports = new Set<KBuffer>([...axi, ...uram.arrays]);
   const fallback = Math.max(1, ...program.buffers.map((b) => b.shape.reduce((a, d) => a * d, 1)));
   const models = program.kernels.map((k) => modelKernel(k, part, ports, fallback));
   const base = baseArrayResources(program, ports);
@@ -210,6 +215,7 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
     total: roundRes(usage(models, sol.choice, base)),
     budget: roundRes(budget),
     available: { dsp: part.dsp, bram18k: part.bram18k, lut: part.lut, ff: part.ff },
+    uram: { arrays: uram.arrays.map((b) => b.name), blocks: uram.used, available: part.uram },
     compare: [summary('ilp', sol.choice), summary('all folded (largest II, unroll 1)', folded), summary(`all unrolled to fit (II 1, unroll ≤ ${cap})`, capped(cap))],
   };
 }

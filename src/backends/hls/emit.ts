@@ -175,10 +175,12 @@ export interface HlsEmitOptions {
   part: string;
   clockMhz: number;
   ii?: IiTable;
+  /** Names of the buffers placed in UltraRAM. */
+  uram?: ReadonlySet<string>;
 }
 
 export function emitHls(program: Program, name: string, opts: HlsEmitOptions): Map<string, string> {
-  const src = renderHls(program, name, opts.io, opts.ii);
+  const src = renderHls(program, name, opts.io, opts.ii, opts.uram);
   const files = new Map<string, string>();
   files.set('model.h', src.header);
   files.set('model.cpp', src.source);

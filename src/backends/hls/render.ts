@@ -100,7 +100,7 @@ function loopRanges(body: readonly Stmt[], fallback: number): Map<For, { lo: num
   return out;
 }
 
-export function renderHls(program: Program, name: string, io: HlsIo, iiTable: IiTable = new Map()): HlsSource {
+export function renderHls(program: Program, name: string, io: HlsIo, iiTable: IiTable = new Map(), uram: ReadonlySet<string> = new Set()): HlsSource {
   if (program.param) throw new KilnError('unsupported', 'the hls target has no run-time sizes (--dynamic)');
   const id = cIdent(name);
   const top = `kiln_${id}`;
@@ -175,6 +175,7 @@ export function renderHls(program: Program, name: string, io: HlsIo, iiTable: Ii
   });
   t.push('#pragma HLS INTERFACE s_axilite port=return bundle=control');
   const partition = (b: KBuffer): string[] => {
+    if (uram.has(b.name)) return [`#pragma HLS BIND_STORAGE variable=${arrayOf(b)} type=ram_2p impl=uram`];
     const f = partitions.get(b);
     return f && f > 1 ? [`#pragma HLS ARRAY_PARTITION variable=${arrayOf(b)} cyclic factor=${f} dim=1`] : [];
   };

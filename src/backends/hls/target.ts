@@ -19,6 +19,7 @@ import { cxxCompiler, runCsim } from './run.js';
 interface FoldResult {
   part: string;
   layers: { kernel: string; share: number }[];
+  uram: { arrays: string[] };
   [k: string]: unknown;
 }
 
@@ -33,7 +34,7 @@ function foldOf(ctx: TargetContext): FoldResult {
 function files(program: Parameters<typeof emitHls>[0], ctx: TargetContext): Map<string, string> {
   const fold = foldOf(ctx);
   const part = getDevice(ctx.options.part!, 'fpga');
-  return emitHls(program, ctx.name, { io: ctx.options.io as HlsIo, part: part.part, clockMhz: part.clock.mhz, ii: new Map(fold.layers.map((l) => [l.kernel, l.share])) });
+  return emitHls(program, ctx.name, { io: ctx.options.io as HlsIo, part: part.part, clockMhz: part.clock.mhz, ii: new Map(fold.layers.map((l) => [l.kernel, l.share])), uram: new Set(fold.uram.arrays) });
 }
 
 registerTarget({
