@@ -585,15 +585,77 @@ export function placeUram(program: Program, ports: ReadonlySet<KBuffer>, blocks:
   return { arrays, used };
 }
 
-/** Resources of the arrays at one bank each (temps as ping-pong buffers, inputs/outputs on ports excluded). */
-export function baseArrayResources(program: Program, ports: ReadonlySet<KBuffer>): Resources {
+/** Buffers (storage) a kernel loads or stores. */
+export function kernelUses(k: Kernel): Set<KBuffer> {
+  const out = new Set<KBuffer>();
+  const visitE = (e: Expr): void => {
+    if (e.k === 'load') {
+      out.add(storageOf(e.buf));
+      visitE(e.idx);
+    } else if (e.k === 'bin') {
+      visitE(e.a);
+      visitE(e.b);
+    } else if (e.k === 'un' || e.k === 'cast') visitE(e.a);
+    else if (e.k === 'select') {
+      visitE(e.c);
+      visitE(e.a);
+      visitE(e.b);
+    }
+  };
+  const visitS = (s: Stmt): void => {
+    switch (s.k) {
+      case 'for': visitE(s.lo); visitE(s.hi); s.body.forEach(visitS); break;
+      case 'store': out.add(storageOf(s.buf)); visitE(s.idx); visitE(s.val); break;
+      case 'let': visitE(s.init); break;
+      case 'set': visitE(s.val); break;
+      case 'if': visitE(s.c); s.then.forEach(visitS); s.else.forEach(visitS); break;
+    }
+  };
+  k.body.forEach(visitS);
+  return out;
+}
+
+/**
+ * For a sequential design: intermediate tensors whose kernels do not overlap share one array (same
+ * element type, sized for the largest), first fit in order of first use. Returns each shared
+ * tensor's host (the first tensor of its slot); tensors alone in their slot are left out.
+ */
+export function shareArrays(program: Program, skip: ReadonlySet<KBuffer>): Map<KBuffer, KBuffer> {
+  const first = new Map<KBuffer, number>();
+  const last = new Map<KBuffer, number>();
+  program.kernels.forEach((k, i) => {
+    for (const b of kernelUses(k)) {
+      if (b.role !== 'temp' || skip.has(b)) continue;
+      if (!first.has(b)) first.set(b, i);
+      last.set(b, i);
+    }
+  });
+  const slots: { host: KBuffer; free: number }[] = [];
+  const out = new Map<KBuffer, KBuffer>();
+  const order = [...first.keys()].sort((a, b) => first.get(a)! - first.get(b)! || a.id - b.id);
+  for (const b of order) {
+    const slot = slots.find((s) => s.host.dtype === b.dtype && s.free < first.get(b)!);
+    if (slot) {
+      out.set(b, slot.host);
+      slot.free = last.get(b)!;
+    } else slots.push({ host: b, free: last.get(b)! });
+  }
+  return out;
+}
+
+/** Resources of the arrays at one bank each (temps `tempCopies` times: 2 for ping-pong buffers; ports excluded). */
+export function baseArrayResources(program: Program, ports: ReadonlySet<KBuffer>, tempCopies = 2, shared: ReadonlyMap<KBuffer, KBuffer> = new Map()): Resources {
   const r = zeroResources();
   const seen = new Set<KBuffer>();
+  // a shared array is as large as its largest tensor
+  const size = new Map<KBuffer, number>();
+  for (const [b, host] of shared) size.set(host, Math.max(size.get(host) ?? bufferSize(host), bufferSize(b)));
   for (const b of program.buffers) {
     const root = storageOf(b);
-    if (seen.has(root) || ports.has(root)) continue;
+    if (seen.has(root) || ports.has(root) || shared.has(root)) continue;
     seen.add(root);
-    addInto(r, arrayResources(root, 1), root.role === 'temp' ? 2 : 1);
+    const arr = size.has(root) ? { ...root, shape: [size.get(root)!] } : root;
+    addInto(r, arrayResources(arr, 1), root.role === 'temp' ? tempCopies : 1);
   }
   return r;
 }

@@ -52,10 +52,14 @@ function greedy(models: readonly KernelModel[], base: Resources, budget: Resourc
   }
 }
 
-export function solveFolding(models: readonly KernelModel[], base: Resources, budget: Resources, timeLimitMs: number): FoldSolution {
+/**
+ * `dataflow`: minimize the interval (slowest layer); otherwise (a sequential design) the latency,
+ * the sum of the layers' cycles.
+ */
+export function solveFolding(models: readonly KernelModel[], base: Resources, budget: Resources, timeLimitMs: number, dataflow = true): FoldSolution {
   const widest = models.map((m) => m.points.length - 1);
   if (!overBudget(usage(models, widest, base), budget)) {
-    const choice = foldBack(models, widest, intervalOf(models, widest));
+    const choice = dataflow ? foldBack(models, widest, intervalOf(models, widest)) : widest;
     return { choice, status: 'trivial', gap: 0, ii: intervalOf(models, choice) };
   }
   // columns: x[k][f]… then T
@@ -90,11 +94,11 @@ export function solveFolding(models: readonly KernelModel[], base: Resources, bu
     values.push(...r.val);
     starts.push(indices.length);
   }
-  const maxT = models.reduce((t, m) => Math.max(t, m.points[0]!.cycles), 0);
+  const maxT = models.reduce((t, m) => Math.max(t, ...m.points.map((p) => p.cycles)), 0);
   const model: MipModel = {
     numCols,
     numRows: rows.length,
-    colCost: [...cols.map(() => 0), 1],
+    colCost: dataflow ? [...cols.map(() => 0), 1] : [...cols.map((c) => models[c.k]!.points[c.f]!.cycles), 0],
     colLower: [...cols.map(() => 0), 0],
     colUpper: [...cols.map(() => 1), maxT],
     rowLower: rows.map((r) => r.lo),
@@ -119,9 +123,10 @@ export function solveFolding(models: readonly KernelModel[], base: Resources, bu
       });
       return best;
     });
-    if (!overBudget(usage(models, picked, base), budget) && intervalOf(models, picked) <= intervalOf(models, g)) choice = picked;
+    const better = dataflow ? intervalOf(models, picked) <= intervalOf(models, g) : latencyOf(models, picked) <= latencyOf(models, g);
+    if (!overBudget(usage(models, picked, base), budget) && better) choice = picked;
   }
-  choice = foldBack(models, choice, intervalOf(models, choice));
+  if (dataflow) choice = foldBack(models, choice, intervalOf(models, choice));
   const status = ans.colValue ? ans.status : ans.status === 'unavailable' ? 'greedy' : `${ans.status} (greedy)`;
-  return { choice, status, gap: ans.colValue ? ans.gap : null, ii: intervalOf(models, choice) };
+  return { choice, status, gap: ans.colValue ? ans.gap : null, ii: dataflow ? intervalOf(models, choice) : latencyOf(models, choice) };
 }

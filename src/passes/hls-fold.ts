@@ -11,7 +11,7 @@
 import { KilnError } from '../ir/errors.js';
 import { storageOf, type KBuffer, type Kernel, type Program, type Stmt } from '../ir/kernel/types.js';
 import { getDevice } from '../costmodel/devices.js';
-import { RESOURCE_NAMES, arrayResources, baseArrayResources, modelKernel, placeUram, type HlsPart, type KernelModel, type Resources } from '../costmodel/hls-cost.js';
+import { RESOURCE_NAMES, arrayResources, baseArrayResources, modelKernel, placeUram, shareArrays, type HlsPart, type KernelModel, type Resources } from '../costmodel/hls-cost.js';
 import { intervalOf, latencyOf, overBudget, solveFolding, usage } from '../costmodel/hls-ilp.js';
 import { definePass } from './pass.js';
 
@@ -52,6 +52,8 @@ export interface HlsFoldReport {
   clockMhz: number;
   budgetPercent: number;
   io: string;
+  /** A dataflow design (layers overlap, ping-pong buffers), or sequential (single buffers: when ping-pong buffers do not fit). */
+  dataflow: boolean;
   ilp: { status: string; gap: number | null; variables: number };
   /** Design interval (cycles between inferences) and latency of one inference. */
   ii: number;
@@ -63,6 +65,8 @@ export interface HlsFoldReport {
   available: Resources;
   /** Intermediate tensors in UltraRAM (ping-pong, not partitioned) and the blocks they take. */
   uram: { arrays: string[]; blocks: number; available: number };
+  /** Sequential design: tensors stored in another tensor's array (name → host name). */
+  shared: Record<string, string>;
   /** The ILP's choice against two fixed foldings. */
   compare: FoldingSummary[];
 }
@@ -159,20 +163,30 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
   const ports = new Set<KBuffer>([...axi, ...uram.arrays]);
   const fallback = Math.max(1, ...program.buffers.map((b) => b.shape.reduce((a, d) => a * d, 1)));
   const models = program.kernels.map((k) => modelKernel(k, part, ports, fallback));
-  const base = baseArrayResources(program, ports);
   const budget: Resources = { dsp: (part.dsp * pct) / 100, bram18k: (part.bram18k * pct) / 100, lut: (part.lut * pct) / 100, ff: (part.ff * pct) / 100 };
+  let base = baseArrayResources(program, ports);
+  let dataflow = true;
+  let shared = new Map<KBuffer, KBuffer>();
+  // ping-pong buffers that do not fit: a sequential design with single buffers (interval = latency)
+  if (overBudget(usage(models, models.map(() => 0), base), budget)) {
+    // sequential with single buffers, shared between tensors whose kernels do not overlap, is the smallest design; a refusal quotes its figures
+    shared = shareArrays(program, ports);
+    base = baseArrayResources(program, ports, 1, shared);
+    dataflow = false;
+  }
   const folded = models.map(() => 0);
   const needFolded = usage(models, folded, base);
   const over = overBudget(needFolded, budget);
   if (over) refuse(program, models, ports, needFolded, budget, part, pct, over);
-  const sol = solveFolding(models, base, budget, opts.timeLimitMs);
+  const sol = solveFolding(models, base, budget, opts.timeLimitMs, dataflow);
   for (const k of program.kernels) markInnermost(k.body);
   models.forEach((m, i) => {
     const u = m.points[sol.choice[i]!]!.factor;
     if (m.site && u > 1) m.site.ann.unroll = u;
   });
-  const ii = intervalOf(models, sol.choice);
-  const slowest = models.findIndex((m, i) => m.points[sol.choice[i]!]!.cycles === ii);
+  const interval = (choice: readonly number[]): number => (dataflow ? intervalOf(models, choice) : latencyOf(models, choice));
+  const ii = interval(sol.choice);
+  const slowest = models.findIndex((m, i) => m.points[sol.choice[i]!]!.cycles === intervalOf(models, sol.choice));
   const bottleneck = slowest >= 0 ? models[slowest]!.kernel.origin.node : '';
   const layers = models.map((m, i): HlsLayerReport => {
     const p = m.points[sol.choice[i]!]!;
@@ -187,11 +201,11 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
       cycles: p.cycles,
       ...roundRes(p.res),
       accumulatorBits: m.accBits,
-      reason: reasonFor(models, sol.choice, i, ii, base, budget, bottleneck),
+      reason: dataflow ? reasonFor(models, sol.choice, i, ii, base, budget, bottleneck) : reasonFor(models, sol.choice, i, p.cycles, base, budget, bottleneck).replace(/^bottleneck/, 'sequential design'),
     };
   });
   // the two fixed foldings the ILP is compared with
-  const summary = (name: string, choice: number[]): FoldingSummary => ({ name, factors: choice.map((c, i) => models[i]!.points[c]!.factor), shares: choice.map((c, i) => models[i]!.points[c]!.share), ii: intervalOf(models, choice), latency: latencyOf(models, choice), fits: !overBudget(usage(models, choice, base), budget) });
+  const summary = (name: string, choice: number[]): FoldingSummary => ({ name, factors: choice.map((c, i) => models[i]!.points[c]!.factor), shares: choice.map((c, i) => models[i]!.points[c]!.share), ii: interval(choice), latency: latencyOf(models, choice), fits: !overBudget(usage(models, choice, base), budget) });
   // unrolled: II 1 everywhere and every fold site unrolled up to a common cap
   const capped = (cap: number): number[] => models.map((m) => {
     let j = m.points.length - 1;
@@ -207,6 +221,7 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
     clockMhz: part.clockMhz,
     budgetPercent: pct,
     io: opts.io,
+    dataflow,
     ilp: { status: sol.status, gap: sol.gap, variables: models.reduce((n, m) => n + m.points.length, 1) },
     ii,
     latency: latencyOf(models, sol.choice),
@@ -216,6 +231,7 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
     budget: roundRes(budget),
     available: { dsp: part.dsp, bram18k: part.bram18k, lut: part.lut, ff: part.ff },
     uram: { arrays: uram.arrays.map((b) => b.name), blocks: uram.used, available: part.uram },
+    shared: Object.fromEntries([...shared].map(([b, host]) => [b.name, host.name])),
     compare: [summary('ilp', sol.choice), summary('all folded (largest II, unroll 1)', folded), summary(`all unrolled to fit (II 1, unroll ≤ ${cap})`, capped(cap))],
   };
 }

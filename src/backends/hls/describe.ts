@@ -21,6 +21,7 @@ interface Fold {
   clockMhz: number;
   budgetPercent: number;
   io: string;
+  dataflow: boolean;
   ilp: { status: string; gap: number | null; variables: number };
   ii: number;
   latency: number;
@@ -41,7 +42,7 @@ export function describeHls(report: Readonly<Record<string, unknown>>): string[]
   const out: string[] = [];
   const t = f.total;
   const share = (k: keyof Res): string => `${t[k]}/${f.available[k]} (${((100 * t[k]) / f.available[k]).toFixed(1)}%)`;
-  out.push(`HLS design on ${f.part} at ${f.clockMhz} MHz, io ${f.io}, budget ${f.budgetPercent}%: interval ${f.ii} cycles (${us(f.ii, f.clockMhz)}), latency ${f.latency} cycles (${us(f.latency, f.clockMhz)})`);
+  out.push(`HLS design on ${f.part} at ${f.clockMhz} MHz, io ${f.io}, budget ${f.budgetPercent}%, ${f.dataflow ? 'dataflow' : 'sequential (ping-pong buffers do not fit)'}: interval ${f.ii} cycles (${us(f.ii, f.clockMhz)}), latency ${f.latency} cycles (${us(f.latency, f.clockMhz)})`);
   out.push(`resources: DSP ${share('dsp')}, BRAM18K ${share('bram18k')}, LUT ${share('lut')}, FF ${share('ff')}, URAM ${f.uram.blocks}/${f.uram.available} (${f.uram.arrays.length} tensors); ILP ${f.ilp.status}${f.ilp.gap !== null ? `, gap ${(100 * f.ilp.gap).toFixed(2)}%` : ''} (${f.ilp.variables} variables)`);
   out.push(`${'layer'.padEnd(24)} ${'op'.padEnd(18)} ${pad('unroll', 6)} ${pad('II', 4)} ${pad('cycles', 9)} ${pad('DSP', 5)} ${pad('BRAM', 5)} ${pad('LUT', 7)} ${pad('FF', 7)} ${pad('acc', 4)}  why`);
   for (const l of f.layers) {

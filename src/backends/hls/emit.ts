@@ -177,10 +177,14 @@ export interface HlsEmitOptions {
   ii?: IiTable;
   /** Names of the buffers placed in UltraRAM. */
   uram?: ReadonlySet<string>;
+  /** Layers overlapped under DATAFLOW (default), or run one after the other. */
+  dataflow?: boolean;
+  /** Tensors stored in another tensor's array (sequential designs). */
+  shared?: Readonly<Record<string, string>>;
 }
 
 export function emitHls(program: Program, name: string, opts: HlsEmitOptions): Map<string, string> {
-  const src = renderHls(program, name, opts.io, opts.ii, opts.uram);
+  const src = renderHls(program, name, opts.io, opts.ii, opts.uram, opts.dataflow ?? true, opts.shared ?? {});
   const files = new Map<string, string>();
   files.set('model.h', src.header);
   files.set('model.cpp', src.source);

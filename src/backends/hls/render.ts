@@ -100,16 +100,26 @@ function loopRanges(body: readonly Stmt[], fallback: number): Map<For, { lo: num
   return out;
 }
 
-export function renderHls(program: Program, name: string, io: HlsIo, iiTable: IiTable = new Map(), uram: ReadonlySet<string> = new Set()): HlsSource {
+export function renderHls(program: Program, name: string, io: HlsIo, iiTable: IiTable = new Map(), uram: ReadonlySet<string> = new Set(), dataflow = true, shared: Readonly<Record<string, string>> = {}): HlsSource {
   if (program.param) throw new KilnError('unsupported', 'the hls target has no run-time sizes (--dynamic)');
   const id = cIdent(name);
   const top = `kiln_${id}`;
   const ioName = new Map<KBuffer, string>();
   program.inputs.forEach((b, i) => ioName.set(storageOf(b), `in${i}`));
   program.outputs.forEach((b, i) => ioName.set(storageOf(b), `out${i}`));
+  // a sequential design stores tensors whose kernels do not overlap in one array (hls-fold's `shared`)
+  const byName = new Map(program.buffers.map((b) => [b.name, storageOf(b)]));
+  const hostOf = (b: KBuffer): KBuffer => {
+    const r = storageOf(b);
+    const h = Object.prototype.hasOwnProperty.call(shared, r.name) ? byName.get(shared[r.name]!) : undefined;
+    return h ?? r;
+  };
+  const hostSize = new Map<KBuffer, number>();
+  for (const b of new Set(program.buffers.map(storageOf))) hostSize.set(hostOf(b), Math.max(hostSize.get(hostOf(b)) ?? 1, arraySize(b)));
+  const sizeOf = (b: KBuffer): number => hostSize.get(hostOf(b)) ?? arraySize(b);
   // in stream mode the kernels work on on-chip copies of the ports
   const arrayOf = (b: KBuffer): string => {
-    const r = storageOf(b);
+    const r = hostOf(b);
     const p = ioName.get(r);
     if (p) return io === 'stream' ? `kiln_${p}` : p;
     return r.role === 'const' ? `kiln_w${r.id}` : `kiln_t${r.id}`;
@@ -143,7 +153,7 @@ export function renderHls(program: Program, name: string, io: HlsIo, iiTable: Ii
       used.add(b);
       const pn = `p_${cIdent(b.name)}`;
       names.set(b, pn);
-      kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} ${pn}[${arraySize(b)}]`);
+      kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} ${pn}[${sizeOf(b)}]`);
       args.push(arrayOf(b));
     }
     const r = new Renderer(names, { loopPrologue: loopPragmas(loopRanges(k.body, fallback), iiTable.get(k.name) ?? 1) });
@@ -174,20 +184,23 @@ export function renderHls(program: Program, name: string, io: HlsIo, iiTable: Ii
     else t.push(`#pragma HLS INTERFACE m_axi port=${p} offset=slave bundle=gmem_${p} depth=${arraySize(b)}`, `#pragma HLS INTERFACE s_axilite port=${p} bundle=control`);
   });
   t.push('#pragma HLS INTERFACE s_axilite port=return bundle=control');
+  const factorOf = new Map<KBuffer, number>();
+  for (const [b, f] of partitions) factorOf.set(hostOf(b), Math.max(factorOf.get(hostOf(b)) ?? 1, f));
   const partition = (b: KBuffer): string[] => {
     if (uram.has(b.name)) return [`#pragma HLS BIND_STORAGE variable=${arrayOf(b)} type=ram_2p impl=uram`];
-    const f = partitions.get(b);
+    const f = factorOf.get(b);
     return f && f > 1 ? [`#pragma HLS ARRAY_PARTITION variable=${arrayOf(b)} cyclic factor=${f} dim=1`] : [];
   };
   for (const b of roots) {
     if (b.role === 'const' && used.has(b) && !ioName.has(b)) t.push(...partition(b));
   }
+  const hosts = new Set([...used].map(hostOf));
   for (const b of roots) {
-    if (b.role === 'const' || !used.has(b)) continue;
+    if (b.role === 'const' || !hosts.has(b) || hostOf(b) !== b) continue;
     if (ioName.has(b) && io !== 'stream') continue;
-    t.push(`  static ${storageCType(b.dtype)} ${arrayOf(b)}[${arraySize(b)}];`, ...partition(b));
+    t.push(`  static ${storageCType(b.dtype)} ${arrayOf(b)}[${sizeOf(b)}];`, ...partition(b));
   }
-  t.push('#pragma HLS DATAFLOW');
+  if (dataflow) t.push('#pragma HLS DATAFLOW');
   if (io === 'stream') {
     program.inputs.forEach((b, i) => {
       if (used.has(storageOf(b))) t.push(`  for (int32_t i = 0; i < ${bufferSize(b)}; i++) {`, '#pragma HLS PIPELINE II=1', `    kiln_in${i}[i] = in${i}.read();`, '  }');

@@ -20,6 +20,8 @@ interface FoldResult {
   part: string;
   layers: { kernel: string; share: number }[];
   uram: { arrays: string[] };
+  dataflow: boolean;
+  shared: Record<string, string>;
   [k: string]: unknown;
 }
 
@@ -34,7 +36,7 @@ function foldOf(ctx: TargetContext): FoldResult {
 function files(program: Parameters<typeof emitHls>[0], ctx: TargetContext): Map<string, string> {
   const fold = foldOf(ctx);
   const part = getDevice(ctx.options.part!, 'fpga');
-  return emitHls(program, ctx.name, { io: ctx.options.io as HlsIo, part: part.part, clockMhz: part.clock.mhz, ii: new Map(fold.layers.map((l) => [l.kernel, l.share])), uram: new Set(fold.uram.arrays) });
+  return emitHls(program, ctx.name, { io: ctx.options.io as HlsIo, part: part.part, clockMhz: part.clock.mhz, ii: new Map(fold.layers.map((l) => [l.kernel, l.share])), uram: new Set(fold.uram.arrays), dataflow: fold.dataflow, shared: fold.shared });
 }
 
 registerTarget({
