@@ -314,33 +314,35 @@ export function mentions(e: Expr, v: string): boolean {
   }
 }
 
-/** Buffers (their storage) indexed with the loop's variable inside its body. */
-export function buffersIndexedBy(l: For): KBuffer[] {
-  const out = new Set<KBuffer>();
+/** Calls `visit` for every load and store in the statements (storage buffer, index, whether a store). */
+export function forEachAccess(ss: readonly Stmt[], visit: (buf: KBuffer, idx: Expr, store: boolean) => void): void {
   const visitE = (e: Expr): void => {
-    if (e.k === 'load') {
-      if (mentions(e.idx, l.v)) out.add(storageOf(e.buf));
-      visitE(e.idx);
-    } else if (e.k === 'bin') {
-      visitE(e.a);
-      visitE(e.b);
-    } else if (e.k === 'un' || e.k === 'cast') visitE(e.a);
-    else if (e.k === 'select') {
-      visitE(e.c);
-      visitE(e.a);
-      visitE(e.b);
+    switch (e.k) {
+      case 'load': visit(storageOf(e.buf), e.idx, false); visitE(e.idx); break;
+      case 'bin': visitE(e.a); visitE(e.b); break;
+      case 'un': case 'cast': visitE(e.a); break;
+      case 'select': visitE(e.c); visitE(e.a); visitE(e.b); break;
+      default: break;
     }
   };
   const visitS = (s: Stmt): void => {
     switch (s.k) {
       case 'for': visitE(s.lo); visitE(s.hi); s.body.forEach(visitS); break;
-      case 'store': if (mentions(s.idx, l.v)) out.add(storageOf(s.buf)); visitE(s.idx); visitE(s.val); break;
+      case 'store': visit(storageOf(s.buf), s.idx, true); visitE(s.idx); visitE(s.val); break;
       case 'let': visitE(s.init); break;
       case 'set': visitE(s.val); break;
       case 'if': visitE(s.c); s.then.forEach(visitS); s.else.forEach(visitS); break;
     }
   };
-  l.body.forEach(visitS);
+  ss.forEach(visitS);
+}
+
+/** Buffers (their storage) indexed with the loop's variable inside its body. */
+export function buffersIndexedBy(l: For): KBuffer[] {
+  const out = new Set<KBuffer>();
+  forEachAccess(l.body, (b, idx) => {
+    if (mentions(idx, l.v)) out.add(b);
+  });
   return [...out];
 }
 
@@ -417,42 +419,13 @@ function straightLine(ss: readonly Stmt[]): number {
   return n;
 }
 
-/** Loads/stores per iteration of a loop body to the given buffers (program inputs/outputs on m_axi). */
+/** Loads/stores per iteration of a loop body to the given buffers (program inputs/outputs on m_axi): the most to one buffer. */
 function portAccesses(l: For, ports: ReadonlySet<KBuffer>): number {
-  let worst = 0;
   const count = new Map<KBuffer, number>();
-  const visitE = (e: Expr): void => {
-    if (e.k === 'load') {
-      const r = storageOf(e.buf);
-      if (ports.has(r)) count.set(r, (count.get(r) ?? 0) + 1);
-      visitE(e.idx);
-    } else if (e.k === 'bin') {
-      visitE(e.a);
-      visitE(e.b);
-    } else if (e.k === 'un' || e.k === 'cast') visitE(e.a);
-    else if (e.k === 'select') {
-      visitE(e.c);
-      visitE(e.a);
-      visitE(e.b);
-    }
-  };
-  const visitS = (s: Stmt): void => {
-    if (s.k === 'store') {
-      const r = storageOf(s.buf);
-      if (ports.has(r)) count.set(r, (count.get(r) ?? 0) + 1);
-      visitE(s.idx);
-      visitE(s.val);
-    } else if (s.k === 'let') visitE(s.init);
-    else if (s.k === 'set') visitE(s.val);
-    else if (s.k === 'if') {
-      visitE(s.c);
-      s.then.forEach(visitS);
-      s.else.forEach(visitS);
-    }
-  };
-  l.body.forEach(visitS);
-  for (const n of count.values()) worst = Math.max(worst, n);
-  return worst;
+  forEachAccess(l.body.filter((s) => s.k !== 'for'), (b) => {
+    if (ports.has(b)) count.set(b, (count.get(b) ?? 0) + 1);
+  });
+  return Math.max(0, ...count.values());
 }
 
 /** Whether a loop's carried dependence goes through float arithmetic (kept in order by HLS). */
@@ -588,30 +561,7 @@ export function placeUram(program: Program, ports: ReadonlySet<KBuffer>, blocks:
 /** Buffers (storage) a kernel loads or stores. */
 export function kernelUses(k: Kernel): Set<KBuffer> {
   const out = new Set<KBuffer>();
-  const visitE = (e: Expr): void => {
-    if (e.k === 'load') {
-      out.add(storageOf(e.buf));
-      visitE(e.idx);
-    } else if (e.k === 'bin') {
-      visitE(e.a);
-      visitE(e.b);
-    } else if (e.k === 'un' || e.k === 'cast') visitE(e.a);
-    else if (e.k === 'select') {
-      visitE(e.c);
-      visitE(e.a);
-      visitE(e.b);
-    }
-  };
-  const visitS = (s: Stmt): void => {
-    switch (s.k) {
-      case 'for': visitE(s.lo); visitE(s.hi); s.body.forEach(visitS); break;
-      case 'store': out.add(storageOf(s.buf)); visitE(s.idx); visitE(s.val); break;
-      case 'let': visitE(s.init); break;
-      case 'set': visitE(s.val); break;
-      case 'if': visitE(s.c); s.then.forEach(visitS); s.else.forEach(visitS); break;
-    }
-  };
-  k.body.forEach(visitS);
+  forEachAccess(k.body, (b) => out.add(b));
   return out;
 }
 

@@ -1,43 +1,14 @@
 /** The text of an HLS design's report (kiln compile, kiln report): per-layer folding and totals against the part. */
+import type { Resources } from '../../costmodel/hls-cost.js';
+import type { HlsFoldReport } from '../../costmodel/hls-report.js';
 
-interface Res {
-  dsp: number;
-  bram18k: number;
-  lut: number;
-  ff: number;
-}
-interface Layer extends Res {
-  node: string;
-  op: string;
-  factor: number;
-  share: number;
-  ii: number;
-  cycles: number;
-  accumulatorBits: number | null;
-  reason: string;
-}
-interface Fold {
-  part: string;
-  clockMhz: number;
-  budgetPercent: number;
-  io: string;
-  dataflow: boolean;
-  ilp: { status: string; gap: number | null; variables: number };
-  ii: number;
-  latency: number;
-  layers: Layer[];
-  total: Res;
-  budget: Res;
-  available: Res;
-  uram: { arrays: string[]; blocks: number; available: number };
-  compare: { name: string; ii: number; latency: number; fits: boolean }[];
-}
+type Res = Resources;
 
 const pad = (s: string | number, n: number): string => String(s).padStart(n);
 const us = (cycles: number, mhz: number): string => `${(cycles / mhz).toFixed(1)} us`;
 
 export function describeHls(report: Readonly<Record<string, unknown>>): string[] {
-  const f = report.hls as Fold | undefined;
+  const f = report.hls as HlsFoldReport | undefined;
   if (!f) return [];
   const out: string[] = [];
   const t = f.total;

@@ -10,25 +10,16 @@ import { fpgaRoofline } from '../../costmodel/roofline.js';
 import { seconds } from '../memory-pipeline.js';
 import { registerTarget, type TargetContext } from '../target.js';
 import { commandTool } from '../tools.js';
+import type { HlsFoldReport } from '../../costmodel/hls-report.js';
 import { describeHls } from './describe.js';
 import { emitHls } from './emit.js';
 import type { HlsIo } from './render.js';
 import { cxxCompiler, runCsim } from './run.js';
 
-/** What the hls-fold pass leaves in the pipeline's results (its report; typed loosely here so the backend imports nothing from src/passes). */
-interface FoldResult {
-  part: string;
-  layers: { kernel: string; share: number }[];
-  uram: { arrays: string[] };
-  dataflow: boolean;
-  shared: Record<string, string>;
-  [k: string]: unknown;
-}
-
 const FOLD = 'hls-fold';
 
-function foldOf(ctx: TargetContext): FoldResult {
-  const r = ctx.results.get(FOLD) as FoldResult | undefined;
+function foldOf(ctx: TargetContext): HlsFoldReport {
+  const r = ctx.results.get(FOLD) as HlsFoldReport | undefined;
   if (!r) throw new KilnError('invalid-model', 'the hls target needs the hls-fold pass in its pipeline');
   return r;
 }
@@ -64,7 +55,7 @@ registerTarget({
   describe: describeHls,
   roofline: (options) => fpgaRoofline(options.part!),
   run(program, inputs, ctx) {
-    const fold = foldOf(ctx) as FoldResult & { ii: number; latency: number; clockMhz: number };
+    const fold = foldOf(ctx) as HlsFoldReport;
     const outputs = runCsim(program, files(program, ctx), inputs, { sanitize: ctx.options.sanitize === 'on' });
     return { outputs, summary: `C simulation passed on ${fold.part}: predicted interval ${fold.ii} cycles, latency ${fold.latency} cycles at ${fold.clockMhz} MHz`, measures: { iiCycles: fold.ii, latencyCycles: fold.latency } };
   },
