@@ -107,6 +107,16 @@ describe('hls designs of the samples', () => {
     expect(r.stderr).toMatch(/^kiln: error: design does not fit xc7a100t even with every layer folded: (DSP|BRAM18K|LUT|FF) \d+ > \d+ \(5% of \d+\); largest user [^\n]+\n$/);
   });
 
+  it('kiln report shows the folding table for an hls design', () => {
+    const out = path.join(tempDir(), 'r.html');
+    const r = kiln(['report', 'samples/mlp/model.onnx', '--target', 'hls', '--target-option', 'part=xc7a100t', '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/HLS design on xc7a100t at 100 MHz/);
+    const html = fs.readFileSync(out, 'utf8');
+    expect(html).toMatch(/<section id="design">/);
+    expect(html).toMatch(/folding ilp: interval \d+ cycles/);
+  });
+
   it('compiling twice gives identical files', () => {
     const a = compileFiles('samples/mlp/model.onnx').files;
     const b = compileFiles('samples/mlp/model.onnx').files;
