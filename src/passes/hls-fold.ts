@@ -11,7 +11,7 @@
 import { KilnError } from '../ir/errors.js';
 import { storageOf, type KBuffer, type Kernel, type Program, type Stmt } from '../ir/kernel/types.js';
 import { getDevice } from '../costmodel/devices.js';
-import { RESOURCE_NAMES, arrayResources, baseArrayResources, modelKernel, placeUram, shareArrays, type HlsPart, type KernelModel, type Resources } from '../costmodel/hls-cost.js';
+import { RESOURCE_NAMES, arrayResources, baseArrayResources, kernelUses, modelKernel, placeUram, shareArrays, type HlsPart, type KernelModel, type Resources } from '../costmodel/hls-cost.js';
 import { intervalOf, latencyOf, overBudget, solveFolding, usage } from '../costmodel/hls-ilp.js';
 import type { FoldingSummary, HlsFoldReport, HlsLayerReport } from '../costmodel/hls-report.js';
 import { definePass } from './pass.js';
@@ -59,11 +59,10 @@ function hasLoop(ss: readonly Stmt[]): boolean {
 
 /** The kernel that first reads (else writes) a buffer, for naming an array's layer. */
 function ownerOf(program: Program, b: KBuffer): Kernel | undefined {
-  const uses = (k: Kernel): boolean => JSON.stringify(k.body, (key, v: unknown) => (key === 'buf' ? storageOf(v as KBuffer) === b : key === 'data' ? undefined : v)).includes('"buf":true');
-  return program.kernels.find(uses);
+  return program.kernels.find((k) => kernelUses(k).has(b));
 }
 
-function refuse(program: Program, models: readonly KernelModel[], ports: ReadonlySet<KBuffer>, need: Resources, budget: Resources, part: HlsPart, pct: number, res: keyof Resources): never {
+function refuse(program: Program, models: readonly KernelModel[], ports: ReadonlySet<KBuffer>, need: Resources, budget: Resources, part: HlsPart, pct: number, res: keyof Resources, tempCopies: number): never {
   let who = '';
   let most = -1;
   for (const m of models) {
@@ -78,7 +77,7 @@ function refuse(program: Program, models: readonly KernelModel[], ports: Readonl
     const r = storageOf(b);
     if (seen.has(r) || ports.has(r)) continue;
     seen.add(r);
-    const v = arrayResources(r, 1)[res] * (r.role === 'temp' ? 2 : 1);
+    const v = arrayResources(r, 1)[res] * (r.role === 'temp' ? tempCopies : 1);
     if (v > most) {
       most = v;
       const k = ownerOf(program, r);
@@ -126,7 +125,7 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
   const folded = models.map(() => 0);
   const needFolded = usage(models, folded, base);
   const over = overBudget(needFolded, budget);
-  if (over) refuse(program, models, ports, needFolded, budget, part, pct, over);
+  if (over) refuse(program, models, ports, needFolded, budget, part, pct, over, dataflow ? 2 : 1);
   const sol = solveFolding(models, base, budget, opts.timeLimitMs, dataflow);
   for (const k of program.kernels) markInnermost(k.body);
   models.forEach((m, i) => {

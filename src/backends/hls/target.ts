@@ -55,7 +55,7 @@ registerTarget({
   describe: describeHls,
   roofline: (options) => fpgaRoofline(options.part!),
   run(program, inputs, ctx) {
-    const fold = foldOf(ctx) as HlsFoldReport;
+    const fold = foldOf(ctx);
     const outputs = runCsim(program, files(program, ctx), inputs, { sanitize: ctx.options.sanitize === 'on' });
     return { outputs, summary: `C simulation passed on ${fold.part}: predicted interval ${fold.ii} cycles, latency ${fold.latency} cycles at ${fold.clockMhz} MHz`, measures: { iiCycles: fold.ii, latencyCycles: fold.latency } };
   },
