@@ -10,12 +10,13 @@
  *    bounds are not literals `#pragma HLS LOOP_TRIPCOUNT max=…` (from interval bounds);
  *  - constants as static const arrays (ROMs), intermediate tensors as static arrays in the top
  *    function (ping-pong buffers under `#pragma HLS DATAFLOW`), each cyclically partitioned by the
- *    largest unroll that indexes it.
- * No dynamic memory, no recursion, no pointers besides the top-level ports.
+ *    largest unroll that indexes it, or bound to UltraRAM; a sequential design (no DATAFLOW) stores
+ *    tensors whose kernels do not overlap in one array.
+ * No dynamic memory, no recursion, no pointers (ports are arrays or stream references).
  */
 import { KilnError } from '../../ir/errors.js';
 import { tensorToBytes } from '../../ir/rawdata.js';
-import { bufferSize, storageOf, type KBuffer, type Program, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
+import { bufferSize, storageOf, type KBuffer, type Program, type Stmt } from '../../ir/kernel/types.js';
 import { interval, maxTrips, partitionFactors, type For } from '../../costmodel/hls-cost.js';
 import { cIdent, commentText, floatLiteral, intLiteral, kernelBuffers, Renderer } from '../c/render.js';
 import { renderHelpers } from '../c/helpers.js';
@@ -221,9 +222,4 @@ export function renderHls(program: Program, name: string, io: HlsIo, iiTable: Ii
   t.push('}', '');
   c.push(...t);
   return { header: h.join('\n'), source: c.join('\n'), top };
-}
-
-/** Element type of a port as the testbench and header hold it. */
-export function portCType(t: ScalarType): string {
-  return storageCType(t);
 }
