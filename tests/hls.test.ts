@@ -117,6 +117,20 @@ describe('hls designs of the samples', () => {
     expect(html).toMatch(/folding ilp: interval \d+ cycles/);
   });
 
+  it('the folded kernel IR (unroll, pipeline II) reads back as printed', () => {
+    const dir = tempDir();
+    const first = path.join(dir, 'folded.kir');
+    for (const [io, want] of [['stream', / unroll \d+ pipeline/], ['m_axi', / pipeline \d+ \{/]] as const) {
+      const a = kiln(['opt', 'tests/ir/hls-fold.kir', '--passes', `lower,hls-fold{io=${io}}`, '-o', first]);
+      expect(a.code, a.stderr).toBe(0);
+      const text = fs.readFileSync(first, 'utf8');
+      expect(text).toMatch(want);
+      const b = kiln(['opt', first, '--passes', '']);
+      expect(b.code, b.stderr).toBe(0);
+      expect(b.stdout).toBe(text);
+    }
+  });
+
   it('compiling twice gives identical files', () => {
     const a = compileFiles('samples/mlp/model.onnx').files;
     const b = compileFiles('samples/mlp/model.onnx').files;

@@ -32,6 +32,7 @@ function clearMarks(ss: readonly Stmt[]): void {
     if (s.k === 'for') {
       delete s.ann.unroll;
       delete s.ann.pipeline;
+      delete s.ann.ii;
       clearMarks(s.body);
     } else if (s.k === 'if') {
       clearMarks(s.then);
@@ -40,15 +41,18 @@ function clearMarks(ss: readonly Stmt[]): void {
   }
 }
 
-function markInnermost(ss: readonly Stmt[]): void {
+/** Marks the innermost loops `pipeline` (with the requested II when operators are shared). */
+function markInnermost(ss: readonly Stmt[], ii: number): void {
   for (const s of ss) {
     if (s.k === 'for') {
       const nested = hasLoop(s.body);
-      if (!nested) s.ann.pipeline = true;
-      else markInnermost(s.body);
+      if (!nested) {
+        s.ann.pipeline = true;
+        if (ii > 1) s.ann.ii = ii;
+      } else markInnermost(s.body, ii);
     } else if (s.k === 'if') {
-      markInnermost(s.then);
-      markInnermost(s.else);
+      markInnermost(s.then, ii);
+      markInnermost(s.else, ii);
     }
   }
 }
@@ -127,10 +131,10 @@ export function hlsFold(program: Program, opts: { part: string; budgetPercent: n
   const over = overBudget(needFolded, budget);
   if (over) refuse(program, models, ports, needFolded, budget, part, pct, over, dataflow ? 2 : 1);
   const sol = solveFolding(models, base, budget, opts.timeLimitMs, dataflow);
-  for (const k of program.kernels) markInnermost(k.body);
   models.forEach((m, i) => {
-    const u = m.points[sol.choice[i]!]!.factor;
-    if (m.site && u > 1) m.site.ann.unroll = u;
+    const p = m.points[sol.choice[i]!]!;
+    markInnermost(m.kernel.body, p.share);
+    if (m.site && p.factor > 1) m.site.ann.unroll = p.factor;
   });
   const interval = (choice: readonly number[]): number => (dataflow ? intervalOf(models, choice) : latencyOf(models, choice));
   const ii = interval(sol.choice);

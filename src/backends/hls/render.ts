@@ -32,9 +32,6 @@ export interface HlsSource {
   top: string;
 }
 
-/** Predicted II per kernel name (from hls-fold), for PIPELINE pragmas; absent: II=1. */
-export type IiTable = ReadonlyMap<string, number>;
-
 const arraySize = (b: KBuffer): number => Math.max(1, bufferSize(b));
 
 /** The constant's elements as C literals of its storage type. */
@@ -66,15 +63,15 @@ function constInitializer(b: KBuffer): string {
   return rows.join('\n');
 }
 
-/** Pragmas opening a loop body: PIPELINE, UNROLL, LOOP_TRIPCOUNT. */
-function loopPragmas(ranges: Map<For, { lo: number; hi: number } | null>, ii: number) {
+/** Pragmas opening a loop body: PIPELINE (II from `pipeline <ii>`), UNROLL, LOOP_TRIPCOUNT. */
+function loopPragmas(ranges: Map<For, { lo: number; hi: number } | null>) {
   return (s: For, ind: string): string[] => {
     const out: string[] = [];
     if (!(s.lo.k === 'const' && s.hi.k === 'const')) {
       const r = ranges.get(s);
       out.push(`${ind}#pragma HLS LOOP_TRIPCOUNT min=0 max=${r ? r.hi : 1}`);
     }
-    if (s.ann.pipeline) out.push(`${ind}#pragma HLS PIPELINE II=${ii}`);
+    if (s.ann.pipeline) out.push(`${ind}#pragma HLS PIPELINE II=${s.ann.ii ?? 1}`);
     if (s.ann.unroll !== undefined && s.ann.unroll > 1) out.push(`${ind}#pragma HLS UNROLL factor=${s.ann.unroll}`);
     return out;
   };
@@ -101,7 +98,7 @@ function loopRanges(body: readonly Stmt[], fallback: number): Map<For, { lo: num
   return out;
 }
 
-export function renderHls(program: Program, name: string, io: HlsIo, iiTable: IiTable = new Map(), uram: ReadonlySet<string> = new Set(), dataflow = true, shared: Readonly<Record<string, string>> = {}): HlsSource {
+export function renderHls(program: Program, name: string, io: HlsIo, uram: ReadonlySet<string> = new Set(), dataflow = true, shared: Readonly<Record<string, string>> = {}): HlsSource {
   if (program.param) throw new KilnError('unsupported', 'the hls target has no run-time sizes (--dynamic)');
   const id = cIdent(name);
   const top = `kiln_${id}`;
@@ -157,7 +154,7 @@ export function renderHls(program: Program, name: string, io: HlsIo, iiTable: Ii
       kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} ${pn}[${sizeOf(b)}]`);
       args.push(arrayOf(b));
     }
-    const r = new Renderer(names, { loopPrologue: loopPragmas(loopRanges(k.body, fallback), iiTable.get(k.name) ?? 1) });
+    const r = new Renderer(names, { loopPrologue: loopPragmas(loopRanges(k.body, fallback)) });
     const lines = r.stmts(k.body, '  ');
     r.helpers.forEach((x) => usedHelpers.add(x));
     const kname = `k_${cIdent(k.name)}`;

@@ -27,7 +27,7 @@ function foldOf(ctx: TargetContext): HlsFoldReport {
 function files(program: Parameters<typeof emitHls>[0], ctx: TargetContext): Map<string, string> {
   const fold = foldOf(ctx);
   const part = getDevice(ctx.options.part!, 'fpga');
-  return emitHls(program, ctx.name, { io: ctx.options.io as HlsIo, part: part.part, clockMhz: part.clock.mhz, ii: new Map(fold.layers.map((l) => [l.kernel, l.share])), uram: new Set(fold.uram.arrays), dataflow: fold.dataflow, shared: fold.shared });
+  return emitHls(program, ctx.name, { io: ctx.options.io as HlsIo, part: part.part, clockMhz: part.clock.mhz, uram: new Set(fold.uram.arrays), dataflow: fold.dataflow, shared: fold.shared });
 }
 
 registerTarget({
