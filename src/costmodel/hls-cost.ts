@@ -18,7 +18,7 @@
  *  - BRAM18K of an array: banks × ceil(bits per bank / 18 Kib); an array of 1 Kib or less per bank
  *    is LUTRAM (LUTs, no BRAM). Arrays between layers are ping-pong buffers (twice).
  */
-import { loopIsParallel } from '../ir/kernel/parallel.js';
+import { loopIsParallel, mentions } from '../ir/kernel/parallel.js';
 import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
 
 export type For = Stmt & { k: 'for' };
@@ -300,18 +300,6 @@ export function maxTrips(l: For, env: ReadonlyMap<string, Interval>): number | n
   const hi = interval(l.hi, env);
   const n = Math.floor(hi.hi - lo.lo);
   return Number.isFinite(n) ? Math.max(0, n) : null;
-}
-
-/** Whether an expression mentions variable v. */
-export function mentions(e: Expr, v: string): boolean {
-  switch (e.k) {
-    case 'var': return e.name === v;
-    case 'load': return mentions(e.idx, v);
-    case 'bin': return mentions(e.a, v) || mentions(e.b, v);
-    case 'un': case 'cast': return mentions(e.a, v);
-    case 'select': return mentions(e.c, v) || mentions(e.a, v) || mentions(e.b, v);
-    default: return false;
-  }
 }
 
 /** Calls `visit` for every load and store in the statements (storage buffer, index, whether a store). */

@@ -202,7 +202,8 @@ function linearRange(l: Linear, env: Env, fixed: ReadonlySet<string>): Interval 
   return { lo, hi };
 }
 
-function mentions(e: Expr, name: string): boolean {
+/** Whether an expression mentions variable `name`. */
+export function mentions(e: Expr, name: string): boolean {
   switch (e.k) {
     case 'var': return e.name === name;
     case 'load': return mentions(e.idx, name);
