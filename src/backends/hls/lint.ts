@@ -15,7 +15,7 @@ export const ALLOWED_CALLS = new Set([
   'sqrtf', 'sqrt', 'expf', 'exp', 'logf', 'log', 'sinf', 'sin', 'cosf', 'cos', 'tanf', 'tan', 'asinf', 'asin', 'acosf', 'acos', 'atanf', 'atan',
   'sinhf', 'sinh', 'coshf', 'cosh', 'tanhf', 'tanh', 'asinhf', 'asinh', 'acoshf', 'acosh', 'atanhf', 'atanh', 'erff', 'erf', 'floorf', 'floor',
   'ceilf', 'ceil', 'rintf', 'rint', 'truncf', 'trunc', 'fabsf', 'fabs', 'fmodf', 'fmod', 'powf', 'pow', 'atan2f', 'atan2', 'ldexpf', 'ldexp',
-  'isinf', 'isnan', 'memcpy', 'read', 'write', 'INT64_C', 'UINT64_C',
+  'isinf', 'isnan', 'signbit', 'frexpf', 'frexp', 'lrintf', 'lrint', 'memcpy', 'read', 'write', 'INT64_C', 'UINT64_C',
 ]);
 
 const KEYWORDS = new Set(['if', 'for', 'while', 'switch', 'return', 'sizeof', 'void', 'float', 'double', 'int', 'unsigned', 'char', 'int8_t', 'uint8_t', 'int16_t', 'uint16_t', 'int32_t', 'uint32_t', 'int64_t', 'uint64_t', 'defined', 'static_cast', 'stream']);
@@ -35,7 +35,7 @@ export function lintHls(file: string, text: string): string[] {
     for (const m of l.matchAll(/\b(?:float|double|u?int(?:8|16|32|64)_t|unsigned char)\s+(\w+)\s*\[([^\]]*)\]/g)) {
       if (!/^\s*\d+\s*$/.test(m[2]!)) at(i, `array ${m[1]} without a literal size`);
     }
-    const f = /^\s*for \((?:int32_t|int|long) (\w+) = ([^;]+); \1 < ([^;]+); \1\+\+\)/.exec(l);
+    const f = /\bfor \((?:int32_t|int|long) (\w+) = ([^;]+); \1 < ([^;]+); \1\+\+\)/.exec(l);
     if (f) {
       const literal = /^\(?-?\d+\)?$/.test(f[2]!.trim()) && /^\(?-?\d+\)?$/.test(f[3]!.trim());
       let tripcount = false;
@@ -52,7 +52,8 @@ export function lintHls(file: string, text: string): string[] {
   const calls = new Map<string, Set<string>>();
   for (const [name, body] of defs) {
     const out = new Set<string>();
-    const inner = body.slice(body.indexOf('{'));
+    // pragma lines are not code
+    const inner = body.slice(body.indexOf('{')).replace(/^\s*#[^\n]*$/gm, '');
     for (const m of inner.matchAll(/\b([A-Za-z_]\w*)\s*\(/g)) {
       const callee = m[1]!;
       if (KEYWORDS.has(callee)) continue;
