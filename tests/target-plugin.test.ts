@@ -25,12 +25,12 @@ describe('kiln targets', () => {
     const r = kiln(['targets', '--json']);
     expect(r.code, r.stderr).toBe(0);
     const list = JSON.parse(r.stdout) as TargetInfo[];
-    expect(list.map((t) => t.name)).toEqual(['interp', 'kernel', 'c', 'c-asan', 'mcu', 'pim', 'wgsl']);
+    expect(list.map((t) => t.name)).toEqual(['interp', 'kernel', 'c', 'c-asan', 'mcu', 'pim', 'wgsl', 'hls']);
     const mcu = list.find((t) => t.name === 'mcu')!;
     expect(mcu.options[0]).toEqual(expect.objectContaining({ name: 'board', default: 'mps2-an386' }));
     expect(mcu.tools.map((t) => t.name)).toEqual(['arm-none-eabi-gcc', 'arm-none-eabi-size', 'qemu-system-arm']);
     expect(mcu.tools.every((t) => typeof t.available === 'boolean' && t.install.length > 0)).toBe(true);
-    expect(list.filter((t) => t.capabilities.emits).map((t) => t.name)).toEqual(['c', 'c-asan', 'mcu', 'pim', 'wgsl']);
+    expect(list.filter((t) => t.capabilities.emits).map((t) => t.name)).toEqual(['c', 'c-asan', 'mcu', 'pim', 'wgsl', 'hls']);
     expect(list.find((t) => t.name === 'interp')!.level).toBe('graph');
     const text = kiln(['targets']);
     expect(text.stdout).toMatch(/^mcu +generated C99 for a Cortex-M board/m);
@@ -43,7 +43,7 @@ describe('kiln targets', () => {
     expect(a.code).toBe(1);
     expect(a.stderr).toBe("kiln: error: option 'board' does not apply to target 'c' (its options: host, weights, weights-section)\n");
     const b = kiln(['compile', path.join(MLP, 'model.onnx'), '--target', 'kernel', '-o', out]);
-    expect(b.stderr).toBe("kiln: error: target 'kernel' does not write files (compile targets: c, c-asan, mcu, pim, wgsl)\n");
+    expect(b.stderr).toBe("kiln: error: target 'kernel' does not write files (compile targets: c, c-asan, mcu, pim, wgsl, hls)\n");
     const c = kiln(['run', path.join(MLP, 'model.onnx'), '--target', 'mcu:stm32f446', '--board', 'mps2-an386']);
     expect(c.stderr).toBe("kiln: error: 'mcu:stm32f446' and --board mps2-an386 disagree\n");
     expect(fs.existsSync(out)).toBe(false);
@@ -97,6 +97,6 @@ describe('example target plugin toy-target', () => {
     // without the plugin the target is unknown: one line
     const without = kiln(['conformance', dir, '--target', 'toy']);
     expect(without.code).toBe(1);
-    expect(without.stderr).toMatch(/^kiln: error: unknown target 'toy' \(known: interp, kernel, c, c-asan, mcu, pim, wgsl\)\n$/);
+    expect(without.stderr).toMatch(/^kiln: error: unknown target 'toy' \(known: interp, kernel, c, c-asan, mcu, pim, wgsl, hls\)\n$/);
   });
 });

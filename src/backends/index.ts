@@ -5,5 +5,6 @@ import './c/target.js';
 import './mcu/target.js';
 import './pim/target.js';
 import './wgsl/target.js';
+import './hls/target.js';
 
 export * from './target.js';

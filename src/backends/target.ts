@@ -46,6 +46,8 @@ export interface TargetCapabilities {
   readonly oneThread?: boolean;
   /** Renders programs with a run-time size (`--dynamic`, Program.param); others refuse them. */
   readonly dynamic?: boolean;
+  /** Its pipeline is costly per compile (e.g. an ILP per model): whole-suite loops (determinism) take a few samples only. */
+  readonly heavyCompile?: boolean;
 }
 
 /** Resolved option values (defaults filled in, values checked) by option name. */
@@ -119,6 +121,11 @@ export interface KernelTarget extends TargetCommon {
   measure?(program: Program, emitted: TargetFiles, ctx: TargetContext): Record<string, unknown>;
   /** The device figures `kiln report` draws its roofline with. Absent: no report for this target. */
   roofline?(options: TargetOptionValues): Roofline;
+  /**
+   * Text lines about a compiled design for `kiln compile` and the `kiln report` page (e.g. the HLS
+   * target's per-layer folding table), from the report `emit` returned.
+   */
+  describe?(report: Readonly<Record<string, unknown>>): string[];
   /** Builds and executes the program on inputs in program-input order. */
   run(program: Program, inputs: readonly Tensor[], ctx: TargetContext): TargetRunResult | Promise<TargetRunResult>;
 }

@@ -4,6 +4,7 @@ import { KilnError } from '../ir/errors.js';
 import { CONSTANTS_MODES, writeGraph, type ConstantsMode } from '../driver/graph.js';
 import { writeReport } from '../driver/report.js';
 import { parseInputShapes } from '../driver/compile.js';
+import { parseTargetOptions } from '../driver/targets.js';
 import { MEMORY_STRATEGIES, type MemoryStrategy } from '../passes/plan-memory.js';
 import { SCHEDULE_MODES, type ScheduleMode } from '../passes/schedule-memory.js';
 import { DEFAULT_HOST_PROFILE } from '../costmodel/roofline.js';
@@ -30,7 +31,8 @@ export function registerVizCommands(program: Command): void {
     .command('report')
     .description('compile a model and write one self-contained HTML page: pass timeline, memory, roofline, per-kernel costs')
     .argument('<model>', 'model.onnx or file.kir')
-    .option('-t, --target <target>', 'target (c, mcu)', 'c')
+    .option('-t, --target <target>', 'target (c, mcu, hls)', 'c')
+    .option('--target-option <key=value>', 'an option of the target (see kiln targets), e.g. part=xc7a100t for hls; repeatable', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--board <name>', 'board for --target mcu (default mps2-an386); its roofline figures are used')
     .option('--host <profile>', `roofline figures for --target c (host devices in src/costmodel/devices/, default ${DEFAULT_HOST_PROFILE})`)
     .requiredOption('-o, --output <file.html>', 'the HTML page to write')
@@ -38,7 +40,7 @@ export function registerVizCommands(program: Command): void {
     .option('--memory <strategy>', `memory planning strategy (${MEMORY_STRATEGIES.join(', ')})`, 'auto')
     .option('--time-limit <s>', 'time limit of the memory ILP in seconds', '10')
     .option('--schedule <order>', `node order (${SCHEDULE_MODES.join(', ')})`, 'memory')
-    .action((model: string, opts: { target: string; board?: string; host?: string; output: string; inputShape?: string[]; memory: string; timeLimit: string; schedule: string }) => {
+    .action((model: string, opts: { target: string; targetOption: string[]; board?: string; host?: string; output: string; inputShape?: string[]; memory: string; timeLimit: string; schedule: string }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
@@ -47,6 +49,7 @@ export function registerVizCommands(program: Command): void {
       const r = writeReport(model, opts.output, {
         target: opts.target,
         board: opts.board,
+        targetOptions: parseTargetOptions(opts.targetOption),
         host: opts.host,
         inputShapes: parseInputShapes(opts.inputShape ?? []),
         memory: opts.memory as MemoryStrategy,
@@ -54,7 +57,9 @@ export function registerVizCommands(program: Command): void {
         schedule: opts.schedule as ScheduleMode,
       });
       const total = r.costs.reduce((a, c) => a + c.estSeconds, 0);
-      process.stdout.write(`wrote ${opts.output}: ${r.costs.length} kernels, arena ${formatBytes(r.report.arenaBytes)}, estimated ${si(total, 's')} on ${r.roofline.name}\n`);
+      const arena = typeof r.report.arenaBytes === 'number' ? `, arena ${formatBytes(r.report.arenaBytes)}` : '';
+      process.stdout.write(`wrote ${opts.output}: ${r.costs.length} kernels${arena}, estimated ${si(total, 's')} on ${r.roofline.name}\n`);
+      for (const line of r.targetLines) process.stdout.write(`${line}\n`);
       const fit = r.report as unknown as { fits?: { flash: boolean; sram: boolean }; sizeSummary?: string };
       if (fit.fits && !(fit.fits.flash && fit.fits.sram)) process.stdout.write(`${fit.sizeSummary ?? 'the model does not fit the board'}\n`);
     });

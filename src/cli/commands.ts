@@ -124,6 +124,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
       if (typeof r.report.weightBytes === 'number') parts.push(`weights ${r.report.weightBytes} B`);
       const sizes = parts.length ? `: ${parts.join(', ')}` : '';
       process.stdout.write(`compiled ${model} for ${target.def.name}${shown ? ` (${shown})` : ''} into ${r.dir} in ${(r.ms / 1000).toFixed(2)} s${sizes}\n`);
+      if (target.def.level === 'kernel' && target.def.describe) for (const line of target.def.describe(r.report)) process.stdout.write(`${line}\n`);
       if (!m) return;
       const sch = m.schedule;
       if (sch) process.stdout.write(`schedule (${sch.method}): live-set lower bound ${sch.fileOrderPeakBytes} B in file order, ${sch.scheduledPeakBytes} B ${m.order === 'scheduled' ? 'scheduled' : 'kept'} (-${sch.reductionPercent}%)\n`);

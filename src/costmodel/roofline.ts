@@ -38,3 +38,20 @@ export function hostRoofline(name: string = DEFAULT_HOST_PROFILE): Roofline {
 export function parseRoofline(file: string, name: string, v: unknown): Roofline {
   return { ...(checkValue(file, 'roofline', ROOFLINE_SPEC, v) as Omit<Roofline, 'name'>), name };
 }
+
+/**
+ * Roofline of an FPGA part for `kiln report`, derived from its DSP count and clock: an f32 multiply-add
+ * takes 5 DSP slices (2 flops), an integer MAC of narrow operands one slice (2 ops); on-chip memory
+ * moves 2 ports × 4 bytes per BRAM18K per cycle.
+ */
+export function fpgaRoofline(name: string): Roofline {
+  const d = getDevice(name, 'fpga');
+  return {
+    name: d.name,
+    clockHz: d.clock.mhz * 1e6,
+    flopsPerCycle: (2 * d.resources.dsp) / 5,
+    intOpsPerCycle: 2 * d.resources.dsp,
+    bytesPerCycle: 8 * d.resources.bram18k,
+    source: `derived from ${d.name}.json: ${d.resources.dsp} DSP (f32 MAC = 5 DSP, int MAC = 1 DSP), ${d.resources.bram18k} BRAM18K (2 ports x 4 B), clock ${d.clock.mhz} MHz (${d.clock.source.split(':')[0]})`,
+  };
+}

@@ -33,6 +33,8 @@ export interface ReportResult {
   costs: KernelCost[];
   roofline: Roofline;
   passes: PassTiming[];
+  /** The target's own lines about the design (hls: folding table). */
+  targetLines: string[];
 }
 
 /** report.passes when the compiler recorded it and it has the expected shape. */
@@ -59,7 +61,9 @@ export function buildReport(model: string, opts: ReportOptions): ReportResult {
   const roofline = target.def.roofline(target.options);
   const [module, loadMs] = timed(() => loadModel(model));
   const [compiled, compileMs] = timed(() => compileModule(module, model, { ...copts, allowOverflow: true }));
-  if (!compiled.plan || !compiled.report.memory) throw new KilnError('unsupported', `target '${target.def.name}' made no memory plan to report`);
+  // a target without a memory plan (hls) reports its own design instead of the arena
+  const targetLines = target.def.describe?.(compiled.report) ?? [];
+  if ((!compiled.plan || !compiled.report.memory) && targetLines.length === 0) throw new KilnError('unsupported', `target '${target.def.name}' made no memory plan to report`);
   const report = compiled.report as PlannedReport;
   const program = compiled.program;
   const [costs, costMs] = timed(() => kernelCosts(program, roofline));
@@ -69,12 +73,14 @@ export function buildReport(model: string, opts: ReportOptions): ReportResult {
   else passes.push({ name: 'compile', level: 'compile', ms: compileMs });
   passes.push({ name: 'kernel cost', level: 'report', ms: costMs });
   const name = cIdent(opts.name ?? modelName(module.graph.name, model));
-  const memorySvg = memoryPlotSvg(compiled.plan, { title: name })
-    .replace(/^<\?xml[^>]*>\s*/, '')
-    .replace('<svg ', '<svg id="memory-chart" class="chart" ');
+  const memorySvg = compiled.plan
+    ? memoryPlotSvg(compiled.plan, { title: name })
+        .replace(/^<\?xml[^>]*>\s*/, '')
+        .replace('<svg ', '<svg id="memory-chart" class="chart" ')
+    : '';
   const options = Object.entries(target.options).map(([k, v]) => `${k} ${v}`).join(', ');
-  const html = renderHtml({ name, model: path.basename(model), report, costs, roofline, passes, memorySvg, options: options || null });
-  return { html, report, costs, roofline, passes };
+  const html = renderHtml({ name, model: path.basename(model), report, costs, roofline, passes, memorySvg, targetLines, options: options || null });
+  return { html, report, costs, roofline, passes, targetLines };
 }
 
 export function writeReport(model: string, out: string, opts: ReportOptions): ReportResult {
@@ -92,6 +98,8 @@ interface Page {
   roofline: Roofline;
   passes: PassTiming[];
   memorySvg: string;
+  /** The target's own lines about the design (KernelTarget.describe), shown as a section. */
+  targetLines: string[];
   /** The target's option values, e.g. 'board mps2-an386'. */
   options: string | null;
 }
@@ -113,27 +121,31 @@ function boardFit(r: PlannedReport): [string, string][] {
 
 function summaryRows(p: Page): [string, string][] {
   const r = p.report;
-  const m = r.memory;
+  const m = r.memory as PlannedReport['memory'] | undefined;
   const t = costTotals(p.costs);
-  const solver = m.solver as { status?: unknown; gap?: unknown; message?: unknown } | undefined;
+  const solver = m?.solver as { status?: unknown; gap?: unknown; message?: unknown } | undefined;
   const solverText = solver ? `${String(solver.status)}${typeof solver.gap === 'number' ? `, gap ${(100 * solver.gap).toFixed(2)}%` : ''}${typeof solver.message === 'string' ? ` (${solver.message})` : ''}` : '-';
-  const strategies = Object.entries((m.strategies ?? {}) as Record<string, unknown>).map(([k, v]) => `${k} ${typeof v === 'number' ? bytes(v) : String(v)}`).join(', ');
+  const strategies = Object.entries((m?.strategies ?? {}) as Record<string, unknown>).map(([k, v]) => `${k} ${typeof v === 'number' ? bytes(v) : String(v)}`).join(', ');
   const rows: [string, string][] = [
     ['model', p.model],
     ['target', `${r.target}${p.options ? ` (${p.options})` : ''}`],
-    ['kernels', String(r.kernels)],
+    ['kernels', String(r.kernels ?? p.costs.length)],
+  ];
+  if (m) rows.push(
     ['arena', `${bytes(r.arenaBytes)}: ${pct(r.arenaBytes, m.lowerBoundBytes)} of the live-set lower bound ${bytes(m.lowerBoundBytes)}`],
     ['weights', bytes(r.weightBytes)],
     ...boardFit(r),
     ['memory strategy', `${m.strategy} (order: ${m.order})`],
     ['strategies tried', strategies || '-'],
     ['memory ILP solver', solverText],
+  );
+  rows.push(
     ['operations', `${si(t.ops, 'ops')} (${t.flops} flop, ${t.intOps} integer)`],
     ['bytes loaded and stored', bytes(t.bytes)],
     ['estimated time (roofline bound)', `${si(t.estSeconds, 's')} (${si(t.estCycles, 'cycles')}); ${t.computeBound} kernels compute bound, ${t.memoryBound} memory bound${t.exact ? '' : '; some counts are estimates'}`],
     ['roofline figures', `${p.roofline.name}: ${si(p.roofline.clockHz, 'Hz')}, ${p.roofline.flopsPerCycle} flop/cycle, ${p.roofline.intOpsPerCycle} int op/cycle, ${p.roofline.bytesPerCycle} B/cycle`],
     ['figures from', p.roofline.source],
-  ];
+  );
   if (typeof r.compileMs === 'number') rows.push(['compile time', `${r.compileMs} ms`]);
   return rows;
 }
@@ -218,11 +230,15 @@ ${summary}
 ${passTimelineSvg(p.passes)}
 <p class="note">Wall-clock time of each compile pass in pipeline order (timings vary from run to run).</p>
 </section>
-<section id="memory">
+${p.targetLines.length ? `<section id="design">
+<h2>Design (${escapeXml(p.report.target)})</h2>
+<pre>${escapeXml(p.targetLines.join('\n'))}</pre>
+</section>` : ''}
+${p.memorySvg ? `<section id="memory">
 <h2>Memory: the arena over time</h2>
 ${p.memorySvg}
 <p class="note">x: kernel step, y: byte offset in the arena; one rectangle per buffer while it is live (hover for name, size, offset and lifetime).</p>
-</section>
+</section>` : ''}
 <section id="roofline">
 <h2>Roofline</h2>
 ${rooflineSvg(p.costs, p.roofline)}

@@ -16,6 +16,7 @@ import { patchExecutionPass } from './patch-execution.js';
 import { mapGpuPass } from './map-gpu.js';
 import { foldQdqPass } from './fold-qdq.js';
 import { requantPass } from './requant.js';
+import { hlsFoldPass } from './hls-fold.js';
 
 for (const p of [foldConstantsPass, specializePass, scheduleMemoryPass, lowerPass, planMemoryPass]) registerPass(p);
 for (const p of [dcePass, eliminateIdentityPass, csePass]) registerPass(p);
@@ -24,3 +25,4 @@ registerPass(placeLevelsPass);
 registerPass(mapGpuPass);
 registerPass(foldQdqPass);
 registerPass(requantPass);
+registerPass(hlsFoldPass);

@@ -53,7 +53,7 @@ export function cIdent(name: string): string {
   return /^[0-9]/.test(s) ? `_${s}` : s;
 }
 
-function floatLiteral(v: number, t: 'float' | 'double'): string {
+export function floatLiteral(v: number, t: 'float' | 'double'): string {
   if (Number.isNaN(v)) return t === 'float' ? 'NAN' : '((double)NAN)';
   if (v === Infinity) return t === 'float' ? 'INFINITY' : '((double)INFINITY)';
   if (v === -Infinity) return t === 'float' ? '(-INFINITY)' : '(-(double)INFINITY)';
@@ -80,7 +80,7 @@ function floatLiteral(v: number, t: 'float' | 'double'): string {
   return neg ? `(-${lit})` : lit;
 }
 
-function intLiteral(v: number | bigint, t: ScalarType): string {
+export function intLiteral(v: number | bigint, t: ScalarType): string {
   const c = valueCType(t);
   if (c === 'int64_t') {
     const b = BigInt(v);
@@ -94,12 +94,21 @@ function intLiteral(v: number | bigint, t: ScalarType): string {
   return n < 0 ? `(${n})` : `${n}`;
 }
 
-class Renderer {
+/** Hooks of C-like renderers built on this one (HLS-C: pragmas inside loops). */
+export interface RenderHooks {
+  /** Lines placed first in a loop's body (e.g. `#pragma HLS PIPELINE`). */
+  loopPrologue?(loop: Stmt & { k: 'for' }, indent: string): string[];
+}
+
+/** Renders kernel statements and expressions as C over named buffers (pointers or arrays). */
+export class Renderer {
   readonly helpers = new Set<string>();
   private readonly ptr: Map<KBuffer, string>;
+  private readonly hooks: RenderHooks;
 
-  constructor(ptrNames: Map<KBuffer, string>) {
+  constructor(ptrNames: Map<KBuffer, string>, hooks: RenderHooks = {}) {
     this.ptr = ptrNames;
+    this.hooks = hooks;
   }
 
   private helper(name: string): string {
@@ -223,7 +232,7 @@ class Renderer {
     switch (s.k) {
       case 'for': {
         const head = `${ind}for (int32_t ${s.v} = ${this.expr(s.lo)}; ${s.v} < ${this.expr(s.hi)}; ${s.v}++) {`;
-        return [head, ...this.stmts(s.body, `${ind}  `), `${ind}}`];
+        return [head, ...(this.hooks.loopPrologue?.(s, `${ind}  `) ?? []), ...this.stmts(s.body, `${ind}  `), `${ind}}`];
       }
       case 'store':
         return [`${ind}${this.name(s.buf)}[${this.expr(s.idx)}] = ${this.storeValue(s.buf, this.expr(s.val))};`];

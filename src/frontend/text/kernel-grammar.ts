@@ -270,7 +270,14 @@ export class KernelGrammar extends EmbeddedActionsParser {
               { ALT: () => ann.push({ tok: this.CONSUME(K.ParallelKw) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.VectorizeKw), arg: this.CONSUME(G.Int) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.UnrollKw), arg: this.CONSUME1(G.Int) }) },
-              { ALT: () => ann.push({ tok: this.CONSUME(K.PipelineKw) }) },
+              {
+                ALT: () => {
+                  // `pipeline` or `pipeline <II>`
+                  const tok = this.CONSUME(K.PipelineKw);
+                  const arg = this.OPTION1(() => this.CONSUME7(G.Int));
+                  ann.push(arg ? { tok, arg } : { tok });
+                },
+              },
               {
                 ALT: () => {
                   // gpu [group|local] <dim> <workgroup>

@@ -178,8 +178,10 @@ class ProgramBuilder extends TokenBuilder {
             this.fail(a.tok, `loop annotation '${kw}' given twice`);
           }
           if (kw === 'parallel') ann.parallel = true;
-          else if (kw === 'pipeline') ann.pipeline = true;
-          else if (kw === 'gpu') {
+          else if (kw === 'pipeline') {
+            ann.pipeline = true;
+            if (a.arg) ann.ii = this.nonNegInt(a.arg, 'an initiation interval');
+          } else if (kw === 'gpu') {
             const dim = a.dim!.image;
             if (dim !== 'x' && dim !== 'y' && dim !== 'z') this.fail(a.dim!, `gpu dimension '${dim}' is not x, y or z`);
             const scope = a.scope?.image;

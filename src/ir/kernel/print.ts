@@ -131,7 +131,7 @@ class Printer {
         if (s.ann.parallel) ann.push(' parallel');
         if (s.ann.vectorize !== undefined) ann.push(` vectorize ${s.ann.vectorize}`);
         if (s.ann.unroll !== undefined) ann.push(` unroll ${s.ann.unroll}`);
-        if (s.ann.pipeline) ann.push(' pipeline');
+        if (s.ann.pipeline) ann.push(s.ann.ii !== undefined ? ` pipeline ${s.ann.ii}` : ' pipeline');
         if (s.ann.gpu) ann.push(` gpu ${s.ann.gpu.scope ? `${s.ann.gpu.scope} ` : ''}${s.ann.gpu.dim} ${s.ann.gpu.workgroup}`);
         out.push(`${indent}for ${printValueName(s.v)} in ${this.expr(s.lo, 'index')} to ${this.expr(s.hi, 'index')}${ann.join('')} {`);
         this.scopes.push(new Map([[s.v, 'index']]));

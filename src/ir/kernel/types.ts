@@ -40,6 +40,8 @@ export interface LoopAnnotations {
   vectorize?: number;
   unroll?: number;
   pipeline?: boolean;
+  /** Requested initiation interval of a pipelined loop (`pipeline <ii>`; HLS: operators shared by ii iterations); absent: 1. */
+  ii?: number;
   /**
    * GPU mapping (chosen by the map-gpu pass): the loop's iterations become invocations along one
    * axis of the dispatch grid, `workgroup` of them per workgroup. Only on loops whose iterations are
