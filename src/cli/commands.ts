@@ -81,8 +81,10 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--patches <mode>', "patch-based execution: auto (--target mcu, when the peak exceeds the board's SRAM), off, or a grid RxC", 'auto')
     .option('--weights <form>', 'c, c-asan, mcu: constants as incbin (weights.s + weights.bin, default) or c-array (weights.c); see docs/embedding.md')
     .option('--weights-section <name>', 'linker section for the constants, e.g. .rodata.kiln')
+    .option('--no-canonicalize', 'skip graph canonicalization (eliminate-identity, fold-affine, dce) after specialization')
+    .option('--no-fuse', 'skip kernel fusion (the fuse pass) after lowering')
     .option('--json', 'print report.json on stdout instead of the summary'))
-    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; dynamic?: string; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; weights?: string; weightsSection?: string; json?: boolean; force?: boolean }) => {
+    .action((model: string, opts: PipelineCliOpts & { canonicalize: boolean; fuse: boolean; target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; dynamic?: string; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; weights?: string; weightsSection?: string; json?: boolean; force?: boolean }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
@@ -106,6 +108,8 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         memoryPlot: opts.memoryPlot,
         schedule: opts.schedule as ScheduleMode,
         patches: opts.patches,
+        canonicalize: opts.canonicalize,
+        fuse: opts.fuse,
         ...pipelineFlagsFrom(opts, (t) => process.stderr.write(t), activeConfig.passes),
         guard: { force: opts.force ?? false },
       });

@@ -14,9 +14,12 @@ import { eliminateIdentityPass } from './eliminate-identity.js';
 import { csePass } from './cse.js';
 import { patchExecutionPass } from './patch-execution.js';
 import { mapGpuPass } from './map-gpu.js';
+import { foldAffinePass } from './fold-affine.js';
+import { fusePass } from './fuse.js';
 
 for (const p of [foldConstantsPass, specializePass, scheduleMemoryPass, lowerPass, planMemoryPass]) registerPass(p);
-for (const p of [dcePass, eliminateIdentityPass, csePass]) registerPass(p);
+for (const p of [dcePass, eliminateIdentityPass, csePass, foldAffinePass]) registerPass(p);
+registerPass(fusePass);
 registerPass(patchExecutionPass);
 registerPass(placeLevelsPass);
 registerPass(mapGpuPass);
