@@ -31,6 +31,7 @@ import { kernelCounts } from '../costmodel/kernel-cost.js';
 import { byteWidth } from '../ir/dtype.js';
 import { DEFAULT_HOST_PROFILE, type Roofline } from '../costmodel/roofline.js';
 import { definePass } from './pass.js';
+import { planMemory } from './plan-memory.js';
 
 /** One decision, as report.json lists it. */
 export interface FusionDecision {
@@ -271,7 +272,10 @@ class Fuser {
   private epilogue(s: Store, x: KBuffer, keep: boolean, pw: Pointwise, fresh: (b: string) => string): Stmt[] {
     const out: Stmt[] = [];
     const t = fresh('fv');
-    out.push({ k: 'let', name: t, t: x.dtype, init: s.val });
+    // the consumer must see the value as stored: rounded to X's type (a store rounds; a local of a
+    // narrow float type, or an f32 in the interpreter, would not)
+    const rounded: Expr = s.val.k === 'load' || s.val.k === 'const' ? s.val : { k: 'cast', t: x.dtype, a: s.val };
+    out.push({ k: 'let', name: t, t: x.dtype, init: rounded });
     if (keep) out.push({ k: 'store', buf: s.buf, idx: s.idx, val: { k: 'var', t: x.dtype, name: t } });
     let p: Expr = s.idx;
     if (s.idx.k !== 'var' && s.idx.k !== 'const') {
@@ -364,7 +368,7 @@ interface Segment {
 }
 
 /** Fuses the program's kernels in place; returns the decisions. */
-export function fuseProgram(program: Program, opts: { device?: string; capacity?: number } = {}): FusionDecision[] {
+export function fuseProgram(program: Program, opts: { device?: string; capacity?: number; keepArena?: boolean } = {}): FusionDecision[] {
   const dev = deviceFigures(opts.device ?? DEFAULT_HOST_PROFILE);
   const capacity = opts.capacity ?? dev.capacity;
   const ks = hoistElementwise(program.kernels);
@@ -425,23 +429,64 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
     groups.unshift({ start, seg: s });
     i = start;
   }
+  // the arena must not grow: the groups are checked with the memory planner's heuristics (no ILP),
+  // and while the fused program's arena is larger than the unfused one's, the group whose absence
+  // helps most is dropped (its kernels stay apart; fusion packs buffers differently, never more)
+  const accepted = new Set(groups.filter((g) => g.seg !== null));
+  const assemble = (): { kernels: Kernel[]; gone: Set<KBuffer> } => {
+    const kernels: Kernel[] = [];
+    const gone = new Set<KBuffer>();
+    for (const g of groups) {
+      if (g.seg && accepted.has(g)) {
+        kernels.push(g.seg.kernel);
+        for (const b of g.seg.removed) gone.add(b);
+      } else kernels.push(...ks.slice(g.start, g.seg ? g.seg.end : g.start + 1));
+    }
+    return { kernels, gone };
+  };
+  const gain = (g: (typeof groups)[number]): number => ks.slice(g.start, g.seg!.end).reduce((a, _, i) => a + single[g.start + i]!, 0) - g.seg!.cycles;
+  const arenaOf = (kernels: Kernel[], gone: ReadonlySet<KBuffer>): number =>
+    planMemory({ ...program, kernels, buffers: program.buffers.filter((b) => !gone.has(storageOf(b))) }, { timeLimitMs: 0 }).arenaBytes;
+  const grown = new Map<(typeof groups)[number], string>();
+  let result = assemble();
+  if (accepted.size > 0 && opts.keepArena !== false) {
+    const base = arenaOf(program.kernels, new Set());
+    let arena = arenaOf(result.kernels, result.gone);
+    while (arena > base) {
+      // drop the group whose absence gives the smallest arena (ties: the least predicted gain)
+      let pick: { g: (typeof groups)[number]; arena: number } | null = null;
+      for (const g of [...accepted].sort((a, b) => gain(a) - gain(b) || a.start - b.start)) {
+        accepted.delete(g);
+        const r = assemble();
+        accepted.add(g);
+        const a = arenaOf(r.kernels, r.gone);
+        if (pick === null || a < pick.arena) pick = { g, arena: a };
+      }
+      if (pick === null) {
+        result = { kernels: [...program.kernels], gone: new Set() }; // the hoisting alone grew it
+        break;
+      }
+      accepted.delete(pick.g);
+      grown.set(pick.g, `fusing it makes the planned arena ${arena} B, over the unfused ${base} B`);
+      result = assemble();
+      arena = pick.arena;
+    }
+  }
   const decisions: FusionDecision[] = [];
-  const kernels: Kernel[] = [];
-  const gone = new Set<KBuffer>();
   for (const g of groups) {
     const end = g.seg ? g.seg.end : g.start + 1;
     const names = ks.slice(g.start, end).map((k) => k.name);
     if (g.seg) {
       const before = ks.slice(g.start, end).reduce((a, _, i) => a + single[g.start + i]!, 0);
-      decisions.push({ kernels: names, decision: 'fused', reason: g.seg.removed.length > 0 ? `reads what the kernel before stored, element by element; ${g.seg.removed.map((b) => `%${b.name}`).join(', ')} no longer stored` : 'reads what the kernel before stored, element by element', predictedBefore: before, predictedAfter: g.seg.cycles });
-      kernels.push(g.seg.kernel);
-      for (const b of g.seg.removed) gone.add(b);
-    } else kernels.push(ks[g.start]!);
+      const why = grown.get(g);
+      if (why !== undefined) decisions.push({ kernels: names, decision: 'rejected', reason: why, predictedBefore: before, predictedAfter: g.seg.cycles });
+      else decisions.push({ kernels: names, decision: 'fused', reason: g.seg.removed.length > 0 ? `reads what the kernel before stored, element by element; ${g.seg.removed.map((b) => `%${b.name}`).join(', ')} no longer stored` : 'reads what the kernel before stored, element by element', predictedBefore: before, predictedAfter: g.seg.cycles });
+    }
     const stop = stops.get(g.start);
     if (stop && stop.next === end) decisions.push({ kernels: [...names, ks[stop.next]!.name], decision: 'rejected', reason: stop.reason, predictedBefore: stop.before, predictedAfter: stop.after });
   }
-  program.kernels = kernels;
-  if (gone.size > 0) program.buffers = program.buffers.filter((b) => !gone.has(storageOf(b)));
+  program.kernels = result.kernels;
+  if (result.gone.size > 0) program.buffers = program.buffers.filter((b) => !result.gone.has(storageOf(b)));
   const notes = (program.notes ?? []).filter((t) => !t.startsWith('fusion:'));
   for (const d of decisions) {
     const ks2 = d.kernels.map((k) => `@${k}`).join(' + ');
