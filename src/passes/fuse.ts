@@ -484,6 +484,12 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
     }
     const stop = stops.get(g.start);
     if (stop && stop.next === end) decisions.push({ kernels: [...names, ks[stop.next]!.name], decision: 'rejected', reason: stop.reason, predictedBefore: stop.before, predictedAfter: stop.after });
+    // a legal larger group the DP did not take: the cost model found it slower
+    const larger = segments[g.start]!.find((x) => x.end === end + 1);
+    if (larger) {
+      const before = ks.slice(g.start, end + 1).reduce((a, _, i) => a + single[g.start + i]!, 0);
+      decisions.push({ kernels: [...names, ks[end]!.name], decision: 'rejected', reason: 'the cost model predicts it slower than the kernels apart', predictedBefore: before, predictedAfter: larger.cycles });
+    }
   }
   program.kernels = result.kernels;
   if (result.gone.size > 0) program.buffers = program.buffers.filter((b) => !result.gone.has(storageOf(b)));
