@@ -242,7 +242,9 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--json [file]', 'the results as JSON: on stdout (the table then goes to stderr), or into a file')
     .option('--repeats <n>', 'timed batches per measurement (median reported)', (v) => parseInt(v, 10), 5)
     .option('--cflags <flags>', 'C compiler flags for the timed build', BENCH_CFLAGS)
-    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string }) => {
+    .option('--no-canonicalize', 'compile without graph canonicalization (to measure what it brings)')
+    .option('--no-fuse', 'compile without kernel fusion (to measure what it brings)')
+    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; canonicalize: boolean; fuse: boolean }) => {
       const out = jsonOutput(opts.json);
       out.human.write(`${BENCH_HEADER}\n`);
       let progress: Progress | undefined;
@@ -250,6 +252,8 @@ export function registerCommands(program: Command, main: InProcessMain): void {
       const rows = await runBench(dirs, {
         repeats: opts.repeats,
         cflags: opts.cflags,
+        canonicalize: opts.canonicalize,
+        fuse: opts.fuse,
         onStart: (folders) => (progress = createProgress({ label: 'bench', total: folders.length })),
         onModel: (i, folder) => progress?.tick(i, path.basename(folder)),
         onRow: (r) => {
