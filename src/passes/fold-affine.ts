@@ -148,6 +148,7 @@ function affineOf(n: Node, x: Value, outRank: number, prod: Producer, opset: num
 
 /** A new initializer value next to `like`, named uniquely. */
 function newConst(graph: Graph, names: Set<string>, base: string, t: Tensor): Value {
+  base = base.replace(/_folded(?:_\d+)?$/, '') + '_folded'; // folded twice: one suffix
   let name = base;
   for (let i = 1; names.has(name); i++) name = `${base}_${i}`;
   names.add(name);
@@ -171,7 +172,7 @@ function foldInto(graph: Graph, names: Set<string>, p: Node, a: Affine): void {
     const cols = w.shape[1]!;
     for (let i = 0; i < w.size; i++) wd[i] = w.num(i) * a.k[rowIsChannel ? Math.floor(i / cols) : i % cols]!;
   }
-  p.inputs[1] = newConst(graph, names, `${p.inputs[1]!.name}_folded`, Tensor.from(w.dtype, w.shape, wd));
+  p.inputs[1] = newConst(graph, names, p.inputs[1]!.name, Tensor.from(w.dtype, w.shape, wd));
   const dtype = w.dtype;
   if (p.opType === 'MatMul') return; // only scales reach here (see fold)
   const biasIdx = 2;
@@ -184,7 +185,7 @@ function foldInto(graph: Graph, names: Set<string>, p: Node, a: Affine): void {
     bd[m] = b * a.k[m]! + a.s[m]!;
   }
   while (p.inputs.length < biasIdx) p.inputs.push(null);
-  p.inputs[biasIdx] = newConst(graph, names, `${p.name || p.outputs[0]!.name}_bias_folded`, Tensor.from(dtype, [M], bd));
+  p.inputs[biasIdx] = newConst(graph, names, `${p.name || p.outputs[0]!.name}_bias`, Tensor.from(dtype, [M], bd));
   if (p.opType === 'Gemm') p.attrs.set('beta', { kind: 'float', value: 1 });
 }
 
