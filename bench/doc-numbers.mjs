@@ -96,6 +96,14 @@ export function renderBlocks(numbers) {
       : `| ${r.model} | ${r.status} | | | | | |`));
     return ['| model | compile ms | arena B | weights B | C ms | ORT ms | C/ORT |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |', ...rows].join('\n');
   };
+  const wgslTable = (file) => {
+    const j = JSON.parse(fs.readFileSync(path.join(root, file), 'utf8'));
+    const err = (x) => (x === null || x === undefined ? '—' : x === 0 ? '0' : x.toExponential(1));
+    const rows = j.rows.map((r) => (r.status === 'ok'
+      ? `| ${r.model} | ${r.kernels} | ${ms(r.kilnMs)} | ${ms(r.ortMs)} | ${ratio(r.ratio)} | ${err(r.kilnMaxAbsError)} | ${err(r.ortMaxAbsError)} |`
+      : `| ${r.model} | ${r.status} | | | | | |`));
+    return [`Measured on ${j.adapter} in ${j.browser}; ${j.ort}.`, '', '| model | kernels | Kiln ms | ORT-web ms | Kiln/ORT | Kiln max err | ORT max err |', '| --- | ---: | ---: | ---: | ---: | ---: | ---: |', ...rows].join('\n');
+  };
   const refused = Object.values(INT8_TWINS).filter((f) => !mcu[f].fits).map((f) => `\`${f}\` (${refusal(mcu[f]).slice('refused: '.length)})`);
   return {
     'mcu-samples': ['| sample | arena | weights | flash | SRAM needed |', '| --- | ---: | ---: | ---: | ---: |', ...mcuRows].join('\n'),
@@ -103,6 +111,7 @@ export function renderBlocks(numbers) {
     'int8-samples': ['| sample | arena | weights | flash (measured) | SRAM needed | f32 sample on stm32f446 |', '| --- | ---: | ---: | ---: | ---: | --- |', ...int8Rows].join('\n'),
     'bench-f32': benchTable('bench/results.json'),
     'bench-int8': benchTable('bench/results-int8.json'),
+    'bench-wgsl': wgslTable('bench/results-wgsl.json'),
   };
 }
 

@@ -8,7 +8,7 @@ import { loadPimDevice, pimDeviceNames, type PimDeviceParams } from '../src/back
 import { getDevice } from '../src/costmodel/devices.js';
 import { DramChannel, type IssuedCommand } from '../src/backends/pim/dram.js';
 import { assemble, decode, disassemble, encode, parseInstruction, type Instruction } from '../src/backends/pim/isa.js';
-import { roundBF16, roundF16, f16FromBits, f16ToBits, bf16ToBits, bf16FromBits } from '../src/backends/pim/f16.js';
+import { laneCodec, roundBF16, roundF16, f16FromBits, f16ToBits, bf16ToBits, bf16FromBits } from '../src/backends/pim/f16.js';
 import { roundToFormat, toBits } from '../src/ir/floatfmt.js';
 import { benchValues, elementwisePim, gemmPim, gemvBaseline, gemvPim } from '../src/backends/pim/kernels.js';
 import { PimChannel } from '../src/backends/pim/sim.js';
@@ -180,7 +180,7 @@ describe('ISA', () => {
     const text = [
       'NOP 5', 'JUMP -3, 7', 'EXIT', 'ADD GRF_A[1], GRF_A[2], EVEN_BANK', 'MUL GRF_B[7], SRF_M[3], ODD_BANK  aam',
       'MAC GRF_B[0], EVEN_BANK, GRF_A[0]  aam', 'MAD GRF_A[4], GRF_B[1], SRF_M[2], SRF_A[6]', 'MOV EVEN_BANK, GRF_B[4]  aam',
-      'MOV GRF_A[3], GRF_B[2]  relu', 'FILL GRF_A[0], ODD_BANK  aam relu',
+      'MOV GRF_A[3], GRF_B[2]  relu', 'FILL GRF_A[0], ODD_BANK  aam relu', 'MAX GRF_B[2], GRF_B[2], EVEN_BANK  aam',
     ].join('\n') + '\n';
     const words = assemble(text);
     expect(disassemble(words)).toBe(text);
@@ -276,6 +276,23 @@ describe('GEMV and elementwise mappings', () => {
     }
     expect(r.stats.commands.wr).toBeLessThan(r.stats.commands.rd); // no input broadcast
     expect(r.stats.cycles).toBeGreaterThan(0);
+  });
+  it('a row-wise max (Kiln\'s MAX extension) walks the same layout, pads with -inf, and is exact on both profiles', () => {
+    for (const d of [dev, loadPimDevice('gddr6-aim')]) {
+      const M = 24;
+      const K = 200; // not a multiple of the k block: the padding must not win
+      const round = laneCodec(d.laneType).round;
+      const X = benchValues(M * K, 7, round).map((v) => round(-Math.abs(v) - 1)); // all negative: a zero pad would win
+      X[5 * K + 3] = NaN;
+      const r = gemvPim(d, M, K, X, undefined, { channels: 2 }, 'max');
+      expect(r.asm).toMatch(/^MAX GRF_B\[0\], GRF_B\[0\], EVEN_BANK  aam$/m);
+      expect(r.asm).not.toMatch(/ADD|MAC|GRF_A/);
+      for (let m = 0; m < M; m++) {
+        let want = -Infinity;
+        for (let k = 0; k < K; k++) want = Math.max(want, X[m * K + k]!);
+        expect(r.y[m], `row ${m}`).toBe(want);
+      }
+    }
   });
   it('elementwise add/mul/relu are exact per-element roundings on both profiles', () => {
     for (const name of ['hbm2-pim', 'gddr6-aim']) {

@@ -28,7 +28,7 @@ import { inferModule } from '../src/ir/infer.js';
 import type { Module } from '../src/ir/graph.js';
 
 const ctx = (options: Record<string, string> = {}) => ({ name: 'm', options: { device: 'hbm2-pim', channels: '1', 'pim-precision': 'native', ...options }, results: new Map(), log: () => {} });
-const settings = (precision: 'native' | 'fp16' = 'native') => ({ dev: loadPimDevice('hbm2-pim'), channels: 1, precision });
+const settings = (precision: 'native' | 'fp16' = 'native', isa: 'published' | 'extended' = 'published') => ({ dev: loadPimDevice('hbm2-pim'), channels: 1, precision, isa });
 
 function lower(module: Module): Program {
   inferModule(module);
@@ -180,6 +180,21 @@ describe('pim target', () => {
     expect(by('rm').why).toMatch(/no max instruction/);
     expect(by('ri')).toMatchObject({ shape: 'reduce sum 256x64', offload: false });
     expect(by('ri').why).toMatch(/i32 is not computed natively/);
+  });
+
+  it('with isa=extended offloads the row-wise max too (MAX), exactly; the emitted program holds MAX only then', () => {
+    const p = reductions(64, 256);
+    const x = values(64 * 256, 5, 'f16');
+    const w = new Tensor('i32', [64, 256], Int32Array.from({ length: 64 * 256 }, (_, i) => (i % 37) - 18));
+    const r = runPim(p, [x, w], settings('native', 'extended'));
+    expect(r.report.offloaded).toEqual(['rs', 'rm']);
+    expect(Array.from(r.outputs[1]!.data as Float32Array)).toEqual(Array.from(runProgram(p, [x, w])[1]!.data as Float32Array));
+    const ext = emitPim(p, ctx({ isa: 'extended' }));
+    const rm = (ext.report.kernels as { kernel: string; offload: boolean; why: string }[]).find((k) => k.kernel === 'rm')!;
+    expect(rm).toMatchObject({ offload: true });
+    expect(rm.why).toMatch(/partial maxima \(MAX extension\)/);
+    expect(ext.files.get('m.pim.s')).toMatch(/^MAX /m);
+    expect(emitPim(p, ctx()).files.get('m.pim.s')).not.toMatch(/^MAX /m);
   });
 
   it('prices an activation x activation contraction with the host writing the matrix in the PIM layout', () => {

@@ -15,7 +15,7 @@ import { runProgram } from '../src/ir/kernel/interp.js';
 import { mapGpu } from '../src/passes/map-gpu.js';
 import { runCase } from '../src/driver/testcase.js';
 import { dawnAvailable, openDevice, runWgslNode } from '../src/backends/wgsl/node.js';
-import { buildWgsl, emitWgsl } from '../src/backends/wgsl/emit.js';
+import { buildWgsl, emitWgsl, wgslLimitsOf } from '../src/backends/wgsl/emit.js';
 import { Tensor } from '../src/ir/tensor.js';
 import '../src/driver/targets.js';
 import { ONNX_TESTS, tempDir } from './helpers/onnx-builder.js';
@@ -57,6 +57,33 @@ const PROGRAM = `kiln.kernel @t {
 }
 `;
 
+// a pooling-like nest: offsets through lets, an inner window loop, 4 independent loops
+const POOLISH = `kiln.kernel @t {
+  buffer %x: input f32[2,3,6,7]
+  buffer %y: output f32[2,3,5,7]
+  inputs (%x)
+  outputs (%y)
+  kernel @pool from "n" ("Whatever") {
+    for %n in 0 to 2 {
+      for %c in 0 to 3 {
+        let %b: index = (%n * 3 + %c) * 42
+        let %yb: index = (%n * 3 + %c) * 35
+        for %h in 0 to 5 {
+          let %o: index = %h * 7
+          for %w in 0 to 7 {
+            let %acc: f32 = 0.0
+            for %k in 0 to 2 {
+              set %acc = %acc + %x[%b + (%h + %k) * 7 + %w]
+            }
+            store %y[%yb + %o + %w] = %acc
+          }
+        }
+      }
+    }
+  }
+}
+`;
+
 describe('map-gpu', () => {
   it('maps independent loops from their access functions and leaves dependent ones', () => {
     const p = parseProgramText(PROGRAM);
@@ -80,6 +107,48 @@ describe('map-gpu', () => {
     after.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(before[i]!.data as Float32Array)));
   });
 
+  it('collapses loops through index lets (row offsets) and shares z among outer loops', () => {
+    const p = parseProgramText(POOLISH);
+    mapGpu(p);
+    verifyProgram(p);
+    const text = printProgram(p);
+    expect(text).toContain('for %n in 0 to 2 gpu z');
+    expect(text).toContain('for %c in 0 to 3 gpu z');
+    expect(text).toContain('for %h in 0 to 5 gpu y');
+    expect(text).toContain('for %w in 0 to 7 gpu x');
+    // the window loop reads a neighbour row: it stays inside the invocation
+    expect(text).toMatch(/for %k in 0 to 2 \{/);
+    expect(printProgram(parseProgramText(text))).toBe(text);
+  });
+
+  it('keeps a loop whose let is set later, or whose offsets overlap, unmapped', () => {
+    const p = parseProgramText(POOLISH.replace('let %o: index = %h * 7', 'let %o: index = %h * 6'));
+    mapGpu(p);
+    // rows 6 wide for 7 columns: row h's last element is row h+1's first, so %h is not independent
+    expect(printProgram(p)).not.toMatch(/for %h in 0 to 5 gpu/);
+  });
+
+  it('verifies workgroup forms: barriers and local loops only directly in a group loop', () => {
+    const wrap = (body: string): string => `kiln.kernel @t {
+  buffer %y: output f32[64]
+  buffer %w: temp f32[64] level "workgroup"
+  inputs ()
+  outputs (%y)
+  kernel @k from "n" ("X") {
+${body}
+  }
+}
+`;
+    const ok = wrap('    for %g in 0 to 1 gpu group x 64 {\n      for %l in 0 to 64 gpu local x 64 {\n        store %w[%l] = 1.0\n      }\n      barrier\n      for %l in 0 to 64 gpu local x 64 {\n        store %y[%l] = %w[63 - %l]\n      }\n    }');
+    const p = parseProgramText(ok);
+    verifyProgram(p);
+    expect(printProgram(parseProgramText(printProgram(p)))).toBe(printProgram(p));
+    expect(() => verifyProgram(parseProgramText(wrap('    barrier')))).toThrow(/a barrier must be directly in a gpu group loop/);
+    expect(() => verifyProgram(parseProgramText(wrap('    for %l in 0 to 64 gpu local x 64 {\n      store %y[%l] = 1.0\n    }')))).toThrow(/a gpu local loop must be directly in a gpu group loop/);
+    expect(() => verifyProgram(parseProgramText(ok.replace('for %l in 0 to 64 gpu local x 64 {\n        store %y', 'for %l in 0 to 65 gpu local x 64 {\n        store %y')))).toThrow(/constant bounds within the workgroup size 64/);
+    expect(() => parseProgramText(ok.replace('gpu group x', 'gpu team x'))).toThrow(/gpu scope 'team' is not group or local/);
+  });
+
   it('refuses malformed gpu annotations with a located error', () => {
     expect(() => parseProgramText(PROGRAM.replace('for %j in 0 to 8 {', 'for %j in 0 to 8 gpu w 8 {'))).toThrow(/gpu dimension 'w' is not x, y or z/);
   });
@@ -96,19 +165,135 @@ describe('map-gpu', () => {
       expect(manifest.kernels.map((k) => k.entries.map((e) => e.parallel))).toEqual([[true], [true], [false]]);
     });
 
+    it('runs a nest collapsed through lets (z shared by two loops) as the interpreter does', async () => {
+      const p = parseProgramText(POOLISH);
+      mapGpu(p);
+      const x = Tensor.from('f32', [2, 3, 6, 7], Array.from({ length: 252 }, (_, i) => ((i * 13) % 17) - 8.5));
+      const want = runProgram(p, [x]);
+      const got = await runWgslNode(p, [x], { strict: true });
+      expect(Array.from(got[0]!.data as Float32Array)).toEqual(Array.from(want[0]!.data as Float32Array));
+      expect(buildWgsl(p).manifest.kernels[0]!.entries[0]!.groups[2]).toBe(6);
+    });
+
+    it('splits weights over max-storage-binding into several bindings, and refuses a shader that would need too many', async () => {
+      const w = (k: number): string => `dense<[${Array.from({ length: 48 }, (_, i) => `${(i * k) % 7}.5`).join(', ')}]>`;
+      const text = `kiln.kernel @t {
+  buffer %a: input f32[16]
+  buffer %w0: const f32[48] = ${w(1)}
+  buffer %w1: const f32[48] = ${w(3)}
+  buffer %w2: const f32[48] = ${w(5)}
+  buffer %y: output f32[16]
+  buffer %z: output f32[16]
+  inputs (%a)
+  outputs (%y, %z)
+  kernel @k from "n" ("X") {
+    for %i in 0 to 16 {
+      store %y[%i] = %a[%i] * %w0[%i * 3] + %w1[%i * 3 + 1] - %w2[47 - %i * 3]
+    }
+  }
+  kernel @k2 from "n2" ("X") {
+    for %i in 0 to 16 {
+      store %z[%i] = %w2[%i + 20] * %a[%i]
+    }
+  }
+}
+`;
+      const p = parseProgramText(text);
+      mapGpu(p);
+      const limits = wgslLimitsOf({ 'max-storage-binding': '192' });
+      const { manifest } = buildWgsl(p, limits);
+      expect(manifest.weightChunks.length).toBe(3);
+      expect(manifest.kernels.map((k) => k.weights)).toEqual([[0, 1, 2], [2]]);
+      expect(manifest.kernels[1]!.code).toContain('@group(0) @binding(3) var<storage, read> weights2');
+      const a = Tensor.from('f32', [16], Array.from({ length: 16 }, (_, i) => i - 7.25));
+      const want = runProgram(p, [a]);
+      const got = await runWgslNode(p, [a], { strict: true, limits });
+      got.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(want[i]!.data as Float32Array)));
+      // one shader reading 3 chunks plus the arena is over a 3-buffer limit
+      expect(() => buildWgsl(p, { ...limits, maxStorageBuffersPerShaderStage: 3 })).toThrow(/reads weights from 3 buffers/);
+      // a constant larger than one binding is refused with the reason
+      expect(() => buildWgsl(p, wgslLimitsOf({ 'max-storage-binding': '128' }))).toThrow(/constant 'w0' needs 192 bytes, over the device's maxStorageBufferBindingSize 128/);
+    });
+
+    it('f8/f4 stores round as the interpreter; f64 is refused unless computed in f32', async () => {
+      const p = parseProgramText(`kiln.kernel @t {
+  buffer %a: input f32[64]
+  buffer %e: output f8e4m3fn[64]
+  buffer %u: output f8e4m3fnuz[64]
+  buffer %m: output f8e5m2[64]
+  buffer %n: output f8e5m2fnuz[64]
+  buffer %f: output f4e2m1[64]
+  buffer %b: output f32[64]
+  inputs (%a)
+  outputs (%e, %u, %m, %n, %f, %b)
+  kernel @k from "n" ("X") {
+    for %i in 0 to 64 {
+      store %e[%i] = cast<f8e4m3fn>(%a[%i])
+      store %u[%i] = cast<f8e4m3fnuz>(%a[%i])
+      store %m[%i] = cast<f8e5m2>(%a[%i])
+      store %n[%i] = cast<f8e5m2fnuz>(%a[%i])
+      store %f[%i] = cast<f4e2m1>(%a[%i])
+      store %b[%i] = cast<f32>(cast<f8e5m2>(%a[%i])) + cast<f32>(cast<f4e2m1>(%a[%i]))
+    }
+  }
+}
+`);
+      mapGpu(p);
+      // ties, subnormals, overflow, ±0, NaN and ±inf of every format
+      const vals = [0, -0, 0.5, -1.75, 3.25, 448, 464, 480, 57344, 61440, 1e6, -1e6, 2 ** -9, 2 ** -10, 3 * 2 ** -11, 2 ** -17, 1.5 * 2 ** -17, 0.25, 0.75, 2.5, 5, 7, -6.5, NaN, Infinity, -Infinity, 1e-30, 240, 248, 256, 15.5, 17];
+      const a = Tensor.from('f32', [64], Array.from({ length: 64 }, (_, i) => (i < vals.length ? vals[i]! : (i - 40) * 1.37)));
+      const want = runProgram(p, [a]);
+      const got = await runWgslNode(p, [a], { strict: true });
+      got.forEach((t, i) => expect(Array.from(t.data as ArrayLike<number>)).toEqual(Array.from(want[i]!.data as ArrayLike<number>)));
+      const d = parseProgramText(`kiln.kernel @t {
+  buffer %a: input f64[4]
+  buffer %y: output f64[4]
+  inputs (%a)
+  outputs (%y)
+  kernel @k from "n" ("X") {
+    for %i in 0 to 4 {
+      store %y[%i] = %a[%i] * 0.5:f64
+    }
+  }
+}
+`);
+      expect(() => buildWgsl(d)).toThrow(/f64 is not available in WGSL \(--target-option allow-f64-as-f32=yes computes it in f32\)/);
+      const x = Tensor.from('f64', [4], [1, -3, 0.1, 1e10]);
+      const y = await runWgslNode(d, [x], { strict: true, limits: wgslLimitsOf({ 'allow-f64-as-f32': 'yes' }) });
+      expect(Array.from(y[0]!.data as Float64Array)).toEqual([0.5, -1.5, Math.fround(Math.fround(0.1) * 0.5), 5e9]);
+    });
+
+    it('runs reductions as workgroup trees (shared memory, barriers) exactly as the interpreter runs the mapped program', async () => {
+      const p = parseProgramText(fs.readFileSync(path.resolve('tests/ir/map-gpu-tree.kir'), 'utf8'));
+      const a = Tensor.from('f32', [6, 1000], Array.from({ length: 6000 }, (_, i) => ((i * 7919) % 201) - 100));
+      mapGpu(p);
+      verifyProgram(p);
+      expect(printProgram(p)).toContain('gpu group x 64');
+      const want = runProgram(p, [a]);
+      const { manifest } = buildWgsl(p);
+      expect(manifest.kernels[0]!.code).toContain('var<workgroup>');
+      expect(manifest.kernels[0]!.code.match(/workgroupBarrier\(\);/g)?.length).toBe(7);
+      expect(manifest.kernels[0]!.entries[0]!.groups).toEqual([6, 1, 1]);
+      expect(manifest.kernels[1]!.entries[0]!.groups).toEqual([3, 2, 1]);
+      const got = await runWgslNode(p, [a], { strict: true });
+      got.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(want[i]!.data as Float32Array)));
+    });
+
     it('packs sub-word types: neighbours written by different invocations survive', async () => {
       const p = parseProgramText(`kiln.kernel @t {
   buffer %a: input i8[37]
   buffer %h: output f16[37]
   buffer %m: output bool[37]
   buffer %q: output u4[37]
+  buffer %g: output i2[37]
   inputs (%a)
-  outputs (%h, %m, %q)
+  outputs (%h, %m, %q, %g)
   kernel @k from "n" ("X") {
     for %i in 0 to 37 {
       store %h[%i] = cast<f16>(cast<f32>(%a[%i]) / 3.0)
       store %m[%i] = %a[%i] > 0:i8
       store %q[%i] = cast<u4>(%a[%i])
+      store %g[%i] = cast<i2>(cast<f32>(%a[%i]) - 0.5)
     }
   }
 }

@@ -21,7 +21,9 @@ import { registerCheckCommand, type InProcessMain } from './commands-check.js';
 import { registerVizCommands } from './commands-viz.js';
 import { addPipelineFlags, pipelineFlagsFrom, verboseLog, activeConfig, registerPipelineCommands, ELIDE_OPTION, FULL_CONSTANTS_OPTION, printOptionsFrom, type PipelineCliOpts } from './commands-pipeline.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
+import { formatWgslBenchRow, runWgslBench, WGSL_BENCH_HEADER } from '../driver/bench-wgsl.js';
 import { createProgress, type Progress } from '../driver/progress.js';
+import { startServer } from '../driver/serve.js';
 
 /** Collects repeatable `--target-option key=value`. */
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -237,15 +239,18 @@ export function registerCommands(program: Command, main: InProcessMain): void {
 
   program
     .command('bench')
-    .description('compile time, arena and weight bytes, and run time of generated C next to onnxruntime (one thread)')
+    .description('compile time, arena and weight bytes, and run time of generated C next to onnxruntime (one thread), or of WGSL next to onnxruntime-web (--target wgsl)')
     .argument('[dirs...]', 'model folders (model.onnx + test_data_set_0) or folders of them', ['samples'])
     .option('--json [file]', 'the results as JSON: on stdout (the table then goes to stderr), or into a file')
     .option('--repeats <n>', 'timed batches per measurement (median reported)', (v) => parseInt(v, 10), 5)
     .option('--cflags <flags>', 'C compiler flags for the timed build', BENCH_CFLAGS)
-    .option('--no-canonicalize', 'compile without graph canonicalization (to measure what it brings)')
-    .option('--no-fuse', 'compile without kernel fusion (to measure what it brings)')
-    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; canonicalize: boolean; fuse: boolean }) => {
+    .option('-t, --target <target>', 'c: generated C vs onnxruntime-node; wgsl: Kiln\'s WGSL vs onnxruntime-web\'s WebGPU provider in headless Chromium', 'c')
+    .option('--no-canonicalize', 'compile without graph canonicalization (to measure what it brings; target c)')
+    .option('--no-fuse', 'compile without kernel fusion (to measure what it brings; target c)')
+    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean }) => {
       const out = jsonOutput(opts.json);
+      if (opts.target === 'wgsl') return benchWgslCommand(dirs, opts.repeats, out);
+      if (opts.target !== 'c') throw new KilnError('usage', `kiln bench --target must be c or wgsl, not '${opts.target}'`);
       out.human.write(`${BENCH_HEADER}\n`);
       let progress: Progress | undefined;
       let measured = 0;
@@ -266,10 +271,42 @@ export function registerCommands(program: Command, main: InProcessMain): void {
       out.json({ cflags: opts.cflags, host: hostInfo(), rows });
     });
 
+  program
+    .command('serve')
+    .description('serve, on 127.0.0.1 only, a page that compiles a dropped ONNX model in the browser, shows its graph and WGSL and runs it on WebGPU with timings')
+    .argument('[dir]', 'folder of model folders (model.onnx + test_data_set_0) offered as samples (default: the samples)')
+    .option('--port <n>', 'port (default: any free one)', (v) => parseInt(v, 10))
+    .action(async (dir: string | undefined, opts: { port?: number }) => {
+      const s = await startServer({ ...(dir !== undefined ? { dir } : {}), ...(opts.port !== undefined ? { port: opts.port } : {}) });
+      process.stdout.write(`kiln serve: ${s.url} (loopback only; Ctrl-C stops)\n`);
+      await new Promise<void>((resolve) => process.once('SIGINT', () => void s.close().then(resolve)));
+    });
+
   // IR tooling and pictures, after the core commands in --help
   registerPipelineCommands(program);
   registerCheckCommand(program, main);
   registerVizCommands(program);
+}
+
+async function benchWgslCommand(dirs: string[], repeats: number, out: ReturnType<typeof jsonOutput>): Promise<void> {
+  let progress: Progress | undefined;
+  let measured = 0;
+  const r = await runWgslBench(dirs, {
+    repeats,
+    onStart: (folders) => {
+      // printed once Chromium, the adapter and onnxruntime-web are known to be there
+      out.human.write(`${WGSL_BENCH_HEADER}\n`);
+      progress = createProgress({ label: 'bench', total: folders.length });
+    },
+    onModel: (i, folder) => progress?.tick(i, path.basename(folder)),
+    onRow: (row) => {
+      progress?.log(`${formatWgslBenchRow(row)}\n`, out.human);
+      progress?.tick(++measured);
+    },
+  });
+  progress?.done();
+  out.human.write(`times in ms per inference (inputs uploaded, outputs read back); ${r.browser}, adapter ${r.adapter}; ORT: ${r.ort}; err: max |output - expected|\n`);
+  out.json({ target: 'wgsl', browser: r.browser, adapter: r.adapter, ort: r.ort, host: hostInfo(), rows: r.rows });
 }
 
 /**

@@ -353,7 +353,7 @@ function touchedBuffers(k: Kernel): Set<KBuffer> {
       else if (s.k === 'if') { ex(s.c); st(s.then); st(s.else); }
       else if (s.k === 'store') { out.add(storageOf(s.buf)); ex(s.idx); ex(s.val); }
       else if (s.k === 'let') ex(s.init);
-      else ex(s.val);
+      else if (s.k === 'set') ex(s.val);
     }
   };
   st(k.body);

@@ -12,7 +12,8 @@ import { KilnError, isKilnError } from '../ir/errors.js';
 import type { Tensor } from '../ir/tensor.js';
 import { tensorToBytes } from '../ir/rawdata.js';
 import { compileModel } from './compile.js';
-import { dataSets, readInputs } from './testcase.js';
+import { dataSets, numbered, readInputs } from './testcase.js';
+import type { Module } from '../ir/graph.js';
 import { loadModel } from './load.js';
 
 export interface BenchRow {
@@ -47,7 +48,10 @@ export interface BenchOptions {
 
 export const BENCH_CFLAGS = '-O3 -march=native -ffp-contract=fast -std=c99 -fno-strict-aliasing';
 
-const median = (xs: number[]): number => {
+/** onnxruntime's tensor type names (node and web) for Kiln's element types. */
+export const ORT_TYPES: Readonly<Record<string, string>> = { f32: 'float32', f64: 'float64', i8: 'int8', u8: 'uint8', i16: 'int16', u16: 'uint16', i32: 'int32', u32: 'uint32', i64: 'int64', u64: 'uint64', bool: 'bool' };
+
+export const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
@@ -90,11 +94,10 @@ async function timeOrt(modelFile: string, names: string[], inputs: Tensor[], opt
   } catch {
     return null;
   }
-  const typeMap: Record<string, string> = { f32: 'float32', f64: 'float64', i8: 'int8', u8: 'uint8', i16: 'int16', u16: 'uint16', i32: 'int32', u32: 'uint32', i64: 'int64', u64: 'uint64', bool: 'bool' };
   const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
   inputs.forEach((t, i) => {
-    const ty = typeMap[t.dtype];
+    const ty = ORT_TYPES[t.dtype];
     if (!ty) throw new KilnError('unsupported', `onnxruntime feed of element type ${t.dtype}`);
     feeds[names[i]!] = new ort.Tensor(ty as 'float32', t.data as Float32Array, [...t.shape]);
   });
@@ -115,18 +118,32 @@ async function timeOrt(modelFile: string, names: string[], inputs: Tensor[], opt
   return median(samples);
 }
 
+export interface BenchInputs {
+  readonly module: Module;
+  /** The data set the inputs come from (test_data_set_0). */
+  readonly set: string;
+  /** The fed graph inputs (defaults left out), in graph order. */
+  readonly feedValues: readonly { name: string; t: Tensor }[];
+  readonly shapes: ReadonlyMap<string, readonly number[]>;
+}
+
+/** A bench folder's model and the inputs of its first data set. */
+export function benchInputs(folder: string): BenchInputs {
+  const sets = dataSets(folder);
+  if (sets.length === 0) throw new KilnError('usage', `${folder} has no test_data_set_0 to take input shapes from`);
+  const module = loadModel(path.join(folder, 'model.onnx'));
+  const inputs = readInputs(module, numbered(sets[0]!, 'input_'));
+  const feedValues = module.graph.inputs.flatMap((v, i) => (v.init && inputs[i] === undefined ? [] : [{ name: v.name, t: inputs[i] as Tensor }]));
+  const shapes = new Map(feedValues.map((f) => [f.name, f.t.shape] as [string, readonly number[]]));
+  return { module, set: sets[0]!, feedValues, shapes };
+}
+
 export async function benchModel(folder: string, opts: BenchOptions = {}): Promise<BenchRow> {
   const model = path.basename(folder);
   const modelFile = path.join(folder, 'model.onnx');
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-'));
   try {
-    const sets = dataSets(folder);
-    if (sets.length === 0) throw new KilnError('usage', `${folder} has no test_data_set_0 to take input shapes from`);
-    const files = fs.readdirSync(sets[0]!).filter((f) => /^input_\d+\.pb$/.test(f)).sort((a, b) => Number(a.slice(6, -3)) - Number(b.slice(6, -3)));
-    const probe = loadModel(modelFile);
-    const inputs = readInputs(probe, files.map((f) => path.join(sets[0]!, f)));
-    const feedValues = probe.graph.inputs.flatMap((v, i) => (v.init && inputs[i] === undefined ? [] : [{ name: v.name, t: inputs[i] as Tensor }]));
-    const shapes = new Map(feedValues.map((f) => [f.name, f.t.shape] as [string, readonly number[]]));
+    const { feedValues, shapes } = benchInputs(folder);
     const out = path.join(work, 'c');
     const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes, canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true });
     execFileSync('make', ['-s', '-C', out, `CFLAGS=${opts.cflags ?? BENCH_CFLAGS}`], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });

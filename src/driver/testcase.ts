@@ -37,7 +37,8 @@ export function dataSets(caseDir: string): string[] {
     .map((d) => path.join(caseDir, d));
 }
 
-function numbered(dir: string, prefix: string): string[] {
+/** `input_N.pb` / `output_N.pb` files of a data set folder, in N order. */
+export function numbered(dir: string, prefix: 'input_' | 'output_'): string[] {
   const files = fs.readdirSync(dir).filter((f) => f.startsWith(prefix) && f.endsWith('.pb'));
   return files.sort((a, b) => Number(a.slice(prefix.length, -3)) - Number(b.slice(prefix.length, -3))).map((f) => path.join(dir, f));
 }

@@ -4,7 +4,7 @@
  */
 import type { DType } from './dtype.js';
 
-interface MiniFloat {
+export interface MiniFloat {
   readonly e: number; // exponent bits
   readonly m: number; // mantissa bits
   readonly bias: number;
@@ -21,6 +21,11 @@ const formats: Partial<Record<DType, MiniFloat>> = {
   f8e5m2fnuz: { e: 5, m: 2, bias: 16, special: 'fnuz' },
   f4e2m1: { e: 2, m: 1, bias: 1, special: 'none' },
 };
+
+/** The layout of a narrow float type (not f8e8m0), for backends that convert bit patterns themselves. */
+export function miniFloatFormat(dt: DType): MiniFloat | undefined {
+  return formats[dt];
+}
 
 export function isMiniFloat(dt: DType): boolean {
   return formats[dt] !== undefined || dt === 'f8e8m0';

@@ -113,7 +113,8 @@ export function verifyIr(state: IrState): void {
 }
 
 /** KILN_VERIFY_EACH=1 turns --verify-each on everywhere (the test suite sets it). */
-const VERIFY_ALWAYS = process.env.KILN_VERIFY_EACH === '1';
+// (no `process` in a web page)
+const VERIFY_ALWAYS = typeof process !== 'undefined' && process.env.KILN_VERIFY_EACH === '1';
 
 const wants = (set: ReadonlySet<string> | undefined, name: string): boolean => set !== undefined && (set.has('all') || set.has(name));
 

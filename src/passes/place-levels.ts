@@ -188,6 +188,7 @@ function mapStmts(ss: readonly Stmt[], f: (b: KBuffer) => KBuffer): Stmt[] {
       case 'let': return { ...s, init: mapExpr(s.init, f) };
       case 'set': return { ...s, val: mapExpr(s.val, f) };
       case 'if': return { ...s, c: mapExpr(s.c, f), then: mapStmts(s.then, f), else: mapStmts(s.else, f) };
+      case 'barrier': return s;
     }
   });
 }

@@ -237,6 +237,8 @@ class Renderer {
         out.push(`${ind}}`);
         return out;
       }
+      // one thread runs the local loops in order: nothing to wait for
+      case 'barrier': return [];
     }
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The PIM unit's instruction set: the published HBM-PIM CRF set (NOP, JUMP, EXIT, ADD, MUL, MAC, MAD,
- * MOV, FILL) in a 32-bit encoding whose field order follows the published CRF format (opcode, then
+ * MOV, FILL) plus one Kiln extension (MAX, used only when the target option `isa=extended` asks for it,
+ * so programs for the published device never contain it) in a 32-bit encoding whose field order follows the published CRF format (opcode, then
  * destination/source operand files, then the AAM and ReLU bits, then register indices). Opcode
  * numbers and the exact bit positions are Kiln's (docs/pim-isa.md). Assembly syntax:
  *
@@ -12,8 +13,12 @@
  */
 import { KilnError } from '../../ir/errors.js';
 
-export const OPCODES = { NOP: 0, JUMP: 1, EXIT: 2, ADD: 4, MUL: 5, MAC: 6, MAD: 7, MOV: 8, FILL: 9 } as const;
+export const OPCODES = { NOP: 0, JUMP: 1, EXIT: 2, ADD: 4, MUL: 5, MAC: 6, MAD: 7, MOV: 8, FILL: 9, MAX: 10 } as const;
+/** Opcodes Kiln adds to the published CRF set (docs/pim-isa.md, Extensions). */
+export const EXTENSION_OPCODES: ReadonlySet<Opcode> = new Set<Opcode>(['MAX']);
 export type Opcode = keyof typeof OPCODES;
+/** The opcodes with a destination and source operands. */
+export type ArithOpcode = Exclude<Opcode, 'NOP' | 'JUMP' | 'EXIT'>;
 const OPCODE_NAMES = new Map<number, Opcode>(Object.entries(OPCODES).map(([k, v]) => [v, k as Opcode]));
 
 /** Operand files: vector registers, scalar registers (broadcast to all lanes), and the two banks of a unit. */
@@ -32,7 +37,7 @@ export type Instruction =
   | { readonly op: 'JUMP'; readonly back: number; readonly count: number }
   | { readonly op: 'EXIT' }
   | {
-      readonly op: 'ADD' | 'MUL' | 'MAC' | 'MAD' | 'MOV' | 'FILL';
+      readonly op: ArithOpcode;
       readonly dst: Operand;
       readonly src: readonly Operand[];
       /** Address-aligned mode: register indices offset by the triggering command's column address. */
@@ -40,8 +45,13 @@ export type Instruction =
       readonly relu: boolean;
     };
 
+/** Opcodes that compute (counted as PIM operations and charged their energy); MOV and FILL only move data. */
+export function isComputing(op: Opcode): boolean {
+  return op === 'ADD' || op === 'MUL' || op === 'MAC' || op === 'MAD' || op === 'MAX';
+}
+
 /** Number of source operands per arithmetic opcode (MAC's accumulator is its destination). */
-export const ARITY: Readonly<Record<'ADD' | 'MUL' | 'MAC' | 'MAD' | 'MOV' | 'FILL', number>> = { ADD: 2, MUL: 2, MAC: 2, MAD: 3, MOV: 1, FILL: 1 };
+export const ARITY: Readonly<Record<ArithOpcode, number>> = { ADD: 2, MUL: 2, MAC: 2, MAD: 3, MOV: 1, FILL: 1, MAX: 2 };
 
 const isBank = (f: OperandFile): boolean => f === 'EVEN_BANK' || f === 'ODD_BANK';
 
@@ -187,7 +197,7 @@ export function parseInstruction(text: string, line = 1): Instruction {
     rest = rest.slice(0, f.index);
   }
   const ops = rest.split(',').map((s) => parseOperand(s, line));
-  const a = op as 'ADD' | 'MUL' | 'MAC' | 'MAD' | 'MOV' | 'FILL';
+  const a = op as ArithOpcode;
   return wrap(() => ({ op: a, dst: ops[0]!, src: ops.slice(1), aam: flags.has('aam'), relu: flags.has('relu') }));
 }
 

@@ -99,21 +99,26 @@ export function benchValues(n: number, seed: number, round: (x: number) => numbe
 
 // ---------------------------------------------------------------- GEMV on PIM
 
+/** What the GEMV walk computes: W·x (MAC), row sums (ADD), or row maxima (MAX, a Kiln extension). */
+export type GemvOp = 'mac' | 'sum' | 'max';
+
 /**
  * The GEMV microkernel for one channel (assembly text). `sum` is the same walk over a resident matrix
  * without an input vector: each unit adds its bank columns into per-row lane partial sums (a row-wise
- * reduction; FILL starts each accumulator, ADD the rest).
+ * reduction; FILL starts each accumulator, ADD the rest). `max` is that walk with Kiln's MAX extension
+ * in place of ADD (lane partial maxima).
  */
-export function gemvMicrokernel(dev: PimDeviceParams, nKb: number, nGroups: number, op: 'mac' | 'sum' = 'mac', batch = 1): string {
+export function gemvMicrokernel(dev: PimDeviceParams, nKb: number, nGroups: number, op: GemvOp = 'mac', batch = 1): string {
   const bpu = dev.banksPerUnit;
   const colsPerRow = dev.rowBytes / dev.columnBytes;
   const outsPerBank = dev.grfEntries / bpu;
   const bank = (p: number): string => (p === 0 ? 'EVEN_BANK' : 'ODD_BANK');
-  const input = op === 'sum' ? [] : ['MOV GRF_A[0], EVEN_BANK  aam ; input broadcast: WR data -> GRF_A[col]', `JUMP -1, ${dev.grfEntries - 1}`];
-  const acc = (p: number): string => (op === 'sum' ? `ADD GRF_B[${p * outsPerBank}], GRF_B[${p * outsPerBank}], ${bank(p)}  aam` : `MAC GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam`);
-  const start = (p: number): string => (op === 'sum' ? `FILL GRF_B[${p * outsPerBank}], ${bank(p)}  aam` : `MUL GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam`);
+  const input = op !== 'mac' ? [] : ['MOV GRF_A[0], EVEN_BANK  aam ; input broadcast: WR data -> GRF_A[col]', `JUMP -1, ${dev.grfEntries - 1}`];
+  const acc = (p: number): string =>
+    op === 'mac' ? `MAC GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam` : `${op === 'sum' ? 'ADD' : 'MAX'} GRF_B[${p * outsPerBank}], GRF_B[${p * outsPerBank}], ${bank(p)}  aam`;
+  const start = (p: number): string => (op !== 'mac' ? `FILL GRF_B[${p * outsPerBank}], ${bank(p)}  aam` : `MUL GRF_B[${p * outsPerBank}], ${bank(p)}, GRF_A[0]  aam`);
   const compute = (): string[] => Array.from({ length: bpu }, (_, p) => [acc(p), `JUMP -1, ${colsPerRow - 1}`]).flat();
-  // First k block of a group: MUL (FILL) starts each output's accumulator (no separate clear), MAC (ADD) the rest.
+  // First k block of a group: MUL (FILL) starts each output's accumulator (no separate clear), MAC (ADD, MAX) the rest.
   const first = Array.from({ length: bpu }, (_, p) => [start(p), acc(p), `JUMP -1, ${dev.grfEntries - 2}`, `JUMP -3, ${outsPerBank - 1}`]).flat();
   const lines = [...input, ...first];
   if (nKb > 1) {
@@ -156,7 +161,7 @@ export function gemvLayout(dev: PimDeviceParams, M: number, K: number, channels:
  * y = W·x with W (M×K, row-major lane values) resident in the banks and x broadcast by the host.
  * Returns y rounded to the lane type after the host's fp32 reduction of each output's 16 lane sums.
  */
-export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Array | undefined, x: Float64Array | undefined, opts: PimRunOptions, op: 'mac' | 'sum' = 'mac'): { y: Float64Array; stats: PimStats; asm: string } {
+export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Array | undefined, x: Float64Array | undefined, opts: PimRunOptions, op: GemvOp = 'mac'): { y: Float64Array; stats: PimStats; asm: string } {
   return gemmPim(dev, M, K, 1, W, x, opts, op);
 }
 
@@ -167,7 +172,7 @@ export function gemvPim(dev: PimDeviceParams, M: number, K: number, W: Float64Ar
  * holds one vector block (GRF_A) and one set of accumulators (GRF_B), and every column command runs
  * one instruction, so a weight column read serves one vector (docs/pim-isa.md, GEMM).
  */
-export function gemmPim(dev: PimDeviceParams, M: number, K: number, batch: number, W: Float64Array | undefined, X: Float64Array | undefined, opts: PimRunOptions, op: 'mac' | 'sum' = 'mac'): { y: Float64Array; stats: PimStats; asm: string } {
+export function gemmPim(dev: PimDeviceParams, M: number, K: number, batch: number, W: Float64Array | undefined, X: Float64Array | undefined, opts: PimRunOptions, op: GemvOp = 'mac'): { y: Float64Array; stats: PimStats; asm: string } {
   const L = gemvLayout(dev, M, K, opts.channels, batch);
   const U = unitsPerChannel(dev);
   const E = dev.grfEntries;
@@ -187,6 +192,8 @@ export function gemmPim(dev: PimDeviceParams, M: number, K: number, batch: numbe
     if (m0 >= M && chIdx > 0) break;
     const ch = new PimChannel(dev, { refresh: opts.refresh, functional: opts.functional });
     const toBits = ch.codec.toBits;
+    // A max walk pads with -inf (the identity of max); the other walks pad with zeros.
+    const pad = op === 'max' ? toBits(-Infinity) : 0;
     // Resident weights (loaded before the timed run).
     for (let g = 0; W && g < L.nGroups; g++)
       for (let u = 0; u < U; u++)
@@ -200,7 +207,7 @@ export function gemmPim(dev: PimDeviceParams, M: number, K: number, batch: numbe
             for (let j = 0; j < E; j++)
               for (let l = 0; l < lanes; l++) {
                 const k = kb * E * lanes + j * lanes + l;
-                if (k < K) row[(o * E + j) * W16 + l] = toBits(W[m * K + k]!);
+                row[(o * E + j) * W16 + l] = k < K ? toBits(W[m * K + k]!) : pad;
               }
           }
         }
@@ -246,8 +253,8 @@ export function gemmPim(dev: PimDeviceParams, M: number, K: number, batch: numbe
               const s = (bk % bpu) * outsPerBank + o;
               const m = m0 + (g * U + u) * E + s;
               if (m >= M || !ch.functional) continue;
-              let acc = 0;
-              for (let l = 0; l < lanes; l++) acc = Math.fround(acc + ch.codec.fromBits(buf[l]!));
+              let acc = op === 'max' ? -Infinity : 0;
+              for (let l = 0; l < lanes; l++) acc = op === 'max' ? Math.max(acc, ch.codec.fromBits(buf[l]!)) : Math.fround(acc + ch.codec.fromBits(buf[l]!));
               y[b * M + m] = ch.codec.round(acc);
             }
           for (const bk of set) ch.pre(bk, 'readback');
@@ -258,7 +265,7 @@ export function gemmPim(dev: PimDeviceParams, M: number, K: number, batch: numbe
     addChannel(stats, ch, dramCycles);
   }
   stats.macs = op === 'mac' ? M * K * batch : 0;
-  // Host: the 16-lane reduction of each output, after its read-back (not overlapped).
+  // Host: the 16-lane reduction (sum or max) of each output, after its read-back (not overlapped).
   stats.hostCycles = Math.ceil((L.rowsPerChannel * batch * lanes) / dev.hostMacsPerCycle);
   return { y, stats: finishStats(stats, dev, opts.channels, op === 'mac' ? 'contraction' : 'elementwise'), asm };
 }
@@ -305,7 +312,7 @@ export function hostStream(ch: PimChannel, kind: 'RD' | 'WR', columns: number, r
 }
 
 /** GEMV done by the host: W and x stream over the bus, y is written back; host MACs overlap the stream. */
-export function gemvBaseline(dev: PimDeviceParams, M: number, K: number, opts: PimRunOptions, op: 'mac' | 'sum' = 'mac', batch = 1): PimStats {
+export function gemvBaseline(dev: PimDeviceParams, M: number, K: number, opts: PimRunOptions, op: GemvOp = 'mac', batch = 1): PimStats {
   const stats = emptyStats();
   const mc = ceilDiv(M, opts.channels);
   const perCol = dev.columnBytes / 2;

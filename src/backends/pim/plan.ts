@@ -14,6 +14,8 @@ import type { PimDeviceParams } from './device.js';
 import { elementwiseBaseline, elementwisePim, gemmPim, gemvBaseline, gemvLayout, hostWriteStats, sequenceStats, type PimStats } from './kernels.js';
 
 export type PimPrecision = 'native' | 'fp16';
+/** `published`: only the published CRF instructions; `extended`: Kiln's extensions too (MAX). */
+export type PimIsa = 'published' | 'extended';
 
 export interface GemvPlan {
   readonly kind: 'gemv';
@@ -34,9 +36,10 @@ export interface GemvPlan {
   readonly layoutWrite: boolean;
 }
 
-/** A sum over one axis: the GEMV walk over a resident matrix with ADD instead of MAC (no input vector). */
+/** A sum (or, with the MAX extension, a max) over one axis: the GEMV walk over a resident matrix with ADD (MAX) instead of MAC, no input vector. */
 export interface ReducePlan {
   readonly kind: 'reduce';
+  readonly op: 'sum' | 'max';
   readonly x: { readonly buf: KBuffer; readonly idx: Affine };
   readonly out: KBuffer;
   readonly outIdx: Affine;
@@ -130,7 +133,7 @@ export function gemvCosts(dev: PimDeviceParams, g: { M: number; K: number; batch
 }
 
 /** Decides, for every kernel, whether it runs on the PIM units, and why. */
-export function planProgram(program: Program, dev: PimDeviceParams, channels: number, precision: PimPrecision): KernelDecision[] {
+export function planProgram(program: Program, dev: PimDeviceParams, channels: number, precision: PimPrecision, isa: PimIsa = 'published'): KernelDecision[] {
   return program.kernels.map((k) => {
     const host = hostKernelCost(k, dev, channels);
     const no = (shape: string, why: string): KernelDecision => ({ kernel: k.name, shape, offload: false, why, converted: false, hostCycles: host.cycles });
@@ -153,19 +156,19 @@ export function planProgram(program: Program, dev: PimDeviceParams, channels: nu
       }
       if (s.kind === 'reduction') {
         const shape = `reduce ${s.op} ${s.outLoops.reduce((p, l) => p * l.trip, 1)}x${s.k.trip}`;
-        if (s.op !== 'sum') return no(shape, 'host: no max instruction in the PIM ISA (ADD, MUL, MAC, MAD, MOV, FILL); a max built from them would not be exact');
+        if (s.op === 'max' && isa !== 'extended') return no(shape, 'host: no max instruction in the published PIM ISA (ADD, MUL, MAC, MAD, MOV, FILL); --target-option isa=extended allows Kiln\'s MAX extension');
         if (!s.x.idx.coef.has(s.k.v) || s.outLoops.some((l) => !s.x.idx.coef.has(l.v))) return no(shape, 'host: the reduced operand is not indexed by every output loop and the reduction loop');
         const t = typeCheck([s.out, s.x.buf], dev, precision);
         if (!t.ok) return no(shape, `host: ${t.why}`);
         const M = s.outLoops.reduce((p, l) => p * l.trip, 1);
         gemvLayout(dev, M, s.k.trip, channels);
-        const pim = gemmPim(dev, M, s.k.trip, 1, undefined, undefined, timing, 'sum').stats;
-        const base = gemvBaseline(dev, M, s.k.trip, { channels }, 'sum');
-        const plan: ReducePlan = { kind: 'reduce', x: s.x, out: s.out, outIdx: s.outIdx, wLoops: s.outLoops, k: s.k, M, K: s.k.trip };
+        const pim = gemmPim(dev, M, s.k.trip, 1, undefined, undefined, timing, s.op).stats;
+        const base = gemvBaseline(dev, M, s.k.trip, { channels }, s.op);
+        const plan: ReducePlan = { kind: 'reduce', op: s.op, x: s.x, out: s.out, outIdx: s.outIdx, wLoops: s.outLoops, k: s.k, M, K: s.k.trip };
         const offload = pim.cycles < base.cycles;
         return {
           kernel: k.name, shape, offload, plan, converted: t.converted, pimCycles: pim.cycles, hostCycles: base.cycles, pimStats: pim,
-          why: offload ? `pim: ${pim.cycles} cycles (partial sums per unit, lane and cross-unit sums on the host) vs host ${base.cycles}${t.why}` : `host: ${base.cycles} cycles vs pim ${pim.cycles}`,
+          why: offload ? `pim: ${pim.cycles} cycles (partial ${s.op === 'sum' ? 'sums' : 'maxima (MAX extension)'} per unit, lane and cross-unit ${s.op === 'sum' ? 'sums' : 'maxima'} on the host) vs host ${base.cycles}${t.why}` : `host: ${base.cycles} cycles vs pim ${pim.cycles}`,
         };
       }
       const g = gemvPlan(s);

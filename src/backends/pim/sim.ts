@@ -9,7 +9,7 @@
 import { KilnError } from '../../ir/errors.js';
 import { DramChannel, type Category } from './dram.js';
 import { unitsPerChannel, type PimDeviceParams } from './device.js';
-import { decode, type Instruction, type Operand } from './isa.js';
+import { decode, isComputing, type Instruction, type Operand } from './isa.js';
 import { laneCodec, type LaneCodec } from './f16.js';
 
 export type PimMode = 'SB' | 'AB' | 'ABPIM';
@@ -248,7 +248,7 @@ export class PimChannel {
       if (--this.nopLeft > 0) return;
     } else if (i.op !== 'EXIT' && i.op !== 'JUMP') {
       if (this.functional) this.execute(i, kind, col, data);
-      else if (i.op === 'ADD' || i.op === 'MUL' || i.op === 'MAC' || i.op === 'MAD') {
+      else if (isComputing(i.op)) {
         this.pim.pimOps++;
         this.pim.laneOps += this.units * this.lanes;
       }
@@ -309,7 +309,7 @@ export class PimChannel {
     const a = this.tmpA;
     const b = this.tmpB;
     const c = this.tmpC;
-    const arith = i.op === 'ADD' || i.op === 'MUL' || i.op === 'MAC' || i.op === 'MAD';
+    const arith = isComputing(i.op);
     const dstBank = i.dst.file === 'EVEN_BANK' || i.dst.file === 'ODD_BANK';
     const nsrc = i.src.length;
     for (let u = 0; u < this.units; u++) {
@@ -334,6 +334,9 @@ export class PimChannel {
           break;
         case 'MAD':
           for (let l = 0; l < L; l++) dst[d + l] = round(round(a[l]! * b[l]!) + c[l]!);
+          break;
+        case 'MAX': // Kiln extension: a comparator, exact (no rounding); a NaN operand gives NaN, as the kernel IR's max
+          for (let l = 0; l < L; l++) dst[d + l] = Math.max(a[l]!, b[l]!);
           break;
         default: // MOV, FILL
           for (let l = 0; l < L; l++) {

@@ -14,12 +14,13 @@ import { laneCodec } from './f16.js';
 import { assemble } from './isa.js';
 import { elementwiseMicrokernel, elementwisePim, gemmPim, gemvLayout, gemvMicrokernel, hostWriteStats, sequenceStats, type PimStats } from './kernels.js';
 import { evalAffine, type LoopInfo } from './analyze.js';
-import { hostKernelCost, planProgram, type EwPlan, type GemvPlan, type KernelDecision, type PimPrecision, type ReducePlan } from './plan.js';
+import { hostKernelCost, planProgram, type EwPlan, type GemvPlan, type KernelDecision, type PimIsa, type PimPrecision, type ReducePlan } from './plan.js';
 
 interface PimSettings {
   readonly dev: PimDeviceParams;
   readonly channels: number;
   readonly precision: PimPrecision;
+  readonly isa: PimIsa;
 }
 
 function settings(o: TargetOptionValues): PimSettings {
@@ -27,7 +28,8 @@ function settings(o: TargetOptionValues): PimSettings {
   const channels = Number(o.channels ?? '1');
   if (!Number.isSafeInteger(channels) || channels < 1 || channels > 64) throw new KilnError('usage', `pim channels '${o.channels}' must be a whole number 1..64`);
   const precision = (o['pim-precision'] ?? 'native') as PimPrecision;
-  return { dev, channels, precision };
+  const isa = (o.isa ?? 'published') as PimIsa;
+  return { dev, channels, precision, isa };
 }
 
 /** Enumerates the points of a loop list in row-major order. */
@@ -88,7 +90,7 @@ function runReduce(p: ReducePlan, st: Map<KBuffer, Tensor>, s: PimSettings): Exe
   const round = laneCodec(s.dev.laneType).round;
   const X = gatherMatrix(numbers(st.get(storageOf(p.x.buf))!), p.x.idx, p.wLoops, p.k, round);
   const out = st.get(storageOf(p.out))!.data as unknown as { [i: number]: number };
-  const r = gemmPim(s.dev, p.M, p.K, 1, X, undefined, { channels: s.channels }, 'sum');
+  const r = gemmPim(s.dev, p.M, p.K, 1, X, undefined, { channels: s.channels }, p.op);
   let i = 0;
   forEachPoint(p.wLoops, (env) => {
     out[evalAffine(p.outIdx, env)] = r.y[i++]!;
@@ -124,7 +126,7 @@ export interface PimRunReport {
   maxAbsErrConverted?: number;
 }
 
-export function runPim(program: Program, inputs: readonly Tensor[], s: PimSettings, decisions = planProgram(program, s.dev, s.channels, s.precision)): { outputs: Tensor[]; report: PimRunReport } {
+export function runPim(program: Program, inputs: readonly Tensor[], s: PimSettings, decisions = planProgram(program, s.dev, s.channels, s.precision, s.isa)): { outputs: Tensor[]; report: PimRunReport } {
   const st = programStorage(program, inputs, true);
   let pimCycles = 0;
   let hostCycles = 0;
@@ -186,11 +188,11 @@ function layoutOf(d: KernelDecision, s: PimSettings): Record<string, unknown> | 
     const L = gemvLayout(dev, p.M, p.K, s.channels, batch);
     const names = p.kind === 'gemv' ? { weights: p.weights.buf.name, activations: p.act.buf.name, ...(p.layoutWrite ? { weightsWrittenByHost: true } : {}) } : { reduced: p.x.buf.name };
     return {
-      kernel: d.kernel, kind: p.kind === 'gemv' ? (batch > 1 ? 'gemm' : 'gemv') : 'reduce-sum', ...names, output: p.out.name, M: p.M, K: p.K, batch,
+      kernel: d.kernel, kind: p.kind === 'gemv' ? (batch > 1 ? 'gemm' : 'gemv') : `reduce-${p.op}`, ...names, output: p.out.name, M: p.M, K: p.K, batch,
       channels: s.channels, rowsPerChannel: L.rowsPerChannel, groups: L.nGroups, kBlocks: L.nKb, dramRowsPerBank: L.dramRowsUsed,
       weightPlacement: `W[m][k]: channel c = floor(m / ${L.rowsPerChannel}); m' = m mod ${L.rowsPerChannel} = (g*${dev.banks / dev.banksPerUnit} + u)*${dev.grfEntries} + s; bank u*${dev.banksPerUnit} + floor(s / ${dev.grfEntries / dev.banksPerUnit}); row g*${L.nKb} + floor(k / ${dev.grfEntries * dev.lanes}); column (s mod ${dev.grfEntries / dev.banksPerUnit})*${dev.grfEntries} + floor(k / ${dev.lanes}) mod ${dev.grfEntries}; lane k mod ${dev.lanes}`,
       ...(p.kind === 'gemv' ? { inputBroadcast: `x[b][k] written (AB-PIM WR) to column floor(k/${dev.lanes}) mod ${dev.grfEntries} of the open row, once per (group, vector b, k block)` } : {}),
-      partialSums: `row ${L.nGroups * L.nKb} + g*${batch} + b, columns o*${dev.grfEntries}; the host sums the ${dev.lanes} lanes`,
+      partialSums: `row ${L.nGroups * L.nKb} + g*${batch} + b, columns o*${dev.grfEntries}; the host ${p.kind === 'reduce' && p.op === 'max' ? 'takes the max of' : 'sums'} the ${dev.lanes} lanes`,
     };
   }
   return {
@@ -208,7 +210,7 @@ function microkernelOf(d: KernelDecision, s: PimSettings): string | undefined {
   }
   if (p.kind === 'reduce') {
     const L = gemvLayout(s.dev, p.M, p.K, s.channels);
-    return gemvMicrokernel(s.dev, L.nKb, L.nGroups, 'sum');
+    return gemvMicrokernel(s.dev, L.nKb, L.nGroups, p.op);
   }
   const perStep = (s.dev.banks / s.dev.banksPerUnit) * s.dev.grfEntries * s.dev.lanes * (p.op === 'relu' ? s.dev.banksPerUnit : 1);
   return elementwiseMicrokernel(s.dev, p.op, Math.ceil(Math.ceil(p.n / s.channels) / perStep));
@@ -216,7 +218,7 @@ function microkernelOf(d: KernelDecision, s: PimSettings): string | undefined {
 
 export function emitPim(program: Program, ctx: TargetContext): TargetFiles {
   const s = settings(ctx.options);
-  const decisions = planProgram(program, s.dev, s.channels, s.precision);
+  const decisions = planProgram(program, s.dev, s.channels, s.precision, s.isa);
   const files = new Map<string, string | Uint8Array>();
   const asm: string[] = [`; Kiln PIM microkernels for ${program.name} on ${s.dev.name} x${s.channels} (docs/pim-isa.md)\n`];
   const words: number[] = [];
@@ -245,7 +247,7 @@ export function emitPim(program: Program, ctx: TargetContext): TargetFiles {
   return {
     files,
     report: {
-      device: s.dev.name, channels: s.channels, precision: s.precision, sources: s.dev.sources,
+      device: s.dev.name, channels: s.channels, precision: s.precision, isa: s.isa, sources: s.dev.sources,
       estimate: {
         cycles, pimCycles, hostCycles, seconds: (cycles * s.dev.tCKns) / 1e9,
         energyPj: Math.round(decisions.reduce((a, d) => a + (d.offload && d.pimStats ? d.pimStats.energyPj : 0), 0)),
@@ -264,6 +266,7 @@ export const pimTarget: KernelTarget = {
     device: { description: 'PIM device profile (a pim device of `kiln devices --kind pim`)', default: DEFAULT_PIM_DEVICE },
     channels: { description: 'pseudo-channels the data is spread over', default: '1' },
     'pim-precision': { description: 'native: offload only kernels in the lane type; fp16: convert float kernels (output error reported)', default: 'native', values: ['native', 'fp16'] },
+    isa: { description: "published: the published PIM instructions only; extended: also Kiln's MAX (row maxima offloaded)", default: 'published', values: ['published', 'extended'] },
   },
   capabilities: { ci: true, emits: true },
   checkOptions: (o) => void settings(o),

@@ -9,15 +9,28 @@ import { KilnError } from '../../ir/errors.js';
 import { bufferSize, storageOf, type Expr, type KBuffer, type Program, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { tensorToBytes } from '../../ir/rawdata.js';
 import type { Tensor } from '../../ir/tensor.js';
-import { elementBytes, renderKernel, unsupportedType, type WgslPlace } from './render.js';
+import { elementBytes, renderKernel, unsupportedType, type WgslPlace, type WgslTypeOptions } from './render.js';
 import { createModel, type WgslManifest, type WgslTensorInfo } from './runtime/runtime.js';
 
-/** Limits the layout must respect (WebGPU defaults: 128 MiB per storage binding). */
-export interface WgslLimits {
+/** Limits the layout must respect and rendering choices (WebGPU defaults: 128 MiB per storage binding). */
+export interface WgslLimits extends WgslTypeOptions {
   readonly maxStorageBufferBindingSize: number;
+  /** Storage buffers one shader may bind (compatibility mode guarantees 4): the arena plus weight chunks. */
+  readonly maxStorageBuffersPerShaderStage: number;
 }
 
-export const DEFAULT_WGSL_LIMITS: WgslLimits = { maxStorageBufferBindingSize: 134217728 };
+export const DEFAULT_WGSL_LIMITS: WgslLimits = { maxStorageBufferBindingSize: 134217728, maxStorageBuffersPerShaderStage: 4 };
+
+/** WgslLimits from the wgsl target's options (`allow-f64-as-f32`, `max-storage-binding`). */
+export function wgslLimitsOf(options: Readonly<Record<string, string>>): WgslLimits {
+  const max = options['max-storage-binding'];
+  let bytes = DEFAULT_WGSL_LIMITS.maxStorageBufferBindingSize;
+  if (max !== undefined) {
+    bytes = Number(max);
+    if (!Number.isSafeInteger(bytes) || bytes < 16 || bytes % 4 !== 0) throw new KilnError('usage', `max-storage-binding must be a byte count, a multiple of 4 and at least 16, not '${max}'`);
+  }
+  return { ...DEFAULT_WGSL_LIMITS, maxStorageBufferBindingSize: bytes, f64AsF32: options['allow-f64-as-f32'] === 'yes' };
+}
 
 export interface WgslProgram {
   readonly manifest: WgslManifest;
@@ -27,9 +40,9 @@ export interface WgslProgram {
 const align16 = (n: number): number => Math.ceil(n / 16) * 16;
 
 /** Refuses, before anything runs, programs with types the WGSL code cannot hold. */
-export function checkWgslTypes(program: Program): void {
+export function checkWgslTypes(program: Program, opts: WgslTypeOptions = {}): void {
   const check = (t: ScalarType, where: string): void => {
-    const why = unsupportedType(t);
+    const why = unsupportedType(t, opts);
     if (why) throw new KilnError('unsupported', `${where}: ${why}`);
   };
   const expr = (e: Expr, where: string): void => {
@@ -49,6 +62,7 @@ export function checkWgslTypes(program: Program): void {
       case 'let': check(s.t, where); expr(s.init, where); return;
       case 'set': expr(s.val, where); return;
       case 'if': expr(s.c, where); s.then.forEach((x) => stmt(x, where)); s.else.forEach((x) => stmt(x, where)); return;
+      case 'barrier': return;
     }
   };
   for (const b of [...program.inputs, ...program.outputs]) check(b.dtype, `${b.role} '${b.name}'`);
@@ -59,35 +73,63 @@ function info(b: KBuffer, offset: number): WgslTensorInfo {
   return { name: b.name, dtype: b.dtype, shape: [...b.shape], offset, bytes: bufferSize(b) * elementBytes(b.dtype) };
 }
 
+/** A constant's bytes as the shader reads them (f64 as f32 when that is allowed). */
+function constBytes(b: KBuffer): Uint8Array {
+  const t = b.data as Tensor;
+  if (b.dtype === 'f64') return new Uint8Array(Float32Array.from(t.data as Float64Array).buffer);
+  return tensorToBytes(t, false).subarray(0, bufferSize(b) * elementBytes(b.dtype));
+}
+
 /** Lays out the program and renders its kernels. */
 export function buildWgsl(program: Program, limits: WgslLimits = DEFAULT_WGSL_LIMITS): WgslProgram {
-  checkWgslTypes(program);
+  checkWgslTypes(program, limits);
+  const max = limits.maxStorageBufferBindingSize;
   const places = new Map<KBuffer, WgslPlace>();
   let arena = 0;
-  let blob = 0;
+  // weight chunks, each within one binding: [offset in the blob, bytes]
+  const chunks: [number, number][] = [[0, 0]];
   const consts: [KBuffer, number][] = [];
   const roots = new Set<KBuffer>();
   for (const b of [...program.inputs, ...program.outputs, ...program.buffers]) roots.add(storageOf(b));
   for (const b of roots) {
     const bytes = bufferSize(b) * elementBytes(b.dtype);
+    if (b.level === 'workgroup') {
+      // per-workgroup memory, declared by the shaders that use it
+      places.set(b, { space: 'workgroup', chunk: 0, word: 0 });
+      continue;
+    }
     if (b.role === 'const') {
       if (!b.data) throw new KilnError('invalid-model', `constant '${b.name}' has no data`);
-      places.set(b, { space: 'weights', word: blob / 4 });
-      consts.push([b, blob]);
-      blob = align16(blob + bytes);
+      if (bytes > max) throw new KilnError('unsupported', `constant '${b.name}' needs ${bytes} bytes, over the device's maxStorageBufferBindingSize ${max} (one tensor is not split)`);
+      let cur = chunks[chunks.length - 1]!;
+      if (cur[1] + bytes > max) {
+        cur = [cur[0] + align16(cur[1]), 0];
+        chunks.push(cur);
+      }
+      places.set(b, { space: 'weights', chunk: chunks.length - 1, word: cur[1] / 4 });
+      consts.push([b, cur[0] + cur[1]]);
+      cur[1] = Math.min(max, align16(cur[1] + bytes));
     } else {
-      places.set(b, { space: 'arena', word: arena / 4 });
+      places.set(b, { space: 'arena', chunk: 0, word: arena / 4 });
       arena = align16(arena + bytes);
     }
   }
-  if (arena > limits.maxStorageBufferBindingSize) throw new KilnError('unsupported', `the arena needs ${arena} bytes, over the device's maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize}`);
-  if (blob > limits.maxStorageBufferBindingSize) throw new KilnError('unsupported', `the weights need ${blob} bytes, over the device's maxStorageBufferBindingSize ${limits.maxStorageBufferBindingSize} (splitting them across buffers is not done yet)`);
+  if (arena > max) throw new KilnError('unsupported', `the arena needs ${arena} bytes, over the device's maxStorageBufferBindingSize ${max}`);
+  const last = chunks[chunks.length - 1]!;
+  const blob = last[0] + last[1];
   const weights = new Uint8Array(blob);
-  for (const [b, off] of consts) weights.set(tensorToBytes(b.data as Tensor, false).subarray(0, bufferSize(b) * elementBytes(b.dtype)), off);
-  const kernels = program.kernels.map((k) => ({ name: k.name, ...renderKernel(k, places) }));
+  for (const [b, off] of consts) weights.set(constBytes(b), off);
+  const kernels = program.kernels.map((k) => {
+    const r = renderKernel(k, places);
+    if (r.weights.length + 1 > limits.maxStorageBuffersPerShaderStage) {
+      throw new KilnError('unsupported', `kernel ${k.name} (node '${k.origin.node}') reads weights from ${r.weights.length} buffers: with the arena over maxStorageBuffersPerShaderStage ${limits.maxStorageBuffersPerShaderStage}`);
+    }
+    return { name: k.name, ...r };
+  });
   const manifest: WgslManifest = {
     arenaBytes: arena,
     weightBytes: blob,
+    weightChunks: chunks.map(([offset, bytes]) => ({ offset, bytes })),
     inputs: program.inputs.map((b) => info(b, places.get(storageOf(b))!.word * 4)),
     outputs: program.outputs.map((b) => info(b, places.get(storageOf(b))!.word * 4)),
     kernels,
@@ -140,6 +182,8 @@ export function emitWgsl(program: Program, name: string, limits: WgslLimits = DE
       name,
       arenaBytes: manifest.arenaBytes,
       weightBytes: manifest.weightBytes,
+      weightBuffers: manifest.weightChunks.length,
+      f64AsF32: limits.f64AsF32 === true,
       kernels: manifest.kernels.length,
       dispatches,
       parallelDispatches: parallel,

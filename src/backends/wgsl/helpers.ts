@@ -4,6 +4,7 @@
  * giving 0, f16/bf16 rounding half to even done on bit patterns (WGSL's own conversions may round
  * either way and flush subnormals).
  */
+import { miniFloatFormat, type MiniFloat } from '../../ir/floatfmt.js';
 
 const HELPERS: ReadonlyMap<string, readonly [string, readonly string[]]> = new Map<string, readonly [string, readonly string[]]>([
   ['kiln_nan', ['var<private> kiln_nan_bits: u32 = 0x7fc00000u;\nfn kiln_nan() -> f32 { return bitcast<f32>(kiln_nan_bits); }', []]],
@@ -116,16 +117,75 @@ const HELPERS: ReadonlyMap<string, readonly [string, readonly string[]]> = new M
     [
       `fn kiln_f2u(x: f32) -> u32 {
   if (kiln_isnan(x) || kiln_isinf(x)) { return 0u; }
-  let t = trunc(x);
-  let m = t - 4294967296.0 * floor(t / 4294967296.0);
-  if (m >= 2147483648.0) { return u32(m - 2147483648.0) + 0x80000000u; }
-  return u32(m);
+  // on the magnitude (exact in f32, unlike t + 2^32 for a small negative t), negated after
+  let a = abs(trunc(x));
+  let m = a - 4294967296.0 * floor(a / 4294967296.0);
+  var u = u32(m);
+  if (m >= 2147483648.0) { u = u32(m - 2147483648.0) + 0x80000000u; }
+  return select(u, 0u - u, x < 0.0);
 }`,
       ['kiln_isnan', 'kiln_isinf'],
     ],
   ],
   ['kiln_f2i', ['fn kiln_f2i(x: f32) -> i32 { return bitcast<i32>(kiln_f2u(x)); }', ['kiln_f2u']]],
 ]);
+
+/**
+ * f8 and f4 types as bit patterns (layouts from src/ir/floatfmt.ts): decoding, and encoding with
+ * rounding half to even done in integer steps on the scaled magnitude; overflow gives inf where the
+ * type has it, NaN for 'fn'/'fnuz', ±max for f4 (whose NaN is +0), as the interpreter's roundToFormat.
+ */
+function miniFloatHelpers(t: string, f: MiniFloat): [string, readonly [string, readonly string[]]][] {
+  const bits = 1 + f.e + f.m;
+  const sign = 1 << (bits - 1);
+  const expMask = (1 << f.e) - 1;
+  const mantMask = (1 << f.m) - 1;
+  const minExp = 1 - f.bias;
+  const nanBits = f.special === 'fnuz' ? sign : f.special === 'fn' ? sign - 1 : f.special === 'ieee' ? (expMask << f.m) | (1 << (f.m - 1)) : 0;
+  const maxBits = f.special === 'fn' ? sign - 2 : f.special === 'ieee' ? ((expMask - 1) << f.m) | mantMask : sign - 1;
+  const overflow = f.special === 'ieee' ? `s | ${expMask << f.m}u` : f.special === 'none' ? `s | ${maxBits}u` : `${nanBits}u`;
+  const negZero = f.special === 'fnuz' ? '0u' : 's';
+  const special: string[] = [];
+  if (f.special === 'fnuz') special.push(`  if (h == ${sign}u) { return kiln_nan(); }`);
+  if (f.special === 'fn') special.push(`  if (ef == ${expMask}u && mant == ${mantMask}u) { return kiln_nan(); }`);
+  if (f.special === 'ieee') special.push(`  if (ef == ${expMask}u) { if (mant != 0u) { return kiln_nan(); } return bitcast<f32>(0x7f800000u | (s << 31u)); }`);
+  const dec = `fn kiln_${t}_to_f32(h: u32) -> f32 {
+  let s = (h >> ${bits - 1}u) & 1u;
+  let ef = (h >> ${f.m}u) & ${expMask}u;
+  let mant = h & ${mantMask}u;
+${special.join('\n')}
+  var v = ldexp(f32(mant), ${minExp - f.m});
+  if (ef != 0u) { v = ldexp(f32(mant | ${1 << f.m}u), i32(ef) - ${f.bias + f.m}); }
+  return bitcast<f32>(bitcast<u32>(v) | (s << 31u));
+}`;
+  const enc = `fn kiln_f32_to_${t}(x: f32) -> u32 {
+  if (kiln_isnan(x)) { return ${nanBits}u; }
+  let s = (bitcast<u32>(x) >> 31u) * ${sign}u;
+  let a = abs(x);
+  if (kiln_isinf(x)) { return ${overflow}; }
+  if (a <= ldexp(1.0, ${minExp - f.m - 1})) { return ${negZero}; }
+  let ex = max(i32((bitcast<u32>(a) >> 23u) & 255u) - 127, ${minExp});
+  let k = ldexp(a, ${f.m} - ex);
+  let fl = floor(k);
+  var r = u32(fl);
+  let d = k - fl;
+  if (d > 0.5 || (d == 0.5 && (r & 1u) == 1u)) { r = r + 1u; }
+  var e = ex;
+  if (r >= ${2 << f.m}u) { r = r >> 1u; e = e + 1; }
+  if (r < ${1 << f.m}u) { return select(s | r, ${negZero}, r == 0u); }
+  let q = (u32(e + ${f.bias}) << ${f.m}u) | (r & ${mantMask}u);
+  if (e + ${f.bias} > ${expMask} || q > ${maxBits}u) { return ${overflow}; }
+  return s | q;
+}`;
+  return [
+    [`kiln_${t}_to_f32`, [dec, ['kiln_nan']]],
+    [`kiln_f32_to_${t}`, [enc, ['kiln_isnan', 'kiln_isinf']]],
+    [`kiln_round_${t}`, [`fn kiln_round_${t}(x: f32) -> f32 { return kiln_${t}_to_f32(kiln_f32_to_${t}(x)); }`, [`kiln_${t}_to_f32`, `kiln_f32_to_${t}`]]],
+  ];
+}
+
+/** The narrow float types converted by helpers kiln_<t>_to_f32 / kiln_f32_to_<t> / kiln_round_<t>. */
+export const NARROW_FLOATS = ['f16', 'bf16', 'f8e4m3fn', 'f8e4m3fnuz', 'f8e5m2', 'f8e5m2fnuz', 'f4e2m1'] as const;
 
 /** Integer helpers per WGSL integer type ('i32' or 'u32'). */
 function intHelpers(t: 'i32' | 'u32'): [string, readonly [string, readonly string[]]][] {
@@ -276,7 +336,12 @@ const I64: [string, readonly [string, readonly string[]]][] = [
   ['kiln_i64f', ['fn kiln_i64f(a: vec2<u32>) -> f32 { if (kiln_isneg64(a)) { return -kiln_u64f(kiln_neg64(a)); } return kiln_u64f(a); }', ['kiln_isneg64', 'kiln_u64f', 'kiln_neg64']]],
 ];
 
-const ALL = new Map([...HELPERS, ...intHelpers('i32'), ...intHelpers('u32'), ...I64]);
+const MINI = NARROW_FLOATS.flatMap((t) => {
+  const f = miniFloatFormat(t);
+  return t === 'f16' || t === 'bf16' || !f ? [] : miniFloatHelpers(t, f);
+});
+
+const ALL = new Map([...HELPERS, ...intHelpers('i32'), ...intHelpers('u32'), ...I64, ...MINI]);
 
 /** The text of the used helpers and their dependencies, dependencies first, in a fixed order. */
 export function renderWgslHelpers(used: ReadonlySet<string>): string {

@@ -9,7 +9,7 @@ import { KilnError } from '../../ir/errors.js';
 import type { Program } from '../../ir/kernel/types.js';
 import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, tensorToBytes } from '../../ir/rawdata.js';
-import { buildWgsl } from './emit.js';
+import { buildWgsl, type WgslLimits } from './emit.js';
 import { createModel } from './runtime/runtime.js';
 
 interface DawnModule {
@@ -73,8 +73,8 @@ export function dawnAvailable(): boolean {
 }
 
 /** Runs a program on the Node WebGPU device; inputs and outputs in program order. */
-export async function runWgslNode(program: Program, inputs: readonly Tensor[], opts: { strict?: boolean } = {}): Promise<Tensor[]> {
-  const { manifest, weights } = buildWgsl(program);
+export async function runWgslNode(program: Program, inputs: readonly Tensor[], opts: { strict?: boolean; limits?: WgslLimits } = {}): Promise<Tensor[]> {
+  const { manifest, weights } = buildWgsl(program, opts.limits);
   const device = await openDevice();
   let model;
   try {
@@ -84,11 +84,16 @@ export async function runWgslNode(program: Program, inputs: readonly Tensor[], o
     throw new KilnError('runtime', (e as Error).message.split('\n')[0]!);
   }
   try {
-    const outs = await model.run(inputs.map((t) => tensorToBytes(t, false)));
+    // f64 travels as f32 (allow-f64-as-f32): the shaders hold it so
+    const outs = await model.run(inputs.map((t) => (t.dtype === 'f64' ? Float32Array.from(t.data as Float64Array) : tensorToBytes(t, false))));
     return program.outputs.map((b, i) => {
       if (b.dtype === 'index') throw new KilnError('type', 'index-typed output');
       const t = Tensor.zeros(b.dtype, b.shape);
       const o = outs[i]!;
+      if (b.dtype === 'f64') {
+        (t.data as Float64Array).set(o as Float32Array);
+        return t;
+      }
       fillFromBytes(t, new Uint8Array(o.buffer, o.byteOffset, o.byteLength), false);
       return t;
     });

@@ -1,15 +1,16 @@
 /**
- * Renders one kernel as a WGSL compute shader. Storage is two bindings: the arena (inputs, outputs,
- * temporaries; read_write) and the weights (read-only), both arrays of u32 words, so a shader never
- * needs more than the two storage buffers compatibility-mode adapters allow many times over.
+ * Renders one kernel as a WGSL compute shader. Storage is the arena (inputs, outputs, temporaries;
+ * read_write, binding 0) and the weights (read-only), all arrays of u32 words. The weights are one
+ * binding unless they exceed maxStorageBufferBindingSize; then they are split into chunks (binding
+ * 1 + chunk), and a shader declares only the chunks it reads.
  * Elements are read and written as bit patterns: 32-bit types are whole words, 16/8-bit types and
  * bool (one byte) and sub-byte types (one per byte, as the storage layout) share words. When a
  * parallel entry point stores a sub-word type, neighbours in one word belong to other invocations,
  * so that shader declares the arena atomic and stores with atomicAnd/atomicOr on the element's bits.
  *
- * Value types: f32/f16/bf16 compute as f32 (narrow floats rounded half to even on casts and stores);
+ * Value types: f32/f16/bf16/f8/f4 compute as f32 (narrow floats rounded half to even on casts and stores);
  * signed integers as i32 and unsigned as u32, wrapped to their width after every operation; bool as
- * bool; index as i32. 64-bit types, f8 and f4 are refused (see unsupportedType).
+ * bool; index as i32; f64 as f32 only when allowed. f8e8m0 is refused (see unsupportedType).
  *
  * Each top-level statement of a kernel whose loops carry `gpu` annotations (map-gpu) becomes its own
  * entry point over the dispatch grid; runs of other statements become single-invocation entries.
@@ -17,11 +18,14 @@
  */
 import { sharedInfix } from '../infix.js';
 import { KilnError } from '../../ir/errors.js';
-import { storageOf, type Expr, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
-import { renderWgslHelpers } from './helpers.js';
+import { bufferSize, storageOf, type Expr, type GpuDim, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
+import { NARROW_FLOATS, renderWgslHelpers } from './helpers.js';
+import { assignedNames, nextInChain } from '../../ir/kernel/parallel.js';
 
 export interface WgslPlace {
-  readonly space: 'arena' | 'weights';
+  readonly space: 'arena' | 'weights' | 'workgroup';
+  /** Which weights chunk (binding 1 + chunk); 0 for the arena. */
+  readonly chunk: number;
   /** Word (4-byte) offset of the buffer's first element. */
   readonly word: number;
 }
@@ -37,6 +41,8 @@ export interface WgslEntry {
 export interface WgslKernel {
   readonly code: string;
   readonly entries: readonly WgslEntry[];
+  /** The weights chunks the shader reads (binding 1 + chunk each), ascending. */
+  readonly weights: readonly number[];
 }
 
 type VT = 'f32' | 'i32' | 'u32' | 'bool' | 'i64' | 'u64';
@@ -48,16 +54,24 @@ export function wgslType(vt: VT): string {
 
 const WIDTH: Partial<Record<ScalarType, number>> = { i8: 8, u8: 8, i16: 16, u16: 16, i4: 4, u4: 4, i2: 2, u2: 2 };
 
+/** Rendering choices beyond the program. */
+export interface WgslTypeOptions {
+  /** Compute (and store) f64 as f32 (`--target-option allow-f64-as-f32=yes`); otherwise f64 is refused. */
+  readonly f64AsF32?: boolean;
+}
+
 /** Why a type cannot be held by WGSL code here, or null when it can. */
-export function unsupportedType(t: ScalarType): string | null {
-  if (t === 'f64') return 'f64 is not available in WGSL';
-  if (t.startsWith('f8') || t === 'f4e2m1') return `${t} is not supported by the WGSL backend yet`;
+export function unsupportedType(t: ScalarType, opts: WgslTypeOptions = {}): string | null {
+  if (t === 'f64' && !opts.f64AsF32) return 'f64 is not available in WGSL (--target-option allow-f64-as-f32=yes computes it in f32)';
+  if (t === 'f8e8m0') return 'f8e8m0 is not supported by the WGSL backend';
   return null;
 }
 
+const NARROW = new Set<ScalarType>(NARROW_FLOATS);
+
 export function valueType(t: ScalarType): VT {
   switch (t) {
-    case 'f32': case 'f16': case 'bf16': return 'f32';
+    case 'f32': case 'f64': case 'f16': case 'bf16': case 'f8e4m3fn': case 'f8e4m3fnuz': case 'f8e5m2': case 'f8e5m2fnuz': case 'f4e2m1': return 'f32';
     case 'bool': return 'bool';
     case 'u32': case 'u16': case 'u8': case 'u4': case 'u2': return 'u32';
     case 'i32': case 'index': case 'i16': case 'i8': case 'i4': case 'i2': return 'i32';
@@ -67,12 +81,12 @@ export function valueType(t: ScalarType): VT {
   }
 }
 
-/** Bytes one element takes in storage (sub-byte types one per byte, bool one byte). */
+/** Bytes one element takes in storage (sub-byte types one per byte, bool one byte, f64 as f32). */
 export function elementBytes(t: ScalarType): number {
   switch (t) {
-    case 'f32': case 'i32': case 'u32': case 'index': return 4;
+    case 'f32': case 'i32': case 'u32': case 'index': case 'f64': return 4;
     case 'f16': case 'bf16': case 'i16': case 'u16': return 2;
-    case 'i64': case 'u64': case 'f64': return 8;
+    case 'i64': case 'u64': return 8;
     default: return 1;
   }
 }
@@ -111,6 +125,9 @@ function wgslIdent(name: string): string {
 
 class Renderer {
   readonly helpers = new Set<string>();
+  readonly chunks = new Set<number>();
+  /** Workgroup-level buffers used, with their WGSL names. */
+  readonly shared = new Map<KBuffer, string>();
   private readonly scopes: Map<string, string>[] = [];
   private counter = 0;
   /** Whether stores to sub-word elements must be atomic (parallel entry points). */
@@ -153,7 +170,10 @@ class Renderer {
 
   /** The word reading expression for word index `w` of a placed buffer. */
   private word(p: WgslPlace, w: string): string {
-    if (p.space === 'weights') return `weights[${w}]`;
+    if (p.space === 'weights') {
+      this.chunks.add(p.chunk);
+      return `weights${p.chunk}[${w}]`;
+    }
     return this.atomic ? `atomicLoad(&arena[${w}])` : `arena[${w}]`;
   }
 
@@ -168,8 +188,21 @@ class Renderer {
     return { w: `${p.word}u + (${idx} >> ${log}u)`, sh: `((${idx} & ${per - 1}u) * ${eb * 8}u)`, eb };
   }
 
+  /** The var<workgroup> array of a workgroup-level buffer (32-bit element types, held as values). */
+  private sharedName(b: KBuffer): string {
+    const root = storageOf(b);
+    let n = this.shared.get(root);
+    if (!n) {
+      if (elementBytes(root.dtype) !== 4 || root.dtype === 'f64') throw new KilnError('unsupported', `${this.what}: workgroup buffer ${root.name} of ${root.dtype} (32-bit types only)`);
+      n = `wg${this.shared.size}_${wgslIdent(root.name)}`;
+      this.shared.set(root, n);
+    }
+    return n;
+  }
+
   private load(b: KBuffer, i: string): string {
     const p = this.place(b);
+    if (p.space === 'workgroup') return `${this.sharedName(b)}[u32(${i})]`;
     if (b.dtype === 'i64' || b.dtype === 'u64') {
       const w = `${p.word}u + 2u * u32(${i})`;
       return `vec2<u32>(${this.word(p, w)}, ${this.word(p, `${w} + 1u`)})`;
@@ -179,11 +212,10 @@ class Renderer {
     const bits = a.sh === null ? raw : `((${raw} >> ${a.sh}) & ${a.eb === 2 ? '0xffffu' : '0xffu'})`;
     const t = b.dtype;
     switch (t) {
-      case 'f32': return `bitcast<f32>(${raw})`;
+      case 'f32': case 'f64': return `bitcast<f32>(${raw})`;
       case 'i32': case 'index': return `bitcast<i32>(${raw})`;
       case 'u32': return raw;
-      case 'f16': return `${this.helper('kiln_f16_to_f32')}(${bits})`;
-      case 'bf16': return `${this.helper('kiln_bf16_to_f32')}(${bits})`;
+      case 'f4e2m1': return `${this.helper('kiln_f4e2m1_to_f32')}(${bits} & 15u)`;
       case 'bool': return `(${bits} != 0u)`;
       case 'i16': case 'i8': case 'i4': case 'i2': {
         const sh = 32 - WIDTH[t]!;
@@ -192,7 +224,9 @@ class Renderer {
       case 'u16': case 'u8': return bits;
       case 'u4': return `(${bits} & 15u)`;
       case 'u2': return `(${bits} & 3u)`;
-      default: throw new KilnError('unsupported', `${this.what}: ${unsupportedType(t) ?? t}`);
+      default:
+        if (NARROW.has(t)) return `${this.helper(`kiln_${t}_to_f32`)}(${bits})`;
+        throw new KilnError('unsupported', `${this.what}: ${unsupportedType(t) ?? t}`);
     }
   }
 
@@ -200,6 +234,7 @@ class Renderer {
   store(b: KBuffer, i: string, v: string, ind: string): string[] {
     const p = this.place(b);
     if (p.space === 'weights') throw new KilnError('invalid-model', `${this.what}: store into constant ${b.name}`);
+    if (p.space === 'workgroup') return [`${ind}${this.sharedName(b)}[u32(${i})] = ${v};`];
     const t = b.dtype;
     if (t === 'i64' || t === 'u64') {
       const out = [`${ind}{`, `${ind}  let kw = ${p.word}u + 2u * u32(${i});`, `${ind}  let kv = ${v};`];
@@ -211,14 +246,14 @@ class Renderer {
     const a = this.addr(b, i);
     let bits: string;
     switch (t) {
-      case 'f32': case 'i32': case 'index': bits = `bitcast<u32>(${v})`; break;
+      case 'f32': case 'f64': case 'i32': case 'index': bits = `bitcast<u32>(${v})`; break;
       case 'u32': bits = v; break;
-      case 'f16': bits = `${this.helper('kiln_f32_to_f16')}(${v})`; break;
-      case 'bf16': bits = `${this.helper('kiln_f32_to_bf16')}(${v})`; break;
       case 'bool': bits = `select(0u, 1u, ${v})`; break;
       case 'i16': case 'i8': case 'i4': case 'i2': bits = `(bitcast<u32>(${v}) & ${(2 ** WIDTH[t]!) - 1}u)`; break;
       case 'u16': case 'u8': case 'u4': case 'u2': bits = `(${v} & ${(2 ** WIDTH[t]!) - 1}u)`; break;
-      default: throw new KilnError('unsupported', `${this.what}: ${unsupportedType(t) ?? t}`);
+      default:
+        if (!NARROW.has(t)) throw new KilnError('unsupported', `${this.what}: ${unsupportedType(t) ?? t}`);
+        bits = `${this.helper(`kiln_f32_to_${t}`)}(${v})`;
     }
     if (a.sh === null) return [this.atomic ? `${ind}atomicStore(&arena[${a.w}], ${bits});` : `${ind}arena[${a.w}] = ${bits};`];
     const mask = a.eb === 2 ? '0xffffu' : '0xffu';
@@ -280,9 +315,7 @@ class Renderer {
     if (to === 'bool') return from === 'f32' ? `(${v} != 0.0)` : from === 'bool' ? v : from === 'u32' ? `(${v} != 0u)` : `(${v} != 0)`;
     if (to === 'f32') {
       const base = from === 'bool' ? `select(0.0, 1.0, ${v})` : from === 'f32' ? v : `f32(${v})`;
-      if (t === 'f16') return `${this.helper('kiln_round_f16')}(${base})`;
-      if (t === 'bf16') return `${this.helper('kiln_round_bf16')}(${base})`;
-      return base;
+      return NARROW.has(t) ? `${this.helper(`kiln_round_${t}`)}(${base})` : base;
     }
     let x: string;
     if (from === 'bool') x = to === 'u32' ? `select(0u, 1u, ${v})` : `select(0, 1, ${v})`;
@@ -309,9 +342,7 @@ class Renderer {
       case 'i32': return this.wrap(t, `bitcast<i32>(${v}.x)`);
       case 'f32': {
         const base = `${this.helper(from === 'i64' ? 'kiln_i64f' : 'kiln_u64f')}(${v})`;
-        if (t === 'f16') return `${this.helper('kiln_round_f16')}(${base})`;
-        if (t === 'bf16') return `${this.helper('kiln_round_bf16')}(${base})`;
-        return base;
+        return NARROW.has(t) ? `${this.helper(`kiln_round_${t}`)}(${base})` : base;
       }
       default: return v;
     }
@@ -414,6 +445,11 @@ class Renderer {
     }
   }
 
+  /** `let`s rendered into the current scope. */
+  lets(ss: readonly Stmt[], ind: string): string[] {
+    return ss.flatMap((s) => this.stmt(s, ind));
+  }
+
   stmts(ss: readonly Stmt[], ind: string): string[] {
     this.push();
     const out = ss.flatMap((s) => this.stmt(s, ind));
@@ -444,19 +480,78 @@ class Renderer {
         out.push(`${ind}}`);
         return out;
       }
+      case 'barrier': throw new KilnError('invalid-model', `${this.what}: a barrier outside a gpu group loop`);
     }
   }
 }
 
 type For = Stmt & { k: 'for' };
 
-/** The gpu-mapped chain starting at a top-level loop (outermost first), or [] when unmapped. */
-function mappedChain(s: Stmt): For[] {
-  const chain: For[] = [];
-  let cur: Stmt | undefined = s;
-  while (cur?.k === 'for' && cur.ann.gpu) {
-    chain.push(cur);
-    cur = cur.body.length === 1 ? cur.body[0] : undefined;
+/**
+ * The entry point of a chain of `gpu group` loops: one workgroup per iteration (workgroup_id), the
+ * innermost loop's body run by the workgroup's invocations: `gpu local` loops as invocations
+ * (local_invocation_id, past the extent idle), `barrier` as workgroupBarrier(), index `let`s by
+ * every invocation, and anything else by invocation 0 only (it runs once per workgroup).
+ */
+function renderGroup(r: Renderer, name: string, chain: { loop: For; lets: Stmt[] }[], ext: { lo: number; n: number }[], dims: Record<GpuDim, { n: number; wg: number }>, what: string): string[] {
+  const head: string[] = [];
+  r.push();
+  chain.forEach(({ loop, lets }, j) => {
+    const dim = loop.ann.gpu!.dim;
+    const { lo, n } = ext[j]!;
+    const inner = chain.slice(j + 1).reduce((a, c, i) => (c.loop.ann.gpu!.dim === dim ? a * ext[j + 1 + i]!.n : a), 1);
+    const first = chain.findIndex((c) => c.loop.ann.gpu!.dim === dim) === j;
+    let at = inner === 1 ? `wid.${dim}` : `(wid.${dim} / ${inner}u)`;
+    if (!first) at = `(${at} % ${n}u)`;
+    head.push(`  let ${r.bind(loop.v)}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(${at});`);
+    head.push(...r.lets(lets, '  '));
+  });
+  const body: string[] = [];
+  const lead = '(lid.x | lid.y | lid.z) == 0u';
+  r.push();
+  for (const s of chain[chain.length - 1]!.loop.body) {
+    if (s.k === 'barrier') body.push('  workgroupBarrier();');
+    else if (s.k === 'let') body.push(...r.lets([s], '  '));
+    else if (s.k === 'for' && s.ann.gpu?.scope === 'local') {
+      const d = s.ann.gpu.dim;
+      const lo = constInt(s.lo, what);
+      const n = Math.max(0, constInt(s.hi, what) - lo);
+      r.push();
+      const v = r.bind(s.v);
+      const inner = r.stmts(s.body, '    ');
+      r.pop();
+      body.push(`  if (lid.${d} < ${n}u) {`, `    let ${v}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(lid.${d});`, ...inner, '  }');
+    } else {
+      if (s.k === 'set') throw new KilnError('unsupported', `${what}: a set of a workgroup-level local`);
+      body.push(`  if (${lead}) {`, ...r.stmts([s], '    '), '  }');
+    }
+  }
+  r.pop();
+  r.pop();
+  return [
+    `@compute @workgroup_size(${dims.x.wg}, ${dims.y.wg}, ${dims.z.wg})`,
+    `fn ${name}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {`,
+    ...head,
+    ...body,
+    '}',
+  ];
+}
+
+/**
+ * The gpu-mapped chain starting at a top-level loop (outermost first), each loop with the `let`s
+ * between it and the next (as map-gpu allows), or [] when unmapped.
+ */
+function mappedChain(s: Stmt, assigned: ReadonlySet<string>): { loop: For; lets: Stmt[] }[] {
+  const chain: { loop: For; lets: Stmt[] }[] = [];
+  let cur: For | undefined = s.k === 'for' ? s : undefined;
+  // a chain is all grid loops or all group loops (a group loop's body renders as the workgroup's)
+  const scope = cur?.ann.gpu?.scope;
+  if (scope === 'local') return [];
+  const same = (l: For | undefined): l is For => l?.ann.gpu !== undefined && l.ann.gpu.scope === scope;
+  while (same(cur)) {
+    const next: For | undefined = nextInChain(cur.body, assigned);
+    chain.push({ loop: cur, lets: same(next) ? cur.body.slice(0, -1) : [] });
+    cur = same(next) ? next : undefined;
   }
   return chain;
 }
@@ -480,10 +575,11 @@ function storesSubWord(ss: readonly Stmt[]): boolean {
 /** Renders a kernel's shader and its entry points in dispatch order. */
 export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>): WgslKernel {
   const what = `kernel ${k.name} (node '${k.origin.node}', ${k.origin.op})`;
-  const segments: { stmts: Stmt[]; chain: For[] }[] = [];
+  const segments: { stmts: Stmt[]; chain: { loop: For; lets: Stmt[] }[] }[] = [];
   const hasTopLocals = k.body.some((s) => s.k === 'let' || s.k === 'set');
+  const assigned = assignedNames(k.body);
   for (const s of k.body) {
-    const chain = hasTopLocals ? [] : mappedChain(s);
+    const chain = hasTopLocals ? [] : mappedChain(s, assigned);
     const last = segments[segments.length - 1];
     if (chain.length === 0 && last && last.chain.length === 0) last.stmts.push(s);
     else segments.push({ stmts: [s], chain });
@@ -499,30 +595,50 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
       entries.push({ name, groups: [1, 1, 1], parallel: false });
       return;
     }
-    const dims = { x: [1, 1], y: [1, 1], z: [1, 1] } as Record<'x' | 'y' | 'z', [number, number]>;
+    // loops sharing a dimension split its index, the outermost varying slowest
+    const dims = { x: { n: 1, wg: 1 }, y: { n: 1, wg: 1 }, z: { n: 1, wg: 1 } };
+    const ext = g.chain.map(({ loop }) => ({ lo: constInt(loop.lo, what), n: Math.max(0, constInt(loop.hi, what) - constInt(loop.lo, what)) }));
+    const innermost = g.chain[g.chain.length - 1]!.loop;
+    const group = innermost.ann.gpu!.scope === 'group';
+    g.chain.forEach(({ loop }, j) => {
+      const d = dims[loop.ann.gpu!.dim];
+      d.n *= ext[j]!.n;
+      // group loops: one workgroup per iteration, of the innermost loop's size along its dimension
+      if (!group || loop === innermost) d.wg = loop.ann.gpu!.workgroup;
+    });
+    if (group) {
+      fns.push(...renderGroup(r, name, g.chain, ext, dims, what));
+      entries.push({ name, groups: [dims.x.n, dims.y.n, dims.z.n], parallel: true });
+      return;
+    }
     r.push();
     const head: string[] = [];
-    const guards: string[] = [];
-    for (const l of g.chain) {
-      const gpu = l.ann.gpu!;
-      const lo = constInt(l.lo, what);
-      const n = Math.max(0, constInt(l.hi, what) - lo);
-      dims[gpu.dim] = [n, gpu.workgroup];
-      guards.push(`gid.${gpu.dim} >= ${n}u`);
-      head.push(`  let ${r.bind(l.v)}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(gid.${gpu.dim});`);
-    }
-    const body = r.stmts(g.chain[g.chain.length - 1]!.body, '  ');
+    const used = (['x', 'y', 'z'] as const).filter((d) => g.chain.some(({ loop }) => loop.ann.gpu!.dim === d));
+    const guards = used.map((d) => `gid.${d} >= ${dims[d].n}u`);
+    g.chain.forEach(({ loop, lets }, j) => {
+      const dim = loop.ann.gpu!.dim;
+      const { lo, n } = ext[j]!;
+      const inner = g.chain.slice(j + 1).reduce((a, c, i) => (c.loop.ann.gpu!.dim === dim ? a * ext[j + 1 + i]!.n : a), 1);
+      const first = g.chain.findIndex((c) => c.loop.ann.gpu!.dim === dim) === j;
+      let at = inner === 1 ? `gid.${dim}` : `(gid.${dim} / ${inner}u)`;
+      if (!first) at = `(${at} % ${n}u)`;
+      head.push(`  let ${r.bind(loop.v)}: i32 = ${lo === 0 ? '' : `${lo} + `}i32(${at});`);
+      head.push(...r.lets(lets, '  '));
+    });
+    const body = r.stmts(g.chain[g.chain.length - 1]!.loop.body, '  ');
     r.pop();
-    fns.push(`@compute @workgroup_size(${dims.x[1]}, ${dims.y[1]}, ${dims.z[1]})`, `fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
+    fns.push(`@compute @workgroup_size(${dims.x.wg}, ${dims.y.wg}, ${dims.z.wg})`, `fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
     fns.push(`  if (${guards.join(' || ')}) {`, '    return;', '  }', ...head, ...body, '}');
-    const groups = (d: [number, number]): number => Math.max(1, Math.ceil(d[0] / d[1]));
+    const groups = (d: { n: number; wg: number }): number => Math.max(1, Math.ceil(d.n / d.wg));
     entries.push({ name, groups: [groups(dims.x), groups(dims.y), groups(dims.z)], parallel: true });
   });
   const header = [
     `// Kiln: ${k.origin.op.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)} '${k.origin.node.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)}' (kernel ${k.name.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)})`,
     `@group(0) @binding(0) var<storage, read_write> arena: array<${r.atomic ? 'atomic<u32>' : 'u32'}>;`,
-    '@group(0) @binding(1) var<storage, read> weights: array<u32>;',
   ];
+  for (const [b, decl] of r.shared) header.push(`var<workgroup> ${decl}: array<${wgslType(valueType(b.dtype))}, ${Math.max(1, bufferSize(b))}>;`);
+  const weights = [...r.chunks].sort((a, b) => a - b);
+  for (const c of weights) header.push(`@group(0) @binding(${1 + c}) var<storage, read> weights${c}: array<u32>;`);
   const helpers = renderWgslHelpers(r.helpers);
-  return { code: [...header, ...(helpers ? [helpers] : []), ...fns, ''].join('\n'), entries };
+  return { code: [...header, ...(helpers ? [helpers] : []), ...fns, ''].join('\n'), entries, weights };
 }

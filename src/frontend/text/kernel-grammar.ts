@@ -16,7 +16,8 @@ export type KExprAst =
   | { k: 'cast'; tok: IToken; type: IToken; a: KExprAst };
 
 export type KStmtAst =
-  | { k: 'for'; tok: IToken; v: IToken; lo: KExprAst; hi: KExprAst; ann: { tok: IToken; arg?: IToken; dim?: IToken }[]; body: KStmtAst[] }
+  | { k: 'for'; tok: IToken; v: IToken; lo: KExprAst; hi: KExprAst; ann: { tok: IToken; arg?: IToken; dim?: IToken; scope?: IToken }[]; body: KStmtAst[] }
+  | { k: 'barrier'; tok: IToken }
   | { k: 'store'; tok: IToken; buf: IToken; idx: KExprAst; val: KExprAst }
   | { k: 'let'; tok: IToken; name: IToken; type: IToken; init: KExprAst }
   | { k: 'set'; tok: IToken; name: IToken; val: KExprAst }
@@ -263,14 +264,27 @@ export class KernelGrammar extends EmbeddedActionsParser {
           const lo = this.SUBRULE(this.expr);
           this.CONSUME(K.ToKw);
           const hi = this.SUBRULE1(this.expr);
-          const ann: { tok: IToken; arg?: IToken; dim?: IToken }[] = [];
+          const ann: { tok: IToken; arg?: IToken; dim?: IToken; scope?: IToken }[] = [];
           this.MANY(() =>
             this.OR1([
               { ALT: () => ann.push({ tok: this.CONSUME(K.ParallelKw) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.VectorizeKw), arg: this.CONSUME(G.Int) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.UnrollKw), arg: this.CONSUME1(G.Int) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.PipelineKw) }) },
-              { ALT: () => ann.push({ tok: this.CONSUME(K.GpuKw), dim: this.CONSUME8(G.Ident), arg: this.CONSUME9(G.Int) }) },
+              {
+                ALT: () => {
+                  // gpu [group|local] <dim> <workgroup>
+                  const tok = this.CONSUME(K.GpuKw);
+                  const first = this.CONSUME8(G.Ident);
+                  let dim = first;
+                  let scope: IToken | undefined;
+                  this.OPTION2(() => {
+                    scope = first;
+                    dim = this.CONSUME7(G.Ident);
+                  });
+                  ann.push({ tok, dim, arg: this.CONSUME9(G.Int), ...(scope ? { scope } : {}) });
+                },
+              },
             ]),
           );
           const body = this.SUBRULE(this.block);
@@ -289,6 +303,7 @@ export class KernelGrammar extends EmbeddedActionsParser {
           return { k: 'store' as const, tok, buf, idx, val };
         },
       },
+      { ALT: () => ({ k: 'barrier' as const, tok: this.CONSUME(K.BarrierKw) }) },
       {
         ALT: () => {
           const tok = this.CONSUME(K.LetKw);

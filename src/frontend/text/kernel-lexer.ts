@@ -29,6 +29,7 @@ export const UnrollKw = keyword('UnrollKw', 'unroll');
 export const PipelineKw = keyword('PipelineKw', 'pipeline');
 export const GpuKw = keyword('GpuKw', 'gpu');
 export const StoreKw = keyword('StoreKw', 'store');
+export const BarrierKw = keyword('BarrierKw', 'barrier');
 export const LetKw = keyword('LetKw', 'let');
 export const SetKw = keyword('SetKw', 'set');
 export const IfKw = keyword('IfKw', 'if');
@@ -54,7 +55,7 @@ export const kernelTokens: TokenType[] = [
   KernelHeadKw, G.TensorHead, G.DenseOpen,
   G.Elided, G.Hex, G.Float, G.Int, G.Inf, G.Nan,
   BufferKw, InputsKw, OutputsKw, KernelKw, FromKw, ViewKw, LevelKw, OffsetKw, IdKw, DynKw, ParamKw,
-  ForKw, InKw, ToKw, ParallelKw, VectorizeKw, UnrollKw, PipelineKw, GpuKw, StoreKw, LetKw, SetKw, IfKw, ElseKw, CastKw,
+  ForKw, InKw, ToKw, ParallelKw, VectorizeKw, UnrollKw, PipelineKw, GpuKw, StoreKw, BarrierKw, LetKw, SetKw, IfKw, ElseKw, CastKw,
   G.TrueKw, G.FalseKw,
   G.Ident, G.ValueRef, G.GraphRef, G.StringLit,
   Le, Ge, EqEq, Ne, Lt, G.Gt, G.Equals, Plus, Minus, Star, Slash, Percent,

@@ -204,7 +204,9 @@ class ProgramBuilder extends TokenBuilder {
           else if (kw === 'gpu') {
             const dim = a.dim!.image;
             if (dim !== 'x' && dim !== 'y' && dim !== 'z') this.fail(a.dim!, `gpu dimension '${dim}' is not x, y or z`);
-            ann.gpu = { dim, workgroup: this.nonNegInt(a.arg!, 'a workgroup size') };
+            const scope = a.scope?.image;
+            if (scope !== undefined && scope !== 'group' && scope !== 'local') this.fail(a.scope!, `gpu scope '${scope}' is not group or local`);
+            ann.gpu = { dim, workgroup: this.nonNegInt(a.arg!, 'a workgroup size'), ...(scope ? { scope } : {}) };
           } else if (kw === 'vectorize') ann.vectorize = this.nonNegInt(a.arg!, 'a vector width');
           else ann.unroll = this.nonNegInt(a.arg!, 'an unroll factor');
         }
@@ -214,6 +216,7 @@ class ProgramBuilder extends TokenBuilder {
         this.scopes.pop();
         return { k: 'for', v, lo, hi, body, ann };
       }
+      case 'barrier': return { k: 'barrier' };
       case 'store': {
         const buf = this.buffer(s.buf);
         return { k: 'store', buf, idx: this.expr(s.idx, 'index'), val: this.expr(s.val, buf.dtype) };

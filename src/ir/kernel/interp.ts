@@ -313,6 +313,8 @@ class Compiler {
           else e();
         };
       }
+      // run in order, the local loops before it are done
+      case 'barrier': return () => {};
     }
   }
 }

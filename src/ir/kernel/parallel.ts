@@ -8,7 +8,10 @@
  *  - no `set` inside it assigns a local declared outside it (no dependence through locals).
  * Ranges come from interval arithmetic over loop bounds; anything it cannot bound (a loaded value
  * in an index, a bound that is not constant) makes the loop count as dependent. Enclosing loops
- * are held fixed, so nested loops that each pass may be collapsed into one grid.
+ * are held fixed, so nested loops that each pass may be collapsed into one grid. Index-typed locals
+ * that are never `set` (`let %o = %i * 31`, as lowerings write row offsets) are replaced by their
+ * definitions, so accesses through them are analysed as the affine forms they are; callers pass
+ * the definitions made between collapsed loops as `defs`.
  */
 import { storageOf, type Expr, type KBuffer, type Stmt } from './types.js';
 
@@ -57,8 +60,30 @@ function linear(e: Expr): Linear | null {
 
 const UNBOUNDED: Interval = { lo: -Infinity, hi: Infinity };
 
+/** Whether an expression mentions only fixed (point) variables and constants. */
+function onlyPoints(e: Expr, point: ReadonlySet<string>): boolean {
+  switch (e.k) {
+    case 'const': return true;
+    case 'var': return point.has(e.name);
+    case 'bin': return onlyPoints(e.a, point) && onlyPoints(e.b, point);
+    case 'un': case 'cast': return onlyPoints(e.a, point);
+    case 'select': return onlyPoints(e.c, point) && onlyPoints(e.a, point) && onlyPoints(e.b, point);
+    default: return false;
+  }
+}
+
+function mentionsAny(e: Expr, names: ReadonlySet<string>): boolean {
+  for (const n of names) if (mentions(e, n)) return true;
+  return false;
+}
+
 /** Range of an index expression given the variables' ranges (variables not in env are points: width 0). */
 function range(e: Expr, env: Env, point: ReadonlySet<string>): Interval {
+  // fixed variables stand for an unknown constant (offset 0): a non-linear operation on one is a
+  // constant only when nothing else in it varies, and unbounded otherwise
+  if (e.k === 'select' || (e.k === 'bin' && e.op !== 'add' && e.op !== 'sub' && e.op !== 'mul')) {
+    if (point.size > 0 && mentionsAny(e, point)) return onlyPoints(e, point) ? { lo: 0, hi: 0 } : UNBOUNDED;
+  }
   switch (e.k) {
     case 'const':
       return typeof e.v === 'number' ? { lo: e.v, hi: e.v } : UNBOUNDED;
@@ -106,11 +131,37 @@ interface Access {
   env: Env;
 }
 
+/** `e` with the variables of `defs` replaced by their definitions (already substituted). */
+export function substitute(e: Expr, defs: ReadonlyMap<string, Expr>): Expr {
+  if (defs.size === 0) return e;
+  switch (e.k) {
+    case 'var': return defs.get(e.name) ?? e;
+    case 'load': return { ...e, idx: substitute(e.idx, defs) };
+    case 'bin': return { ...e, a: substitute(e.a, defs), b: substitute(e.b, defs) };
+    case 'un': case 'cast': return { ...e, a: substitute(e.a, defs) };
+    case 'select': return { ...e, c: substitute(e.c, defs), a: substitute(e.a, defs), b: substitute(e.b, defs) };
+    default: return e;
+  }
+}
+
+/** Names assigned by a `set` anywhere in these statements. */
+export function assignedNames(ss: readonly Stmt[], out: Set<string> = new Set()): Set<string> {
+  for (const s of ss) {
+    if (s.k === 'set') out.add(s.name);
+    else if (s.k === 'for') assignedNames(s.body, out);
+    else if (s.k === 'if') {
+      assignedNames(s.then, out);
+      assignedNames(s.else, out);
+    }
+  }
+  return out;
+}
+
 /** Loads, stores and `set`s inside a loop body, each with the loop-variable ranges in scope there. */
-function collect(ss: readonly Stmt[], env: Map<string, Interval>, lets: Set<string>, out: { loads: Access[]; stores: Access[]; sets: string[]; ok: boolean }): void {
+function collect(ss: readonly Stmt[], env: Map<string, Interval>, lets: Set<string>, out: { loads: Access[]; stores: Access[]; sets: string[]; ok: boolean }, defs: Map<string, Expr>, assigned: ReadonlySet<string>): void {
   const expr = (e: Expr): void => {
     switch (e.k) {
-      case 'load': out.loads.push({ buf: e.buf, idx: e.idx, env: new Map(env) }); expr(e.idx); return;
+      case 'load': out.loads.push({ buf: e.buf, idx: substitute(e.idx, defs), env: new Map(env) }); expr(e.idx); return;
       case 'bin': expr(e.a); expr(e.b); return;
       case 'un': case 'cast': expr(e.a); return;
       case 'select': expr(e.c); expr(e.a); expr(e.b); return;
@@ -122,17 +173,25 @@ function collect(ss: readonly Stmt[], env: Map<string, Interval>, lets: Set<stri
       case 'for': {
         expr(s.lo);
         expr(s.hi);
-        const lo = range(s.lo, env, new Set());
-        const hi = range(s.hi, env, new Set());
+        // fixed variables in bounds are not points here: a bound's value matters, not only its width
+        const lo = range(substitute(s.lo, defs), env, new Set());
+        const hi = range(substitute(s.hi, defs), env, new Set());
         const inner = new Map(env);
         inner.set(s.v, { lo: lo.lo, hi: hi.hi - 1 });
-        collect(s.body, inner, lets, out);
+        const innerDefs = new Map(defs);
+        innerDefs.delete(s.v);
+        collect(s.body, inner, lets, out, innerDefs, assigned);
         break;
       }
-      case 'store': out.stores.push({ buf: s.buf, idx: s.idx, env: new Map(env) }); expr(s.idx); expr(s.val); break;
-      case 'let': lets.add(s.name); expr(s.init); break;
+      case 'store': out.stores.push({ buf: s.buf, idx: substitute(s.idx, defs), env: new Map(env) }); expr(s.idx); expr(s.val); break;
+      case 'let':
+        lets.add(s.name);
+        expr(s.init);
+        if (s.t === 'index' && !assigned.has(s.name)) defs.set(s.name, substitute(s.init, defs));
+        else defs.delete(s.name);
+        break;
       case 'set': out.sets.push(s.name); expr(s.val); break;
-      case 'if': expr(s.c); collect(s.then, env, lets, out); collect(s.else, env, lets, out); break;
+      case 'if': expr(s.c); collect(s.then, env, lets, out, new Map(defs), assigned); collect(s.else, env, lets, out, new Map(defs), assigned); break;
     }
   }
 }
@@ -141,14 +200,16 @@ function collect(ss: readonly Stmt[], env: Map<string, Interval>, lets: Set<stri
  * Whether the iterations of `loop` are independent (see the module comment). `fixed` names enclosing
  * loop variables that are held constant (collapsed outer parallel loops).
  */
-export function loopIsParallel(loop: Stmt & { k: 'for' }, fixed: ReadonlySet<string> = new Set()): boolean {
-  const lo = range(loop.lo, new Map(), fixed);
-  const hi = range(loop.hi, new Map(), fixed);
+export function loopIsParallel(loop: Stmt & { k: 'for' }, fixed: ReadonlySet<string> = new Set(), defs: ReadonlyMap<string, Expr> = new Map()): boolean {
+  const lo = range(substitute(loop.lo, defs), new Map(), fixed);
+  const hi = range(substitute(loop.hi, defs), new Map(), fixed);
   if (!Number.isFinite(lo.lo) || !Number.isFinite(hi.hi)) return false;
   const env = new Map<string, Interval>();
   const lets = new Set<string>();
   const acc = { loads: [] as Access[], stores: [] as Access[], sets: [] as string[], ok: true };
-  collect(loop.body, env, lets, acc);
+  const inner = new Map(defs);
+  inner.delete(loop.v);
+  collect(loop.body, env, lets, acc, inner, assignedNames(loop.body));
   if (acc.sets.some((n) => !lets.has(n))) return false;
   const written = new Set(acc.stores.map((a) => storageOf(a.buf)));
   const byBuf = new Map<KBuffer, Access[]>();
@@ -202,7 +263,8 @@ function linearRange(l: Linear, env: Env, fixed: ReadonlySet<string>): Interval 
   return { lo, hi };
 }
 
-function mentions(e: Expr, name: string): boolean {
+/** Whether `e` reads variable %name. */
+export function mentions(e: Expr, name: string): boolean {
   switch (e.k) {
     case 'var': return e.name === name;
     case 'load': return mentions(e.idx, name);
@@ -211,4 +273,18 @@ function mentions(e: Expr, name: string): boolean {
     case 'select': return mentions(e.c, name) || mentions(e.a, name) || mentions(e.b, name);
     default: return false;
   }
+}
+
+/**
+ * The loop a chain continues with: the body's only loop after `let`s of locals never `set` (whose
+ * definitions, substituted, go into defs), or undefined.
+ */
+export function nextInChain(body: readonly Stmt[], assigned: ReadonlySet<string>, defs?: Map<string, Expr>): (Stmt & { k: 'for' }) | undefined {
+  const last = body[body.length - 1];
+  if (last?.k !== 'for') return undefined;
+  for (const s of body.slice(0, -1)) {
+    if (s.k !== 'let' || assigned.has(s.name)) return undefined;
+    if (defs && s.t === 'index') defs.set(s.name, substitute(s.init, defs));
+  }
+  return last;
 }

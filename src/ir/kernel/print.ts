@@ -132,7 +132,7 @@ class Printer {
         if (s.ann.vectorize !== undefined) ann.push(` vectorize ${s.ann.vectorize}`);
         if (s.ann.unroll !== undefined) ann.push(` unroll ${s.ann.unroll}`);
         if (s.ann.pipeline) ann.push(' pipeline');
-        if (s.ann.gpu) ann.push(` gpu ${s.ann.gpu.dim} ${s.ann.gpu.workgroup}`);
+        if (s.ann.gpu) ann.push(` gpu ${s.ann.gpu.scope ? `${s.ann.gpu.scope} ` : ''}${s.ann.gpu.dim} ${s.ann.gpu.workgroup}`);
         out.push(`${indent}for ${printValueName(s.v)} in ${this.expr(s.lo, 'index')} to ${this.expr(s.hi, 'index')}${ann.join('')} {`);
         this.scopes.push(new Map([[s.v, 'index']]));
         this.block(s.body, inner, out);
@@ -150,6 +150,9 @@ class Printer {
       case 'set':
         out.push(`${indent}set ${printValueName(s.name)} = ${this.expr(s.val, this.varType(s.name))}`);
         return;
+      case 'barrier':
+        out.push(`${indent}barrier`);
+        break;
       case 'if':
         out.push(`${indent}if ${this.expr(s.c, 'bool')} {`);
         this.block(s.then, inner, out);

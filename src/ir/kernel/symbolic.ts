@@ -189,6 +189,7 @@ class Generalizer {
         const is = ss as (typeof s0)[];
         return { k: 'if', c: this.expr(is.map((s) => s.c)), then: this.stmts(is.map((s) => s.then)), else: this.stmts(is.map((s) => s.else)) };
       }
+      case 'barrier': return s0;
     }
   }
 
@@ -253,6 +254,7 @@ export function bindParam(program: Program, value: number): Program {
       case 'let': return { ...x, init: e(x.init) };
       case 'set': return { ...x, val: e(x.val) };
       case 'if': return { ...x, c: e(x.c), then: x.then.map(s), else: x.else.map(s) };
+      case 'barrier': return x;
     }
   };
   const { param: _dropped, ...rest } = program;

@@ -52,6 +52,12 @@ export type GpuDim = 'x' | 'y' | 'z';
 
 export interface GpuMapping {
   readonly dim: GpuDim;
+  /**
+   * 'group': the loop runs over workgroups (one iteration per workgroup; `workgroup` is the size of
+   * each); 'local': over the invocations of the enclosing group loop's workgroup. Absent: over the
+   * whole grid (workgroup_size × groups invocations).
+   */
+  readonly scope?: 'group' | 'local';
   readonly workgroup: number;
 }
 
@@ -60,7 +66,13 @@ export type Stmt =
   | { readonly k: 'store'; readonly buf: KBuffer; readonly idx: Expr; readonly val: Expr }
   | { readonly k: 'let'; readonly name: string; readonly t: ScalarType; readonly init: Expr }
   | { readonly k: 'set'; readonly name: string; readonly val: Expr }
-  | { readonly k: 'if'; readonly c: Expr; readonly then: Stmt[]; readonly else: Stmt[] };
+  | { readonly k: 'if'; readonly c: Expr; readonly then: Stmt[]; readonly else: Stmt[] }
+  /**
+   * Workgroup barrier: directly in a `gpu group` loop's body, between its `gpu local` loops. Run in
+   * order (the interpreter, C), the loops before it have finished anyway; on a GPU every invocation
+   * of the workgroup waits here, and workgroup-level buffers written before it are visible after.
+   */
+  | { readonly k: 'barrier' };
 
 export type BufferRole = 'input' | 'output' | 'const' | 'temp';
 

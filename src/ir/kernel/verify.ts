@@ -187,10 +187,16 @@ class KernelChecker {
     }
   }
 
-  block(ss: readonly Stmt[]): void {
+  /** The `gpu group` loop whose body is being checked directly (barriers and local loops go only there). */
+  private group: (Stmt & { k: 'for' }) | null = null;
+
+  block(ss: readonly Stmt[], group: (Stmt & { k: 'for' }) | null = null): void {
+    const outer = this.group;
+    this.group = group;
     this.scopes.push(new Map());
     for (const s of ss) this.stmt(s);
     this.scopes.pop();
+    this.group = outer;
   }
 
   private stmt(s: Stmt): void {
@@ -205,10 +211,17 @@ class KernelChecker {
         if (gpu !== undefined) {
           if (gpu.dim !== 'x' && gpu.dim !== 'y' && gpu.dim !== 'z') this.fail(`loop %${s.v}: gpu dimension '${String(gpu.dim)}' is not x, y or z`);
           if (!(Number.isSafeInteger(gpu.workgroup) && gpu.workgroup >= 1)) this.fail(`loop %${s.v}: workgroup size ${gpu.workgroup} is not a positive integer`);
+          if (gpu.scope === 'local') {
+            const g = this.group?.ann.gpu;
+            if (!g) this.fail(`loop %${s.v}: a gpu local loop must be directly in a gpu group loop`);
+            else if (g.dim !== gpu.dim || g.workgroup !== gpu.workgroup) this.fail(`loop %${s.v}: gpu local ${gpu.dim} ${gpu.workgroup} does not match its group loop's ${g.dim} ${g.workgroup}`);
+            const n = s.hi.k === 'const' && s.lo.k === 'const' ? Number(s.hi.v) - Number(s.lo.v) : Infinity;
+            if (!(n <= gpu.workgroup)) this.fail(`loop %${s.v}: a gpu local loop needs constant bounds within the workgroup size ${gpu.workgroup}`);
+          }
         }
         this.scopes.push(new Map());
         this.bind(s.v, 'index', true);
-        this.block(s.body);
+        this.block(s.body, gpu?.scope === 'group' ? s : null);
         this.scopes.pop();
         return;
       }
@@ -232,6 +245,9 @@ class KernelChecker {
         this.want(s.val, v.t, `value assigned to %${s.name}`);
         return;
       }
+      case 'barrier':
+        if (!this.group) this.fail('a barrier must be directly in a gpu group loop (between its local loops)');
+        return;
       case 'if':
         this.want(s.c, 'bool', 'if condition');
         this.block(s.then);

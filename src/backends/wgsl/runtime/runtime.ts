@@ -25,12 +25,14 @@ export interface WgslTensorInfo {
 export interface WgslManifest {
   readonly arenaBytes: number;
   readonly weightBytes: number;
+  /** The weights' storage buffers (binding 1 + index): where each starts in the weights blob, its bytes. */
+  readonly weightChunks: readonly { readonly offset: number; readonly bytes: number }[];
   readonly inputs: readonly WgslTensorInfo[];
   readonly outputs: readonly WgslTensorInfo[];
-  readonly kernels: readonly { readonly name: string; readonly code: string; readonly entries: readonly { readonly name: string; readonly groups: readonly [number, number, number]; readonly parallel: boolean }[] }[];
+  readonly kernels: readonly { readonly name: string; readonly code: string; readonly weights: readonly number[]; readonly entries: readonly { readonly name: string; readonly groups: readonly [number, number, number]; readonly parallel: boolean }[] }[];
 }
 
-/** Element bytes of outputs (raw storage layout: bool and sub-byte types one per byte, f16/bf16 as bits). */
+/** Element bytes of outputs (raw storage layout: bool and sub-byte types one per byte, f16/bf16/f8 as bits, f64 as f32). */
 export type WgslArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array | Uint32Array | Float32Array;
 
 export interface WgslModel {
@@ -53,25 +55,35 @@ export async function createModel(device: GPUDevice, manifest: WgslManifest, wei
   const MAP_READ = 0x1;
   const round4 = (n: number): number => Math.ceil(n / 4) * 4;
   const arena = device.createBuffer({ size: Math.max(16, round4(manifest.arenaBytes)), usage: STORAGE | COPY_SRC | COPY_DST });
-  const weightBuf = device.createBuffer({ size: Math.max(16, round4(manifest.weightBytes)), usage: STORAGE | COPY_DST });
-  if (weights.byteLength > 0) {
-    const padded = new Uint8Array(round4(weights.byteLength));
-    padded.set(weights);
-    device.queue.writeBuffer(weightBuf, 0, padded);
-  }
+  const weightBufs = manifest.weightChunks.map((c) => {
+    const buf = device.createBuffer({ size: Math.max(16, round4(c.bytes)), usage: STORAGE | COPY_DST });
+    if (c.bytes > 0) {
+      const padded = new Uint8Array(round4(c.bytes));
+      padded.set(weights.subarray(c.offset, c.offset + c.bytes));
+      device.queue.writeBuffer(buf, 0, padded);
+    }
+    return buf;
+  });
   const inBytes = manifest.inputs.reduce((a, t) => a + round4(t.bytes), 0);
   const outBytes = manifest.outputs.reduce((a, t) => a + round4(t.bytes), 0);
   const staging = device.createBuffer({ size: Math.max(16, inBytes), usage: COPY_SRC | COPY_DST });
   const readback = device.createBuffer({ size: Math.max(16, outBytes), usage: MAP_READ | COPY_DST });
-  const layout = device.createBindGroupLayout({
-    entries: [
-      { binding: 0, visibility: 4, buffer: { type: 'storage' } },
-      { binding: 1, visibility: 4, buffer: { type: 'read-only-storage' } },
-    ],
-  });
-  const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [layout] });
-  const bindGroup = device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: arena } }, { binding: 1, resource: { buffer: weightBuf } }] });
-  const dispatches: { pipeline: GPUComputePipeline; groups: readonly [number, number, number] }[] = [];
+  // one bind group per set of weight chunks the shaders read (most models: one, arena + weights)
+  const groupsByKey = new Map<string, { layout: GPUPipelineLayout; group: GPUBindGroup }>();
+  const bindingsFor = (chunks: readonly number[]): { layout: GPUPipelineLayout; group: GPUBindGroup } => {
+    const key = chunks.join(',');
+    let g = groupsByKey.get(key);
+    if (!g) {
+      const layout = device.createBindGroupLayout({
+        entries: [{ binding: 0, visibility: 4, buffer: { type: 'storage' } }, ...chunks.map((c) => ({ binding: 1 + c, visibility: 4, buffer: { type: 'read-only-storage' as const } }))],
+      });
+      const group = device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: arena } }, ...chunks.map((c) => ({ binding: 1 + c, resource: { buffer: weightBufs[c]! } }))] });
+      g = { layout: device.createPipelineLayout({ bindGroupLayouts: [layout] }), group };
+      groupsByKey.set(key, g);
+    }
+    return g;
+  };
+  const dispatches: { pipeline: GPUComputePipeline; group: GPUBindGroup; groups: readonly [number, number, number] }[] = [];
   device.pushErrorScope('validation');
   const problems: string[] = [];
   for (const k of manifest.kernels) {
@@ -81,21 +93,22 @@ export async function createModel(device: GPUDevice, manifest: WgslManifest, wei
       if (m.type === 'error' || (strict && m.type === 'warning')) problems.push(`shader of ${k.name}: ${m.type} at ${m.lineNum}:${m.linePos}: ${m.message}`);
     }
     if (problems.length > 0) break;
+    const b = bindingsFor(k.weights);
     for (const e of k.entries) {
-      dispatches.push({ pipeline: device.createComputePipeline({ layout: pipelineLayout, compute: { module, entryPoint: e.name }, label: `${k.name}.${e.name}` }), groups: e.groups });
+      dispatches.push({ pipeline: device.createComputePipeline({ layout: b.layout, compute: { module, entryPoint: e.name }, label: `${k.name}.${e.name}` }), group: b.group, groups: e.groups });
     }
   }
   const err = await device.popErrorScope();
   if (problems.length > 0 || err) {
     arena.destroy();
-    weightBuf.destroy();
+    for (const w of weightBufs) w.destroy();
     staging.destroy();
     readback.destroy();
     throw new Error(problems[0] ?? `WebGPU validation: ${err!.message}`);
   }
   const view = (dtype: string, buf: ArrayBuffer): WgslArray => {
     switch (dtype) {
-      case 'f32': return new Float32Array(buf);
+      case 'f32': case 'f64': return new Float32Array(buf);
       case 'i32': return new Int32Array(buf);
       case 'u32': return new Uint32Array(buf);
       case 'i16': return new Int16Array(buf);
@@ -127,8 +140,8 @@ export async function createModel(device: GPUDevice, manifest: WgslManifest, wei
       }
       if (dispatches.length > 0) {
         const pass = enc.beginComputePass();
-        pass.setBindGroup(0, bindGroup);
         for (const d of dispatches) {
+          pass.setBindGroup(0, d.group);
           pass.setPipeline(d.pipeline);
           pass.dispatchWorkgroups(d.groups[0], d.groups[1], d.groups[2]);
         }
@@ -154,7 +167,7 @@ export async function createModel(device: GPUDevice, manifest: WgslManifest, wei
     },
     destroy(): void {
       arena.destroy();
-      weightBuf.destroy();
+      for (const w of weightBufs) w.destroy();
       staging.destroy();
       readback.destroy();
     },
