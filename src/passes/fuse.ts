@@ -4,6 +4,10 @@
  * and chains of elementwise kernels become one loop nest. It works on the kernel IR alone, never on
  * the op a kernel came from, so every backend gets it.
  *
+ * By default the producer must itself be elementwise (chains); epilogues inside other loop nests
+ * (convolution/GEMM tiles, depthwise loops) need `tiles=true`, because gcc then stops vectorizing
+ * them (measured 2-8x slower C; docs/fusion.md).
+ *
  * Legality, from access functions:
  *  - the consumer E is *pointwise*: a perfect nest of loops from 0 to constant bounds whose body is
  *    `let`s and one store, at the row-major flat index of the loop variables (it writes each of its N
