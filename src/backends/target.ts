@@ -140,6 +140,10 @@ export interface PipelineSettings {
   readonly levelTimeLimitSeconds?: number;
   /** Patch-based execution (`--patches`): 'auto' lets the target's prelude decide. */
   readonly patches?: string;
+  /** Graph canonicalization after specialization (eliminate-identity, fold-affine, dce); default on. */
+  readonly canonicalize?: boolean;
+  /** Kernel fusion right after lowering (the `fuse` pass); default on. */
+  readonly fuse?: boolean;
 }
 
 export type TargetDefinition = GraphTarget | KernelTarget;

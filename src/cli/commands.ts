@@ -83,8 +83,10 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--patches <mode>', "patch-based execution: auto (--target mcu, when the peak exceeds the board's SRAM), off, or a grid RxC", 'auto')
     .option('--weights <form>', 'c, c-asan, mcu: constants as incbin (weights.s + weights.bin, default) or c-array (weights.c); see docs/embedding.md')
     .option('--weights-section <name>', 'linker section for the constants, e.g. .rodata.kiln')
+    .option('--no-canonicalize', 'skip graph canonicalization (eliminate-identity, fold-affine, dce) after specialization')
+    .option('--no-fuse', 'skip kernel fusion (the fuse pass) after lowering')
     .option('--json', 'print report.json on stdout instead of the summary'))
-    .action((model: string, opts: PipelineCliOpts & { target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; dynamic?: string; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; weights?: string; weightsSection?: string; json?: boolean; force?: boolean }) => {
+    .action((model: string, opts: PipelineCliOpts & { canonicalize: boolean; fuse: boolean; target: string; board?: string; targetOption: string[]; output: string; inputShape?: string[]; dynamic?: string; name?: string; memory: string; timeLimit: string; memoryPlot?: string; schedule: string; patches: string; weights?: string; weightsSection?: string; json?: boolean; force?: boolean }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
@@ -108,6 +110,8 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         memoryPlot: opts.memoryPlot,
         schedule: opts.schedule as ScheduleMode,
         patches: opts.patches,
+        canonicalize: opts.canonicalize,
+        fuse: opts.fuse,
         ...pipelineFlagsFrom(opts, (t) => process.stderr.write(t), activeConfig.passes),
         guard: { force: opts.force ?? false },
       });
@@ -242,7 +246,9 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--repeats <n>', 'timed batches per measurement (median reported)', (v) => parseInt(v, 10), 5)
     .option('--cflags <flags>', 'C compiler flags for the timed build', BENCH_CFLAGS)
     .option('-t, --target <target>', 'c: generated C vs onnxruntime-node; wgsl: Kiln\'s WGSL vs onnxruntime-web\'s WebGPU provider in headless Chromium', 'c')
-    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string }) => {
+    .option('--no-canonicalize', 'compile without graph canonicalization (to measure what it brings; target c)')
+    .option('--no-fuse', 'compile without kernel fusion (to measure what it brings; target c)')
+    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean }) => {
       const out = jsonOutput(opts.json);
       if (opts.target === 'wgsl') return benchWgslCommand(dirs, opts.repeats, out);
       if (opts.target !== 'c') throw new KilnError('usage', `kiln bench --target must be c or wgsl, not '${opts.target}'`);
@@ -252,6 +258,8 @@ export function registerCommands(program: Command, main: InProcessMain): void {
       const rows = await runBench(dirs, {
         repeats: opts.repeats,
         cflags: opts.cflags,
+        canonicalize: opts.canonicalize,
+        fuse: opts.fuse,
         onStart: (folders) => (progress = createProgress({ label: 'bench', total: folders.length })),
         onModel: (i, folder) => progress?.tick(i, path.basename(folder)),
         onRow: (r) => {

@@ -36,6 +36,9 @@ export interface BenchOptions {
   /** Minimum wall time of one timed batch, in ms. */
   minBatchMs?: number;
   cflags?: string;
+  /** Graph canonicalization and kernel fusion (default on; off to measure what they bring). */
+  canonicalize?: boolean;
+  fuse?: boolean;
   /** Called once with the model folders found, before the first is measured. */
   onStart?: (folders: readonly string[]) => void;
   /** Called before each model folder is measured (index into the list given to onStart). */
@@ -142,7 +145,7 @@ export async function benchModel(folder: string, opts: BenchOptions = {}): Promi
   try {
     const { feedValues, shapes } = benchInputs(folder);
     const out = path.join(work, 'c');
-    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes });
+    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes, canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true });
     execFileSync('make', ['-s', '-C', out, `CFLAGS=${opts.cflags ?? BENCH_CFLAGS}`], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
     const inputFiles = feedValues.map((f, i) => {
       const p = path.join(work, `in${i}.bin`);

@@ -23,7 +23,8 @@ import { MEMORY_PLAN } from '../ir/kernel/layout.js';
 import { DEFAULT_ILP_MS, type MemoryPlan, type MemoryStrategy } from '../passes/plan-memory.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
 import { checkOutputFile, checkOutputFolder, openDumpFolder, writeFileAtomic, writeOutputFolder, type OutputGuard } from './output.js';
-import { checkTargetDtypes, resolveTarget, targetContext, targetSteps, type ResolvedTarget } from './targets.js';
+import { canonicalizeSteps, checkTargetDtypes, fuseSteps, resolveTarget, targetContext, targetSteps, type ResolvedTarget } from './targets.js';
+import { FUSION_RESULT, type FusionDecision } from '../passes/fuse.js';
 
 export interface CompileOptions extends PipelineFlags {
   /** `name` or `name:value` (the target's first option), e.g. `c`, `mcu:stm32f446`. */
@@ -51,6 +52,10 @@ export interface CompileOptions extends PipelineFlags {
   allowOverflow?: boolean;
   /** Patch-based execution: 'off' (default), 'auto' (as the target's prelude decides; mcu: when the peak exceeds the board's SRAM) or a grid 'RxC'. */
   patches?: 'auto' | 'off' | string;
+  /** Graph canonicalization after specialization (default true; `--no-canonicalize`). */
+  canonicalize?: boolean;
+  /** Kernel fusion after lowering (default true; `--no-fuse`). */
+  fuse?: boolean;
 }
 
 /**
@@ -150,8 +155,8 @@ export function checkPrintNames(flags: PipelineFlags, steps: readonly PipelineSt
 }
 
 /** The driver settings a target's pipeline gets from compile options. */
-export function compileSettings(opts: Pick<CompileOptions, 'memory' | 'timeLimitMs' | 'patches'>): PipelineSettings {
-  return { memory: opts.memory ?? 'auto', timeLimitSeconds: (opts.timeLimitMs ?? DEFAULT_ILP_MS) / 1000, patches: opts.patches ?? 'off' };
+export function compileSettings(opts: Pick<CompileOptions, 'memory' | 'timeLimitMs' | 'patches' | 'canonicalize' | 'fuse'>): PipelineSettings {
+  return { memory: opts.memory ?? 'auto', timeLimitSeconds: (opts.timeLimitMs ?? DEFAULT_ILP_MS) / 1000, patches: opts.patches ?? 'off', canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true };
 }
 
 /** The target a compile options object names (target spec, --board, --target-option). */
@@ -182,10 +187,12 @@ export function compilePipelineParts(opts: Omit<CompileOptions, 'out'>, target: 
   return {
     front: [
       { pass: lookupPass('specialize'), options: shapes },
+      ...canonicalizeSteps(settings), // eliminate-identity, fold-affine, dce
       ...patchSteps(opts.patches), // patch-based execution (src/passes/patch-execution.ts)
       ...prelude,
       ...graph,
       { pass: lookupPass('lower'), options: { schedule: opts.schedule ?? 'memory' } },
+      ...fuseSteps(target, settings),
       ...kernel,
     ],
     back: targetSteps(target, settings),
@@ -280,6 +287,8 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   }
   const ms = performance.now() - t0;
   report.compileMs = Math.round(ms);
+  const fusion = run.results.get(FUSION_RESULT) as FusionDecision[] | undefined;
+  if (fusion) report.fusion = fusion;
   report.passes = [...run.timeline, { name: `emit-${def.name}`, level: 'backend' as PassRecord['level'], ms: Math.round((performance.now() - t1) * 100) / 100 }];
   emitted.files.set('report.json', `${JSON.stringify(report, null, 2)}\n`);
   const plan = run.results.get(MEMORY_PLAN) as MemoryPlan | undefined;

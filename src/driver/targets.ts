@@ -74,6 +74,23 @@ export function targetNames(): string[] {
 /** Settings of the pipelines `run`, `conformance` and `fuzz` use: fast ILP budgets (as before the target API). */
 export const RUN_SETTINGS: PipelineSettings = { memory: 'auto', timeLimitSeconds: 1, levelTimeLimitSeconds: 5, patches: 'off' };
 
+/** Graph canonicalization run after specialization unless settings.canonicalize is false. */
+export const CANONICALIZE_PIPELINE = 'eliminate-identity,fold-affine,dce';
+
+export function canonicalizeSteps(settings: PipelineSettings): PipelineStep[] {
+  return settings.canonicalize === false ? [] : parsePipeline(CANONICALIZE_PIPELINE);
+}
+
+/**
+ * The fuse pass run right after lowering (every kernel target gets it), with the target's device
+ * profile (its roofline's) for the cost model and fast-memory capacity; none when settings.fuse is false.
+ */
+export function fuseSteps(t: ResolvedTarget, settings: PipelineSettings): PipelineStep[] {
+  if (settings.fuse === false || t.def.level !== 'kernel') return [];
+  const device = t.def.roofline?.(t.options).name;
+  return parsePipeline(device !== undefined ? `fuse{device=${device}}` : 'fuse');
+}
+
 /** The target's pipeline after lowering, as steps. */
 export function targetSteps(t: ResolvedTarget, settings: PipelineSettings): PipelineStep[] {
   return t.def.level === 'kernel' ? parsePipeline(t.def.pipeline(t.options, settings)) : [];
@@ -96,7 +113,7 @@ export function checkTargetDtypes(def: TargetDefinition, program: Program): void
 export function lowerForTarget(t: ResolvedTarget, module: Module, inputs: readonly (RtValue | undefined)[], settings: PipelineSettings = RUN_SETTINGS): { program: Program; feeds: Tensor[]; results: Map<string, unknown> } {
   specializeInputs(module, inputs);
   // through the pass manager so the verifier runs on the program whenever verification is on
-  const steps: PipelineStep[] = [{ pass: lookupPass('lower'), options: { schedule: 'memory' } }, ...targetSteps(t, settings)];
+  const steps: PipelineStep[] = [...canonicalizeSteps(settings), { pass: lookupPass('lower'), options: { schedule: 'memory' } }, ...fuseSteps(t, settings), ...targetSteps(t, settings)];
   const r = runPipeline({ level: 'graph', module }, steps);
   const program = (r.state as { program: Program }).program;
   // program inputs are the graph inputs without a default, in order

@@ -17,9 +17,12 @@ import { mapGpuPass } from './map-gpu.js';
 import { foldQdqPass } from './fold-qdq.js';
 import { requantPass } from './requant.js';
 import { hlsFoldPass } from './hls-fold.js';
+import { foldAffinePass } from './fold-affine.js';
+import { fusePass } from './fuse.js';
 
 for (const p of [foldConstantsPass, specializePass, scheduleMemoryPass, lowerPass, planMemoryPass]) registerPass(p);
-for (const p of [dcePass, eliminateIdentityPass, csePass]) registerPass(p);
+for (const p of [dcePass, eliminateIdentityPass, csePass, foldAffinePass]) registerPass(p);
+registerPass(fusePass);
 registerPass(patchExecutionPass);
 registerPass(placeLevelsPass);
 registerPass(mapGpuPass);

@@ -1,7 +1,9 @@
 /**
  * Removes ops that return their input unchanged: Identity, Dropout in inference mode (mask unused),
  * Cast/CastLike to the input's own element type, Transpose by the identity permutation, and
- * Reshape/Flatten/Squeeze/Unsqueeze/Expand whose static output shape is the input's. Uses of the
+ * Reshape/Flatten/Squeeze/Unsqueeze/Expand whose static output shape is the input's. A Transpose of
+ * a Transpose first reads the inner one's input with the composed permutation (so a pair that
+ * cancels becomes an identity Transpose and goes; the inner one goes with dce when unused). Uses of the
  * output are rewired to the input. When the output is a graph output (a name of the interface), the
  * input's producer is made to produce that output instead; if the input has no producer in the same
  * graph (a graph input, a constant, an outer value) the op stays.
@@ -68,6 +70,34 @@ export function isNoOp(node: Node, opset: number, used: ReadonlySet<Value>): boo
   }
 }
 
+/** The permutation of a Transpose over a rank-`rank` input (absent: the dims reversed). */
+function permOf(node: Node, rank: number): number[] | null {
+  const perm = node.attrs.get('perm');
+  if (perm === undefined) return Array.from({ length: rank }, (_, i) => rank - 1 - i);
+  return perm.kind === 'ints' && perm.value.length === rank ? [...perm.value] : null;
+}
+
+/** Transpose(Transpose(x, p1), p2) → Transpose(x, p1∘p2); returns how many were rewritten. */
+function composeTransposes(graph: Graph): number {
+  let n = 0;
+  for (const node of graph.nodes) {
+    for (const sg of node.subgraphs()) n += composeTransposes(sg);
+    if (node.opType !== 'Transpose' || normalizeDomain(node.domain) !== '') continue;
+    const inner = node.inputs[0]?.producer;
+    if (!inner || inner.opType !== 'Transpose' || normalizeDomain(inner.domain) !== '' || !graph.nodes.includes(inner)) continue;
+    const rank = inner.inputs[0]?.tensorType?.shape?.length;
+    if (rank === undefined) continue;
+    const p1 = permOf(inner, rank);
+    const p2 = permOf(node, rank);
+    if (!p1 || !p2) continue;
+    // out2[j] = out1 dim p2[j] = in dim p1[p2[j]]
+    node.inputs[0] = inner.inputs[0]!;
+    node.attrs.set('perm', { kind: 'ints', value: p2.map((j) => p1[j]!) });
+    n++;
+  }
+  return n;
+}
+
 function eliminateInGraph(graph: Graph, module: Module, used: ReadonlySet<Value>, subst: Map<Value, Value>): number {
   let removed = 0;
   const outputs = new Set(graph.outputs);
@@ -106,15 +136,16 @@ function eliminateInGraph(graph: Graph, module: Module, used: ReadonlySet<Value>
 
 /** Removes no-op nodes; returns how many. */
 export function eliminateIdentities(module: Module): number {
+  const composed = composeTransposes(module.graph);
   const subst = new Map<Value, Value>();
-  const removed = eliminateInGraph(module.graph, module, usedValues(module.graph), subst);
+  const removed = composed + eliminateInGraph(module.graph, module, usedValues(module.graph), subst);
   substituteUses(module.graph, subst, { outputs: false });
   return removed;
 }
 
 export const eliminateIdentityPass = definePass({
   name: 'eliminate-identity',
-  description: 'remove no-op nodes (Identity, inference Dropout, Cast to the same type, identity Transpose, Reshape to the same shape) and rewire their uses',
+  description: 'remove no-op nodes (Identity, inference Dropout, Cast to the same type, identity Transpose, Reshape to the same shape) and rewire their uses; Transpose pairs compose into one',
   options: {},
   run: (module) => eliminateIdentities(module) > 0,
 });

@@ -52,7 +52,29 @@ export function parseIrText(text: string, file = '<input>'): IrText {
 }
 
 export function parseProgramText(text: string, file = '<input>'): Program {
-  return new ProgramBuilder(file).program(parseKernelSyntax(text, file));
+  const program = new ProgramBuilder(file).program(parseKernelSyntax(text, file));
+  const notes = programNotes(text);
+  if (notes.length > 0) program.notes = notes;
+  return program;
+}
+
+/** Topics of the notes passes leave in a program (Program.notes); other comments are dropped. */
+const NOTE_TOPICS = ['fusion'];
+
+/**
+ * The `// <topic>: …` lines after the header (Program.notes), in order. Comments are otherwise
+ * skipped by the lexer, so these are found on the text's lines.
+ */
+function programNotes(text: string): string[] {
+  const lines = text.split(/\r?\n/);
+  const start = lines.findIndex((l) => /^\s*kiln\.kernel\b/.test(l));
+  const re = new RegExp(`^\\s*// ((?:${NOTE_TOPICS.join('|')}): .*?)\\s*$`);
+  const out: string[] = [];
+  for (const l of lines.slice(start + 1)) {
+    const m = re.exec(l);
+    if (m) out.push(m[1]!);
+  }
+  return out;
 }
 
 function parseKernelSyntax(text: string, file: string): KProgramAst {

@@ -210,6 +210,7 @@ export function printProgram(p: Program, opts: PrintOptions = {}): string {
   p.buffers.forEach((b, i) => lines.push(`  ${printBuffer(b, i, opts)}`));
   lines.push(`  inputs (${p.inputs.map((b) => printValueName(b.name)).join(', ')})`);
   lines.push(`  outputs (${p.outputs.map((b) => printValueName(b.name)).join(', ')})`);
+  for (const n of p.notes ?? []) lines.push(`  // ${n}`);
   for (const k of p.kernels) lines.push(printKernel(k, '  '));
   lines.push('}');
   return `${lines.join('\n')}\n`;

@@ -145,6 +145,12 @@ export interface Program {
    * graph carries it at its boundary: what firmware needs to quantize its data (real = scale * (q - zeroPoint)).
    */
   ioQuant?: { inputs: (IoQuant | null)[]; outputs: (IoQuant | null)[] };
+  /**
+   * Decisions passes explain in the text form, e.g. the fuse pass's `fusion: rejected … because …`
+   * (printed as `// <note>` lines after `outputs`, read back by the parser). Each starts with its
+   * topic and a colon.
+   */
+  notes?: string[];
 }
 
 /** Per-tensor affine quantization of a program input or output. */

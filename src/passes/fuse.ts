@@ -1,0 +1,563 @@
+/**
+ * Kernel-level fusion: an elementwise kernel that reads exactly the element another kernel just
+ * stored is folded into that kernel's store (an epilogue: bias, activation, residual add, clip, …),
+ * and chains of elementwise kernels become one loop nest. It works on the kernel IR alone, never on
+ * the op a kernel came from, so every backend gets it.
+ *
+ * By default the producer must itself be elementwise (chains); epilogues inside other loop nests
+ * (convolution/GEMM tiles, depthwise loops) need `tiles=true`, because gcc then stops vectorizing
+ * them (measured 2-8x slower C; docs/fusion.md).
+ *
+ * Legality, from access functions:
+ *  - the consumer E is *pointwise*: a perfect nest of loops from 0 to constant bounds whose body is
+ *    `let`s and one store, at the row-major flat index of the loop variables (it writes each of its N
+ *    elements once, in any order);
+ *  - of what the group F writes, E reads one buffer X, only at that same flat index, X has exactly N
+ *    elements and F is its only writer (so F stores every element of X, and its last store of each
+ *    element is the value E reads);
+ *  - F does not touch E's output.
+ * Then each `store X[i] = v` in F becomes `let t = v; [store X[i] = t;] <E's body at element i>` with
+ * E's loads of X replaced by t and its loop variables recovered from i. X disappears (its stores and
+ * its buffer) when nothing else reads it; otherwise it is still stored.
+ *
+ * Which groups form: groups are runs of consecutive kernels (so no kernel moves past another), and a
+ * dynamic program over the kernel sequence picks the partition with the smallest predicted time
+ * (kernel-cost.ts roofline estimates of the fused kernels themselves), under the fast-memory
+ * capacity: a fusion is rejected when the epilogue operands of one register tile of the producer
+ * (the stores to X one block runs without a loop between them, all live at once) exceed it. Every fusion and every rejected candidate (a kernel reading what the group
+ * before it writes) is recorded in Program.notes (`fusion: …`, printed in the dump) and in
+ * ctx.results 'fusion' (report.json).
+ */
+import { KilnError } from '../ir/errors.js';
+import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
+import { getDevice } from '../costmodel/devices.js';
+import { kernelCounts } from '../costmodel/kernel-cost.js';
+import { byteWidth } from '../ir/dtype.js';
+import { DEFAULT_HOST_PROFILE, type Roofline } from '../costmodel/roofline.js';
+import { definePass } from './pass.js';
+import { planMemory } from './plan-memory.js';
+
+/** One decision, as report.json lists it. */
+export interface FusionDecision {
+  kernels: string[];
+  decision: 'fused' | 'rejected';
+  reason: string;
+  /** Predicted cycles of the kernels apart and fused (roofline of the device). */
+  predictedBefore: number;
+  predictedAfter: number | null;
+}
+
+export const FUSION_RESULT = 'fusion';
+
+/** Longest group considered (the DP is over runs of consecutive kernels). */
+const MAX_GROUP = 8;
+
+type Store = Extract<Stmt, { k: 'store' }>;
+type Let = Extract<Stmt, { k: 'let' }>;
+
+interface Pointwise {
+  /** Loop variables outermost first, with their trip counts. */
+  loops: { v: string; n: number }[];
+  lets: Let[];
+  store: Store;
+  n: number;
+}
+
+/** A linear index form: coefficient per variable plus a constant. */
+type Linear = Map<string, number>;
+const CONST = '';
+
+function linearOf(e: Expr, defs: ReadonlyMap<string, Expr>): Linear | null {
+  switch (e.k) {
+    case 'const':
+      return typeof e.v === 'number' && Number.isSafeInteger(e.v) ? new Map([[CONST, e.v]]) : null;
+    case 'var': {
+      if (e.t !== 'index') return null;
+      const d = defs.get(e.name);
+      return d ? linearOf(d, defs) : new Map([[e.name, 1]]);
+    }
+    case 'bin': {
+      if (e.t !== 'index') return null;
+      const a = linearOf(e.a, defs);
+      const b = linearOf(e.b, defs);
+      if (!a || !b) return null;
+      if (e.op === 'add' || e.op === 'sub') {
+        const out = new Map(a);
+        for (const [k, v] of b) out.set(k, (out.get(k) ?? 0) + (e.op === 'add' ? v : -v));
+        return out;
+      }
+      if (e.op === 'mul') {
+        const isConst = (l: Linear): boolean => [...l.keys()].every((k) => k === CONST);
+        const [c, l] = isConst(a) ? [a.get(CONST) ?? 0, b] : isConst(b) ? [b.get(CONST) ?? 0, a] : [null, null];
+        if (c === null || l === null) return null;
+        return new Map([...l].map(([k, v]) => [k, v * c]));
+      }
+      return null;
+    }
+    default:
+      return null;
+  }
+}
+
+function sameLinear(a: Linear, b: Linear): boolean {
+  const keys = new Set([...a.keys(), ...b.keys()]);
+  for (const k of keys) if ((a.get(k) ?? 0) !== (b.get(k) ?? 0)) return false;
+  return true;
+}
+
+function walkExpr(e: Expr, f: (e: Expr) => void): void {
+  f(e);
+  switch (e.k) {
+    case 'load': walkExpr(e.idx, f); break;
+    case 'bin': walkExpr(e.a, f); walkExpr(e.b, f); break;
+    case 'un': case 'cast': walkExpr(e.a, f); break;
+    case 'select': walkExpr(e.c, f); walkExpr(e.a, f); walkExpr(e.b, f); break;
+    default: break;
+  }
+}
+
+function walkStmts(ss: readonly Stmt[], st: (s: Stmt) => void, ex: (e: Expr) => void): void {
+  for (const s of ss) {
+    st(s);
+    switch (s.k) {
+      case 'for': walkExpr(s.lo, ex); walkExpr(s.hi, ex); walkStmts(s.body, st, ex); break;
+      case 'if': walkExpr(s.c, ex); walkStmts(s.then, st, ex); walkStmts(s.else, st, ex); break;
+      case 'store': walkExpr(s.idx, ex); walkExpr(s.val, ex); break;
+      case 'let': walkExpr(s.init, ex); break;
+      case 'set': walkExpr(s.val, ex); break;
+    }
+  }
+}
+
+/** Storage buffers a kernel stores to, and those it loads from. */
+function accesses(k: Kernel): { writes: Set<KBuffer>; reads: Set<KBuffer> } {
+  const writes = new Set<KBuffer>();
+  const reads = new Set<KBuffer>();
+  walkStmts(k.body, (s) => void (s.k === 'store' && writes.add(storageOf(s.buf))), (e) => void (e.k === 'load' && reads.add(storageOf(e.buf))));
+  return { writes, reads };
+}
+
+/** Every variable name a kernel declares (loop variables and lets). */
+function declaredNames(k: Kernel): Set<string> {
+  const out = new Set<string>();
+  walkStmts(k.body, (s) => void (s.k === 'for' ? out.add(s.v) : s.k === 'let' ? out.add(s.name) : undefined), () => {});
+  return out;
+}
+
+const constNum = (e: Expr): number | null => (e.k === 'const' && typeof e.v === 'number' ? e.v : null);
+
+/** E's pointwise form, or why it has none. */
+function pointwiseForm(k: Kernel): Pointwise | string {
+  const loops: { v: string; n: number }[] = [];
+  let body: readonly Stmt[] = k.body;
+  while (body.length === 1 && body[0]!.k === 'for') {
+    const f = body[0]!;
+    if (constNum(f.lo) !== 0 || constNum(f.hi) === null) return 'its loop bounds are not constants from 0';
+    loops.push({ v: f.v, n: constNum(f.hi)! });
+    body = f.body;
+  }
+  if (loops.length === 0) return 'it is not one loop nest';
+  const lets: Let[] = [];
+  let store: Store | null = null;
+  for (const s of body) {
+    if (s.k === 'let' && store === null) lets.push(s);
+    else if (s.k === 'store' && store === null) store = s;
+    else return 'its loop body is not lets and one store (a reduction, a branch or several stores)';
+  }
+  if (!store) return 'it stores nothing';
+  const defs = new Map(lets.map((l) => [l.name, l.init] as const));
+  const lin = linearOf(store.idx, defs);
+  if (!lin) return 'its store index is not affine in its loop variables';
+  // row-major: innermost coefficient 1, each outer one the product of the trip counts inside it
+  let stride = 1;
+  const want: Linear = new Map([[CONST, 0]]);
+  for (let i = loops.length - 1; i >= 0; i--) {
+    want.set(loops[i]!.v, stride);
+    stride *= loops[i]!.n;
+  }
+  if (!sameLinear(lin, want)) return 'it does not store each element of its loop space once, in row-major order';
+  if (bufferSize(storageOf(store.buf)) !== stride) return 'its loop space is not its whole output';
+  return { loops, lets, store, n: stride };
+}
+
+interface FuseOk {
+  kernel: Kernel;
+  /** The intermediate buffer E read from F. */
+  x: KBuffer;
+  /** Whether X is still stored (something else reads it, or it is not a temp). */
+  kept: boolean;
+}
+
+class Fuser {
+  constructor(private readonly tiles: boolean) {}
+  private counter = 0;
+  /** How many kernels store to each storage buffer, and read it (the whole program). */
+  private writers = new Map<KBuffer, number>();
+  private readers = new Map<KBuffer, Set<Kernel>>();
+
+  index(kernels: readonly Kernel[]): void {
+    this.writers.clear();
+    this.readers.clear();
+    for (const k of kernels) {
+      const a = accesses(k);
+      for (const b of a.writes) this.writers.set(b, (this.writers.get(b) ?? 0) + 1);
+      for (const b of a.reads) {
+        let s = this.readers.get(b);
+        if (!s) this.readers.set(b, (s = new Set()));
+        s.add(k);
+      }
+    }
+  }
+
+  /** Whether E reads something F writes (a candidate worth explaining when it is rejected). */
+  depends(f: Kernel, e: Kernel): boolean {
+    const w = accesses(f).writes;
+    return [...accesses(e).reads].some((b) => w.has(b));
+  }
+
+  /**
+   * F with E as its epilogue, or why not. `members` are the original kernels already in F (their
+   * reads of X do not keep X alive).
+   */
+  fuse(f: Kernel, e: Kernel, members: readonly Kernel[]): FuseOk | string {
+    const pw = pointwiseForm(e);
+    if (typeof pw === 'string') return `@${e.name} is not elementwise: ${pw}`;
+    const fa = accesses(f);
+    const y = storageOf(pw.store.buf);
+    if (fa.writes.has(y) || fa.reads.has(y)) return `@${f.name} touches %${y.name}, which @${e.name} writes`;
+    const defs = new Map(pw.lets.map((l) => [l.name, l.init] as const));
+    const storeLin = linearOf(pw.store.idx, defs)!;
+    let x: KBuffer | null = null;
+    let bad: string | null = null;
+    const check = (ex: Expr): void => {
+      if (ex.k !== 'load' || bad) return;
+      const s = storageOf(ex.buf);
+      if (!fa.writes.has(s)) return;
+      if (x !== null && x !== s) bad = `@${e.name} reads two buffers @${f.name} writes (%${x.name}, %${s.name})`;
+      else if (!(() => { const l = linearOf(ex.idx, defs); return l !== null && sameLinear(l, storeLin); })()) bad = `@${e.name} reads %${s.name} at another element than the one it stores`;
+      x = s;
+    };
+    for (const l of pw.lets) walkExpr(l.init, check);
+    walkExpr(pw.store.idx, check);
+    walkExpr(pw.store.val, check);
+    if (bad) return bad;
+    if (x === null) return `@${e.name} reads nothing @${f.name} writes`;
+    const xb: KBuffer = x;
+    if (bufferSize(xb) !== pw.n) return `%${xb.name} has ${bufferSize(xb)} elements, @${e.name} iterates over ${pw.n}`;
+    if ((this.writers.get(xb) ?? 0) !== 1) return `%${xb.name} is written by ${this.writers.get(xb) ?? 0} kernels`;
+    // X stays when anything but E (and the members fused before) reads it, or it is a program output
+    const others = [...(this.readers.get(xb) ?? [])].filter((k) => k !== e && !members.includes(k));
+    if (!this.tiles && typeof pointwiseForm(f) === 'string') return `@${f.name} is not elementwise: an epilogue inside its loop nest keeps the C compiler from vectorizing it (measured: resnet8 8x, kws-dscnn 2x slower; fuse{tiles=true} allows it)`;
+    const keep = xb.role !== 'temp' || others.length > 0 || fa.reads.has(xb);
+    const taken = declaredNames(f);
+    const fresh = (base: string): string => {
+      let n: string;
+      do n = `${base}${this.counter++}`; while (taken.has(n));
+      taken.add(n);
+      return n;
+    };
+    const rewrite = (ss: readonly Stmt[]): Stmt[] => {
+      const out: Stmt[] = [];
+      for (const s of ss) {
+        switch (s.k) {
+          case 'for': out.push({ ...s, body: rewrite(s.body) }); break;
+          case 'if': out.push({ ...s, then: rewrite(s.then), else: rewrite(s.else) }); break;
+          case 'store':
+            if (storageOf(s.buf) !== xb) out.push(s);
+            else out.push(...this.epilogue(s, xb, keep, pw, fresh));
+            break;
+          default: out.push(s);
+        }
+      }
+      return out;
+    };
+    return { kernel: { name: f.name, origin: f.origin, body: rewrite(f.body) }, x: xb, kept: keep };
+  }
+
+  /** `store X[i] = v` with E's body after it at element i. */
+  private epilogue(s: Store, x: KBuffer, keep: boolean, pw: Pointwise, fresh: (b: string) => string): Stmt[] {
+    const out: Stmt[] = [];
+    const t = fresh('fv');
+    // the consumer must see the value as stored: rounded to X's type (a store rounds; a local of a
+    // narrow float type, or an f32 in the interpreter, would not)
+    const rounded: Expr = s.val.k === 'load' || s.val.k === 'const' ? s.val : { k: 'cast', t: x.dtype, a: s.val };
+    out.push({ k: 'let', name: t, t: x.dtype, init: rounded });
+    if (keep) out.push({ k: 'store', buf: s.buf, idx: s.idx, val: { k: 'var', t: x.dtype, name: t } });
+    let p: Expr = s.idx;
+    if (s.idx.k !== 'var' && s.idx.k !== 'const') {
+      const pn = fresh('fi');
+      out.push({ k: 'let', name: pn, t: 'index', init: s.idx });
+      p = { k: 'var', t: 'index', name: pn };
+    }
+    const vars = new Map<string, Expr>();
+    let stride = pw.n;
+    pw.loops.forEach(({ v, n }, i) => {
+      stride /= n;
+      let e: Expr = stride === 1 ? p : { k: 'bin', t: 'index', op: 'div', a: p, b: { k: 'const', t: 'index', v: stride } };
+      if (i > 0) e = { k: 'bin', t: 'index', op: 'mod', a: e, b: { k: 'const', t: 'index', v: n } };
+      vars.set(v, e);
+    });
+    const sub = (e: Expr): Expr => {
+      switch (e.k) {
+        case 'var': return vars.get(e.name) ?? e;
+        case 'const': return e;
+        case 'load': return storageOf(e.buf) === x ? { k: 'var', t: e.t, name: t } : { ...e, idx: sub(e.idx) };
+        case 'bin': return { ...e, a: sub(e.a), b: sub(e.b) };
+        case 'un': case 'cast': return { ...e, a: sub(e.a) };
+        case 'select': return { ...e, c: sub(e.c), a: sub(e.a), b: sub(e.b) };
+      }
+    };
+    for (const l of pw.lets) {
+      const n = fresh('fl');
+      out.push({ k: 'let', name: n, t: l.t, init: sub(l.init) });
+      vars.set(l.name, { k: 'var', t: l.t, name: n });
+    }
+    out.push({ k: 'store', buf: pw.store.buf, idx: p, val: sub(pw.store.val) });
+    return out;
+  }
+}
+
+/**
+ * The most stores to `x` one block of F runs without a loop between them (an unrolled register tile:
+ * 256 for an 8×32 GEMM tile); the epilogue's operands for all of them are live at once.
+ */
+function tileStores(ss: readonly Stmt[], x: KBuffer): number {
+  let here = 0;
+  let inner = 0;
+  const scan = (list: readonly Stmt[]): void => {
+    for (const s of list) {
+      if (s.k === 'store' && storageOf(s.buf) === x) here++;
+      else if (s.k === 'if') {
+        scan(s.then);
+        scan(s.else);
+      } else if (s.k === 'for') inner = Math.max(inner, tileStores(s.body, x));
+    }
+  };
+  scan(ss);
+  return Math.max(here, inner);
+}
+
+/** Predicted cycles of one kernel on the roofline. */
+function cyclesOf(k: Kernel, roof: Roofline): number {
+  const c = kernelCounts(k);
+  const bytes = c.loadBytes + c.storeBytes;
+  return Math.round(Math.max(c.flops / roof.flopsPerCycle + c.intOps / roof.intOpsPerCycle, bytes / roof.bytesPerCycle));
+}
+
+/** Bytes E moves per element besides its read of X (its other operands and its store). */
+function epilogueBytesPerElement(e: Kernel, x: KBuffer, n: number): number {
+  const c = kernelCounts(e);
+  return Math.max(0, (c.loadBytes + c.storeBytes) / n - elemBytes(x.dtype));
+}
+
+const elemBytes = (t: ScalarType): number => (t === 'index' ? 4 : byteWidth(t));
+
+/** The roofline and fast-memory capacity of a device profile (host: L1 data cache, mcu: SRAM). */
+function deviceFigures(name: string): { roof: Roofline; capacity: number } {
+  const d = getDevice(name);
+  if (d.kind === 'host') return { roof: d.roofline, capacity: d.caches.find((c) => c.level === 1)?.bytes ?? Infinity };
+  if (d.kind === 'mcu' && d.roofline) return { roof: d.roofline, capacity: d.sram.size };
+  throw new KilnError('usage', `fuse: device '${name}' has no roofline (a host or mcu profile of kiln devices)`);
+}
+
+function parseBytes(s: string): number {
+  const m = /^(\d+)\s*(B|KiB|MiB)?$/.exec(s.trim());
+  if (!m) throw new KilnError('usage', `fuse: capacity '${s}' must be bytes, e.g. 32768 or 32KiB`);
+  return Number(m[1]) * (m[2] === 'KiB' ? 1024 : m[2] === 'MiB' ? 1024 * 1024 : 1);
+}
+
+interface Segment {
+  end: number;
+  kernel: Kernel;
+  cycles: number;
+  removed: KBuffer[];
+}
+
+/** Fuses the program's kernels in place; returns the decisions. */
+export function fuseProgram(program: Program, opts: { device?: string; capacity?: number; keepArena?: boolean; tiles?: boolean } = {}): FusionDecision[] {
+  const dev = deviceFigures(opts.device ?? DEFAULT_HOST_PROFILE);
+  const capacity = opts.capacity ?? dev.capacity;
+  const ks = hoistElementwise(program.kernels);
+  const fuser = new Fuser(opts.tiles ?? false);
+  fuser.index(ks);
+  const single = ks.map((k) => cyclesOf(k, dev.roof));
+  // candidate groups from each start, and why each one stops growing
+  const segments: Segment[][] = ks.map(() => []);
+  const stops = new Map<number, { next: number; reason: string; before: number; after: number | null }>();
+  for (let j = 0; j < ks.length; j++) {
+    let f = ks[j]!;
+    const removed: KBuffer[] = [];
+    let before = single[j]!;
+    for (let i = j + 1; i < ks.length && i - j < MAX_GROUP; i++) {
+      const e = ks[i]!;
+      if (!fuser.depends(f, e)) break;
+      before += single[i]!;
+      const r = fuser.fuse(f, e, ks.slice(j, i));
+      if (typeof r === 'string') {
+        stops.set(j, { next: i, reason: r, before, after: null });
+        break;
+      }
+      const next = cyclesOf(r.kernel, dev.roof);
+      const tile = tileStores(f.body, r.x);
+      const added = tile * epilogueBytesPerElement(e, r.x, bufferSize(r.x));
+      if (added > capacity) {
+        stops.set(j, { next: i, reason: `the epilogue's operands for a tile of ${tile} stores take ${Math.round(added)} B, over the fast-memory capacity ${capacity} B`, before, after: next });
+        break;
+      }
+      f = r.kernel;
+      if (!r.kept) removed.push(r.x);
+      segments[j]!.push({ end: i + 1, kernel: f, cycles: next, removed: [...removed] });
+    }
+  }
+  // DP over prefixes: best[i] = least predicted cycles of kernels [0, i)
+  const n = ks.length;
+  const best = new Array<number>(n + 1).fill(Infinity);
+  const choice = new Array<Segment | null>(n + 1).fill(null);
+  best[0] = 0;
+  for (let j = 0; j < n; j++) {
+    if (best[j] === Infinity) continue;
+    if (best[j]! + single[j]! < best[j + 1]!) {
+      best[j + 1] = best[j]! + single[j]!;
+      choice[j + 1] = null;
+    }
+    for (const s of segments[j]!) {
+      // ties go to the larger group: fewer kernels, fewer intermediate buffers
+      if (best[j]! + s.cycles <= best[s.end]!) {
+        best[s.end] = best[j]! + s.cycles;
+        choice[s.end] = s;
+      }
+    }
+  }
+  const groups: { start: number; seg: Segment | null }[] = [];
+  for (let i = n; i > 0;) {
+    const s = choice[i]!;
+    const start = s ? segmentStart(segments, s) : i - 1;
+    groups.unshift({ start, seg: s });
+    i = start;
+  }
+  // the arena must not grow: the groups are checked with the memory planner's heuristics (no ILP),
+  // and while the fused program's arena is larger than the unfused one's, the group whose absence
+  // helps most is dropped (its kernels stay apart; fusion packs buffers differently, never more)
+  const accepted = new Set(groups.filter((g) => g.seg !== null));
+  const assemble = (): { kernels: Kernel[]; gone: Set<KBuffer> } => {
+    const kernels: Kernel[] = [];
+    const gone = new Set<KBuffer>();
+    for (const g of groups) {
+      if (g.seg && accepted.has(g)) {
+        kernels.push(g.seg.kernel);
+        for (const b of g.seg.removed) gone.add(b);
+      } else kernels.push(...ks.slice(g.start, g.seg ? g.seg.end : g.start + 1));
+    }
+    return { kernels, gone };
+  };
+  const gain = (g: (typeof groups)[number]): number => ks.slice(g.start, g.seg!.end).reduce((a, _, i) => a + single[g.start + i]!, 0) - g.seg!.cycles;
+  const arenaOf = (kernels: Kernel[], gone: ReadonlySet<KBuffer>): number =>
+    planMemory({ ...program, kernels, buffers: program.buffers.filter((b) => !gone.has(storageOf(b))) }, { timeLimitMs: 0 }).arenaBytes;
+  const grown = new Map<(typeof groups)[number], string>();
+  let result = assemble();
+  if (accepted.size > 0 && opts.keepArena !== false) {
+    const base = arenaOf(program.kernels, new Set());
+    let arena = arenaOf(result.kernels, result.gone);
+    while (arena > base) {
+      // drop the group whose absence gives the smallest arena (ties: the least predicted gain)
+      let pick: { g: (typeof groups)[number]; arena: number } | null = null;
+      for (const g of [...accepted].sort((a, b) => gain(a) - gain(b) || a.start - b.start)) {
+        accepted.delete(g);
+        const r = assemble();
+        accepted.add(g);
+        const a = arenaOf(r.kernels, r.gone);
+        if (pick === null || a < pick.arena) pick = { g, arena: a };
+      }
+      if (pick === null) {
+        result = { kernels: [...program.kernels], gone: new Set() }; // the hoisting alone grew it
+        break;
+      }
+      accepted.delete(pick.g);
+      grown.set(pick.g, `fusing it makes the planned arena ${arena} B, over the unfused ${base} B`);
+      result = assemble();
+      arena = pick.arena;
+    }
+  }
+  const decisions: FusionDecision[] = [];
+  for (const g of groups) {
+    const end = g.seg ? g.seg.end : g.start + 1;
+    const names = ks.slice(g.start, end).map((k) => k.name);
+    if (g.seg) {
+      const before = ks.slice(g.start, end).reduce((a, _, i) => a + single[g.start + i]!, 0);
+      const why = grown.get(g);
+      if (why !== undefined) decisions.push({ kernels: names, decision: 'rejected', reason: why, predictedBefore: before, predictedAfter: g.seg.cycles });
+      else decisions.push({ kernels: names, decision: 'fused', reason: g.seg.removed.length > 0 ? `reads what the kernel before stored, element by element; ${g.seg.removed.map((b) => `%${b.name}`).join(', ')} no longer stored` : 'reads what the kernel before stored, element by element', predictedBefore: before, predictedAfter: g.seg.cycles });
+    }
+    const stop = stops.get(g.start);
+    if (stop && stop.next === end) decisions.push({ kernels: [...names, ks[stop.next]!.name], decision: 'rejected', reason: stop.reason, predictedBefore: stop.before, predictedAfter: stop.after });
+    // a legal larger group the DP did not take: the cost model found it slower
+    const larger = segments[g.start]!.find((x) => x.end === end + 1);
+    if (larger) {
+      const before = ks.slice(g.start, end + 1).reduce((a, _, i) => a + single[g.start + i]!, 0);
+      decisions.push({ kernels: [...names, ks[end]!.name], decision: 'rejected', reason: 'the cost model predicts it slower than the kernels apart', predictedBefore: before, predictedAfter: larger.cycles });
+    }
+  }
+  program.kernels = result.kernels;
+  if (result.gone.size > 0) program.buffers = program.buffers.filter((b) => !result.gone.has(storageOf(b)));
+  const notes = (program.notes ?? []).filter((t) => !t.startsWith('fusion:'));
+  for (const d of decisions) {
+    const ks2 = d.kernels.map((k) => `@${k}`).join(' + ');
+    const pred = d.predictedAfter === null ? `${d.predictedBefore} cycles predicted apart` : `predicted ${d.predictedBefore} -> ${d.predictedAfter} cycles`;
+    notes.push(d.decision === 'fused' ? `fusion: fused ${ks2} (${pred})` : `fusion: rejected ${ks2} because ${d.reason} (${pred})`);
+  }
+  if (notes.length > 0) program.notes = notes;
+  return decisions;
+}
+
+/**
+ * Moves each elementwise kernel up to right after the latest kernel it depends on, when the kernels
+ * it passes neither write what it reads nor touch what it writes (so results are unchanged). The
+ * memory-aware order may have put an independent kernel between a producer and its epilogue; groups
+ * are runs of consecutive kernels, so this makes the pair a candidate.
+ */
+function hoistElementwise(kernels: readonly Kernel[]): Kernel[] {
+  const ks = [...kernels];
+  const acc = new Map(ks.map((k) => [k, accesses(k)] as const));
+  for (let i = 1; i < ks.length; i++) {
+    const e = ks[i]!;
+    if (typeof pointwiseForm(e) === 'string') continue;
+    const ea = acc.get(e)!;
+    let p = i - 1;
+    for (; p >= 0; p--) {
+      const a = acc.get(ks[p]!)!;
+      if ([...ea.reads].some((b) => a.writes.has(b)) || [...ea.writes].some((b) => a.writes.has(b) || a.reads.has(b))) break;
+    }
+    // only when the kernel it meets writes what it reads (a fusion candidate)
+    if (p < 0 || p >= i - 1 || ![...ea.reads].some((b) => acc.get(ks[p]!)!.writes.has(b))) continue;
+    ks.splice(i, 1);
+    ks.splice(p + 1, 0, e);
+  }
+  return ks;
+}
+
+function segmentStart(segments: readonly Segment[][], s: Segment): number {
+  return segments.findIndex((list) => list.includes(s));
+}
+
+export const fusePass = definePass({
+  name: 'fuse',
+  level: 'kernel',
+  description: 'fuse elementwise kernels into the store of the kernel whose output they read (epilogues, elementwise chains); groups chosen by a DP over the kernel sequence with kernel-cost estimates',
+  options: {
+    enabled: 'false turns the pass off (same as --no-fuse)',
+    device: `device profile for the cost model and the fast-memory capacity (host: L1, mcu: SRAM; default ${DEFAULT_HOST_PROFILE})`,
+    capacity: 'fast-memory capacity in bytes (e.g. 32KiB), instead of the device\'s',
+    tiles: 'true also fuses epilogues into producers that are not elementwise (convolution/GEMM tiles; default false: gcc then leaves them scalar)',
+  },
+  run(program, ctx) {
+    if (ctx.options.enabled === 'false') return false;
+    if (ctx.options.enabled !== undefined && ctx.options.enabled !== 'true') throw new KilnError('usage', `fuse: enabled='${ctx.options.enabled}' must be true or false`);
+    const decisions = fuseProgram(program, {
+      ...(ctx.options.device !== undefined ? { device: ctx.options.device } : {}),
+      ...(ctx.options.capacity !== undefined ? { capacity: parseBytes(ctx.options.capacity) } : {}),
+      tiles: ctx.options.tiles === 'true',
+    });
+    ctx.results.set(FUSION_RESULT, decisions);
+    return decisions.some((d) => d.decision === 'fused');
+  },
+});
