@@ -33,7 +33,7 @@ import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Progr
 import { getDevice } from '../costmodel/devices.js';
 import { kernelCounts } from '../costmodel/kernel-cost.js';
 import { byteWidth } from '../ir/dtype.js';
-import { DEFAULT_HOST_PROFILE, type Roofline } from '../costmodel/roofline.js';
+import { DEFAULT_HOST_PROFILE, fpgaRoofline, type Roofline } from '../costmodel/roofline.js';
 import { definePass } from './pass.js';
 import { planMemory } from './plan-memory.js';
 
@@ -352,12 +352,16 @@ function epilogueBytesPerElement(e: Kernel, x: KBuffer, n: number): number {
 
 const elemBytes = (t: ScalarType): number => (t === 'index' ? 4 : byteWidth(t));
 
-/** The roofline and fast-memory capacity of a device profile (host: L1 data cache, mcu: SRAM). */
+/** Bytes of one BRAM18K block (18 Kibit, of which 16 Kibit hold data at 8-bit widths and more at 9/18/36). */
+const BRAM18K_BYTES = 2304;
+
+/** The roofline and fast-memory capacity of a device profile (host: L1 data cache, mcu: SRAM, fpga: block RAM). */
 function deviceFigures(name: string): { roof: Roofline; capacity: number } {
   const d = getDevice(name);
   if (d.kind === 'host') return { roof: d.roofline, capacity: d.caches.find((c) => c.level === 1)?.bytes ?? Infinity };
   if (d.kind === 'mcu' && d.roofline) return { roof: d.roofline, capacity: d.sram.size };
-  throw new KilnError('usage', `fuse: device '${name}' has no roofline (a host or mcu profile of kiln devices)`);
+  if (d.kind === 'fpga') return { roof: fpgaRoofline(name), capacity: d.resources.bram18k * BRAM18K_BYTES };
+  throw new KilnError('usage', `fuse: device '${name}' has no roofline (a host, mcu or fpga profile of kiln devices)`);
 }
 
 function parseBytes(s: string): number {
