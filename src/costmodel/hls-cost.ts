@@ -18,7 +18,7 @@
  *  - BRAM18K of an array: banks × ceil(bits per bank / 18 Kib); an array of 1 Kib or less per bank
  *    is LUTRAM (LUTs, no BRAM). Arrays between layers are ping-pong buffers (twice).
  */
-import { loopIsParallel, mentions } from '../ir/kernel/parallel.js';
+import { combineIntervals, loopIsParallel, mentions, type Interval } from '../ir/kernel/parallel.js';
 import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
 
 export type For = Stmt & { k: 'for' };
@@ -256,10 +256,6 @@ function stmtsCost(ss: readonly Stmt[], cx: Ctx): OpCost {
   return out;
 }
 
-interface Interval {
-  lo: number;
-  hi: number;
-}
 const UNKNOWN: Interval = { lo: -Infinity, hi: Infinity };
 
 /** Interval of an index expression given the ranges of loop variables and index locals. */
@@ -276,19 +272,12 @@ export function interval(e: Expr, env: ReadonlyMap<string, Interval>): Interval 
     case 'bin': {
       const a = interval(e.a, env);
       const b = interval(e.b, env);
-      switch (e.op) {
-        case 'add': return { lo: a.lo + b.lo, hi: a.hi + b.hi };
-        case 'sub': return { lo: a.lo - b.hi, hi: a.hi - b.lo };
-        case 'mul': {
-          const xs = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi].map((x) => (Number.isNaN(x) ? 0 : x));
-          return { lo: Math.min(...xs), hi: Math.max(...xs) };
-        }
-        case 'div': return b.lo > 0 ? { lo: Math.min(a.lo / b.lo, a.lo / b.hi, 0), hi: Math.max(a.hi / b.lo, 0) } : UNKNOWN;
-        case 'mod': return b.lo > 0 && a.lo >= 0 ? { lo: 0, hi: b.hi - 1 } : UNKNOWN;
-        case 'min': return { lo: Math.min(a.lo, b.lo), hi: Math.min(a.hi, b.hi) };
-        case 'max': return { lo: Math.max(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
-        default: return UNKNOWN;
-      }
+      const c = combineIntervals(e.op, a, b);
+      if (c) return c;
+      // bounds for trip counts: a divisor's range is enough (no exact truncation needed)
+      if (e.op === 'div') return b.lo > 0 ? { lo: Math.min(a.lo / b.lo, a.lo / b.hi, 0), hi: Math.max(a.hi / b.lo, 0) } : UNKNOWN;
+      if (e.op === 'mod') return b.lo > 0 && a.lo >= 0 ? { lo: 0, hi: b.hi - 1 } : UNKNOWN;
+      return UNKNOWN;
     }
     default: return UNKNOWN;
   }

@@ -13,11 +13,30 @@
  * definitions, so accesses through them are analysed as the affine forms they are; callers pass
  * the definitions made between collapsed loops as `defs`.
  */
-import { storageOf, type Expr, type KBuffer, type Stmt } from './types.js';
+import { storageOf, type BinOp, type Expr, type KBuffer, type Stmt } from './types.js';
 
-interface Interval {
+export interface Interval {
   lo: number;
   hi: number;
+}
+
+/**
+ * Interval of `a op b` for the ops whose bounds follow from the operands' bounds alone (add, sub,
+ * mul, min, max); undefined for the others, whose rules differ between callers.
+ */
+export function combineIntervals(op: BinOp, a: Interval, b: Interval): Interval | undefined {
+  switch (op) {
+    case 'add': return { lo: a.lo + b.lo, hi: a.hi + b.hi };
+    case 'sub': return { lo: a.lo - b.hi, hi: a.hi - b.lo };
+    case 'mul': {
+      // 0 × ∞ is NaN: an unbounded side times a zero bound contributes 0
+      const p = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi].map((x) => (Number.isNaN(x) ? 0 : x));
+      return { lo: Math.min(...p), hi: Math.max(...p) };
+    }
+    case 'min': return { lo: Math.min(a.lo, b.lo), hi: Math.min(a.hi, b.hi) };
+    case 'max': return { lo: Math.max(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
+    default: return undefined;
+  }
 }
 
 /** Ranges of the loop variables in scope; enclosing fixed loops are absent (treated as points). */
@@ -95,15 +114,9 @@ function range(e: Expr, env: Env, point: ReadonlySet<string>): Interval {
       if (e.t !== 'index') return UNBOUNDED;
       const a = range(e.a, env, point);
       const b = range(e.b, env, point);
+      const c = combineIntervals(e.op, a, b);
+      if (c) return c;
       switch (e.op) {
-        case 'add': return { lo: a.lo + b.lo, hi: a.hi + b.hi };
-        case 'sub': return { lo: a.lo - b.hi, hi: a.hi - b.lo };
-        case 'mul': {
-          const p = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi].map((x) => (Number.isNaN(x) ? 0 : x));
-          return { lo: Math.min(...p), hi: Math.max(...p) };
-        }
-        case 'min': return { lo: Math.min(a.lo, b.lo), hi: Math.min(a.hi, b.hi) };
-        case 'max': return { lo: Math.max(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
         case 'div':
           // truncating division by a positive constant keeps the sign and shrinks the magnitude
           if (b.lo === b.hi && b.lo > 0) return { lo: Math.trunc(a.lo / b.lo), hi: Math.trunc(a.hi / b.lo) };
