@@ -57,6 +57,9 @@ export interface WgslBenchOptions {
   onRow?: (row: WgslBenchRow) => void;
 }
 
+/** onnxruntime-web's tensor types: onnxruntime-node's, plus float16 (bit patterns, as Kiln stores them). */
+const ORT_WEB_TYPES: Readonly<Record<string, string>> = { ...ORT_TYPES, f16: 'float16' };
+
 /** What the page script gets for one model. */
 interface PageJob {
   kilnModule: string;
@@ -207,7 +210,7 @@ async function benchOne(page: import('puppeteer-core').Page, folder: string, dir
     const compiled = compileModel(path.join(folder, 'model.onnx'), { target: 'wgsl', out: path.join(dir, 'kiln'), inputShapes: shapes });
     fs.copyFileSync(path.join(folder, 'model.onnx'), path.join(dir, 'model.onnx'));
     const inputs = feedValues.map((f, k) => {
-      const ortType = ({ ...ORT_TYPES, f16: 'float16' } as Record<string, string>)[f.t.dtype];
+      const ortType = ORT_WEB_TYPES[f.t.dtype];
       if (!ortType) throw new KilnError('unsupported', `input '${f.name}' of element type ${f.t.dtype} has no onnxruntime-web tensor type`);
       fs.writeFileSync(path.join(dir, `in${k}.bin`), tensorToBytes(f.t, false));
       return { name: f.name, ortType, dims: [...f.t.shape], url: `${url}/in${k}.bin` };

@@ -51,7 +51,7 @@ export const BENCH_CFLAGS = '-O3 -march=native -ffp-contract=fast -std=c99 -fno-
 /** onnxruntime's tensor type names (node and web) for Kiln's element types. */
 export const ORT_TYPES: Readonly<Record<string, string>> = { f32: 'float32', f64: 'float64', i8: 'int8', u8: 'uint8', i16: 'int16', u16: 'uint16', i32: 'int32', u32: 'uint32', i64: 'int64', u64: 'uint64', bool: 'bool' };
 
-export const median = (xs: number[]): number => {
+const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 };
