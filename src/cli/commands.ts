@@ -174,13 +174,14 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('-t, --target <target>', `target (${targetNames().join(', ')})`, 'interp')
     .option('--json [file]', 'the full report as JSON: on stdout (human text then goes to stderr), or into a file')
     .option('--filter <substr>', 'only cases whose name contains this')
+    .option('--every <n>', 'only every nth case in name order (a fixed sample; after --filter)', (v) => Number(v))
     .option('-j, --jobs <n>', 'parallel workers', (v) => parseInt(v, 10))
     .option('--timeout <ms>', 'time limit per case in milliseconds', (v) => parseInt(v, 10), 30000)
     .option('--families', 'print the per-family table')
     .option('--failures', 'list every case that did not pass, with its reason')
     .option('--board <name>', 'board for --target mcu (default mps2-an386)')
     .option('--target-option <key=value>', 'an option of the target (see kiln targets); repeatable', collect, [] as string[])
-    .action(async (dir: string, opts: { target: string; board?: string; targetOption: string[]; json?: string | boolean; filter?: string; jobs?: number; timeout: number; families?: boolean; failures?: boolean }) => {
+    .action(async (dir: string, opts: { target: string; board?: string; targetOption: string[]; json?: string | boolean; filter?: string; every?: number; jobs?: number; timeout: number; families?: boolean; failures?: boolean }) => {
       const targetOptions = { ...parseTargetOptions(opts.targetOption), ...(opts.board !== undefined ? { board: opts.board } : {}) };
       const target = resolveTarget(opts.target, targetOptions).label;
       const out = jsonOutput(opts.json);
@@ -190,6 +191,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         target: opts.target,
         targetOptions,
         filter: opts.filter,
+        every: opts.every,
         jobs: opts.jobs,
         caseTimeoutMs: opts.timeout,
         onStart: progress.start,

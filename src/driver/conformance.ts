@@ -21,6 +21,8 @@ export interface ConformanceOptions {
   /** Other target options (`--target-option key=value`). */
   targetOptions?: Readonly<Record<string, string>>;
   filter?: string;
+  /** Only every nth case in name order (after the filter): a fixed, deterministic sample. */
+  every?: number;
   jobs?: number;
   /** Per-case time limit in milliseconds. */
   caseTimeoutMs?: number;
@@ -95,7 +97,9 @@ function caseSize(caseDir: string): { macs: number; weightBytes: number } {
 export async function runConformance(dir: string, opts: ConformanceOptions): Promise<ConformanceReport> {
   // a usage error (unknown target, bad option) once, before any worker starts
   const target = resolveTarget(opts.target, opts.targetOptions);
-  const cases = findCases(dir, opts.filter);
+  const every = opts.every ?? 1;
+  if (!Number.isInteger(every) || every < 1) throw new KilnError('usage', `--every takes a whole number of at least 1, not '${opts.every}'`);
+  const cases = findCases(dir, opts.filter).filter((_, i) => i % every === 0);
   const timeout = opts.caseTimeoutMs ?? 30_000;
   const limits = new Map(cases.map((c) => [c, caseTimeoutMs(timeout, caseSize(c))]));
   opts.onStart?.(cases.length);
