@@ -56,3 +56,23 @@ describe.skipIf(!haveData || !haveCc)('conformance of generated C', () => {
     expect(asan.passed).toBeGreaterThan(300);
   }, 1_500_000);
 });
+
+describe.skipIf(!haveData || !haveCc)('conformance runs leave the temp folder as they found it', () => {
+  it('cases stopped at their time limit leave no build folder behind; --every takes every nth case', () => {
+    const tmp = tempDir();
+    const out = path.join(tempDir(), 'r.json');
+    const all = kiln(['conformance', path.join(ONNX_TESTS, 'node'), '--filter', 'test_conv_with', '--target', 'interp', '--json']);
+    const names = (JSON.parse(all.stdout) as Report).cases.map((c) => c.name);
+    expect(names.length).toBeGreaterThan(3);
+    // a "compiler" whose program outruns the time limit: every case is stopped while it runs, the
+    // last one when the run ends and the process exits
+    const slowCc = path.join(tempDir(), 'slow-cc');
+    fs.writeFileSync(slowCc, '#!/bin/sh\nprintf "#!/bin/sh\\nsleep 4\\n" > model\nchmod +x model\n', { mode: 0o755 });
+    const r = kiln(['conformance', path.join(ONNX_TESTS, 'node'), '--filter', 'test_conv_with', '--every', '2', '--target', 'c', '--timeout', '1500', '--json', out], { env: { TMPDIR: tmp, CC: slowCc } });
+    expect(r.code).toBe(0);
+    const report = JSON.parse(fs.readFileSync(out, 'utf8')) as Report;
+    expect(report.cases.map((c) => c.name)).toEqual(names.filter((_, i) => i % 2 === 0));
+    expect(report.cases.every((c) => c.status === 'error' && /timed out/.test(c.message))).toBe(true);
+    expect(fs.readdirSync(tmp)).toEqual([]);
+  });
+});

@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { setMaxTensorBytes } from '../ir/tensor.js';
 import { loadPlugin } from '../index.js';
 import { runCase } from './testcase.js';
+import { setScratchRoot } from '../backends/scratch.js';
 
 interface Job {
   caseDir: string;
@@ -10,8 +11,9 @@ interface Job {
   options: Record<string, string>;
 }
 
-const data = workerData as { maxTensorBytes?: number; plugins?: string[] } | null | undefined;
+const data = workerData as { maxTensorBytes?: number; plugins?: string[]; scratchRoot?: string } | null | undefined;
 if (data?.maxTensorBytes !== undefined) setMaxTensorBytes(data.maxTensorBytes);
+setScratchRoot(data?.scratchRoot);
 
 // plugins the main thread loaded (their passes, ops and targets) are registered here too
 const ready = (async () => {

@@ -107,21 +107,29 @@ export async function runConformance(dir: string, opts: ConformanceOptions): Pro
     const name = path.basename(caseDir);
     return { name, folder: path.basename(path.dirname(caseDir)), family: name, status: 'error', message, ms: timeout };
   };
-  const results = await runPool<{ caseDir: string; target: string; options: Record<string, string> }, CaseResult>(
-    new URL('./conformance-worker.js', import.meta.url),
-    cases.map((caseDir) => ({ caseDir, target: opts.target, options: { ...opts.targetOptions } })),
-    {
-      // a runtime that cannot live in several threads of one process (Dawn) gets one worker
-      workers: target.def.capabilities.oneThread ? 1 : opts.jobs ?? os.availableParallelism(),
-      // worker threads have their own module state: hand them the tensor byte limit and the plugins
-      workerData: { maxTensorBytes, plugins: loadedPluginFiles() },
-      timeoutMs: timeout,
-      timeoutFor: (job) => limits.get(job.caseDir) ?? timeout,
-      onTimeout: (job) => failed(job.caseDir, `timed out after ${limits.get(job.caseDir) ?? timeout} ms`),
-      onCrash: (job, message) => failed(job.caseDir, `worker crashed: ${message}`),
-      onProgress: opts.onProgress,
-    },
-  );
+  // every case's build folder goes under one root removed at the end: a case stopped at its time
+  // limit cannot clean up after itself
+  const scratchRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-conformance-'));
+  let results: CaseResult[];
+  try {
+    results = await runPool<{ caseDir: string; target: string; options: Record<string, string> }, CaseResult>(
+      new URL('./conformance-worker.js', import.meta.url),
+      cases.map((caseDir) => ({ caseDir, target: opts.target, options: { ...opts.targetOptions } })),
+      {
+        // a runtime that cannot live in several threads of one process (Dawn) gets one worker
+        workers: target.def.capabilities.oneThread ? 1 : opts.jobs ?? os.availableParallelism(),
+        // worker threads have their own module state: hand them the tensor byte limit and the plugins
+        workerData: { maxTensorBytes, plugins: loadedPluginFiles(), scratchRoot },
+        timeoutMs: timeout,
+        timeoutFor: (job) => limits.get(job.caseDir) ?? timeout,
+        onTimeout: (job) => failed(job.caseDir, `timed out after ${limits.get(job.caseDir) ?? timeout} ms`),
+        onCrash: (job, message) => failed(job.caseDir, `worker crashed: ${message}`),
+        onProgress: opts.onProgress,
+      },
+    );
+  } finally {
+    fs.rmSync(scratchRoot, { recursive: true, force: true });
+  }
 
   const count = (s: CaseStatus): number => results.filter((r) => r.status === s).length;
   return {

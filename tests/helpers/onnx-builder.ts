@@ -63,9 +63,9 @@ export interface CliResult {
 }
 
 /** Runs the built CLI (npm test builds first). */
-export function kiln(args: string[], opts: { cwd?: string; timeout?: number } = {}): CliResult {
+export function kiln(args: string[], opts: { cwd?: string; timeout?: number; env?: Record<string, string> } = {}): CliResult {
   try {
-    const stdout = execFileSync(process.execPath, [KILN, ...args], { cwd: opts.cwd ?? repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeout ?? 600_000, maxBuffer: 512 * 1024 * 1024, env: { ...process.env, CI: 'true' } });
+    const stdout = execFileSync(process.execPath, [KILN, ...args], { cwd: opts.cwd ?? repoRoot, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: opts.timeout ?? 600_000, maxBuffer: 512 * 1024 * 1024, env: { ...process.env, CI: 'true', ...opts.env } });
     return { code: 0, stdout, stderr: '' };
   } catch (e) {
     const err = e as { status: number | null; stdout: string; stderr: string };

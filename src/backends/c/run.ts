@@ -1,6 +1,5 @@
 /** Builds generated C with the system compiler and runs it through its harness. */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { KilnError } from '../../ir/errors.js';
@@ -10,6 +9,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, storageBytes, tensorToBytes } from '../../ir/rawdata.js';
 import type { MemoryLayout } from '../../ir/kernel/layout.js';
 import { emitC, type CProject } from './emit.js';
+import { makeScratchDir } from '../scratch.js';
 
 /** Flags for checking runs: the strict warning set is part of what is checked. */
 export const CHECK_CFLAGS = process.env.KILN_CFLAGS ?? '-std=c99 -O1 -Wall -Wextra -Werror -pedantic -fno-strict-aliasing';
@@ -33,7 +33,7 @@ export function cCompiler(): string {
 
 /** Compiles the program's C with `cc` and runs it on the inputs; returns the outputs. */
 export function runC(program: Program, name: string, inputs: readonly Tensor[], layout: MemoryLayout, opts: { cc?: string; cflags?: string; keepDir?: string } = {}): Tensor[] {
-  const dir = opts.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-c-'));
+  const dir = opts.keepDir ?? makeScratchDir('kiln-c-');
   try {
     const project = emitC(program, name, layout);
     writeProject(dir, project);

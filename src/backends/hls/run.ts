@@ -1,6 +1,5 @@
 /** C simulation of an HLS design: the design and its testbench built with g++ (as csim does) and run. */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { KilnError } from '../../ir/errors.js';
@@ -9,6 +8,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, tensorToBytes } from '../../ir/rawdata.js';
 import { storageBytes } from '../c/render.js';
 import { CSIM_CXXFLAGS } from './emit.js';
+import { makeScratchDir } from '../scratch.js';
 
 /** Extra flags of the sanitizer build (option sanitize=on): any ASan/UBSan report fails the run. */
 export const SANITIZE_CXXFLAGS = '-O0 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer';
@@ -28,7 +28,7 @@ function failure(what: string, e: unknown): KilnError {
 
 /** Writes the design, builds it with its testbench and returns the outputs of one run. */
 export function runCsim(program: Program, files: ReadonlyMap<string, string>, inputs: readonly Tensor[], opts: { sanitize?: boolean; keepDir?: string } = {}): Tensor[] {
-  const dir = opts.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-hls-'));
+  const dir = opts.keepDir ?? makeScratchDir('kiln-hls-');
   try {
     fs.mkdirSync(dir, { recursive: true });
     for (const [n, data] of files) fs.writeFileSync(path.join(dir, n), data);

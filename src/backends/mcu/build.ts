@@ -1,6 +1,5 @@
 /** Builds an MCU project in a scratch folder to measure it (used by `kiln compile --target mcu`). */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Board } from '../../costmodel/boards.js';
 import type { Program } from '../../ir/kernel/types.js';
@@ -8,6 +7,7 @@ import { checkMeasured, fitReport, type FitReport } from './fit.js';
 import type { McuProject } from './project.js';
 import { buildElf, gccCommand, hasTool, measureElf, sizeCommand } from './toolchain.js';
 import { describeFit, writeFiles } from './run.js';
+import { makeScratchDir } from '../scratch.js';
 
 export interface McuSizeFields {
   board: string;
@@ -38,7 +38,7 @@ export function sizeMcuProject(project: Pick<McuProject, 'files' | 'fit'>, progr
       sizeSummary: `mcu ${board.name}: estimated flash ${e.flashBytes} B of ${board.flash.size} B, SRAM ${e.sramBytes} B of ${board.sram.size} B (${missing})`,
     };
   }
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-mcu-'));
+  const dir = makeScratchDir('kiln-mcu-');
   try {
     writeFiles(dir, project.files);
     buildElf(dir, board);

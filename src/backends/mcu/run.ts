@@ -1,6 +1,5 @@
 /** `--target mcu`: cross-compiles the model for a board and runs it under QEMU with semihosting. */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { KilnError } from '../../ir/errors.js';
 import type { Program } from '../../ir/kernel/types.js';
@@ -11,6 +10,7 @@ import { getBoard, runBoard, type Board } from '../../costmodel/boards.js';
 import { emitMcu } from './project.js';
 import { checkEstimate, checkMeasured, fitReport, type FitReport } from './fit.js';
 import { buildElf, gccCommand, measureElf, qemuCommand, requireTool, runQemu, sizeCommand } from './toolchain.js';
+import { makeScratchDir } from '../scratch.js';
 
 export interface McuRunResult {
   outputs: Tensor[];
@@ -43,7 +43,7 @@ export function runMcu(program: Program, name: string, inputs: readonly Tensor[]
   requireTool(qemuCommand());
   const project = emitMcu(program, name, board, layout, rb);
   checkEstimate(project.fit, board);
-  const dir = opts.keepDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-mcu-'));
+  const dir = opts.keepDir ?? makeScratchDir('kiln-mcu-');
   try {
     writeFiles(dir, project.files);
     buildElf(dir, rb);
