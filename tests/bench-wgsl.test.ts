@@ -19,7 +19,7 @@ describe('loopback server', () => {
     fs.mkdirSync(path.join(root, 'pub'));
     fs.writeFileSync(path.join(root, 'pub', 'a.js'), 'export const a = 1;');
     fs.writeFileSync(path.join(root, 'secret.txt'), 'no');
-    const s = await startLoopbackServer(new Map([['/p/', path.join(root, 'pub')]]), new Map([['/', '<p>hi</p>']]));
+    const s = await startLoopbackServer({ folders: new Map([['/p/', path.join(root, 'pub')]]), pages: new Map([['/', '<p>hi</p>']]) });
     try {
       expect(s.origin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
       const get = async (p: string) => {
@@ -27,10 +27,11 @@ describe('loopback server', () => {
         return { status: r.status, type: r.headers.get('content-type'), text: await r.text() };
       };
       expect(await get('/')).toMatchObject({ status: 200, text: '<p>hi</p>' });
-      expect(await get('/p/a.js')).toMatchObject({ status: 200, type: 'text/javascript', text: 'export const a = 1;' });
+      expect(await get('/p/a.js')).toMatchObject({ status: 200, type: 'text/javascript; charset=utf-8', text: 'export const a = 1;' });
       expect((await get('/p/../secret.txt')).status).toBe(404);
       expect((await get('/p/%2e%2e/secret.txt')).status).toBe(404);
       expect((await get('/p/')).status).toBe(404);
+      expect((await fetch(`${s.origin}/p/a.js`, { method: 'POST' })).status).toBe(405);
       expect(s.requests).toContain('/p/a.js');
     } finally {
       await s.close();

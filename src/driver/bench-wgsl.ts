@@ -171,7 +171,7 @@ export async function runWgslBench(dirs: readonly string[], opts: WgslBenchOptio
   );
   const folders = findBenchModels(dirs);
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'kiln-bench-wgsl-'));
-  const server = await startLoopbackServer(new Map([['/ort/', ortDist.dir], ['/w/', work]]), new Map([['/', '<!doctype html><meta charset="utf-8"><title>kiln bench wgsl</title>']]));
+  const server = await startLoopbackServer({ folders: new Map([['/ort/', ortDist.dir], ['/w/', work]]), pages: new Map([['/', '<!doctype html><meta charset="utf-8"><title>kiln bench wgsl</title>']]) });
   const browser = await puppeteer.launch({
     executablePath,
     headless: true,

@@ -1,7 +1,8 @@
 /**
- * A static file server bound to 127.0.0.1 only, for pages Kiln drives in a headless browser. Each
- * route maps a URL prefix to a folder; nothing outside those folders is served (paths are resolved
- * and checked), and every request is recorded so callers can show that nothing left loopback.
+ * A static HTTP server bound to 127.0.0.1 only, for the pages Kiln serves (`kiln serve`) and drives
+ * in a headless browser (`kiln bench --target wgsl`). It answers GET/HEAD for its pages (exact
+ * paths) and the files of its folders (URL prefix → folder; a path that resolves outside its folder
+ * is not found), nothing else, and records every request so callers can show nothing left loopback.
  */
 import * as fs from 'node:fs';
 import * as http from 'node:http';
@@ -10,14 +11,26 @@ import type { AddressInfo } from 'node:net';
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
+  '.js': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
   '.json': 'application/json',
   '.wasm': 'application/wasm',
   '.wgsl': 'text/plain; charset=utf-8',
-  '.onnx': 'application/octet-stream',
-  '.bin': 'application/octet-stream',
 };
+
+/** A page's content. */
+export type PageBody = string | Uint8Array;
+
+export interface LoopbackOptions {
+  /** Exact path → content; the type comes from the path's extension (no extension: HTML). */
+  readonly pages?: ReadonlyMap<string, PageBody>;
+  /** URL prefix ending in '/' → folder whose files it serves. */
+  readonly folders?: ReadonlyMap<string, string>;
+  /** Headers sent with every answer (e.g. a content security policy). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Port (0 or absent: any free one). */
+  readonly port?: number;
+}
 
 export interface LoopbackServer {
   /** `http://127.0.0.1:<port>` */
@@ -27,40 +40,57 @@ export interface LoopbackServer {
   close(): Promise<void>;
 }
 
-/**
- * Serves `routes` (URL prefix ending in '/' → folder) and `pages` (exact path → HTML text).
- */
-export async function startLoopbackServer(routes: ReadonlyMap<string, string>, pages: ReadonlyMap<string, string> = new Map()): Promise<LoopbackServer> {
+/** A file under root named by a path relative to it, or null when it leaves root or names no file. */
+function fileInside(root: string, rel: string): string | null {
+  const f = path.resolve(root, '.' + path.posix.normalize('/' + rel));
+  if (f !== root && !f.startsWith(root + path.sep)) return null;
+  return fs.existsSync(f) && fs.statSync(f).isFile() ? f : null;
+}
+
+function typeOf(p: string): string {
+  const ext = path.extname(p);
+  return ext === '' ? CONTENT_TYPES['.html']! : CONTENT_TYPES[ext] ?? 'application/octet-stream';
+}
+
+export async function startLoopbackServer(opts: LoopbackOptions): Promise<LoopbackServer> {
   const requests: string[] = [];
+  const folders = [...(opts.folders ?? new Map<string, string>())].map(([prefix, dir]) => [prefix, path.resolve(dir)] as const);
   const server = http.createServer((req, res) => {
+    const send = (code: number, body: string | Uint8Array, type: string): void => {
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store', ...opts.headers });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
     requests.push(url.pathname);
-    const page = pages.get(url.pathname);
-    if (page !== undefined) {
-      res.writeHead(200, { 'content-type': CONTENT_TYPES['.html']!, 'cache-control': 'no-store' });
-      res.end(page);
-      return;
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'GET only\n', 'text/plain; charset=utf-8');
+    let p: string;
+    try {
+      p = decodeURIComponent(url.pathname);
+    } catch {
+      return send(400, 'bad path\n', 'text/plain; charset=utf-8');
     }
-    for (const [prefix, dir] of routes) {
-      if (!url.pathname.startsWith(prefix)) continue;
-      const root = path.resolve(dir);
-      const file = path.resolve(root, decodeURIComponent(url.pathname.slice(prefix.length)));
-      if (!file.startsWith(root + path.sep) || !fs.existsSync(file) || !fs.statSync(file).isFile()) break;
-      res.writeHead(200, { 'content-type': CONTENT_TYPES[path.extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
-      res.end(fs.readFileSync(file));
-      return;
+    const page = opts.pages?.get(p);
+    if (page !== undefined) return send(200, page, typeOf(p));
+    for (const [prefix, dir] of folders) {
+      if (!p.startsWith(prefix)) continue;
+      const file = fileInside(dir, p.slice(prefix.length));
+      if (file) return send(200, fs.readFileSync(file), typeOf(file));
     }
-    res.writeHead(404, { 'content-type': 'text/plain' });
-    res.end('not found');
+    return send(404, 'not found\n', 'text/plain; charset=utf-8');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    // loopback only: nothing off this machine can reach the server
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const { port } = server.address() as AddressInfo;
   return {
     origin: `http://127.0.0.1:${port}`,
     requests,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

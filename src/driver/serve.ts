@@ -6,11 +6,11 @@
  * samples. It serves nothing else: no path outside those roots, GET/HEAD only.
  */
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { KilnError } from '../ir/errors.js';
 import { NODE_STUB_JS, PAGE_HTML, PAGE_JS } from '../browser/page.js';
+import { startLoopbackServer, type PageBody } from './loopback-server.js';
 
 export interface ServeOptions {
   /** Folder of model folders offered as samples (default: the package's samples/). */
@@ -59,21 +59,6 @@ export function listSamples(dir: string): Sample[] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-/** A file under root named by a URL path, or null when the path leaves root or names no file. */
-function inside(root: string, rel: string): string | null {
-  let decoded: string;
-  try {
-    decoded = decodeURIComponent(rel);
-  } catch {
-    return null;
-  }
-  const f = path.resolve(root, '.' + path.posix.normalize('/' + decoded));
-  if (f !== root && !f.startsWith(root + path.sep)) return null;
-  return fs.existsSync(f) && fs.statSync(f).isFile() ? f : null;
-}
-
-const TYPES: Readonly<Record<string, string>> = { '.js': 'text/javascript; charset=utf-8', '.json': 'application/json', '.html': 'text/html; charset=utf-8' };
-
 interface Esbuild {
   build(o: Record<string, unknown>): Promise<{ outputFiles: { text: string }[] }>;
 }
@@ -116,47 +101,20 @@ export async function startServer(opts: ServeOptions = {}): Promise<Server> {
   const samples = listSamples(dir);
   const single = samples.length === 1 && fs.existsSync(path.join(dir, 'model.onnx'));
   const bundle = await bundleCompiler(path.join(dist, 'browser', 'compiler.js'));
-  const deps: Record<string, () => string | Buffer> = {
-    '/kiln.js': () => bundle,
-    '/app.js': () => PAGE_JS,
-    '/samples.json': () => JSON.stringify(samples),
-  };
-  const server = http.createServer((req, res) => {
-    const send = (code: number, body: string | Buffer, type = 'text/plain; charset=utf-8'): void => {
-      res.writeHead(code, {
-        'content-type': type,
-        'cache-control': 'no-store',
-        // the page may only talk to this server (protobuf.js builds its decoders with Function: unsafe-eval)
-        'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:",
-      });
-      res.end(req.method === 'HEAD' ? undefined : body);
-    };
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'GET only\n');
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const p = url.pathname;
-    if (p === '/' || p === '/index.html') return send(200, PAGE_HTML, TYPES['.html']);
-    const dep = deps[p];
-    if (dep) return send(200, dep(), TYPES[path.extname(p)] ?? 'text/plain');
-    const m = /^\/samples\/([^/]+)\/(.+)$/.exec(p);
-    if (m) {
-      const s = samples.find((x) => x.name === decodeURIComponent(m[1]!));
-      const f = s ? inside(single ? dir : path.join(dir, s.name), m[2]!) : null;
-      return f ? send(200, fs.readFileSync(f), 'application/octet-stream') : send(404, 'not found\n');
-    }
-    return send(404, 'not found\n');
+  const pages = new Map<string, PageBody>([
+    ['/', PAGE_HTML],
+    ['/index.html', PAGE_HTML],
+    ['/kiln.js', bundle],
+    ['/app.js', PAGE_JS],
+    ['/samples.json', JSON.stringify(samples)],
+  ]);
+  const folders = new Map(samples.map((s) => [`/samples/${s.name}/`, single ? dir : path.join(dir, s.name)]));
+  const server = await startLoopbackServer({
+    pages,
+    folders,
+    port: opts.port ?? 0,
+    // the page may only talk to this server (protobuf.js builds its decoders with Function: unsafe-eval)
+    headers: { 'content-security-policy': "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; img-src data:" },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    // loopback only: nothing off this machine can reach the server
-    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
-  });
-  const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}/`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
+  return { url: `${server.origin}/`, close: () => server.close() };
 }
