@@ -40,6 +40,8 @@ export const ROOFLINE_SPEC: FieldSpec = {
     flopsPerCycle: { t: 'number', unit: 'op/cycle', doc: 'peak floating-point operations per cycle (an add or a multiply counts one)' },
     intOpsPerCycle: { t: 'number', unit: 'op/cycle', doc: 'peak integer/logic operations per cycle' },
     bytesPerCycle: { t: 'number', unit: 'B/cycle', doc: 'bytes loaded or stored per cycle from the memory holding arena and weights' },
+    scalarFlopsPerCycle: { t: 'number', optional: true, unit: 'op/cycle', doc: 'peak scalar (not vectorized) floating-point operations per cycle; absent: flopsPerCycle over the f32 lanes of a vector' },
+    scalarIntOpsPerCycle: { t: 'number', optional: true, unit: 'op/cycle', doc: 'peak scalar integer operations per cycle; absent: intOpsPerCycle over the i32 lanes of a vector' },
     source,
   },
 };
@@ -108,8 +110,18 @@ const host: Readonly<Record<string, FieldSpec>> = {
         bytes: { t: 'bytes', unit: 'B', doc: 'capacity (per core unless shared)' },
         lineBytes: { t: 'bytes', unit: 'B', doc: 'line size' },
         shared: { t: 'bool', doc: 'shared by all cores' },
+        bytesPerCycle: { t: 'number', optional: true, unit: 'B/cycle', doc: 'sustained read bandwidth of a working set that fits this level (kiln calibrate); absent: assumed from roofline.bytesPerCycle, halved per level' },
         source,
       },
+    },
+  },
+  memory: {
+    t: 'object',
+    optional: true,
+    doc: 'main memory (DRAM) beyond the last cache',
+    fields: {
+      bytesPerCycle: { t: 'number', unit: 'B/cycle', doc: 'sustained read bandwidth of a working set larger than every cache' },
+      source,
     },
   },
   roofline: ROOFLINE_SPEC,

@@ -47,6 +47,9 @@ export interface RooflineFigures {
   flopsPerCycle: number;
   intOpsPerCycle: number;
   bytesPerCycle: number;
+  /** Peak scalar (not vectorized) figures, when measured. */
+  scalarFlopsPerCycle?: number;
+  scalarIntOpsPerCycle?: number;
   source: string;
 }
 
@@ -72,6 +75,8 @@ export interface CacheLevel {
   bytes: number;
   lineBytes: number;
   shared: boolean;
+  /** Sustained read bandwidth of a working set that fits this level (measured by kiln calibrate). */
+  bytesPerCycle?: number;
   source: string;
 }
 
@@ -80,6 +85,8 @@ export interface HostDevice extends DeviceBase {
   cores: number;
   vectorBits: number;
   caches: CacheLevel[];
+  /** DRAM bandwidth beyond the last cache (measured by kiln calibrate). */
+  memory?: { bytesPerCycle: number; source: string };
   roofline: RooflineFigures & { name: string };
 }
 
@@ -256,10 +263,31 @@ export function listDevices(kind?: DeviceKind): Device[] {
   return kind ? all.filter((d) => d.kind === kind) : all;
 }
 
+/** Device files loaded from a path (`kiln calibrate` output), by profile name. */
+const userDevices = new Map<string, Device>();
+
+/**
+ * Loads a device file from a path (e.g. the profile `kiln calibrate` wrote), checked like the shipped
+ * ones (its name must match the file name); afterwards `getDevice(<its name>)` finds it too. A name
+ * that a shipped device already has is refused.
+ */
+export function loadDeviceFile(file: string): Device {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new KilnError('io', `device ${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const d = parseDevice(path.basename(file), text);
+  if (loadDevices().has(d.name)) throw deviceError(path.basename(file), `'name' ('${d.name}') is a shipped device's name; choose another`);
+  userDevices.set(d.name, d);
+  return d;
+}
+
 export function getDevice(name: string): Device;
 export function getDevice<K extends DeviceKind>(name: string, kind: K): ByKind[K];
 export function getDevice(name: string, kind?: DeviceKind): Device {
-  const d = loadDevices().get(name);
+  const d = loadDevices().get(name) ?? userDevices.get(name) ?? (name.endsWith('.json') ? loadDeviceFile(name) : undefined);
   if (!d || (kind && d.kind !== kind)) {
     const known = (kind ? listDevices(kind) : listDevices()).map((x) => x.name).join(', ');
     throw new KilnError('usage', `unknown ${kind ? `${kind} ` : ''}device '${name}' (known: ${known || 'none'})`);

@@ -18,8 +18,27 @@ export interface Roofline {
   intOpsPerCycle: number;
   /** Bytes the core can load or store per cycle from the memory the arena and weights live in. */
   bytesPerCycle: number;
+  /** Peak scalar (not vectorized) operations per cycle, when the profile has them (kiln calibrate). */
+  scalarFlopsPerCycle?: number;
+  scalarIntOpsPerCycle?: number;
+  /** Host profiles: SIMD width, for the scalar figures a data sheet leaves out. */
+  vectorBits?: number;
+  /** Host profiles: the memory hierarchy, fastest first, DRAM last (`bytes` null: unbounded). */
+  levels?: readonly MemoryLevelFigure[];
   /** Where the figures come from. */
   source: string;
+}
+
+/** One level of a host's memory hierarchy for the reuse-aware memory model (memory-model.ts). */
+export interface MemoryLevelFigure {
+  name: string;
+  /** Capacity; null for DRAM. */
+  bytes: number | null;
+  lineBytes: number;
+  /** Sustained bandwidth into the core from this level. */
+  bytesPerCycle: number;
+  /** True when measured (kiln calibrate); false when assumed from the data sheet. */
+  measured: boolean;
 }
 
 export const DEFAULT_HOST_PROFILE = 'x86-64-avx2';
@@ -29,9 +48,18 @@ export function hostProfileNames(): string[] {
   return listDevices('host').map((d) => d.name).sort();
 }
 
+/**
+ * The roofline of a host profile, by name or by the path of a profile file (`kiln calibrate -o`).
+ * Cache levels without a measured bandwidth get one assumed from the data sheet: the L1 figure
+ * (roofline.bytesPerCycle) halved per level below, DRAM included.
+ */
 export function hostRoofline(name: string = DEFAULT_HOST_PROFILE): Roofline {
-  if (!hostProfileNames().includes(name)) throw new KilnError('usage', `unknown host profile '${name}' (known: ${hostProfileNames().join(', ') || 'none'})`);
-  return getDevice(name, 'host').roofline;
+  if (!name.endsWith('.json') && !hostProfileNames().includes(name)) throw new KilnError('usage', `unknown host profile '${name}' (known: ${hostProfileNames().join(', ') || 'none'}; or the path of a profile file)`);
+  const d = getDevice(name, 'host');
+  const l1 = d.roofline.bytesPerCycle;
+  const levels: MemoryLevelFigure[] = d.caches.map((c, i) => ({ name: `L${c.level}`, bytes: c.bytes, lineBytes: c.lineBytes, bytesPerCycle: c.bytesPerCycle ?? l1 / 2 ** i, measured: c.bytesPerCycle !== undefined }));
+  levels.push({ name: 'DRAM', bytes: null, lineBytes: d.caches[d.caches.length - 1]!.lineBytes, bytesPerCycle: d.memory?.bytesPerCycle ?? l1 / 2 ** d.caches.length, measured: d.memory !== undefined });
+  return { ...d.roofline, vectorBits: d.vectorBits, levels };
 }
 
 /** Checks a `roofline` object by the device schema; `name` is the profile it belongs to. */
