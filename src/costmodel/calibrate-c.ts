@@ -41,9 +41,9 @@ export function peakSource(): string {
     parts.push(`typedef float vf${w} __attribute__((vector_size(${w})));`, `typedef int vi${w} __attribute__((vector_size(${w})));`);
     parts.push(chainKernel(`fma_v${w}`, `vf${w}`, 'float', String(lanes)), chainKernel(`int_v${w}`, `vi${w}`, 'int', String(lanes)));
   }
-  const w = Math.max(...VECTOR_BYTES);
-  parts.push(`/* sums n floats (n a multiple of ${(8 * w) / 4}) reps times with 8 vector accumulators */
-double read_sum(const float *p, long n, long reps) {
+  for (const w of VECTOR_BYTES) {
+    parts.push(`/* sums n floats (n a multiple of ${(8 * w) / 4}) reps times with 8 ${w * 8}-bit accumulators */
+double read_sum${w}(const float *p, long n, long reps) {
   typedef float vr __attribute__((vector_size(${w}), aligned(${w})));
   const vr *v = (const vr *)p;
   long nv = n / ${w / 4};
@@ -61,6 +61,7 @@ double read_sum(const float *p, long n, long reps) {
   return t;
 }
 `);
+  }
   return parts.join('\n');
 }
 
@@ -83,7 +84,8 @@ export function mainSource(): string {
 ${decl}
 double fma_s(long, float, float);
 double int_s(long, int, int);
-double read_sum(const float *, long, long);
+${VECTOR_BYTES.map((w) => `double read_sum${w}(const float *, long, long);`).join('\n')}
+static int read_w;
 
 static double now(void) {
   struct timespec t;
@@ -101,7 +103,12 @@ static long buf_n;
 static double k_fma_s(long n) { return fma_s(n, fm, fa); }
 static double k_int_s(long n) { return int_s(n, im, ia); }
 ${kfns}
-static double k_read(long n) { return read_sum(buf, buf_n, n); }
+static double k_read(long n) {
+  switch (read_w) {
+${VECTOR_BYTES.map((w) => `    case ${w}: return read_sum${w}(buf, buf_n, n);`).join('\n')}
+    default: return 0;
+  }
+}
 
 static int cmp(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -141,9 +148,10 @@ static double k_clock(long n) {
 }
 #endif
 
-/* argv: trial_ms trials bytes... (one read-bandwidth working set per argument, named by its index) */
+/* argv: trial_ms trials read_vector_bytes bytes... (one read-bandwidth working set per argument, named by its index) */
 int main(int argc, char **argv) {
-  if (argc < 3) { fprintf(stderr, "usage: calib trial_ms trials bytes...\\n"); return 2; }
+  if (argc < 4) { fprintf(stderr, "usage: calib trial_ms trials read_vector_bytes bytes...\\n"); return 2; }
+  read_w = atoi(argv[3]);
   trial_s = atof(argv[1]) / 1000.0;
   trials = atoi(argv[2]);
   fm = 0.999999f + (float)(argc - argc); fa = 1e-3f; im = 0x5bd1e995; ia = 12345;
@@ -153,20 +161,25 @@ int main(int argc, char **argv) {
   report("f32.scalar", &k_fma_s, ${2 * CHAINS}.0);
   report("i32.scalar", &k_int_s, ${2 * CHAINS}.0);
 ${peaks}
-  for (int i = 3; i < argc; i++) {
+  for (int i = 4; i < argc; i++) {
     long bytes = atol(argv[i]);
-    long n = bytes / 4 / 256 * 256;
-    if (n < 256) n = 256;
+    long n = bytes / 4 / 512 * 512;
+    if (n < 512) n = 512;
     float *p = NULL;
     if (posix_memalign((void **)&p, 64, (size_t)n * 4)) { fprintf(stderr, "out of memory\\n"); return 1; }
     for (long j = 0; j < n; j++) p[j] = (float)(j & 7) * 0.125f;
     buf = p; buf_n = n;
     char name[32];
-    snprintf(name, sizeof name, "read.%d", i - 3);
+    snprintf(name, sizeof name, "read.%d", i - 4);
     report(name, &k_read, (double)n * 4.0);
     free(p);
   }
   return 0;
 }
 `;
+}
+
+/** A loop the auto-vectorizer handles; its assembly says which vector width the bench flags give. */
+export function autoVectorSource(): string {
+  return 'void kiln_axpy(float *restrict y, const float *restrict x, int n) {\n  for (int i = 0; i < n; i++) y[i] = x[i] * 3.0f + y[i];\n}\n';
 }

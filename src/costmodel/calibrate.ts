@@ -13,7 +13,8 @@ import { execFileSync } from 'node:child_process';
 import { KilnError } from '../ir/errors.js';
 import { cCompiler } from '../backends/c/run.js';
 import { makeScratchDir } from '../backends/scratch.js';
-import { CHAINS, mainSource, peakSource, scalarSource, VECTOR_BYTES } from './calibrate-c.js';
+import { autoVectorSource, CHAINS, mainSource, peakSource, scalarSource, VECTOR_BYTES } from './calibrate-c.js';
+import { BENCH_CFLAGS } from '../driver/bench.js';
 import { getDevice, parseDevice, type CacheLevel, type HostDevice } from './devices.js';
 import { DEFAULT_HOST_PROFILE } from './roofline.js';
 
@@ -22,9 +23,9 @@ export interface CalibrateOptions {
   name?: string;
   /** Data-sheet profile whose cache sizes and line size are the starting point. */
   base?: string;
-  /** Milliseconds per timed trial (default 40). */
+  /** Milliseconds per timed trial (default 2: short trials, so that some run without being preempted on a shared machine). */
   trialMs?: number;
-  /** Trials per figure; the best is kept, the median reported as the noise (default 5). */
+  /** Trials per figure; the best is kept, the median reported as the noise (default 31). */
   trials?: number;
   /** Tiny working sets and trials (tests): the figures are not meaningful. */
   quick?: boolean;
@@ -127,6 +128,25 @@ function build(dir: string, cc: string): string {
   return path.join(dir, 'calib');
 }
 
+/**
+ * The vector width (bits) the auto-vectorizer uses with the bench flags, read from the assembly of
+ * a simple loop (x86: zmm/ymm/xmm packed ops); null when it cannot tell (other ISAs).
+ */
+function autoVectorBits(dir: string, cc: string): number | null {
+  fs.writeFileSync(path.join(dir, 'auto.c'), autoVectorSource());
+  try {
+    execFileSync(cc, [...BENCH_CFLAGS.split(/\s+/), '-S', 'auto.c', '-o', 'auto.s'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+  } catch {
+    return null;
+  }
+  const asm = fs.readFileSync(path.join(dir, 'auto.s'), 'utf8');
+  const packed = asm.split('\n').filter((l) => /\b(v?fmadd\w*ps|v?mulps|v?addps)\b/.test(l));
+  if (packed.some((l) => l.includes('%zmm'))) return 512;
+  if (packed.some((l) => l.includes('%ymm'))) return 256;
+  if (packed.some((l) => l.includes('%xmm'))) return 128;
+  return null;
+}
+
 function parseFigures(text: string): Figure[] {
   return text
     .split('\n')
@@ -154,9 +174,13 @@ export function calibrate(opts: CalibrateOptions = {}): CalibrateResult {
   const sets = workingSets(caches, quick);
   const dir = makeScratchDir('kiln-calibrate-');
   let out: string;
+  let autoBits: number | null;
   try {
-    const exe = build(dir, opts.cc ?? cCompiler());
-    const args = [String(opts.trialMs ?? (quick ? 1 : 40)), String(opts.trials ?? (quick ? 3 : 5)), ...sets.map((s) => String(s.bytes))];
+    const cc = opts.cc ?? cCompiler();
+    const exe = build(dir, cc);
+    autoBits = autoVectorBits(dir, cc);
+    const readBytes = autoBits !== null && (VECTOR_BYTES as readonly number[]).includes(autoBits / 8) ? autoBits / 8 : Math.max(...VECTOR_BYTES);
+    const args = [String(opts.trialMs ?? (quick ? 1 : 2)), String(opts.trials ?? (quick ? 3 : 31)), String(readBytes), ...sets.map((s) => String(s.bytes))];
     try {
       out = execFileSync(exe, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000 }).toString();
     } catch (e) {
@@ -174,16 +198,19 @@ export function calibrate(opts: CalibrateOptions = {}): CalibrateResult {
   const clock = get('clock');
   const clockHz = clock ? clock.best : base.roofline.clockHz;
   const perCycle = (f: Figure): number => r3(f.best / clockHz);
-  // the widest vector the host runs fastest (a 512-bit type on a 256-bit machine is split in two)
+  // the width the auto-vectorizer uses with the bench flags (generated C reaches no more), else the
+  // widest the host runs fastest (a 512-bit type on a 256-bit machine is split in two)
   const best = (kind: 'f32' | 'i32'): { f: Figure; bits: number } =>
-    VECTOR_BYTES.map((w) => ({ f: need(`${kind}.vector${w * 8}`), bits: w * 8 })).reduce((a, b) => (b.f.best > a.f.best * 1.1 ? b : a));
+    autoBits !== null && get(`${kind}.vector${autoBits}`)
+      ? { f: need(`${kind}.vector${autoBits}`), bits: autoBits }
+      : VECTOR_BYTES.map((w) => ({ f: need(`${kind}.vector${w * 8}`), bits: w * 8 })).reduce((a, b) => (b.f.best > a.f.best * 1.1 ? b : a));
   const vf = best('f32');
   const vi = best('i32');
   const sf = need('f32.scalar');
   const si32 = need('i32.scalar');
   const reads = sets.map((s, i) => ({ ...s, f: need(`read.${i}`) }));
   const clockText = clock ? `clock ${si(clockHz, 'Hz')} measured (a chain of dependent integer adds, one per cycle)` : `clock ${si(clockHz, 'Hz')} from ${base.name} (not measurable on this architecture)`;
-  const roofSource = `${stamp}: ${clockText}; f32 ${CHAINS} independent multiply-add chains (2 flops each), i32 add+xor chains, scalar (auto-vectorization off) and on ${vf.bits}-bit vectors; best of the trials; bytesPerCycle is the L1 read bandwidth`;
+  const roofSource = `${stamp}: ${clockText}; f32 ${CHAINS} independent multiply-add chains (2 flops each), i32 add+xor chains, scalar (auto-vectorization off) and on ${vf.bits}-bit vectors (${autoBits !== null ? 'the width the auto-vectorizer uses with the bench flags' : 'the fastest width'}); best of the trials; bytesPerCycle is the L1 read bandwidth at that width`;
   const profile: HostDevice = {
     name,
     kind: 'host',

@@ -26,6 +26,7 @@ import { numBin } from '../ir/kernel/interp.js';
 import { byteWidth, isFloat } from '../ir/dtype.js';
 import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
 import type { Roofline } from './roofline.js';
+import { reuseCost, type ReuseCost } from './memory-model.js';
 
 export interface KernelCost {
   name: string;
@@ -53,6 +54,11 @@ export interface KernelCost {
   /** False when some count is an estimate; `estimates` says which rule applied. */
   exact: boolean;
   estimates: string[];
+  /**
+   * The reuse-aware model (memory-model.ts), for profiles with a cache hierarchy (host): bytes per
+   * level, vector/scalar compute, its own estimate and the kernel's data-movement lower bound.
+   */
+  reuse?: ReuseCost;
 }
 
 export interface CostOptions {
@@ -397,11 +403,14 @@ export function kernelCosts(program: Program, target: Roofline, opts: CostOption
       bound: computeCycles >= memoryCycles ? 'compute' : 'memory',
       exact: c.exact,
       estimates: c.estimates,
+      ...(target.levels ? { reuse: reuseCost(k, target) } : {}),
     };
   });
 }
 
 export interface CostTotals {
+  /** Sum of the reuse-aware estimates (host profiles), else null. */
+  reuseSeconds: number | null;
   flops: number;
   intOps: number;
   ops: number;
@@ -415,7 +424,7 @@ export interface CostTotals {
 
 /** Sums over kernels; kernels run one after another, so the estimated times add. */
 export function costTotals(costs: readonly KernelCost[]): CostTotals {
-  const t: CostTotals = { flops: 0, intOps: 0, ops: 0, bytes: 0, estCycles: 0, estSeconds: 0, computeBound: 0, memoryBound: 0, exact: true };
+  const t: CostTotals = { reuseSeconds: costs.length > 0 && costs.every((c) => c.reuse) ? 0 : null, flops: 0, intOps: 0, ops: 0, bytes: 0, estCycles: 0, estSeconds: 0, computeBound: 0, memoryBound: 0, exact: true };
   for (const c of costs) {
     t.flops += c.flops;
     t.intOps += c.intOps;
@@ -423,6 +432,7 @@ export function costTotals(costs: readonly KernelCost[]): CostTotals {
     t.bytes += c.bytes;
     t.estCycles += c.estCycles;
     t.estSeconds += c.estSeconds;
+    if (t.reuseSeconds !== null && c.reuse) t.reuseSeconds += c.reuse.estSeconds;
     if (c.bound === 'compute') t.computeBound++;
     else t.memoryBound++;
     t.exact &&= c.exact;
