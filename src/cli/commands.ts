@@ -21,6 +21,7 @@ import { registerCheckCommand, type InProcessMain } from './commands-check.js';
 import { registerVizCommands } from './commands-viz.js';
 import { addPipelineFlags, pipelineFlagsFrom, verboseLog, activeConfig, registerPipelineCommands, ELIDE_OPTION, FULL_CONSTANTS_OPTION, printOptionsFrom, type PipelineCliOpts } from './commands-pipeline.js';
 import { runBench, formatBenchRow, BENCH_HEADER, BENCH_CFLAGS } from '../driver/bench.js';
+import { formatValidateRow, formatValidateSummary, validateCostModel, VALIDATE_HEADER } from '../driver/validate-costmodel.js';
 import { formatWgslBenchRow, runWgslBench, WGSL_BENCH_HEADER } from '../driver/bench-wgsl.js';
 import { createProgress, type Progress } from '../driver/progress.js';
 import { startServer } from '../driver/serve.js';
@@ -250,8 +251,12 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('-t, --target <target>', 'c: generated C vs onnxruntime-node; wgsl: Kiln\'s WGSL vs onnxruntime-web\'s WebGPU provider in headless Chromium', 'c')
     .option('--no-canonicalize', 'compile without graph canonicalization (to measure what it brings; target c)')
     .option('--no-fuse', 'compile without kernel fusion (to measure what it brings; target c)')
-    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean }) => {
+    .option('--validate-costmodel', 'predicted (reuse-aware cost model) vs measured time of 50 (kernel, schedule) variants and of the given model folders; Spearman and median relative error')
+    .option('--host <profile>', 'host profile for --validate-costmodel predictions (a name, or a file from kiln calibrate)')
+    .option('--small', 'with --validate-costmodel: four tiny variants (a smoke test)')
+    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean; validateCostmodel?: boolean; host?: string; small?: boolean }) => {
       const out = jsonOutput(opts.json);
+      if (opts.validateCostmodel) return validateCommand(dirs, opts, out);
       if (opts.target === 'wgsl') return benchWgslCommand(dirs, opts.repeats, out);
       if (opts.target !== 'c') throw new KilnError('usage', `kiln bench --target must be c or wgsl, not '${opts.target}'`);
       out.human.write(`${BENCH_HEADER}\n`);
@@ -289,6 +294,27 @@ export function registerCommands(program: Command, main: InProcessMain): void {
   registerPipelineCommands(program);
   registerCheckCommand(program, main);
   registerVizCommands(program);
+}
+
+function validateCommand(dirs: string[], opts: { repeats: number; cflags: string; host?: string; small?: boolean }, out: ReturnType<typeof jsonOutput>): void {
+  out.human.write(`${VALIDATE_HEADER}\n`);
+  let progress: Progress | undefined;
+  let done = 0;
+  const r = validateCostModel({
+    repeats: opts.repeats,
+    cflags: opts.cflags,
+    ...(opts.host !== undefined ? { host: opts.host } : {}),
+    small: opts.small ?? false,
+    models: opts.small ? [] : dirs,
+    onStart: (total) => (progress = createProgress({ label: 'validate', total })),
+    onRow: (row) => {
+      progress?.log(`${formatValidateRow(row)}\n`, out.human);
+      progress?.tick(++done);
+    },
+  });
+  progress?.done();
+  for (const l of formatValidateSummary(r)) out.human.write(`${l}\n`);
+  out.json({ host: hostInfo(), ...r });
 }
 
 async function benchWgslCommand(dirs: string[], repeats: number, out: ReturnType<typeof jsonOutput>): Promise<void> {
