@@ -143,6 +143,7 @@ function summaryRows(p: Page): [string, string][] {
     ['operations', `${si(t.ops, 'ops')} (${t.flops} flop, ${t.intOps} integer)`],
     ['bytes loaded and stored', bytes(t.bytes)],
     ['estimated time (roofline bound)', `${si(t.estSeconds, 's')} (${si(t.estCycles, 'cycles')}); ${t.computeBound} kernels compute bound, ${t.memoryBound} memory bound${t.exact ? '' : '; some counts are estimates'}`],
+    ...(t.reuseSeconds !== null ? [['reuse-aware estimate', `${si(t.reuseSeconds, 's')} (bytes per cache level from the loop nests' footprints, vector width, lower bounds: docs/costmodel.md)`] as [string, string]] : []),
     ['roofline figures', `${p.roofline.name}: ${si(p.roofline.clockHz, 'Hz')}, ${p.roofline.flopsPerCycle} flop/cycle, ${p.roofline.intOpsPerCycle} int op/cycle, ${p.roofline.bytesPerCycle} B/cycle`],
     ['figures from', p.roofline.source],
   );
@@ -150,8 +151,17 @@ function summaryRows(p: Page): [string, string][] {
   return rows;
 }
 
+/** The reuse-aware model's cells (memory-model.ts): estimate, what bounds it, traffic past L1, the kernel's lower bound and the distance from it. */
+function reuseCells(c: KernelCost): [string, number | string][] {
+  const r = c.reuse;
+  if (!r) return [['-', -1], ['-', ''], ['-', -1], ['-', ''], ['-', -1]];
+  const past = r.levels.slice(1).map((l) => `${l.name} ${l.bytes.toFixed(0)}`).join(', ');
+  const bound = r.lowerBound.kind === 'contraction' ? `contraction, ${r.lowerBound.macs} MACs` : `compulsory ${r.lowerBound.compulsoryBytes} B`;
+  return [[si(r.estSeconds, 's'), r.estSeconds], [r.bound, r.bound], [past, r.levels.slice(1).reduce((a, l) => a + l.bytes, 0)], [bound, r.lowerBound.cycles], [`${r.boundDistance.toFixed(2)}x`, r.boundDistance]];
+}
+
 function kernelTable(costs: readonly KernelCost[]): string {
-  const head = ['#', 'kernel', 'node', 'op', 'ops', 'flop', 'int ops', 'bytes', 'intensity (ops/B)', 'est. time', 'bound', 'buffer bytes'];
+  const head = ['#', 'kernel', 'node', 'op', 'ops', 'flop', 'int ops', 'bytes', 'intensity (ops/B)', 'est. time', 'bound', 'buffer bytes', 'reuse est.', 'reuse bound', 'bytes past L1', 'lower bound', 'x own bound'];
   const rows = costs.map((c, i) => {
     const cells: [string, number | string][] = [
       [String(i), i],
@@ -166,11 +176,12 @@ function kernelTable(costs: readonly KernelCost[]): string {
       [si(c.estSeconds, 's'), c.estSeconds],
       [c.exact ? c.bound : `${c.bound}*`, c.bound],
       [String(c.bufferBytes), c.bufferBytes],
+      ...reuseCells(c),
     ];
     const title = c.exact ? '' : ` title="${escapeXml(`estimated: ${c.estimates.join('; ')}`)}"`;
     return `<tr${title}>${cells.map(([text, key]) => `<td data-key="${escapeXml(String(key))}">${escapeXml(text)}</td>`).join('')}</tr>`;
   });
-  return `<table id="kernel-table" class="data"><thead><tr>${head.map((h, i) => `<th data-col="${i}" data-num="${[1, 2, 3, 10].includes(i) ? '0' : '1'}">${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
+  return `<table id="kernel-table" class="data"><thead><tr>${head.map((h, i) => `<th data-col="${i}" data-num="${[1, 2, 3, 10, 13, 15].includes(i) ? '0' : '1'}">${escapeXml(h)}</th>`).join('')}</tr></thead><tbody>\n${rows.join('\n')}\n</tbody></table>`;
 }
 
 const CSS = `
