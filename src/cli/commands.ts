@@ -254,7 +254,8 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--validate-costmodel', 'predicted (reuse-aware cost model) vs measured time of 50 (kernel, schedule) variants and of the given model folders; Spearman and median relative error')
     .option('--host <profile>', 'host profile for --validate-costmodel predictions (a name, or a file from kiln calibrate)')
     .option('--small', 'with --validate-costmodel: four tiny variants (a smoke test)')
-    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean; validateCostmodel?: boolean; host?: string; small?: boolean }) => {
+    .option('--no-variants', 'with --validate-costmodel: only the whole-model comparison of the given folders')
+    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean; validateCostmodel?: boolean; host?: string; small?: boolean; variants: boolean }) => {
       const out = jsonOutput(opts.json);
       if (opts.validateCostmodel) return validateCommand(dirs, opts, out);
       if (opts.target === 'wgsl') return benchWgslCommand(dirs, opts.repeats, out);
@@ -296,7 +297,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
   registerVizCommands(program);
 }
 
-function validateCommand(dirs: string[], opts: { repeats: number; cflags: string; host?: string; small?: boolean }, out: ReturnType<typeof jsonOutput>): void {
+function validateCommand(dirs: string[], opts: { repeats: number; cflags: string; host?: string; small?: boolean; variants: boolean }, out: ReturnType<typeof jsonOutput>): void {
   out.human.write(`${VALIDATE_HEADER}\n`);
   let progress: Progress | undefined;
   let done = 0;
@@ -305,6 +306,7 @@ function validateCommand(dirs: string[], opts: { repeats: number; cflags: string
     cflags: opts.cflags,
     ...(opts.host !== undefined ? { host: opts.host } : {}),
     small: opts.small ?? false,
+    variants: opts.variants,
     models: opts.small ? [] : dirs,
     onStart: (total) => (progress = createProgress({ label: 'validate', total })),
     onRow: (row) => {

@@ -66,7 +66,24 @@ double read_sum${w}(const float *p, long n, long reps) {
 }
 
 export function scalarSource(): string {
-  return ['/* kiln calibrate: scalar peaks (built without auto-vectorization) */', chainKernel('fma_s', 'float', 'float', '1'), chainKernel('int_s', 'int', 'int', '1')].join('\n');
+  return [
+    '/* kiln calibrate: scalar peaks (built without auto-vectorization) */',
+    chainKernel('fma_s', 'float', 'float', '1'),
+    chainKernel('int_s', 'int', 'int', '1'),
+    `/* a dot product into one float accumulator over an L1-resident array: the dependent chain the
+   generated C has in every reduction (no reassociation without -ffast-math); n x 1024 iterations */
+static float qa[1024], qb[1024];
+double dot_s(long n, float m, float a) {
+  for (int i = 0; i < 1024; i++) { qa[i] = m * (float)(i & 3); qb[i] = a; }
+  float s = 0;
+  for (long r = 0; r < n; r++) {
+    for (int i = 0; i < 1024; i++) s = s + qa[i] * qb[i];
+    __asm__ __volatile__("" ::: "memory");
+  }
+  return s;
+}
+`,
+  ].join('\n');
 }
 
 export function mainSource(): string {
@@ -84,6 +101,7 @@ export function mainSource(): string {
 ${decl}
 double fma_s(long, float, float);
 double int_s(long, int, int);
+double dot_s(long, float, float);
 ${VECTOR_BYTES.map((w) => `double read_sum${w}(const float *, long, long);`).join('\n')}
 static int read_w;
 
@@ -102,6 +120,7 @@ static long buf_n;
 
 static double k_fma_s(long n) { return fma_s(n, fm, fa); }
 static double k_int_s(long n) { return int_s(n, im, ia); }
+static double k_dot_s(long n) { return dot_s(n, fm, fa); }
 ${kfns}
 static double k_read(long n) {
   switch (read_w) {
@@ -160,6 +179,7 @@ int main(int argc, char **argv) {
 #endif
   report("f32.scalar", &k_fma_s, ${2 * CHAINS}.0);
   report("i32.scalar", &k_int_s, ${2 * CHAINS}.0);
+  report("acc.scalar", &k_dot_s, 1024.0);
 ${peaks}
   for (int i = 4; i < argc; i++) {
     long bytes = atol(argv[i]);

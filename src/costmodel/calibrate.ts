@@ -208,9 +208,10 @@ export function calibrate(opts: CalibrateOptions = {}): CalibrateResult {
   const vi = best('i32');
   const sf = need('f32.scalar');
   const si32 = need('i32.scalar');
+  const acc = get('acc.scalar');
   const reads = sets.map((s, i) => ({ ...s, f: need(`read.${i}`) }));
   const clockText = clock ? `clock ${si(clockHz, 'Hz')} measured (a chain of dependent integer adds, one per cycle)` : `clock ${si(clockHz, 'Hz')} from ${base.name} (not measurable on this architecture)`;
-  const roofSource = `${stamp}: ${clockText}; f32 ${CHAINS} independent multiply-add chains (2 flops each), i32 add+xor chains, scalar (auto-vectorization off) and on ${vf.bits}-bit vectors (${autoBits !== null ? 'the width the auto-vectorizer uses with the bench flags' : 'the fastest width'}); best of the trials; bytesPerCycle is the L1 read bandwidth at that width`;
+  const roofSource = `${stamp}: ${clockText}; f32 ${CHAINS} independent multiply-add chains (2 flops each), i32 add+xor chains, scalar (auto-vectorization off) and on ${vf.bits}-bit vectors (${autoBits !== null ? 'the width the auto-vectorizer uses with the bench flags' : 'the fastest width'}); best of the trials; bytesPerCycle is the L1 read bandwidth at that width; accumulateCycles: a scalar dot product into one float accumulator over an L1-resident array`;
   const profile: HostDevice = {
     name,
     kind: 'host',
@@ -228,6 +229,7 @@ export function calibrate(opts: CalibrateOptions = {}): CalibrateResult {
       bytesPerCycle: perCycle(reads[0]!.f),
       scalarFlopsPerCycle: perCycle(sf),
       scalarIntOpsPerCycle: perCycle(si32),
+      ...(acc ? { accumulateCycles: r3(clockHz / acc.best) } : {}),
       source: roofSource,
     },
   };
@@ -241,6 +243,7 @@ export function calibrate(opts: CalibrateOptions = {}): CalibrateResult {
     ...(clock ? [`clock            ${si(clockHz, 'Hz').padStart(12)}  (${noise(clock)})`] : []),
     `f32 scalar       ${si(sf.best, 'FLOP/s').padStart(12)}  ${String(perCycle(sf)).padStart(6)} /cycle  (${noise(sf)})`,
     `f32 vector${String(vf.bits).padEnd(6)} ${si(vf.f.best, 'FLOP/s').padStart(12)}  ${String(perCycle(vf.f)).padStart(6)} /cycle  (${noise(vf.f)})`,
+    ...(acc ? [`f32 accumulate   ${si(acc.best, 'it/s').padStart(12)}  ${String(r3(clockHz / acc.best)).padStart(6)} cycle/iteration  (${noise(acc)})`] : []),
     `i32 scalar       ${si(si32.best, 'op/s').padStart(12)}  ${String(perCycle(si32)).padStart(6)} /cycle  (${noise(si32)})`,
     `i32 vector${String(vi.bits).padEnd(6)} ${si(vi.f.best, 'op/s').padStart(12)}  ${String(perCycle(vi.f)).padStart(6)} /cycle  (${noise(vi.f)})`,
     ...reads.map((r) => `read ${r.label.padEnd(4)} ${kib(r.bytes).padStart(7)} ${si(r.f.best, 'B/s').padStart(12)}  ${String(perCycle(r.f)).padStart(6)} B/cycle  (${noise(r.f)})`),

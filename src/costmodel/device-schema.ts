@@ -42,6 +42,7 @@ export const ROOFLINE_SPEC: FieldSpec = {
     bytesPerCycle: { t: 'number', unit: 'B/cycle', doc: 'bytes loaded or stored per cycle from the memory holding arena and weights' },
     scalarFlopsPerCycle: { t: 'number', optional: true, unit: 'op/cycle', doc: 'peak scalar (not vectorized) floating-point operations per cycle; absent: flopsPerCycle over the f32 lanes of a vector' },
     scalarIntOpsPerCycle: { t: 'number', optional: true, unit: 'op/cycle', doc: 'peak scalar integer operations per cycle; absent: intOpsPerCycle over the i32 lanes of a vector' },
+    accumulateCycles: { t: 'number', optional: true, unit: 'cycle', doc: 'cycles per iteration of a scalar float dot product into one accumulator (the dependent chain of a reduction); absent: 4 (an FMA latency)' },
     source,
   },
 };

@@ -50,6 +50,8 @@ export interface RooflineFigures {
   /** Peak scalar (not vectorized) figures, when measured. */
   scalarFlopsPerCycle?: number;
   scalarIntOpsPerCycle?: number;
+  /** Cycles per iteration of a scalar float accumulator chain (kiln calibrate). */
+  accumulateCycles?: number;
   source: string;
 }
 

@@ -22,8 +22,11 @@
  * Compute: loop nests of constant bounds with at most TINY_BODY body executions count as unrolled
  * into the loop around them. Each innermost loop is vector (f32 lanes of the profile's vector width at the vector
  * peak) when every access is affine with stride 0 or 1 in its variable, no store has stride 0, and
- * it updates no float local (gcc does not reassociate float reductions without -ffast-math);
- * otherwise scalar, at the scalar peak, and a float accumulator costs one FMA latency per iteration;
+ * it updates no float local declared outside it and stores no float to one element on every
+ * iteration (accumulators: gcc does not reassociate float reductions without -ffast-math);
+ * straight-line code over runs of consecutive elements (register-blocked micro-kernels) is taken as
+ * SLP-vectorized (the scalar peak times the run length, up to the lanes); otherwise scalar, at the
+ * scalar peak. Accumulators cost one FMA latency per iteration (independent ones in parallel);
  * an accumulator loop that is its parent's only loop, where every access has stride 0 or 1 in the
  * parent's variable, is vectorized across the parent (gcc's outer-loop vectorization): one
  * latency per lanes iterations.
@@ -38,7 +41,7 @@ import { byteWidth, isFloat } from '../ir/dtype.js';
 import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../ir/kernel/types.js';
 import type { MemoryLevelFigure, Roofline } from './roofline.js';
 
-/** Cycles of a dependent float multiply-add (an accumulator chain), assumed: 4 on current x86 cores. */
+/** Cycles per iteration of a float accumulator chain when the profile has no measured figure (an FMA latency on current x86 cores). */
 export const FMA_LATENCY_CYCLES = 4;
 /** Scalar loads and stores issued per cycle (assumed: two load/store ports). */
 export const SCALAR_ACCESSES_PER_CYCLE = 2;
@@ -57,6 +60,7 @@ export interface Affine {
 interface Access {
   buf: KBuffer;
   e: number;
+  float: boolean;
   aff: Affine | null;
   store: boolean;
 }
@@ -148,7 +152,7 @@ function scanExpr(e: Expr, node: Node, defs: Defs, loopVars: ReadonlySet<string>
   };
   switch (e.k) {
     case 'load':
-      node.accesses.push({ buf: storageOf(e.buf), e: elemBytes(e.t), aff: affineOf(e.idx, defs, loopVars), store: false });
+      node.accesses.push({ buf: storageOf(e.buf), e: elemBytes(e.t), float: floaty(e.t), aff: affineOf(e.idx, defs, loopVars), store: false });
       scanExpr(e.idx, node, defs, loopVars);
       return;
     case 'bin':
@@ -205,7 +209,7 @@ function buildTree(k: Kernel): { root: Node; defs: Defs } {
           break;
         }
         case 'store':
-          node.accesses.push({ buf: storageOf(s.buf), e: elemBytes(s.buf.dtype), aff: affineOf(s.idx, defs, loopVars), store: true });
+          node.accesses.push({ buf: storageOf(s.buf), e: elemBytes(s.buf.dtype), float: floaty(s.buf.dtype), aff: affineOf(s.idx, defs, loopVars), store: true });
           scanExpr(s.idx, node, defs, loopVars);
           scanExpr(s.val, node, defs, loopVars);
           break;
@@ -420,6 +424,28 @@ export function flashAttentionBoundBytes(n: number, d: number, capacity: number,
   return e * Math.max(4 * n * d, (n * n * d * d) / m);
 }
 
+/** The longest run of consecutive constant offsets among accesses of one buffer with the same strides (SLP groups). */
+function slpWidth(accesses: readonly Access[]): number {
+  const groups = new Map<string, Set<number>>();
+  for (const a of accesses) {
+    if (!a.aff) continue;
+    const key = `${a.buf.id}|${a.store}|${[...a.aff.co].sort((x, y) => (x[0] < y[0] ? -1 : 1)).map(([v, k]) => `${v}:${k}`).join(',')}`;
+    let g = groups.get(key);
+    if (!g) groups.set(key, (g = new Set()));
+    g.add(a.aff.c);
+  }
+  let best = 1;
+  for (const g of groups.values()) {
+    for (const c of g) {
+      if (g.has(c - 1)) continue;
+      let n = 1;
+      while (g.has(c + n)) n++;
+      best = Math.max(best, n);
+    }
+  }
+  return best;
+}
+
 /** Executions of the contraction statements (a product of two loads accumulated) of a kernel. */
 function contractionMacs(root: Node, defs: Defs, k: Kernel): number {
   // a statement is a MAC when it stores/sets a value that adds a product of two loads to its own target
@@ -466,6 +492,7 @@ export function reuseCost(k: Kernel, r: Roofline): ReuseCost {
   const lanes = Math.max(1, (r.vectorBits ?? 128) / 32);
   const scalarF = r.scalarFlopsPerCycle ?? r.flopsPerCycle / lanes;
   const scalarI = r.scalarIntOpsPerCycle ?? r.intOpsPerCycle / lanes;
+  const lat = r.accumulateCycles ?? FMA_LATENCY_CYCLES;
 
   // compute and L1 (every access; invariant loads of an innermost loop are hoisted into registers)
   let vectorOps = 0;
@@ -489,6 +516,8 @@ export function reuseCost(k: Kernel, r: Roofline): ReuseCost {
   const tiny = (c: Node, env: ReadonlyMap<string, number>): Agg | null => {
     if (!c.loop || c.loop.lo.k !== 'const' || c.loop.hi.k !== 'const') return null;
     const t = trips(c, env, defs);
+    // a loop of a vector's lanes or more is vectorized rather than unrolled
+    if (t >= lanes) return null;
     const inner = c.children.map((x) => tiny(x, withVar(env, c, defs)));
     if (inner.some((x) => x === null)) return null;
     const agg: Agg = { accesses: c.accesses.map((a) => ({ a, times: t })), flops: c.flops * t, intOps: c.intOps * t, floatSets: c.floatSets.map((name) => ({ name, times: t })), lets: new Set(c.lets), hasIf: c.hasIf };
@@ -513,7 +542,15 @@ export function reuseCost(k: Kernel, r: Roofline): ReuseCost {
     // a float local set in the loop but declared outside it carries a dependence from one iteration to the next
     const declared = new Set([...n.lets, ...(innermost ? merged.flatMap((m) => [...m!.lets]) : [])]);
     const sets = [...n.floatSets.map((name) => ({ name, times: 1 })), ...(innermost ? merged.flatMap((m) => m!.floatSets) : [])];
-    const floatSets = sets.filter((f) => !declared.has(f.name)).reduce((acc, f) => acc + f.times, 0);
+    // a float store to the same element on every iteration is an accumulator too (the compiler keeps it in a register)
+    const memAcc = innermost ? accesses.filter(({ a }) => a.store && a.float && a.aff !== null && !a.aff.co.has(n.loop!.v)).reduce((acc, x) => acc + x.times, 0) : 0;
+    const floatSets = sets.filter((f) => !declared.has(f.name)).reduce((acc, f) => acc + f.times, 0) + memAcc;
+    // independent accumulators run in parallel: the chain per iteration is the most updates of one of them
+    const perName = new Map<string, number>();
+    for (const f of sets) if (!declared.has(f.name)) perName.set(f.name, (perName.get(f.name) ?? 0) + f.times);
+    const chain = Math.max(memAcc > 0 ? 1 : 0, ...perName.values());
+    // straight-line code over consecutive elements (a register-blocked micro-kernel) is SLP-vectorized
+    const slp = innermost ? Math.min(lanes, slpWidth(accesses.map((x) => x.a))) : 1;
     const hasIf = n.hasIf || (innermost && merged.some((m) => m!.hasIf));
     const v = n.loop?.v;
     const unit = (a: Access, w: string): boolean => a.aff !== null && [0, 1].includes(a.aff.co.get(w) ?? 0) && !(a.store && (a.aff.co.get(w) ?? 0) === 0);
@@ -530,17 +567,21 @@ export function reuseCost(k: Kernel, r: Roofline): ReuseCost {
     if (vec || outerVec) {
       vectorOps += ops * execs;
       const thr = (flops * execs) / r.flopsPerCycle + (intOps * execs) / r.intOpsPerCycle;
-      computeCycles += Math.max(thr, outerVec ? (floatSets * execs * FMA_LATENCY_CYCLES) / lanes : 0);
+      computeCycles += Math.max(thr, outerVec ? (floatSets * execs * lat) / lanes : 0);
+    } else if (slp >= 4) {
+      vectorOps += ops * execs;
+      const thr = (flops * execs) / Math.min(r.flopsPerCycle, scalarF * slp) + (intOps * execs) / Math.min(r.intOpsPerCycle, scalarI * slp);
+      computeCycles += Math.max(thr, chain * execs * lat);
     } else {
       scalarOps += ops * execs;
       const thr = (flops * execs) / scalarF + (intOps * execs) / scalarI;
-      computeCycles += Math.max(thr, floatSets * execs * FMA_LATENCY_CYCLES);
+      computeCycles += Math.max(thr, chain * execs * lat);
     }
     for (const { a, times } of accesses) {
-      const invariant = innermost && a.aff !== null && !a.aff.co.has(v!) && !a.store;
+      const invariant = innermost && a.aff !== null && !a.aff.co.has(v!);
       const count = (invariant ? mult : execs) * times;
       l1Bytes += count * a.e;
-      l1Cycles += vec || outerVec ? (count * a.e) / levels[0]!.bytesPerCycle : count / SCALAR_ACCESSES_PER_CYCLE;
+      l1Cycles += vec || outerVec ? (count * a.e) / levels[0]!.bytesPerCycle : count / (SCALAR_ACCESSES_PER_CYCLE * (slp >= 4 ? slp : 1));
     }
     if (!innermost) for (const c of n.children) visit(c, inner, execs, n, t);
   };

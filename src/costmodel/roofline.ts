@@ -21,6 +21,8 @@ export interface Roofline {
   /** Peak scalar (not vectorized) operations per cycle, when the profile has them (kiln calibrate). */
   scalarFlopsPerCycle?: number;
   scalarIntOpsPerCycle?: number;
+  /** Cycles per iteration of a scalar float accumulator chain, when measured. */
+  accumulateCycles?: number;
   /** Host profiles: SIMD width, for the scalar figures a data sheet leaves out. */
   vectorBits?: number;
   /** Host profiles: the memory hierarchy, fastest first, DRAM last (`bytes` null: unbounded). */

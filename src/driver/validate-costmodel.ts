@@ -39,10 +39,13 @@ export interface ValidateOptions {
   minBatchMs?: number;
   /** A few tiny variants (tests). */
   small?: boolean;
+  /** Measure the variants (default true); false: only the model folders. */
+  variants?: boolean;
   /** Model folders for whole-model predicted vs measured. */
   models?: readonly string[];
   onRow?: (row: ValidateRow) => void;
   onStart?: (total: number) => void;
+  onModel?: (folder: string) => void;
 }
 
 export interface ValidateRow {
@@ -208,7 +211,7 @@ function predictMs(program: Program, roof: Roofline): { ms: number; naiveMs: num
 export function validateCostModel(opts: ValidateOptions = {}): ValidateResult {
   const roof = hostRoofline(opts.host);
   const cflags = opts.cflags ?? BENCH_CFLAGS;
-  const variants: Variant[] = costModelVariants(opts.small ?? false);
+  const variants: Variant[] = opts.variants === false ? [] : costModelVariants(opts.small ?? false);
   opts.onStart?.(variants.length);
   const rows: ValidateRow[] = [];
   const root = makeScratchDir('kiln-validate-');
@@ -231,6 +234,7 @@ export function validateCostModel(opts: ValidateOptions = {}): ValidateResult {
     });
     const models: ModelRow[] = [];
     for (const folder of findBenchModels(opts.models ?? [])) {
+      opts.onModel?.(folder);
       const dir = path.join(root, `m-${models.length}`);
       const { feedValues, shapes } = benchInputs(folder);
       const file = path.join(folder, 'model.onnx');
