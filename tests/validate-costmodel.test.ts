@@ -6,6 +6,10 @@ import { verifyProgram } from '../src/ir/kernel/verify.js';
 import { costTotals, kernelCosts } from '../src/costmodel/kernel-cost.js';
 import { hostRoofline } from '../src/costmodel/roofline.js';
 import { spearman } from '../src/driver/validate-costmodel.js';
+import { benchTime } from '../src/driver/report.js';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { tempDir } from './helpers/onnx-builder.js';
 
 describe('cost-model validation variants', () => {
   const variants = costModelVariants();
@@ -41,5 +45,19 @@ describe('spearman', () => {
     // ranks [1.5, 1.5, 3] vs [1, 2, 3]: Pearson of the centered (-0.5, -0.5, 1) and (-1, 0, 1)
     expect(spearman([5, 5, 9], [1, 2, 3])).toBeCloseTo(1.5 / Math.sqrt(1.5 * 2));
     expect(Number.isNaN(spearman([1], [1]))).toBe(true);
+  });
+});
+
+describe('kiln report --bench', () => {
+  it('finds the model by its folder name in a bench or validate JSON, and nothing for another model', () => {
+    const dir = tempDir('kiln-benchjson-');
+    const bench = path.join(dir, 'bench.json');
+    fs.writeFileSync(bench, JSON.stringify({ rows: [{ model: 'other', status: 'ok', cMs: 9 }, { model: 'resnet8', status: 'ok', cMs: 0.25 }] }));
+    const validate = path.join(dir, 'validate.json');
+    fs.writeFileSync(validate, JSON.stringify({ rows: [], models: [{ model: 'resnet8', measuredMs: 0.22, predictedMs: 0.13 }] }));
+    expect(benchTime(bench, 'samples/resnet8/model.onnx')).toMatchObject({ ms: 0.25, what: 'kiln bench (generated C)' });
+    expect(benchTime(validate, 'samples/resnet8/model.onnx')).toMatchObject({ ms: 0.22 });
+    expect(benchTime(bench, 'samples/mlp/model.onnx')).toBeNull();
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 });

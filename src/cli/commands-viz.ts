@@ -40,7 +40,8 @@ export function registerVizCommands(program: Command): void {
     .option('--memory <strategy>', `memory planning strategy (${MEMORY_STRATEGIES.join(', ')})`, 'auto')
     .option('--time-limit <s>', 'time limit of the memory ILP in seconds', '10')
     .option('--schedule <order>', `node order (${SCHEDULE_MODES.join(', ')})`, 'memory')
-    .action((model: string, opts: { target: string; targetOption: string[]; board?: string; host?: string; output: string; inputShape?: string[]; memory: string; timeLimit: string; schedule: string }) => {
+    .option('--bench <file.json>', 'a kiln bench --json (or --validate-costmodel --json) file: the measured time of this model (its folder name) is shown next to the predictions')
+    .action((model: string, opts: { target: string; targetOption: string[]; board?: string; host?: string; output: string; inputShape?: string[]; memory: string; timeLimit: string; schedule: string; bench?: string }) => {
       if (!(SCHEDULE_MODES as readonly string[]).includes(opts.schedule)) throw new KilnError('usage', `unknown --schedule '${opts.schedule}' (known: ${SCHEDULE_MODES.join(', ')})`);
       if (!(MEMORY_STRATEGIES as readonly string[]).includes(opts.memory)) throw new KilnError('usage', `unknown --memory strategy '${opts.memory}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
       const secs = Number(opts.timeLimit);
@@ -55,10 +56,13 @@ export function registerVizCommands(program: Command): void {
         memory: opts.memory as MemoryStrategy,
         timeLimitMs: Math.round(secs * 1000),
         schedule: opts.schedule as ScheduleMode,
+        ...(opts.bench !== undefined ? { bench: opts.bench } : {}),
       });
       const total = r.costs.reduce((a, c) => a + c.estSeconds, 0);
       const arena = typeof r.report.arenaBytes === 'number' ? `, arena ${formatBytes(r.report.arenaBytes)}` : '';
-      process.stdout.write(`wrote ${opts.output}: ${r.costs.length} kernels${arena}, estimated ${si(total, 's')} on ${r.roofline.name}\n`);
+      const reuse = r.costs.every((c) => c.reuse) && r.costs.length > 0 ? ` (reuse-aware ${si(r.costs.reduce((a, c) => a + c.reuse!.estSeconds, 0), 's')})` : '';
+      const measured = r.measured ? `, measured ${si(r.measured.ms / 1000, 's')}` : '';
+      process.stdout.write(`wrote ${opts.output}: ${r.costs.length} kernels${arena}, estimated ${si(total, 's')}${reuse} on ${r.roofline.name}${measured}\n`);
       for (const line of r.targetLines) process.stdout.write(`${line}\n`);
       const fit = r.report as unknown as { fits?: { flash: boolean; sram: boolean }; sizeSummary?: string };
       if (fit.fits && !(fit.fits.flash && fit.fits.sram)) process.stdout.write(`${fit.sizeSummary ?? 'the model does not fit the board'}\n`);

@@ -5,6 +5,7 @@
  * Everything but the timings is deterministic; all model text is HTML-escaped.
  */
 import { modelName } from './model-name.js';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KilnError } from '../ir/errors.js';
 import { loadModel } from './load.js';
@@ -20,6 +21,8 @@ import { escapeXml, passTimelineSvg, plottable, rooflineSvg, si, type PassTiming
 
 export interface ReportOptions extends Pick<CompileOptions, 'board' | 'targetOptions' | 'inputShapes' | 'name' | 'memory' | 'timeLimitMs' | 'schedule'> {
   target: string;
+  /** Measured time of this model from a `kiln bench --json` (or `--validate-costmodel --json`) file. */
+  bench?: string;
   /** Host profile (src/costmodel/boards/hosts/): the `host` option of targets that have one (c). */
   host?: string;
 }
@@ -27,8 +30,35 @@ export interface ReportOptions extends Pick<CompileOptions, 'board' | 'targetOpt
 /** What the page reads: the report of a target whose pipeline planned memory. */
 type PlannedReport = CompileReport & Pick<CReport, 'kernels' | 'arenaBytes' | 'weightBytes' | 'memory'>;
 
+/** A measured time read from a bench JSON for the page. */
+export interface MeasuredTime {
+  ms: number;
+  file: string;
+  what: string;
+}
+
+/**
+ * The measured time of `model` in a bench JSON: a `kiln bench` row (cMs) or a `--validate-costmodel`
+ * model (measuredMs) whose name is the model's folder name (bench names rows so). Null when absent.
+ */
+export function benchTime(file: string, model: string): MeasuredTime | null {
+  let j: unknown;
+  try {
+    j = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new KilnError('io', `--bench ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  const folder = path.basename(path.dirname(path.resolve(model)));
+  const o = (typeof j === 'object' && j !== null ? j : {}) as { rows?: unknown; models?: unknown };
+  const list = (x: unknown): Record<string, unknown>[] => (Array.isArray(x) ? x.filter((r): r is Record<string, unknown> => typeof r === 'object' && r !== null) : []);
+  for (const r of list(o.models)) if (r.model === folder && typeof r.measuredMs === 'number') return { ms: r.measuredMs, file, what: 'kiln bench --validate-costmodel' };
+  for (const r of list(o.rows)) if (r.model === folder && typeof r.cMs === 'number') return { ms: r.cMs, file, what: 'kiln bench (generated C)' };
+  return null;
+}
+
 export interface ReportResult {
   html: string;
+  measured: MeasuredTime | null;
   report: PlannedReport;
   costs: KernelCost[];
   roofline: Roofline;
@@ -79,8 +109,10 @@ export function buildReport(model: string, opts: ReportOptions): ReportResult {
         .replace('<svg ', '<svg id="memory-chart" class="chart" ')
     : '';
   const options = Object.entries(target.options).map(([k, v]) => `${k} ${v}`).join(', ');
-  const html = renderHtml({ name, model: path.basename(model), report, costs, roofline, passes, memorySvg, targetLines, options: options || null });
-  return { html, report, costs, roofline, passes, targetLines };
+  const measured = opts.bench !== undefined ? benchTime(opts.bench, model) : null;
+  if (opts.bench !== undefined && !measured) throw new KilnError('usage', `--bench ${opts.bench}: no measured time for '${path.basename(path.dirname(path.resolve(model)))}' (rows are named by model folder)`);
+  const html = renderHtml({ name, model: path.basename(model), report, costs, roofline, passes, memorySvg, targetLines, options: options || null, measured });
+  return { html, report, costs, roofline, passes, targetLines, measured };
 }
 
 export function writeReport(model: string, out: string, opts: ReportOptions): ReportResult {
@@ -102,6 +134,7 @@ interface Page {
   targetLines: string[];
   /** The target's option values, e.g. 'board mps2-an386'. */
   options: string | null;
+  measured: MeasuredTime | null;
 }
 
 const bytes = formatBytesExact;
@@ -143,6 +176,9 @@ function summaryRows(p: Page): [string, string][] {
     ['operations', `${si(t.ops, 'ops')} (${t.flops} flop, ${t.intOps} integer)`],
     ['bytes loaded and stored', bytes(t.bytes)],
     ['estimated time (roofline bound)', `${si(t.estSeconds, 's')} (${si(t.estCycles, 'cycles')}); ${t.computeBound} kernels compute bound, ${t.memoryBound} memory bound${t.exact ? '' : '; some counts are estimates'}`],
+    ...(p.measured
+      ? [['measured', `${si(p.measured.ms / 1000, 's')} per inference (${p.measured.what}, ${p.measured.file}); predicted/measured: roofline ${(t.estSeconds / (p.measured.ms / 1000)).toFixed(2)}${t.reuseSeconds !== null ? `, reuse-aware ${(t.reuseSeconds / (p.measured.ms / 1000)).toFixed(2)}` : ''}`] as [string, string]]
+      : []),
     ...(t.reuseSeconds !== null ? [['reuse-aware estimate', `${si(t.reuseSeconds, 's')} (bytes per cache level from the loop nests' footprints, vector width, lower bounds: docs/costmodel.md)`] as [string, string]] : []),
     ['roofline figures', `${p.roofline.name}: ${si(p.roofline.clockHz, 'Hz')}, ${p.roofline.flopsPerCycle} flop/cycle, ${p.roofline.intOpsPerCycle} int op/cycle, ${p.roofline.bytesPerCycle} B/cycle`],
     ['figures from', p.roofline.source],
