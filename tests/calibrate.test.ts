@@ -48,6 +48,11 @@ describe.skipIf(!HAS_CC)('kiln calibrate --quick', () => {
     const bad = kiln(['calibrate', '--quick', '--name', 'other', '-o', path.join(dir, 'x.json')], { timeout: 60_000 });
     expect(bad.code).not.toBe(0);
     expect(fs.existsSync(path.join(dir, 'x.json'))).toBe(false);
+    // a shipped data sheet's name is refused: the file could never load beside it
+    const shipped = kiln(['calibrate', '--quick', '-o', path.join(dir, 'x86-64-avx2.json')], { timeout: 60_000 });
+    expect(shipped.code).not.toBe(0);
+    expect(shipped.stderr).toMatch(/shipped device's name/);
+    expect(fs.existsSync(path.join(dir, 'x86-64-avx2.json'))).toBe(false);
     fs.rmSync(dir, { recursive: true, force: true });
   });
 });

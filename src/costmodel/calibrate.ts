@@ -15,7 +15,7 @@ import { cCompiler } from '../backends/c/run.js';
 import { makeScratchDir } from '../backends/scratch.js';
 import { autoVectorSource, CHAINS, mainSource, peakSource, scalarSource, VECTOR_BYTES } from './calibrate-c.js';
 import { BENCH_CFLAGS } from '../driver/bench.js';
-import { getDevice, parseDevice, type CacheLevel, type HostDevice } from './devices.js';
+import { getDevice, loadDevices, parseDevice, type CacheLevel, type HostDevice } from './devices.js';
 import { DEFAULT_HOST_PROFILE } from './roofline.js';
 
 export interface CalibrateOptions {
@@ -168,6 +168,7 @@ export function calibrate(opts: CalibrateOptions = {}): CalibrateResult {
   const t0 = performance.now();
   const name = opts.name ?? 'host';
   if (!/^[A-Za-z0-9._+-]+$/.test(name)) throw new KilnError('usage', `calibrate --name '${name}' must be letters, digits, . _ + -`);
+  if (loadDevices().has(name)) throw new KilnError('usage', `calibrate --name '${name}' is a shipped device's name (its data sheet stays); choose another`);
   const base = getDevice(opts.base ?? DEFAULT_HOST_PROFILE, 'host');
   const quick = opts.quick ?? false;
   const { caches, from } = cacheLevels(base, quick);

@@ -447,7 +447,7 @@ function slpWidth(accesses: readonly Access[]): number {
 }
 
 /** Executions of the contraction statements (a product of two loads accumulated) of a kernel. */
-function contractionMacs(root: Node, defs: Defs, k: Kernel): number {
+function contractionMacs(defs: Defs, k: Kernel): number {
   // a statement is a MAC when it stores/sets a value that adds a product of two loads to its own target
   const isMac = (val: Expr, self: (e: Expr) => boolean): boolean => {
     if (val.k === 'cast') return isMac(val.a, self);
@@ -480,7 +480,6 @@ function contractionMacs(root: Node, defs: Defs, k: Kernel): number {
     }
   };
   walk(k.body, 1, new Map());
-  void root;
   return macs;
 }
 
@@ -597,7 +596,7 @@ export function reuseCost(k: Kernel, r: Roofline): ReuseCost {
   for (const { a } of whole.acc) bufs.set(a.buf, a.e);
   let compulsory = 0;
   for (const [b, e] of bufs) compulsory += bufferSize(b) * e;
-  const macs = contractionMacs(root, defs, k);
+  const macs = contractionMacs(defs, k);
   const e0 = Math.min(4, ...bufs.values());
 
   const out: LevelTraffic[] = [{ name: levels[0]!.name, bytes: l1Bytes, bytesPerCycle: levels[0]!.bytesPerCycle, cycles: l1Cycles, measured: levels[0]!.measured, boundBytes: compulsory }];
