@@ -156,6 +156,67 @@ describe.skipIf(ort === null)('com.microsoft quantized contrib ops against onnxr
   });
 });
 
+// QLinearMul's integer path rounds the exact product once; the interpreter and onnxruntime round
+// f32 products on the way: ±1 LSB where they straddle a half-way point. QLinearConcat's tables are
+// the float requantization itself: exact.
+const mulCase = (dt: DType, lo: number, hi: number, zps: [number, number, number]): Case => ({
+  op: 'QLinearMul',
+  domain: 'com.microsoft',
+  ins: [
+    { name: 'a', t: t(dt, [2, 3, 4], ints(24, lo, hi, 8)), feed: true },
+    { name: 'as', t: f32(0.047) },
+    { name: 'az', t: t(dt, [], [zps[0]]) },
+    { name: 'b', t: t(dt, [3, 1], ints(3, lo, hi, 9)), feed: true },
+    { name: 'bs', t: f32(0.031) },
+    { name: 'bz', t: t(dt, [], [zps[1]]) },
+    { name: 'cs', t: f32(0.09) },
+    { name: 'cz', t: t(dt, [], [zps[2]]) },
+  ],
+  out: { dtype: dt, shape: [2, 3, 4] },
+});
+const concatCase = (dt: DType, lo: number, hi: number, zps: [number, number, number]): Case => ({
+  op: 'QLinearConcat',
+  domain: 'com.microsoft',
+  ins: [
+    { name: 'ys', t: f32(0.07) },
+    { name: 'yz', t: t(dt, [], [zps[0]]) },
+    { name: 'a', t: t(dt, [2, 2, 3], ints(12, lo, hi, 10)), feed: true },
+    { name: 'as', t: f32(0.05) },
+    { name: 'az', t: t(dt, [], [zps[1]]) },
+    { name: 'b', t: t(dt, [2, 3, 3], ints(18, lo, hi, 11)), feed: true },
+    { name: 'ys2', t: f32(0.07) },
+    { name: 'yz2', t: t(dt, [], [zps[0]]) },
+    { name: 'c', t: t(dt, [2, 1, 3], ints(6, lo, hi, 12)), feed: true },
+    { name: 'cs', t: f32(0.13) },
+    { name: 'cz', t: t(dt, [], [zps[2]]) },
+  ],
+  out: { dtype: dt, shape: [2, 6, 3] },
+  attrs: { axis: { kind: 'int', value: 1 } },
+});
+
+describe.skipIf(ort === null)('QLinearMul and QLinearConcat against onnxruntime', () => {
+  const cases: [string, Case, number][] = [
+    ['QLinearMul int8, broadcast, zero points', mulCase('i8', -128, 127, [-3, 5, -2]), 1],
+    ['QLinearMul uint8', mulCase('u8', 0, 255, [128, 100, 130]), 1],
+    ['QLinearConcat int8 (a copied input, two requantized)', concatCase('i8', -128, 127, [-4, 10, -100]), 0],
+    ['QLinearConcat uint8', concatCase('u8', 0, 255, [128, 3, 200]), 0],
+  ];
+  const vals = (x: Tensor): number[] => Array.from(x.data as ArrayLike<number>);
+  it.each(cases)('%s: interpreter, kernel IR and C match onnxruntime (QLinearMul within 1 LSB)', async (_name, c, tol) => {
+    const { module, feeds } = build(c);
+    const expected = await runOrt(module, feeds);
+    const got = interpret(module, feeds)[0] as Tensor;
+    const diffs = vals(got).map((v, i) => Math.abs(v - vals(expected)[i]!));
+    expect(Math.max(...diffs)).toBeLessThanOrEqual(tol);
+    expect(new Set(vals(expected)).size).toBeGreaterThan(5);
+    const model = writeCase(module, feeds, expected);
+    for (const target of haveCc ? ['kernel', 'c'] : ['kernel']) {
+      const r = await runCommand(model, { target, inputs: [path.join(path.dirname(model), 'test_data_set_0')], rtol: 0, atol: tol });
+      expect(r.text, target).toMatch(/compare output 0 'y': ok/);
+    }
+  });
+});
+
 describe('QLinearConv / QLinearMatMul lowerings (one i32 local per output element)', () => {
   const conv: Case = {
     op: 'QLinearConv',

@@ -2,8 +2,8 @@
  * QDQ folding: `DequantizeLinear → op → [Relu | Clip] → QuantizeLinear` groups (the QDQ form that
  * onnxruntime's quantizer, `kiln quantize` and most exporters write) become the integer ops Kiln
  * already runs bit-exactly, so a QDQ model compiles to the same kernels as its QOperator twin:
- *   Conv → QLinearConv, MatMul → QLinearMatMul, Add → com.microsoft QLinearAdd,
- *   GlobalAveragePool → com.microsoft QLinearGlobalAveragePool, and MaxPool and the data-movement
+ *   Conv → QLinearConv, MatMul → QLinearMatMul, Add → com.microsoft QLinearAdd, Mul → QLinearMul,
+ *   Concat → QLinearConcat (each input requantized to the output through a table), GlobalAveragePool → com.microsoft QLinearGlobalAveragePool, and MaxPool and the data-movement
  *   ops (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) straight on the integer tensor when the
  *   input and output quantization are the same.
  * A Relu or Clip between the op and its QuantizeLinear is dropped when QuantizeLinear's saturation
@@ -25,7 +25,7 @@ const Q8 = new Set<string>(['i8', 'u8']);
 /** Ops that only move or select elements: they run on the integer tensor unchanged. */
 const MOVE_OPS = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool']);
 /** Float ops with no integer form in Kiln: the reason recorded when they sit between DQ and Q. */
-const NO_INTEGER_FORM = new Set(['Mul', 'Concat', 'AveragePool', 'Sigmoid', 'LeakyRelu', 'Softmax', 'LayerNormalization', 'Sub']);
+const NO_INTEGER_FORM = new Set(['AveragePool', 'Sigmoid', 'LeakyRelu', 'Softmax', 'LayerNormalization', 'Sub']);
 
 /** Quantization parameters read by a QuantizeLinear/DequantizeLinear node. */
 interface QParams {
@@ -235,6 +235,29 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
       if (a.dtype !== q.dtype || b.dtype !== q.dtype) fail('QLinearAdd needs inputs and output of one type');
       return new Node('QLinearAdd', MS, name, ins(a.q, a.scale, zpOperand(rw, a, `${name}.a`), b.q, b.scale, zpOperand(rw, b, `${name}.b`), q.scale, zpOperand(rw, q, `${name}.y`)), [y]);
     }
+    case 'Mul': {
+      const a = dqOf(n.inputs[0] ?? null, 'input A');
+      const b = dqOf(n.inputs[1] ?? null, 'input B');
+      for (const [p, what] of [[a, 'input A'], [b, 'input B'], [q, 'the output']] as const) {
+        requirePerTensor(p, what);
+        require8(p, what);
+      }
+      if (a.dtype !== q.dtype || b.dtype !== q.dtype) fail('QLinearMul needs inputs and output of one type');
+      return new Node('QLinearMul', MS, name, ins(a.q, a.scale, zpOperand(rw, a, `${name}.a`), b.q, b.scale, zpOperand(rw, b, `${name}.b`), q.scale, zpOperand(rw, q, `${name}.y`)), [y]);
+    }
+    case 'Concat': {
+      require8(q, 'the output');
+      if (!n.attrs.has('axis')) fail('Concat has no axis attribute');
+      const parts: (Value | null)[] = [q.scale, zpOperand(rw, q, `${name}.y`)];
+      n.inputs.forEach((v, i) => {
+        const x = dqOf(v, `input ${i}`);
+        requirePerTensor(x, `input ${i}`);
+        if (x.dtype !== q.dtype) fail(`input ${i} is ${x.dtype}, the output ${q.dtype} (QLinearConcat takes one type)`);
+        parts.push(x.q, x.scale, zpOperand(rw, x, `${name}.x${i}`));
+      });
+      const attrs = new Map([...n.attrs].filter(([k]) => k !== 'kiln.qdq'));
+      return new Node('QLinearConcat', MS, name, parts, [y], attrs);
+    }
     case 'GlobalAveragePool': {
       const x = dqOf(n.inputs[0] ?? null, 'the input');
       requirePerTensor(x, 'the input');
@@ -304,7 +327,7 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
 }
 
 /** The ops a QDQ group may center on (what the reason is recorded for). */
-const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
+const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'Mul', 'Concat', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
 
 function foldGraph(module: Module, graph: Graph): number {
   const rw = new Rewriter(graph);

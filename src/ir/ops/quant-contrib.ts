@@ -9,7 +9,7 @@ import { intRange, type DType } from '../dtype.js';
 import { Tensor } from '../tensor.js';
 import { tensorType, type Dim } from '../types.js';
 import { registerOp, type KernelContext } from './registry.js';
-import { broadcastDims, broadcastShapes, forEachBroadcast, inputTensorType, roundHalfEven } from './util.js';
+import { broadcastDims, broadcastShapes, forEachBroadcast, inputTensorType, normAxis, roundHalfEven } from './util.js';
 
 export const MS_DOMAIN = 'com.microsoft';
 
@@ -131,3 +131,140 @@ registerOp({
 export function qgapFactor(xs: number, ys: number, size: number): number {
   return Math.fround(Math.fround(xs) / Math.fround(Math.fround(ys) * size));
 }
+
+/**
+ * QLinearMul: C = quantize(dequantize(A) · dequantize(B)) with numpy broadcasting, each step in f32
+ * as the DequantizeLinear → Mul → QuantizeLinear model computes it (and onnxruntime's reference
+ * kernel, but for the zero point: it adds C_zero_point before rounding, which can decide a tie
+ * differently when the zero point is odd).
+ */
+registerOp({
+  opType: 'QLinearMul',
+  domain: MS_DOMAIN,
+  since: 1,
+  infer: (ctx) => {
+    const a = inputTensorType(ctx, 0);
+    const b = inputTensorType(ctx, 3);
+    const dt = a?.dtype ?? 'u8';
+    checkInt8(dt, 'QLinearMul');
+    if (b && b.dtype !== dt) throw new KilnError('type', `QLinearMul inputs differ in type: ${dt} and ${b.dtype}`);
+    if (!a || !b || a.shape === null || b.shape === null) return [tensorType(dt, null)];
+    return [tensorType(dt, broadcastDims(a.shape, b.shape))];
+  },
+  interp: (ctx) => {
+    const a = ctx.tensor(0);
+    const b = ctx.tensor(3);
+    checkInt8(a.dtype, 'QLinearMul');
+    if (b.dtype !== a.dtype) throw new KilnError('type', `QLinearMul inputs differ in type: ${a.dtype} and ${b.dtype}`);
+    const f = Math.fround;
+    const as = f(scalarParam(ctx, 1, 'A_scale', null));
+    const az = scalarParam(ctx, 2, 'A_zero_point', 0);
+    const bs = f(scalarParam(ctx, 4, 'B_scale', null));
+    const bz = scalarParam(ctx, 5, 'B_zero_point', 0);
+    const cs = f(scalarParam(ctx, 6, 'C_scale', null));
+    const cz = scalarParam(ctx, 7, 'C_zero_point', 0);
+    const [lo, hi] = intRange(a.dtype);
+    const shape = broadcastShapes(a.shape, b.shape);
+    const out = Tensor.zeros(a.dtype, shape);
+    const A = a.data as Int8Array | Uint8Array;
+    const B = b.data as Int8Array | Uint8Array;
+    const C = out.data as Int8Array | Uint8Array;
+    forEachBroadcast(shape, [a.shape, b.shape], (o, ix) => {
+      const v = f(f(f(as * (A[ix[0]!]! - az)) * f(bs * (B[ix[1]!]! - bz))) / cs);
+      C[o] = Math.min(hi, Math.max(lo, roundHalfEven(v) + cz));
+    });
+    return [out];
+  },
+});
+
+/**
+ * The 256-entry table of an 8-bit requantization through f: entry i is what
+ * QuantizeLinear(f(DequantizeLinear(lo + i))) gives in f32 (lo the input type's minimum), so a
+ * gather through it is exactly the float DQ → f → Q computation for every input value.
+ */
+export function requantLut(inType: DType, xs: number, xz: number, outType: DType, ys: number, yz: number, fn: (v: number) => number = (v) => v): number[] {
+  const f = Math.fround;
+  const [lo, hi] = intRange(inType);
+  const [olo, ohi] = intRange(outType);
+  const out: number[] = [];
+  for (let q = lo; q <= hi; q++) {
+    const v = f(f(fn(f((q - xz) * f(xs)))) / f(ys));
+    out.push(Number.isNaN(v) ? Math.max(olo, Math.min(ohi, yz)) : Math.min(ohi, Math.max(olo, roundHalfEven(v) + yz)));
+  }
+  return out;
+}
+
+/** The QLinearConcat inputs: (X, X_scale, X_zero_point) tuples after Y_scale and Y_zero_point. */
+function concatParts(n: number): number[] {
+  if (n < 5 || (n - 2) % 3 !== 0) throw new KilnError('invalid-model', `QLinearConcat takes Y_scale, Y_zero_point and (X, X_scale, X_zero_point) tuples, got ${n} inputs`);
+  return Array.from({ length: (n - 2) / 3 }, (_, i) => 2 + 3 * i);
+}
+
+/**
+ * QLinearConcat: each input is requantized to the output's scale and zero point (DequantizeLinear
+ * then QuantizeLinear in f32, as onnxruntime's lookup tables compute it; an input already in the
+ * output's quantization is copied) and the results are concatenated along `axis`.
+ */
+registerOp({
+  opType: 'QLinearConcat',
+  domain: MS_DOMAIN,
+  since: 1,
+  attrs: { axis: 'int' },
+  infer: (ctx) => {
+    const parts = concatParts(ctx.inputs.length);
+    const ts = parts.map((i) => inputTensorType(ctx, i));
+    const dt = inputTensorType(ctx, 1)?.dtype ?? ts.find((t) => t)?.dtype ?? 'u8';
+    checkInt8(dt, 'QLinearConcat');
+    for (const t of ts) if (t && t.dtype !== dt) throw new KilnError('type', `QLinearConcat input is ${t.dtype}, output ${dt}`);
+    if (ts.some((t) => !t || t.shape === null)) return [tensorType(dt, null)];
+    const shapes = ts.map((t) => t!.shape!);
+    const rank = shapes[0]!.length;
+    const axis = normAxis(ctx.attrs.int('axis'), rank);
+    const out: Dim[] = [...shapes[0]!];
+    let sum: number | null = 0;
+    for (const s of shapes) {
+      if (s.length !== rank) throw new KilnError('type', 'QLinearConcat inputs have different ranks');
+      const d = s[axis];
+      sum = sum !== null && typeof d === 'number' ? sum + d : null;
+    }
+    out[axis] = sum;
+    return [tensorType(dt, out)];
+  },
+  interp: (ctx) => {
+    const parts = concatParts(ctx.inputs.length);
+    const ys = scalarParam(ctx, 0, 'Y_scale', null);
+    const yz = scalarParam(ctx, 1, 'Y_zero_point', 0);
+    const xs = parts.map((i) => ctx.tensor(i));
+    const dt = xs[0]!.dtype;
+    checkInt8(dt, 'QLinearConcat');
+    const rank = xs[0]!.rank;
+    const axis = normAxis(ctx.attrs.int('axis'), rank);
+    const mapped = xs.map((x, j) => {
+      if (x.dtype !== dt) throw new KilnError('type', `QLinearConcat inputs differ in type: ${dt} and ${x.dtype}`);
+      const s = scalarParam(ctx, parts[j]! + 1, 'X_scale', null);
+      const z = scalarParam(ctx, parts[j]! + 2, 'X_zero_point', 0);
+      const lut = requantLut(dt, s, z, dt, ys, yz);
+      const lo = intRange(dt)[0];
+      const src = x.data as Int8Array | Uint8Array;
+      return Tensor.from(dt, x.shape, Array.from(src, (q) => lut[q - lo]!));
+    });
+    for (const x of mapped) {
+      if (x.rank !== rank || x.shape.some((d, i) => i !== axis && d !== xs[0]!.shape[i])) throw new KilnError('type', 'QLinearConcat inputs disagree in shape');
+    }
+    const outer = xs[0]!.shape.slice(0, axis).reduce((p, d) => p * d, 1);
+    const inner = xs[0]!.shape.slice(axis + 1).reduce((p, d) => p * d, 1);
+    const total = mapped.reduce((p, x) => p + x.shape[axis]!, 0);
+    const shape = [...xs[0]!.shape];
+    shape[axis] = total;
+    const out = Tensor.zeros(dt, shape);
+    const Y = out.data as Int8Array | Uint8Array;
+    let off = 0;
+    for (const x of mapped) {
+      const len = x.shape[axis]! * inner;
+      const X = x.data as Int8Array | Uint8Array;
+      for (let o = 0; o < outer; o++) Y.set(X.subarray(o * len, (o + 1) * len), o * total * inner + off);
+      off += len;
+    }
+    return [out];
+  },
+});
