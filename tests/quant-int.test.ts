@@ -16,6 +16,11 @@ import { exportOnnx } from '../src/frontend/onnx/export.js';
 import { readValueFile } from '../src/frontend/onnx/values.js';
 import { isTensor } from '../src/ir/tensor.js';
 import { hasTool, ONNX_TESTS, tempDir } from './helpers/onnx-builder.js';
+import { loadOrt } from './helpers/ort.js';
+import { Graph, Module, Node, Value, type AttrValue } from '../src/ir/graph.js';
+import { Tensor } from '../src/ir/tensor.js';
+import { tensorType } from '../src/ir/types.js';
+import { encodeTensor } from '../src/frontend/onnx/tensorproto.js';
 
 const samplesDir = path.resolve('samples');
 const int8Samples = fs.readdirSync(samplesDir).filter((d) => d.endsWith('-int8')).sort();
@@ -127,5 +132,66 @@ describe.runIf(haveCc && fs.existsSync(path.join(ONNX_TESTS, 'node', 'test_qline
       expect(r.ok, `${target}: ${r.text}`).toBe(true);
       expect(r.text).toMatch(/compare output 0 '\w+': ok \(max abs error 0,/);
     }
+  });
+});
+
+// QDQ groups beyond the samples' ops, built here: each from the graph input to its own output, so a
+// 1-LSB difference of one group does not feed another.
+const ort = await loadOrt();
+describe.skipIf(ort === null)('QDQ Mul, Concat and AveragePool fold to integer kernels', () => {
+  const f32 = (v: number): Tensor => Tensor.from('f32', [], [v]);
+  const u8 = (v: number): Tensor => Tensor.from('u8', [], [v]);
+  function qdqModel(): { module: Module; x: Tensor } {
+    const inits: Value[] = [];
+    const nodes: Node[] = [];
+    const c = (name: string, t: Tensor): Value => {
+      const v = new Value(name, tensorType(t.dtype, [...t.shape]));
+      v.init = t;
+      inits.push(v);
+      return v;
+    };
+    const op = (type: string, name: string, ins: Value[], attrs: Record<string, AttrValue> = {}): Value => {
+      const out = new Value(name, null);
+      const n = new Node(type, '', `${type}_${name}`, ins, [out], new Map(Object.entries(attrs)));
+      out.producer = n;
+      nodes.push(n);
+      return out;
+    };
+    const x = new Value('x', tensorType('u8', [1, 2, 6, 6]));
+    const [s0, z0] = [c('s0', f32(0.021)), c('z0', u8(131))];
+    const xf = op('DequantizeLinear', 'xf', [x, s0, z0]);
+    const pool = op('AveragePool', 'pool', [xf], { kernel_shape: { kind: 'ints', value: [3, 3] }, pads: { kind: 'ints', value: [1, 1, 1, 1] } });
+    const y1 = op('QuantizeLinear', 'y1', [pool, c('s1', f32(0.013)), c('z1', u8(125))]);
+    const mul = op('Mul', 'mul', [xf, xf]);
+    const y2 = op('QuantizeLinear', 'y2', [mul, c('s2', f32(0.017)), c('z2', u8(7))]);
+    const xf2 = op('DequantizeLinear', 'xf2', [x, c('s3', f32(0.04)), c('z3', u8(110))]);
+    const cat = op('Concat', 'cat', [xf, xf2], { axis: { kind: 'int', value: 1 } });
+    const y3 = op('QuantizeLinear', 'y3', [cat, c('s4', f32(0.03)), c('z4', u8(120))]);
+    const data = Array.from({ length: 72 }, (_, i) => (i * 97 + 13) % 256);
+    return { module: new Module(new Graph('g', [x], [y1, y2, y3], nodes, inits), new Map([['', 13]]), 8, 'kiln-tests'), x: Tensor.from('u8', [1, 2, 6, 6], data) };
+  }
+
+  it('compiles to QLinearAveragePool, QLinearMul and QLinearConcat kernels, within 1 LSB of onnxruntime', async () => {
+    const { module, x } = qdqModel();
+    const dir = tempDir('kiln-qdq-fold-');
+    const file = path.join(dir, 'model.onnx');
+    fs.writeFileSync(file, exportOnnx(module));
+    const ops = compile(file, 'c').program.kernels.map((k) => k.origin?.op);
+    expect(ops).toEqual(expect.arrayContaining(['QLinearAveragePool', 'QLinearMul', 'QLinearConcat']));
+    expect(ops.filter((o) => ['DequantizeLinear', 'QuantizeLinear', 'Mul', 'Concat', 'AveragePool'].includes(o ?? ''))).toEqual([]);
+    const session = await ort!.InferenceSession.create(exportOnnx(module), { intraOpNumThreads: 1 });
+    const r = await session.run({ x: new ort!.Tensor('uint8', x.data as Uint8Array, [...x.shape]) });
+    const sets = path.join(dir, 'test_data_set_0');
+    fs.mkdirSync(sets);
+    fs.writeFileSync(path.join(sets, 'input_0.pb'), encodeTensor(x, 'x'));
+    ['y1', 'y2', 'y3'].forEach((name, i) => {
+      const t = r[name]!;
+      expect(new Set(t.data as Uint8Array).size, name).toBeGreaterThan(5);
+      fs.writeFileSync(path.join(sets, `output_${i}.pb`), encodeTensor(Tensor.from('u8', [...t.dims], Array.from(t.data as Uint8Array)), name));
+    });
+    // integer outputs compare exactly: the rounding differences are bounded by maxAbsError
+    const res = await runCommand(file, { target: 'kernel', passes: 'fold-qdq', inputs: [sets] });
+    expect(res.outputs.map((o) => o.maxAbsError), res.text).toEqual([expect.any(Number), expect.any(Number), 0]);
+    for (const o of res.outputs) expect(o.maxAbsError!, `${o.name}: ${res.text}`).toBeLessThanOrEqual(1);
   });
 });

@@ -3,7 +3,8 @@
  * onnxruntime's quantizer, `kiln quantize` and most exporters write) become the integer ops Kiln
  * already runs bit-exactly, so a QDQ model compiles to the same kernels as its QOperator twin:
  *   Conv → QLinearConv, MatMul → QLinearMatMul, Add → com.microsoft QLinearAdd, Mul → QLinearMul,
- *   Concat → QLinearConcat (each input requantized to the output through a table), GlobalAveragePool → com.microsoft QLinearGlobalAveragePool, and MaxPool and the data-movement
+ *   Concat → QLinearConcat (each input requantized to the output through a table),
+ *   AveragePool → QLinearAveragePool, GlobalAveragePool → com.microsoft QLinearGlobalAveragePool, and MaxPool and the data-movement
  *   ops (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) straight on the integer tensor when the
  *   input and output quantization are the same.
  * A Relu or Clip between the op and its QuantizeLinear is dropped when QuantizeLinear's saturation
@@ -25,7 +26,7 @@ const Q8 = new Set<string>(['i8', 'u8']);
 /** Ops that only move or select elements: they run on the integer tensor unchanged. */
 const MOVE_OPS = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool']);
 /** Float ops with no integer form in Kiln: the reason recorded when they sit between DQ and Q. */
-const NO_INTEGER_FORM = new Set(['AveragePool', 'Sigmoid', 'LeakyRelu', 'Softmax', 'LayerNormalization', 'Sub']);
+const NO_INTEGER_FORM = new Set(['Sigmoid', 'LeakyRelu', 'Softmax', 'LayerNormalization', 'Sub']);
 
 /** Quantization parameters read by a QuantizeLinear/DequantizeLinear node. */
 interface QParams {
@@ -258,6 +259,22 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
       const attrs = new Map([...n.attrs].filter(([k]) => k !== 'kiln.qdq'));
       return new Node('QLinearConcat', MS, name, parts, [y], attrs);
     }
+    case 'AveragePool': {
+      const x = dqOf(n.inputs[0] ?? null, 'the input');
+      requirePerTensor(x, 'the input');
+      require8(x, 'the input');
+      if (x.dtype !== q.dtype) fail('QLinearAveragePool needs input and output of one type');
+      const dil = n.attrs.get('dilations');
+      if (dil?.kind === 'ints' && dil.value.some((d) => d !== 1)) fail('AveragePool is dilated (QLinearAveragePool has no dilations)');
+      const int = (k: string): number => {
+        const a = n.attrs.get(k);
+        return a?.kind === 'int' ? a.value : 0;
+      };
+      if (int('ceil_mode') !== 0 && int('count_include_pad') !== 0) fail("AveragePool has ceil_mode and count_include_pad (onnxruntime's QLinearAveragePool counts a ceil window's taps past the padding differently)");
+      const attrs = new Map([...n.attrs].filter(([k]) => k !== 'kiln.qdq' && k !== 'dilations'));
+      attrs.set('channels_last', { kind: 'int', value: 0 });
+      return new Node('QLinearAveragePool', MS, name, ins(x.q, x.scale, zpOperand(rw, x, `${name}.x`), q.scale, zpOperand(rw, q, `${name}.y`)), [y], attrs);
+    }
     case 'GlobalAveragePool': {
       const x = dqOf(n.inputs[0] ?? null, 'the input');
       requirePerTensor(x, 'the input');
@@ -327,7 +344,7 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
 }
 
 /** The ops a QDQ group may center on (what the reason is recorded for). */
-const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'Mul', 'Concat', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
+const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'Mul', 'Concat', 'AveragePool', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
 
 function foldGraph(module: Module, graph: Graph): number {
   const rw = new Rewriter(graph);

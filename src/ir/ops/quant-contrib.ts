@@ -9,6 +9,7 @@ import { intRange, type DType } from '../dtype.js';
 import { Tensor } from '../tensor.js';
 import { tensorType, type Dim } from '../types.js';
 import { registerOp, type KernelContext } from './registry.js';
+import { averagePoolOf, poolOutType } from './nn-pool.js';
 import { broadcastDims, broadcastShapes, forEachBroadcast, inputTensorType, normAxis, roundHalfEven } from './util.js';
 
 export const MS_DOMAIN = 'com.microsoft';
@@ -266,5 +267,46 @@ registerOp({
       off += len;
     }
     return [out];
+  },
+});
+
+/**
+ * Why ceil_mode with count_include_pad is refused: onnxruntime's QLinearAveragePool divides a
+ * window that ceil_mode adds past the end padding by more taps than AveragePool does (measured:
+ * up to 23 LSB apart), so neither convention would be right for both.
+ */
+export const CEIL_COUNT_PAD = 'unsupported QLinearAveragePool with ceil_mode and count_include_pad (onnxruntime counts the taps past the end padding that AveragePool does not)';
+
+/**
+ * QLinearAveragePool (NCHW; channels_last is refused): the exact integer sum of x - x_zero_point
+ * over each window, divided by the window's count (count_include_pad as AveragePool), times
+ * x_scale / y_scale, in f64, rounded half to even, plus y_zero_point. onnxruntime dequantizes and
+ * pools in f32 instead: its sum may round, so the two can differ by 1 LSB near a half-way point.
+ */
+registerOp({
+  opType: 'QLinearAveragePool',
+  domain: MS_DOMAIN,
+  since: 1,
+  attrs: { auto_pad: 'string', ceil_mode: 'int', channels_last: 'int', count_include_pad: 'int', kernel_shape: 'ints', pads: 'ints', strides: 'ints' },
+  infer: (ctx) => {
+    const dt = inputTensorType(ctx, 0)?.dtype ?? 'u8';
+    checkInt8(dt, 'QLinearAveragePool');
+    if (ctx.attrs.int('channels_last', 0) !== 0) throw new KilnError('unsupported', 'unsupported QLinearAveragePool with channels_last = 1');
+    return [poolOutType(ctx)];
+  },
+  interp: (ctx) => {
+    const x = ctx.tensor(0);
+    checkInt8(x.dtype, 'QLinearAveragePool');
+    if (ctx.attrs.int('channels_last', 0) !== 0) throw new KilnError('unsupported', 'unsupported QLinearAveragePool with channels_last = 1');
+    if (ctx.attrs.int('ceil_mode', 0) !== 0 && ctx.attrs.int('count_include_pad', 0) !== 0) throw new KilnError('unsupported', CEIL_COUNT_PAD);
+    const xs = Math.fround(scalarParam(ctx, 1, 'x_scale', null));
+    const xz = scalarParam(ctx, 2, 'x_zero_point', 0);
+    const ys = Math.fround(scalarParam(ctx, 3, 'y_scale', null));
+    const yz = scalarParam(ctx, 4, 'y_zero_point', 0);
+    const centered = Tensor.from('f64', x.shape, Array.from(x.data as Int8Array | Uint8Array, (q) => q - xz));
+    const avg = averagePoolOf(ctx, centered);
+    const [lo, hi] = intRange(x.dtype);
+    const av = avg.data as Float64Array;
+    return [Tensor.from(x.dtype, avg.shape, Array.from(av, (v) => Math.min(hi, Math.max(lo, roundHalfEven((v * xs) / ys) + yz))))];
   },
 });
