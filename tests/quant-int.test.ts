@@ -138,7 +138,7 @@ describe.runIf(haveCc && fs.existsSync(path.join(ONNX_TESTS, 'node', 'test_qline
 // QDQ groups beyond the samples' ops, built here: each from the graph input to its own output, so a
 // 1-LSB difference of one group does not feed another.
 const ort = await loadOrt();
-describe.skipIf(ort === null)('QDQ Mul, Concat and AveragePool fold to integer kernels', () => {
+describe.skipIf(ort === null)('QDQ Mul, Concat, AveragePool and int16x8 groups fold to integer kernels', () => {
   const f32 = (v: number): Tensor => Tensor.from('f32', [], [v]);
   const u8 = (v: number): Tensor => Tensor.from('u8', [], [v]);
   function qdqModel(): { module: Module; x: Tensor } {
@@ -171,27 +171,59 @@ describe.skipIf(ort === null)('QDQ Mul, Concat and AveragePool fold to integer k
     return { module: new Module(new Graph('g', [x], [y1, y2, y3], nodes, inits), new Map([['', 13]]), 8, 'kiln-tests'), x: Tensor.from('u8', [1, 2, 6, 6], data) };
   }
 
-  it('compiles to QLinearAveragePool, QLinearMul and QLinearConcat kernels, within 1 LSB of onnxruntime', async () => {
-    const { module, x } = qdqModel();
+  /** Kernel ops of the C build, and the kernel target's largest difference from onnxruntime per output. */
+  async function foldVsOrt(module: Module, x: Tensor): Promise<{ ops: (string | undefined)[]; errs: (number | null)[]; text: string }> {
     const dir = tempDir('kiln-qdq-fold-');
     const file = path.join(dir, 'model.onnx');
     fs.writeFileSync(file, exportOnnx(module));
     const ops = compile(file, 'c').program.kernels.map((k) => k.origin?.op);
-    expect(ops).toEqual(expect.arrayContaining(['QLinearAveragePool', 'QLinearMul', 'QLinearConcat']));
-    expect(ops.filter((o) => ['DequantizeLinear', 'QuantizeLinear', 'Mul', 'Concat', 'AveragePool'].includes(o ?? ''))).toEqual([]);
+    const ortType = x.dtype === 'i16' ? 'int16' : 'uint8';
     const session = await ort!.InferenceSession.create(exportOnnx(module), { intraOpNumThreads: 1 });
-    const r = await session.run({ x: new ort!.Tensor('uint8', x.data as Uint8Array, [...x.shape]) });
+    const r = await session.run({ x: new ort!.Tensor(ortType, x.data as Uint8Array, [...x.shape]) });
     const sets = path.join(dir, 'test_data_set_0');
     fs.mkdirSync(sets);
     fs.writeFileSync(path.join(sets, 'input_0.pb'), encodeTensor(x, 'x'));
-    ['y1', 'y2', 'y3'].forEach((name, i) => {
-      const t = r[name]!;
-      expect(new Set(t.data as Uint8Array).size, name).toBeGreaterThan(5);
-      fs.writeFileSync(path.join(sets, `output_${i}.pb`), encodeTensor(Tensor.from('u8', [...t.dims], Array.from(t.data as Uint8Array)), name));
+    module.graph.outputs.forEach((v, i) => {
+      const t = r[v.name]!;
+      expect(new Set(t.data as Uint8Array).size, v.name).toBeGreaterThan(5);
+      fs.writeFileSync(path.join(sets, `output_${i}.pb`), encodeTensor(Tensor.from(t.type === 'int16' ? 'i16' : 'u8', [...t.dims], Array.from(t.data as Uint8Array)), v.name));
     });
     // integer outputs compare exactly: the rounding differences are bounded by maxAbsError
     const res = await runCommand(file, { target: 'kernel', passes: 'fold-qdq', inputs: [sets] });
-    expect(res.outputs.map((o) => o.maxAbsError), res.text).toEqual([expect.any(Number), expect.any(Number), 0]);
-    for (const o of res.outputs) expect(o.maxAbsError!, `${o.name}: ${res.text}`).toBeLessThanOrEqual(1);
+    return { ops, errs: res.outputs.map((o) => o.maxAbsError), text: res.text };
+  }
+
+  it('int16 activations with int8 weights (int16x8): QLinearConv and an integer Clip for the Relu, within 1 LSB of onnxruntime', async () => {
+    const w = Tensor.from('i8', [3, 2, 3, 3], Array.from({ length: 54 }, (_, i) => ((i * 37) % 255) - 127));
+    const x = new Value('x', tensorType('i16', [1, 2, 5, 5]));
+    const ci = (name: string, t: Tensor): Value => Object.assign(new Value(name, tensorType(t.dtype, [...t.shape])), { init: t });
+    const inits = [ci('xs', f32(0.002)), ci('xz', Tensor.from('i16', [], [0])), ci('w', w), ci('ws', Tensor.from('f32', [3], [0.01, 0.02, 0.015])), ci('wz', Tensor.from('i8', [3], [0, 0, 0])), ci('ys', f32(0.003)), ci('b', Tensor.from('i32', [3], [500, -9000, 20])), ci('bs', Tensor.from('f32', [3], [0.01, 0.02, 0.015].map((ws) => Math.fround(Math.fround(0.002) * Math.fround(ws)))))];
+    const v = (name: string): Value => new Value(name, null);
+    const [xf, wf, bf, cv, rl, y] = ['xf', 'wf', 'bf', 'cv', 'rl', 'y'].map(v) as [Value, Value, Value, Value, Value, Value];
+    const [I] = [(n: string): Value => inits.find((c) => c.name === n)!];
+    const nodes = [
+      new Node('DequantizeLinear', '', 'dqx', [x, I('xs'), I('xz')], [xf]),
+      new Node('DequantizeLinear', '', 'dqw', [I('w'), I('ws'), I('wz')], [wf], new Map([['axis', { kind: 'int', value: 0 } as AttrValue]])),
+      new Node('DequantizeLinear', '', 'dqb', [I('b'), I('bs')], [bf], new Map([['axis', { kind: 'int', value: 0 } as AttrValue]])),
+      new Node('Conv', '', 'conv', [xf, wf, bf], [cv], new Map([['pads', { kind: 'ints', value: [1, 1, 1, 1] } as AttrValue]])),
+      new Node('Relu', '', 'relu', [cv], [rl]),
+      new Node('QuantizeLinear', '', 'q', [rl, I('ys'), I('xz')], [y]),
+    ];
+    for (const n of nodes) n.outputs[0]!.producer = n;
+    const module = new Module(new Graph('g', [x], [y], nodes, inits), new Map([['', 21]]), 10, 'kiln-tests');
+    const data = Tensor.from('i16', [1, 2, 5, 5], Array.from({ length: 50 }, (_, i) => ((i * 7919) % 40000) - 20000));
+    const { ops, errs, text } = await foldVsOrt(module, data);
+    expect(ops).toEqual(expect.arrayContaining(['QLinearConv', 'Clip']));
+    expect(ops.filter((o) => ['DequantizeLinear', 'QuantizeLinear', 'Conv', 'Relu'].includes(o ?? ''))).toEqual([]);
+    expect(errs[0]!, text).toBeLessThanOrEqual(1);
+  });
+
+  it('compiles to QLinearAveragePool, QLinearMul and QLinearConcat kernels, within 1 LSB of onnxruntime (Concat exact)', async () => {
+    const { module, x } = qdqModel();
+    const { ops, errs, text } = await foldVsOrt(module, x);
+    expect(ops).toEqual(expect.arrayContaining(['QLinearAveragePool', 'QLinearMul', 'QLinearConcat']));
+    expect(ops.filter((o) => ['DequantizeLinear', 'QuantizeLinear', 'Mul', 'Concat', 'AveragePool'].includes(o ?? ''))).toEqual([]);
+    expect(errs, text).toEqual([expect.any(Number), expect.any(Number), 0]);
+    for (const e of errs) expect(e!, text).toBeLessThanOrEqual(1);
   });
 });

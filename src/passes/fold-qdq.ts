@@ -17,12 +17,19 @@ import { constantOf, inferModule } from '../ir/infer.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
 import { intRange, type DType } from '../ir/dtype.js';
+import { roundHalfEven } from '../ir/ops/util.js';
 import { UniqueNames } from '../ir/names.js';
 import { definePass } from './pass.js';
 
 const MS = 'com.microsoft';
 /** Types the integer ops' lowerings take (ONNX's QLinearConv/QLinearMatMul type constraints). */
 const Q8 = new Set<string>(['i8', 'u8']);
+/**
+ * Activation types QLinearConv/QLinearMatMul take in Kiln (16-bit beyond ONNX's 8: the int16x8
+ * scheme), with 8-bit weights, where the accumulator provably fits in 32 bits (accBound).
+ */
+const Q16 = new Set<string>(['i8', 'u8', 'i16', 'u16']);
+const is16 = (p: QParams): boolean => p.dtype === 'i16' || p.dtype === 'u16';
 /** Ops that only move or select elements: they run on the integer tensor unchanged. */
 const MOVE_OPS = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool']);
 /** Float ops with no integer form in Kiln: the reason recorded when they sit between DQ and Q. */
@@ -83,7 +90,10 @@ class Rewriter {
   readonly uses = new Map<Value, number>();
   readonly names: UniqueNames;
   readonly newInits: Value[] = [];
-  constructor(readonly graph: Graph) {
+  constructor(
+    readonly graph: Graph,
+    readonly opset: number,
+  ) {
     this.names = new UniqueNames(graph);
     for (const n of graph.nodes) for (const v of n.inputs) if (v) this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
     for (const v of graph.outputs) this.uses.set(v, (this.uses.get(v) ?? 0) + 1e6); // an output is never folded away
@@ -123,6 +133,30 @@ function requirePerTensor(p: QParams, what: string): void {
   if (!p.perTensor) fail(`${what} is quantized per axis`);
 }
 
+/** An activation of Conv/MatMul/Gemm: 8- or 16-bit (a 16-bit one needs accBound to hold). */
+function requireAct(p: QParams, what: string): void {
+  if (!Q16.has(p.dtype)) fail(`${what} is ${p.dtype} (the integer ops take int8/uint8, or int16/uint16 activations with 8-bit weights)`);
+}
+
+/**
+ * With a 16-bit activation the i32 accumulator can overflow: the bound max|x - x_zp| ·
+ * max_oc Σ_k |w[oc, k] - w_zp[oc]| + max|bias| over the constant weights must stay below 2^31
+ * (8-bit activations with 8-bit weights need more than 33,000 terms per output to reach it).
+ * `rows` gives the weight values of each output channel.
+ */
+function accBound(x: QParams, w: QParams, rows: (oc: number) => number[], channels: number, bias: Tensor | null): void {
+  const [lo, hi] = intRange(x.dtype);
+  const xz = zpValue(x);
+  const xmax = Math.max(xz - lo, hi - xz);
+  let worst = 0;
+  for (let oc = 0; oc < channels; oc++) {
+    const wz = zpValue(w, oc);
+    const sum = rows(oc).reduce((a, v) => a + Math.abs(v - wz), 0);
+    worst = Math.max(worst, xmax * sum + (bias ? Math.abs(bias.num(bias.size === 1 ? 0 : oc)) : 0));
+  }
+  if (worst >= 2 ** 31) fail(`the 32-bit accumulator could overflow with ${x.dtype} activations (bound ${worst} ≥ 2^31)`);
+}
+
 function require8(p: QParams, what: string): void {
   if (!Q8.has(p.dtype)) fail(`${what} is ${p.dtype} (the integer ops take int8/uint8)`);
 }
@@ -136,7 +170,7 @@ function zpOperand(rw: Rewriter, p: QParams, base: string): Value {
  * The activation chain after op `n`: op → [Relu|Clip] → QuantizeLinear, each value read once. The
  * activation is dropped only where the QuantizeLinear's saturation makes it a no-op.
  */
-function outputChain(rw: Rewriter, n: Node): { q: QParams; removed: Node[] } {
+function outputChain(rw: Rewriter, n: Node): { q: QParams; removed: Node[]; clip: [number, number] | null } {
   const out = n.outputs[0];
   if (!out || n.outputs.length !== 1) fail(`${n.opType} '${n.name}' has more than one output`);
   let user = rw.soleUser(out);
@@ -155,23 +189,36 @@ function outputChain(rw: Rewriter, n: Node): { q: QParams; removed: Node[] } {
   const q = qparams(user, 'out');
   requirePerTensor(q, 'the output');
   removed.push(user);
+  let clip: [number, number] | null = null;
   if (act) {
     const [qlo, qhi] = intRange(q.dtype);
     const s = q.scaleT.num(0);
     const zp = zpValue(q);
     const lowest = (qlo - zp) * s;
     const highest = (qhi - zp) * s;
+    // QuantizeLinear is monotone, so Q(clip(v, lo, hi)) = clip(Q(v), Q(lo), Q(hi)): an activation
+    // its saturation does not already cover becomes a Clip of the integer result (exact)
+    const quant = (v: number): number => Math.min(qhi, Math.max(qlo, roundHalfEven(Math.fround(Math.fround(v) / Math.fround(s))) + zp));
+    let why: string | null = null;
     if (act.opType === 'Relu') {
-      if (lowest < 0) fail(`Relu clips at 0 but the output's zero point ${zp} is above the type's minimum ${qlo}`);
+      if (lowest < 0) {
+        clip = [zp, qhi];
+        why = `Relu clips at 0 but the output's zero point ${zp} is above the type's minimum ${qlo}`;
+      }
     } else {
       const lo = act.inputs[1] ? constantOf(act.inputs[1]) : null;
       const hi = act.inputs[2] ? constantOf(act.inputs[2]) : null;
       if ((act.inputs[1] && !lo) || (act.inputs[2] && !hi)) fail('Clip bounds are not constants');
-      if (lo && lo.num(0) > lowest) fail(`Clip's minimum ${lo.num(0)} is inside the output's range (${lowest} … ${highest})`);
-      if (hi && hi.num(0) < highest) fail(`Clip's maximum ${hi.num(0)} is inside the output's range (${lowest} … ${highest})`);
+      const cut = (lo !== null && lo.num(0) > lowest) || (hi !== null && hi.num(0) < highest);
+      if (cut) {
+        clip = [lo ? quant(lo.num(0)) : qlo, hi ? quant(hi.num(0)) : qhi];
+        why = `Clip's range (${lo?.num(0) ?? '-inf'} … ${hi?.num(0) ?? 'inf'}) is inside the output's range (${lowest} … ${highest})`;
+      }
     }
+    // integer Clip needs opset 12
+    if (why && (rw.opset < 12 || !Number.isFinite(s))) fail(`${why} (an integer Clip needs opset 12)`);
   }
-  return { q, removed };
+  return { q, removed, clip };
 }
 
 /** Float32 product as QLinearConv's bias must have it: bias_scale = x_scale × w_scale[c]. */
@@ -188,9 +235,17 @@ function checkBias(b: QParams, xs: number, ws: Tensor): void {
 }
 
 /** The integer node replacing `n` (its output is the QuantizeLinear's). */
-function integerNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
-  if (n.opType === 'Gemm') return gemmNodes(rw, n, q);
-  return [integerNode(rw, n, q)];
+function integerNodes(rw: Rewriter, n: Node, q: QParams, clip: [number, number] | null): Node[] {
+  if (!clip) return n.opType === 'Gemm' ? gemmNodes(rw, n, q) : [integerNode(rw, n, q)];
+  // the integer op writes a fresh value; a Clip to the activation's quantized range writes Q's
+  const y = q.q;
+  const raw = new Value(rw.names.fresh(`${n.name}.unclipped`), tensorType(q.dtype, y.tensorType?.shape ?? null));
+  const inner: QParams = { ...q, q: raw };
+  const nodes = n.opType === 'Gemm' ? gemmNodes(rw, n, inner) : [integerNode(rw, n, inner)];
+  raw.producer = nodes[nodes.length - 1]!;
+  const lo = rw.constant(`${n.name}.clip_min`, Tensor.scalar(q.dtype, clip[0]));
+  const hi = rw.constant(`${n.name}.clip_max`, Tensor.scalar(q.dtype, clip[1]));
+  return [...nodes, new Node('Clip', '', rw.names.fresh(`${n.name}/clip`), [raw, lo, hi], [y])];
 }
 
 function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
@@ -202,13 +257,22 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
       const x = dqOf(n.inputs[0] ?? null, 'the input');
       const w = dqOf(n.inputs[1] ?? null, 'the weight');
       requirePerTensor(x, 'the input');
-      for (const [p, what] of [[x, 'the input'], [w, 'the weight'], [q, 'the output']] as const) require8(p, what);
+      requireAct(x, 'the input');
+      requireAct(q, 'the output');
+      require8(w, 'the weight');
       if (!w.perTensor && w.axis !== 0) fail(`the weight is quantized along axis ${w.axis}, not the output channels`);
       let bias: Value | null = null;
       if (n.inputs[2]) {
         const b = dqOf(n.inputs[2], 'the bias');
         checkBias(b, x.scaleT.num(0), w.scaleT);
         bias = b.q;
+      }
+      if (is16(x) || is16(q)) {
+        const wT = constantOf(w.q);
+        if (!wT || wT.rank < 1) fail('the weight is not a constant (needed to bound the 16-bit accumulator)');
+        const M = wT.shape[0]!;
+        const per = wT.size / M;
+        accBound(x, w, (oc) => Array.from({ length: per }, (_, k) => wT.num(oc * per + k)), M, bias ? constantOf(bias) : null);
       }
       const wzp = zpOperand(rw, w, `${name}.w`);
       const attrs = new Map([...n.attrs].filter(([k]) => k !== 'kiln.qdq'));
@@ -218,8 +282,16 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
       const a = dqOf(n.inputs[0] ?? null, 'input A');
       const b = dqOf(n.inputs[1] ?? null, 'input B');
       requirePerTensor(a, 'input A');
-      for (const [p, what] of [[a, 'input A'], [b, 'input B'], [q, 'the output']] as const) require8(p, what);
+      requireAct(a, 'input A');
+      requireAct(q, 'the output');
+      require8(b, 'input B');
       const bShape = b.q.tensorType?.shape ?? [];
+      if (is16(a) || is16(q)) {
+        const bT = constantOf(b.q);
+        if (!bT || bT.rank !== 2) fail('input B is not a 2-D constant (needed to bound the 16-bit accumulator)');
+        const [K, N] = [bT.shape[0]!, bT.shape[1]!];
+        accBound(a, b, (o) => Array.from({ length: K }, (_, k) => bT.num(k * N + o)), N, null);
+      }
       if (!b.perTensor) {
         const r = bShape.length;
         if (r !== 2 || (b.axis !== 1 && b.axis !== -1)) fail(`input B is quantized along axis ${b.axis} (per-column scales of a 2-D B are supported)`);
@@ -308,7 +380,9 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
   const a = dqOf(n.inputs[0] ?? null, 'input A');
   const b = dqOf(n.inputs[1] ?? null, 'input B');
   requirePerTensor(a, 'input A');
-  for (const [p, what] of [[a, 'input A'], [b, 'input B'], [q, 'the output']] as const) require8(p, what);
+  requireAct(a, 'input A');
+  requireAct(q, 'the output');
+  require8(b, 'input B');
   const aShape = a.q.tensorType?.shape ?? [];
   const bT = constantOf(b.q);
   if (aShape.length !== 2 || typeof aShape[0] !== 'number' || typeof aShape[1] !== 'number') fail('Gemm input A is not a static 2-D tensor');
@@ -330,6 +404,7 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
     checkBias(c, a.scaleT.num(0), b.scaleT);
     bias = c.q;
   }
+  if (is16(a) || is16(q)) accBound(a, b, (o) => wData.slice(o * K, (o + 1) * K), N, bias ? constantOf(bias) : null);
   const bzp = b.zp && b.zpT!.size > 1 ? rw.constant(`${n.name}.w_zero_point`, Tensor.scalar(b.dtype, b.zpT!.num(0))) : zpOperand(rw, b, `${n.name}.w`);
   const shape3 = (dims: number[]): Value => rw.constant(`${n.name}.shape`, Tensor.from('i64', [3], dims.map((d) => BigInt(d))));
   const a3 = new Value(rw.names.fresh(`${n.name}.a3`), tensorType(a.dtype, [M, K, 1]));
@@ -347,7 +422,7 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
 const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'Mul', 'Concat', 'AveragePool', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
 
 function foldGraph(module: Module, graph: Graph): number {
-  const rw = new Rewriter(graph);
+  const rw = new Rewriter(graph, module.opsetFor('') ?? 1);
   const replaced = new Map<Node, Node[]>();
   const dropped = new Set<Node>();
   for (const n of graph.nodes) {
@@ -357,8 +432,8 @@ function foldGraph(module: Module, graph: Graph): number {
     n.attrs.delete('kiln.qdq');
     try {
       if (!MOVE_OPS.has(n.opType) && NO_INTEGER_FORM.has(n.opType)) fail(`Kiln has no integer kernel for ${n.opType}`);
-      const { q, removed } = outputChain(rw, n);
-      const nodes = integerNodes(rw, n, q);
+      const { q, removed, clip } = outputChain(rw, n);
+      const nodes = integerNodes(rw, n, q, clip);
       q.q.producer = nodes[nodes.length - 1]!;
       replaced.set(n, nodes);
       for (const r of removed) dropped.add(r);
