@@ -157,6 +157,22 @@ function accBound(x: QParams, w: QParams, rows: (oc: number) => number[], channe
   if (worst >= 2 ** 31) fail(`the 32-bit accumulator could overflow with ${x.dtype} activations (bound ${worst} ≥ 2^31)`);
 }
 
+/**
+ * A 4-bit weight (int4/uint4, e.g. from mixed precision) widened to int8/uint8 at compile time:
+ * the same values and zero point, so the integer kernels take it as is (the weight then takes a
+ * byte per value, twice its packed size). Other weights pass through.
+ */
+function widen4(rw: Rewriter, p: QParams, what: string): QParams {
+  if (p.dtype !== 'i4' && p.dtype !== 'u4') return p;
+  const t = constantOf(p.q);
+  if (!t) fail(`${what} is ${p.dtype} and not a constant (4-bit weights are widened to 8 bits at compile time)`);
+  const dt: DType = p.dtype === 'i4' ? 'i8' : 'u8';
+  const q = rw.constant(`${p.q.name}.${dt}`, Tensor.from(dt, t.shape, t.toNumbers()));
+  const zpT = p.zpT ? Tensor.from(dt, p.zpT.shape, p.zpT.toNumbers()) : null;
+  const zp = zpT ? rw.constant(`${p.zp!.name}.${dt}`, zpT) : null;
+  return { ...p, q, zp, zpT, dtype: dt };
+}
+
 function require8(p: QParams, what: string): void {
   if (!Q8.has(p.dtype)) fail(`${what} is ${p.dtype} (the integer ops take int8/uint8)`);
 }
@@ -255,7 +271,7 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
   switch (n.opType) {
     case 'Conv': {
       const x = dqOf(n.inputs[0] ?? null, 'the input');
-      const w = dqOf(n.inputs[1] ?? null, 'the weight');
+      const w = widen4(rw, dqOf(n.inputs[1] ?? null, 'the weight'), 'the weight');
       requirePerTensor(x, 'the input');
       requireAct(x, 'the input');
       requireAct(q, 'the output');
@@ -280,7 +296,7 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
     }
     case 'MatMul': {
       const a = dqOf(n.inputs[0] ?? null, 'input A');
-      const b = dqOf(n.inputs[1] ?? null, 'input B');
+      const b = widen4(rw, dqOf(n.inputs[1] ?? null, 'input B'), 'input B');
       requirePerTensor(a, 'input A');
       requireAct(a, 'input A');
       requireAct(q, 'the output');
@@ -378,7 +394,7 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
   if (attr('transA', 0) !== 0) fail('Gemm transposes A');
   if (attr('alpha', 1) !== 1 || attr('beta', 1) !== 1) fail('Gemm scales by alpha or beta');
   const a = dqOf(n.inputs[0] ?? null, 'input A');
-  const b = dqOf(n.inputs[1] ?? null, 'input B');
+  const b = widen4(rw, dqOf(n.inputs[1] ?? null, 'input B'), 'input B');
   requirePerTensor(a, 'input A');
   requireAct(a, 'input A');
   requireAct(q, 'the output');
@@ -430,6 +446,7 @@ function foldGraph(module: Module, graph: Graph): number {
     // only a group that starts from a DequantizeLinear is a QDQ group
     if (!n.inputs.some((v) => v?.producer?.opType === 'DequantizeLinear')) continue;
     n.attrs.delete('kiln.qdq');
+    const inits = rw.newInits.length;
     try {
       if (!MOVE_OPS.has(n.opType) && NO_INTEGER_FORM.has(n.opType)) fail(`Kiln has no integer kernel for ${n.opType}`);
       const { q, removed, clip } = outputChain(rw, n);
@@ -439,6 +456,7 @@ function foldGraph(module: Module, graph: Graph): number {
       for (const r of removed) dropped.add(r);
     } catch (e) {
       if (!(e instanceof NotFolded)) throw e;
+      rw.newInits.length = inits; // constants made for a group that stays float
       n.attrs.set('kiln.qdq', { kind: 'string', value: `not folded: ${e.why}` });
     }
   }
