@@ -214,7 +214,21 @@ const avgPoolCase = (dt: DType, lo: number, hi: number, xz: number, yz: number, 
   },
 });
 
-describe.skipIf(ort === null)('QLinearMul, QLinearConcat and QLinearAveragePool against onnxruntime', () => {
+const lutCase = (op: string, dt: DType, lo: number, hi: number, xz: number, yz: number, ys: number): Case => ({
+  op,
+  domain: 'com.microsoft',
+  ins: [
+    { name: 'x', t: t(dt, [256], Array.from({ length: 256 }, (_, i) => lo + ((i * 37) % (hi - lo + 1)))), feed: true },
+    { name: 'xs', t: f32(0.05) },
+    { name: 'xz', t: t(dt, [], [xz]) },
+    { name: 'ys', t: f32(ys) },
+    { name: 'yz', t: t(dt, [], [yz]) },
+  ],
+  out: { dtype: dt, shape: [256] },
+  attrs: op === 'QLinearLeakyRelu' ? { alpha: { kind: 'float', value: 0.1 } } : {},
+});
+
+describe.skipIf(ort === null)('QLinearMul, QLinearConcat, QLinearAveragePool and the table ops against onnxruntime', () => {
   const cases: [string, Case, number][] = [
     ['QLinearMul int8, broadcast, zero points', mulCase('i8', -128, 127, [-3, 5, -2]), 1],
     ['QLinearMul uint8', mulCase('u8', 0, 255, [128, 100, 130]), 1],
@@ -223,10 +237,14 @@ describe.skipIf(ort === null)('QLinearMul, QLinearConcat and QLinearAveragePool 
     ['QLinearAveragePool int8 3x3/2, asymmetric pads', avgPoolCase('i8', -128, 127, -5, 3, 0, 0), 1],
     ['QLinearAveragePool uint8, count_include_pad', avgPoolCase('u8', 0, 255, 128, 120, 1, 0), 1],
     ['QLinearAveragePool uint8, ceil_mode', avgPoolCase('u8', 0, 255, 128, 120, 0, 1), 1],
+    // every input value once: the whole table
+    ['QLinearSigmoid int8', lutCase('QLinearSigmoid', 'i8', -128, 127, 5, -128, 1 / 256), 1],
+    ['QLinearSigmoid uint8', lutCase('QLinearSigmoid', 'u8', 0, 255, 128, 0, 1 / 255), 1],
+    ['QLinearLeakyRelu int8', lutCase('QLinearLeakyRelu', 'i8', -128, 127, -10, -20, 0.04), 1],
   ];
   const vals = (x: Tensor): number[] => Array.from(x.data as ArrayLike<number>);
   // generated C for the int8 cases only (the C compiles dominate this file's time)
-  it.each(cases)('%s: interpreter, kernel IR (and C for int8) match onnxruntime (QLinearMul and QLinearAveragePool within 1 LSB)', async (name, c, tol) => {
+  it.each(cases)('%s: interpreter, kernel IR (and C for int8) match onnxruntime (within 1 LSB where rounding differs)', async (name, c, tol) => {
     const { module, feeds } = build(c);
     const expected = await runOrt(module, feeds);
     const got = interpret(module, feeds)[0] as Tensor;

@@ -138,7 +138,7 @@ describe.runIf(haveCc && fs.existsSync(path.join(ONNX_TESTS, 'node', 'test_qline
 // QDQ groups beyond the samples' ops, built here: each from the graph input to its own output, so a
 // 1-LSB difference of one group does not feed another.
 const ort = await loadOrt();
-describe.skipIf(ort === null)('QDQ Mul, Concat, AveragePool and int16x8 groups fold to integer kernels', () => {
+describe.skipIf(ort === null)('QDQ Mul, Concat, AveragePool, Sigmoid and int16x8 groups fold to integer kernels', () => {
   const f32 = (v: number): Tensor => Tensor.from('f32', [], [v]);
   const u8 = (v: number): Tensor => Tensor.from('u8', [], [v]);
   function qdqModel(): { module: Module; x: Tensor } {
@@ -167,8 +167,10 @@ describe.skipIf(ort === null)('QDQ Mul, Concat, AveragePool and int16x8 groups f
     const xf2 = op('DequantizeLinear', 'xf2', [x, c('s3', f32(0.04)), c('z3', u8(110))]);
     const cat = op('Concat', 'cat', [xf, xf2], { axis: { kind: 'int', value: 1 } });
     const y3 = op('QuantizeLinear', 'y3', [cat, c('s4', f32(0.03)), c('z4', u8(120))]);
+    const sig = op('Sigmoid', 'sig', [xf]);
+    const y4 = op('QuantizeLinear', 'y4', [sig, c('s5', f32(1 / 256)), c('z5', u8(0))]);
     const data = Array.from({ length: 72 }, (_, i) => (i * 97 + 13) % 256);
-    return { module: new Module(new Graph('g', [x], [y1, y2, y3], nodes, inits), new Map([['', 13]]), 8, 'kiln-tests'), x: Tensor.from('u8', [1, 2, 6, 6], data) };
+    return { module: new Module(new Graph('g', [x], [y1, y2, y3, y4], nodes, inits), new Map([['', 13]]), 8, 'kiln-tests'), x: Tensor.from('u8', [1, 2, 6, 6], data) };
   }
 
   /** Kernel ops of the C build, and the kernel target's largest difference from onnxruntime per output. */
@@ -218,12 +220,12 @@ describe.skipIf(ort === null)('QDQ Mul, Concat, AveragePool and int16x8 groups f
     expect(errs[0]!, text).toBeLessThanOrEqual(1);
   });
 
-  it('compiles to QLinearAveragePool, QLinearMul and QLinearConcat kernels, within 1 LSB of onnxruntime (Concat exact)', async () => {
+  it('compiles to QLinearAveragePool, QLinearMul, QLinearConcat and QLinearSigmoid kernels, within 1 LSB of onnxruntime (Concat exact)', async () => {
     const { module, x } = qdqModel();
     const { ops, errs, text } = await foldVsOrt(module, x);
-    expect(ops).toEqual(expect.arrayContaining(['QLinearAveragePool', 'QLinearMul', 'QLinearConcat']));
-    expect(ops.filter((o) => ['DequantizeLinear', 'QuantizeLinear', 'Mul', 'Concat', 'AveragePool'].includes(o ?? ''))).toEqual([]);
-    expect(errs, text).toEqual([expect.any(Number), expect.any(Number), 0]);
+    expect(ops).toEqual(expect.arrayContaining(['QLinearAveragePool', 'QLinearMul', 'QLinearConcat', 'QLinearSigmoid']));
+    expect(ops.filter((o) => ['DequantizeLinear', 'QuantizeLinear', 'Mul', 'Concat', 'AveragePool', 'Sigmoid'].includes(o ?? ''))).toEqual([]);
+    expect(errs, text).toEqual([expect.any(Number), expect.any(Number), 0, expect.any(Number)]);
     for (const e of errs) expect(e!, text).toBeLessThanOrEqual(1);
   });
 });

@@ -4,7 +4,8 @@
  * already runs bit-exactly, so a QDQ model compiles to the same kernels as its QOperator twin:
  *   Conv → QLinearConv, MatMul → QLinearMatMul, Add → com.microsoft QLinearAdd, Mul → QLinearMul,
  *   Concat → QLinearConcat (each input requantized to the output through a table),
- *   AveragePool → QLinearAveragePool, GlobalAveragePool → com.microsoft QLinearGlobalAveragePool, and MaxPool and the data-movement
+ *   AveragePool → QLinearAveragePool, Sigmoid and LeakyRelu → QLinearSigmoid / QLinearLeakyRelu (a
+ *   256-entry table of the float DQ → op → Q computation), GlobalAveragePool → com.microsoft QLinearGlobalAveragePool, and MaxPool and the data-movement
  *   ops (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) straight on the integer tensor when the
  *   input and output quantization are the same.
  * A Relu or Clip between the op and its QuantizeLinear is dropped when QuantizeLinear's saturation
@@ -33,7 +34,7 @@ const is16 = (p: QParams): boolean => p.dtype === 'i16' || p.dtype === 'u16';
 /** Ops that only move or select elements: they run on the integer tensor unchanged. */
 const MOVE_OPS = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool']);
 /** Float ops with no integer form in Kiln: the reason recorded when they sit between DQ and Q. */
-const NO_INTEGER_FORM = new Set(['Sigmoid', 'LeakyRelu', 'Softmax', 'LayerNormalization', 'Sub']);
+const NO_INTEGER_FORM = new Set(['Softmax', 'LayerNormalization', 'Sub']);
 
 /** Quantization parameters read by a QuantizeLinear/DequantizeLinear node. */
 interface QParams {
@@ -363,6 +364,15 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
       attrs.set('channels_last', { kind: 'int', value: 0 });
       return new Node('QLinearAveragePool', MS, name, ins(x.q, x.scale, zpOperand(rw, x, `${name}.x`), q.scale, zpOperand(rw, q, `${name}.y`)), [y], attrs);
     }
+    case 'Sigmoid':
+    case 'LeakyRelu': {
+      const x = dqOf(n.inputs[0] ?? null, 'the input');
+      requirePerTensor(x, 'the input');
+      require8(x, 'the input');
+      if (x.dtype !== q.dtype) fail(`QLinear${n.opType} needs input and output of one type`);
+      const attrs = new Map([...n.attrs].filter(([k]) => k === 'alpha'));
+      return new Node(`QLinear${n.opType}`, MS, name, ins(x.q, x.scale, zpOperand(rw, x, `${name}.x`), q.scale, zpOperand(rw, q, `${name}.y`)), [y], attrs);
+    }
     case 'GlobalAveragePool': {
       const x = dqOf(n.inputs[0] ?? null, 'the input');
       requirePerTensor(x, 'the input');
@@ -435,7 +445,7 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
 }
 
 /** The ops a QDQ group may center on (what the reason is recorded for). */
-const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'Mul', 'Concat', 'AveragePool', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
+const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'Mul', 'Concat', 'AveragePool', 'Sigmoid', 'LeakyRelu', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
 
 function foldGraph(module: Module, graph: Graph): number {
   const rw = new Rewriter(graph, module.opsetFor('') ?? 1);

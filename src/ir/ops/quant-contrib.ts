@@ -310,3 +310,47 @@ registerOp({
     return [Tensor.from(x.dtype, avg.shape, Array.from(av, (v) => Math.min(hi, Math.max(lo, roundHalfEven((v * xs) / ys) + yz))))];
   },
 });
+
+/**
+ * The float function a table-driven com.microsoft op applies between dequantization and
+ * quantization (f32 steps), keyed by op type: QLinearSigmoid and QLinearLeakyRelu.
+ */
+export const LUT_OPS: ReadonlyMap<string, (alpha: number) => (v: number) => number> = new Map([
+  ['QLinearSigmoid', () => (v: number) => Math.fround(1 / Math.fround(1 + Math.fround(Math.exp(-v))))],
+  ['QLinearLeakyRelu', (alpha: number) => (v: number) => (v >= 0 ? v : Math.fround(Math.fround(alpha) * v))],
+]);
+
+/** LeakyRelu's alpha attribute (default 0.01) as the table functions take it. */
+export function lutAlpha(attrs: { float(name: string, def?: number): number }): number {
+  return attrs.float('alpha', 0.01);
+}
+
+for (const [opType, fnOf] of LUT_OPS) {
+  /**
+   * QLinearSigmoid / QLinearLeakyRelu: Y = quantize(f(dequantize(X))) through the 256-entry table
+   * of every int8/uint8 input value (requantLut), as onnxruntime builds it; f is computed in f32
+   * here and may differ from onnxruntime's vectorized exp in the last bit, which moves an entry by
+   * 1 LSB only where the value lies on a rounding boundary.
+   */
+  registerOp({
+    opType,
+    domain: MS_DOMAIN,
+    since: 1,
+    attrs: opType === 'QLinearLeakyRelu' ? { alpha: 'float' } : {},
+    infer: (ctx) => {
+      const x = inputTensorType(ctx, 0);
+      const dt = x?.dtype ?? 'u8';
+      checkInt8(dt, opType);
+      const yz = inputTensorType(ctx, 4);
+      if (yz && yz.dtype !== dt) throw new KilnError('type', `${opType} output zero point is ${yz.dtype}, input ${dt}`);
+      return [tensorType(dt, x?.shape ?? null)];
+    },
+    interp: (ctx) => {
+      const x = ctx.tensor(0);
+      checkInt8(x.dtype, opType);
+      const lut = requantLut(x.dtype, scalarParam(ctx, 1, 'X_scale', null), scalarParam(ctx, 2, 'X_zero_point', 0), x.dtype, scalarParam(ctx, 3, 'Y_scale', null), scalarParam(ctx, 4, 'Y_zero_point', 0), fnOf(lutAlpha(ctx.attrs)));
+      const lo = intRange(x.dtype)[0];
+      return [Tensor.from(x.dtype, x.shape, Array.from(x.data as Int8Array | Uint8Array, (q) => lut[q - lo]!))];
+    },
+  });
+}

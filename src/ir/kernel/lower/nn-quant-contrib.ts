@@ -5,7 +5,7 @@
  * what the interpreter does (QLinearMul's integer path within ±1 LSB, see there).
  */
 import { intRange, type DType } from '../../dtype.js';
-import { MS_DOMAIN, requantLut } from '../../ops/quant-contrib.js';
+import { LUT_OPS, lutAlpha, MS_DOMAIN, requantLut } from '../../ops/quant-contrib.js';
 import { normAxis } from '../../ops/util.js';
 import { Tensor } from '../../tensor.js';
 import { add, broadcastIndex, cast, div, flatIndex, idx, lit, load, max, min, mul, sub, un } from '../builder.js';
@@ -254,3 +254,33 @@ registerLowering({
     }
   },
 });
+
+/** QLinearSigmoid / QLinearLeakyRelu with constant scales and zero points: one table load per element (the interpreter's table). */
+for (const [opType, fnOf] of LUT_OPS) {
+  registerLowering({
+    opType,
+    domain: MS_DOMAIN,
+    lower: (ctx) => {
+      const x = req(ctx.input(0), 'X');
+      const y = req(ctx.output(0), 'Y');
+      checkInt8(x.dtype, opType);
+      const dt = x.dtype as DType;
+      const param = (i: number, what: string, def: number | null): number => {
+        if (!ctx.input(i)) {
+          if (def === null) throw unsupportedLowering(`missing ${what}`);
+          return def;
+        }
+        const t = ctx.constant(i);
+        if (!t || t.size !== 1) throw unsupportedLowering(`${opType} with a non-constant or per-axis ${what}`);
+        return t.num(0);
+      };
+      const table = requantLut(dt, param(1, 'X_scale', null), param(2, 'X_zero_point', 0), dt, param(3, 'Y_scale', null), param(4, 'Y_zero_point', 0), fnOf(lutAlpha(ctx.attrs)));
+      const lut = ctx.constTable(Tensor.from(dt, [256], table), 'lut');
+      const lo = intRange(dt)[0];
+      if (prod(x.shape) === 0) return;
+      ctx.kernel((kb) => {
+        kb.for(0, prod(x.shape), (i) => kb.store(y, i, load(lut, cast(sub(cast(load(x, i), 'i32'), lit('i32', lo)), 'index'))));
+      });
+    },
+  });
+}
