@@ -476,6 +476,8 @@ function foldGraph(module: Module, graph: Graph): number {
   // the parameters the replaced nodes read (Relu/Clip bounds, Q's scale when unused now) may die too
   const orphans = new Set<Value>();
   for (const n of [...replaced.keys(), ...dropped]) for (const v of n.inputs) if (v) orphans.add(v);
+  // and so may a constant made on the way (a widened 4-bit weight that Gemm re-lays out)
+  for (const v of rw.newInits) orphans.add(v);
   graph.nodes = graph.nodes.filter((n) => !dropped.has(n)).flatMap((n) => replaced.get(n) ?? [n]);
   graph.initializers.push(...rw.newInits);
   removeDeadDequantize(graph, orphans);
