@@ -191,7 +191,9 @@ registerLowering({
         kb.loops(c.shape, (ix) => {
           const av = sub(cast(load(a, broadcastIndex(ix, a.shape)), 'i32'), azl);
           const bv = sub(cast(load(b, broadcastIndex(ix, b.shape)), 'i32'), bzl);
-          kb.store(c, flatIndex(ix, c.shape), requantize(mul(av, bv), rq.m(idx(0)), rq.s(idx(0)), czl, lo, hi));
+          // a local: requantize reads its operand several times
+          const p = kb.let('i32', mul(av, bv), 'p');
+          kb.store(c, flatIndex(ix, c.shape), requantize(p, rq.m(idx(0)), rq.s(idx(0)), czl, lo, hi));
         });
       });
       return;
