@@ -178,7 +178,15 @@ describe.skipIf(ort === null)('QDQ Mul, Concat, AveragePool, Sigmoid and int16x8
     const dir = tempDir('kiln-qdq-fold-');
     const file = path.join(dir, 'model.onnx');
     fs.writeFileSync(file, exportOnnx(module));
-    const ops = compile(file, 'c').program.kernels.map((k) => k.origin?.op);
+    const built = compile(file, 'c');
+    const ops = built.program.kernels.map((k) => k.origin?.op);
+    // the integer kernels have no float or double (as the samples' int8 kernels)
+    const bodies = kernelBodies(String(built.fileData.get('model.c')));
+    for (const k of built.program.kernels.filter((k) => /^QLinear|^Clip$/.test(k.origin?.op ?? ''))) {
+      const body = bodies.get(`k_${k.name.replace(/[^A-Za-z0-9_]/g, '_')}`);
+      expect(body, `kernel ${k.name} not found in model.c`).toBeDefined();
+      expect(body!, `kernel ${k.name} (${k.origin?.op}) uses floating point`).not.toMatch(/\b(float|double)\b|\brint|\d\.\d*f?\b/);
+    }
     const ortType = x.dtype === 'i16' ? 'int16' : 'uint8';
     const session = await ort!.InferenceSession.create(exportOnnx(module), { intraOpNumThreads: 1 });
     const r = await session.run({ x: new ort!.Tensor(ortType, x.data as Uint8Array, [...x.shape]) });
