@@ -253,6 +253,9 @@ function checkBias(b: QParams, xs: number, ws: Tensor): void {
 
 /** The integer node replacing `n` (its output is the QuantizeLinear's). */
 function integerNodes(rw: Rewriter, n: Node, q: QParams, clip: [number, number] | null): Node[] {
+  // a bound at the type's limit clips nothing (and an always-false comparison fails -Werror builds)
+  const [qlo, qhi] = intRange(q.dtype);
+  if (clip && clip[0] <= qlo && clip[1] >= qhi) clip = null;
   if (!clip) return n.opType === 'Gemm' ? gemmNodes(rw, n, q) : [integerNode(rw, n, q)];
   // the integer op writes a fresh value; a Clip to the activation's quantized range writes Q's
   const y = q.q;
@@ -260,9 +263,9 @@ function integerNodes(rw: Rewriter, n: Node, q: QParams, clip: [number, number] 
   const inner: QParams = { ...q, q: raw };
   const nodes = n.opType === 'Gemm' ? gemmNodes(rw, n, inner) : [integerNode(rw, n, inner)];
   raw.producer = nodes[nodes.length - 1]!;
-  const lo = rw.constant(`${n.name}.clip_min`, Tensor.scalar(q.dtype, clip[0]));
-  const hi = rw.constant(`${n.name}.clip_max`, Tensor.scalar(q.dtype, clip[1]));
-  return [...nodes, new Node('Clip', '', rw.names.fresh(`${n.name}/clip`), [raw, lo, hi], [y])];
+  const lo = clip[0] > qlo ? rw.constant(`${n.name}.clip_min`, Tensor.scalar(q.dtype, clip[0])) : null;
+  const hi = clip[1] < qhi ? rw.constant(`${n.name}.clip_max`, Tensor.scalar(q.dtype, clip[1])) : null;
+  return [...nodes, new Node('Clip', '', rw.names.fresh(`${n.name}/clip`), hi ? [raw, lo, hi] : [raw, lo], [y])];
 }
 
 function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
