@@ -2,14 +2,17 @@
  * QDQ folding: `DequantizeLinear → op → [Relu | Clip] → QuantizeLinear` groups (the QDQ form that
  * onnxruntime's quantizer, `kiln quantize` and most exporters write) become the integer ops Kiln
  * already runs bit-exactly, so a QDQ model compiles to the same kernels as its QOperator twin:
- *   Conv → QLinearConv, MatMul → QLinearMatMul, Add → com.microsoft QLinearAdd, Mul → QLinearMul,
- *   Concat → QLinearConcat (each input requantized to the output through a table),
- *   AveragePool → QLinearAveragePool, Sigmoid and LeakyRelu → QLinearSigmoid / QLinearLeakyRelu (a
- *   256-entry table of the float DQ → op → Q computation), GlobalAveragePool → com.microsoft QLinearGlobalAveragePool, and MaxPool and the data-movement
- *   ops (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) straight on the integer tensor when the
- *   input and output quantization are the same.
+ *   Conv → QLinearConv, MatMul → QLinearMatMul, Gemm → QLinearConv over a length-1 signal, and the
+ *   com.microsoft ops: Add → QLinearAdd, Mul → QLinearMul, Concat → QLinearConcat (each input
+ *   requantized to the output through a table), AveragePool → QLinearAveragePool, GlobalAveragePool
+ *   → QLinearGlobalAveragePool, Sigmoid / LeakyRelu → QLinearSigmoid / QLinearLeakyRelu (a 256-entry
+ *   table of the float DQ → op → Q computation); MaxPool and the data-movement ops (Reshape,
+ *   Flatten, Transpose, Squeeze, Unsqueeze) run straight on the integer tensor when the input and
+ *   output quantization are the same. Conv/MatMul/Gemm also take int16 activations (int16x8) where
+ *   the i32 accumulator provably cannot overflow, and int4/uint4 weights widened to 8 bits.
  * A Relu or Clip between the op and its QuantizeLinear is dropped when QuantizeLinear's saturation
- * already clips at least as much (zero point at the type's minimum for Relu), which is exact.
+ * already clips at least as much (zero point at the type's minimum for Relu), else it becomes an
+ * integer Clip of the result (QuantizeLinear is monotone); both are exact.
  * A group that cannot be folded keeps its float op, marked `kiln.qdq = "not folded: <why>"`, so the
  * dump says why it stays float. Folding only rewires values: QuantizeLinear's output keeps its name.
  */
@@ -233,7 +236,7 @@ function outputChain(rw: Rewriter, n: Node): { q: QParams; removed: Node[]; clip
       }
     }
     // integer Clip needs opset 12
-    if (why && (rw.opset < 12 || !Number.isFinite(s))) fail(`${why} (an integer Clip needs opset 12)`);
+    if (why && rw.opset < 12) fail(`${why} (an integer Clip needs opset 12)`);
   }
   return { q, removed, clip };
 }
