@@ -156,6 +156,111 @@ describe.skipIf(ort === null)('com.microsoft quantized contrib ops against onnxr
   });
 });
 
+// QLinearMul's integer path rounds the exact product once; the interpreter and onnxruntime round
+// f32 products on the way: ±1 LSB where they straddle a half-way point. QLinearConcat's tables are
+// the float requantization itself: exact.
+const mulCase = (dt: DType, lo: number, hi: number, zps: [number, number, number]): Case => ({
+  op: 'QLinearMul',
+  domain: 'com.microsoft',
+  ins: [
+    { name: 'a', t: t(dt, [2, 3, 4], ints(24, lo, hi, 8)), feed: true },
+    { name: 'as', t: f32(0.047) },
+    { name: 'az', t: t(dt, [], [zps[0]]) },
+    { name: 'b', t: t(dt, [3, 1], ints(3, lo, hi, 9)), feed: true },
+    { name: 'bs', t: f32(0.031) },
+    { name: 'bz', t: t(dt, [], [zps[1]]) },
+    { name: 'cs', t: f32(0.09) },
+    { name: 'cz', t: t(dt, [], [zps[2]]) },
+  ],
+  out: { dtype: dt, shape: [2, 3, 4] },
+});
+const concatCase = (dt: DType, lo: number, hi: number, zps: [number, number, number]): Case => ({
+  op: 'QLinearConcat',
+  domain: 'com.microsoft',
+  ins: [
+    { name: 'ys', t: f32(0.07) },
+    { name: 'yz', t: t(dt, [], [zps[0]]) },
+    { name: 'a', t: t(dt, [2, 2, 3], ints(12, lo, hi, 10)), feed: true },
+    { name: 'as', t: f32(0.05) },
+    { name: 'az', t: t(dt, [], [zps[1]]) },
+    { name: 'b', t: t(dt, [2, 3, 3], ints(18, lo, hi, 11)), feed: true },
+    { name: 'ys2', t: f32(0.07) },
+    { name: 'yz2', t: t(dt, [], [zps[0]]) },
+    { name: 'c', t: t(dt, [2, 1, 3], ints(6, lo, hi, 12)), feed: true },
+    { name: 'cs', t: f32(0.13) },
+    { name: 'cz', t: t(dt, [], [zps[2]]) },
+  ],
+  out: { dtype: dt, shape: [2, 6, 3] },
+  attrs: { axis: { kind: 'int', value: 1 } },
+});
+
+const avgPoolCase = (dt: DType, lo: number, hi: number, xz: number, yz: number, countPad: number, ceil: number): Case => ({
+  op: 'QLinearAveragePool',
+  domain: 'com.microsoft',
+  ins: [
+    { name: 'x', t: t(dt, [1, 3, 7, 6], ints(126, lo, hi, 13)), feed: true },
+    { name: 'xs', t: f32(0.06) },
+    { name: 'xz', t: t(dt, [], [xz]) },
+    { name: 'ys', t: f32(0.043) },
+    { name: 'yz', t: t(dt, [], [yz]) },
+  ],
+  out: { dtype: dt, shape: [1, 3, ceil ? 4 : 3, 3] },
+  attrs: {
+    kernel_shape: { kind: 'ints', value: [3, 3] },
+    strides: { kind: 'ints', value: [2, 2] },
+    pads: { kind: 'ints', value: [1, 0, 0, 1] },
+    count_include_pad: { kind: 'int', value: countPad },
+    ceil_mode: { kind: 'int', value: ceil },
+  },
+});
+
+const lutCase = (op: string, dt: DType, lo: number, hi: number, xz: number, yz: number, ys: number): Case => ({
+  op,
+  domain: 'com.microsoft',
+  ins: [
+    { name: 'x', t: t(dt, [256], Array.from({ length: 256 }, (_, i) => lo + ((i * 37) % (hi - lo + 1)))), feed: true },
+    { name: 'xs', t: f32(0.05) },
+    { name: 'xz', t: t(dt, [], [xz]) },
+    { name: 'ys', t: f32(ys) },
+    { name: 'yz', t: t(dt, [], [yz]) },
+  ],
+  out: { dtype: dt, shape: [256] },
+  attrs: op === 'QLinearLeakyRelu' ? { alpha: { kind: 'float', value: 0.1 } } : {},
+});
+
+describe.skipIf(ort === null)('QLinearMul, QLinearConcat, QLinearAveragePool and the table ops against onnxruntime', () => {
+  // [name, case, tolerance in LSB, also build and run the generated C]
+  const cases: [string, Case, number, boolean][] = [
+    ['QLinearMul int8, broadcast, zero points', mulCase('i8', -128, 127, [-3, 5, -2]), 1, true],
+    ['QLinearMul uint8', mulCase('u8', 0, 255, [128, 100, 130]), 1, false],
+    ['QLinearConcat int8 (a copied input, two requantized)', concatCase('i8', -128, 127, [-4, 10, -100]), 0, true],
+    ['QLinearConcat uint8', concatCase('u8', 0, 255, [128, 3, 200]), 0, false],
+    ['QLinearAveragePool int8 3x3/2, asymmetric pads', avgPoolCase('i8', -128, 127, -5, 3, 0, 0), 1, true],
+    ['QLinearAveragePool uint8, count_include_pad', avgPoolCase('u8', 0, 255, 128, 120, 1, 0), 1, false],
+    ['QLinearAveragePool uint8, ceil_mode', avgPoolCase('u8', 0, 255, 128, 120, 0, 1), 1, false],
+    // every input value once: the whole table
+    ['QLinearSigmoid int8', lutCase('QLinearSigmoid', 'i8', -128, 127, 5, -128, 1 / 256), 1, false],
+    ['QLinearSigmoid uint8', lutCase('QLinearSigmoid', 'u8', 0, 255, 128, 0, 1 / 255), 1, false],
+    ['QLinearLeakyRelu int8', lutCase('QLinearLeakyRelu', 'i8', -128, 127, -10, -20, 0.04), 1, false],
+  ];
+  const vals = (x: Tensor): number[] => Array.from(x.data as ArrayLike<number>);
+  // generated C for one case per lowering (the C compiles dominate this file's time; the table ops
+  // emit the same table load as QLinearConcat)
+  it.each(cases)('%s: interpreter, kernel IR (and C) match onnxruntime (within 1 LSB where rounding differs)', async (_name, c, tol, withC) => {
+    const { module, feeds } = build(c);
+    const expected = await runOrt(module, feeds);
+    const got = interpret(module, feeds)[0] as Tensor;
+    const diffs = vals(got).map((v, i) => Math.abs(v - vals(expected)[i]!));
+    expect(Math.max(...diffs)).toBeLessThanOrEqual(tol);
+    expect(new Set(vals(expected)).size).toBeGreaterThan(5);
+    const model = writeCase(module, feeds, expected);
+    for (const target of haveCc && withC ? ['kernel', 'c'] : ['kernel']) {
+      const r = await runCommand(model, { target, inputs: [path.join(path.dirname(model), 'test_data_set_0')], rtol: 0, atol: tol });
+      expect(r.text, target).toMatch(/compare output 0 'y': ok/);
+    }
+  });
+});
+
 describe('QLinearConv / QLinearMatMul lowerings (one i32 local per output element)', () => {
   const conv: Case = {
     op: 'QLinearConv',

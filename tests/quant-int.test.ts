@@ -16,6 +16,11 @@ import { exportOnnx } from '../src/frontend/onnx/export.js';
 import { readValueFile } from '../src/frontend/onnx/values.js';
 import { isTensor } from '../src/ir/tensor.js';
 import { hasTool, ONNX_TESTS, tempDir } from './helpers/onnx-builder.js';
+import { loadOrt } from './helpers/ort.js';
+import { Graph, Module, Node, Value, type AttrValue } from '../src/ir/graph.js';
+import { Tensor } from '../src/ir/tensor.js';
+import { tensorType } from '../src/ir/types.js';
+import { encodeTensor } from '../src/frontend/onnx/tensorproto.js';
 
 const samplesDir = path.resolve('samples');
 const int8Samples = fs.readdirSync(samplesDir).filter((d) => d.endsWith('-int8')).sort();
@@ -127,5 +132,108 @@ describe.runIf(haveCc && fs.existsSync(path.join(ONNX_TESTS, 'node', 'test_qline
       expect(r.ok, `${target}: ${r.text}`).toBe(true);
       expect(r.text).toMatch(/compare output 0 '\w+': ok \(max abs error 0,/);
     }
+  });
+});
+
+// QDQ groups beyond the samples' ops, built here: each from the graph input to its own output, so a
+// 1-LSB difference of one group does not feed another.
+const ort = await loadOrt();
+describe.skipIf(ort === null)('QDQ Mul, Concat, AveragePool, Sigmoid and int16x8 groups fold to integer kernels', () => {
+  const f32 = (v: number): Tensor => Tensor.from('f32', [], [v]);
+  const u8 = (v: number): Tensor => Tensor.from('u8', [], [v]);
+  function qdqModel(): { module: Module; x: Tensor } {
+    const inits: Value[] = [];
+    const nodes: Node[] = [];
+    const c = (name: string, t: Tensor): Value => {
+      const v = new Value(name, tensorType(t.dtype, [...t.shape]));
+      v.init = t;
+      inits.push(v);
+      return v;
+    };
+    const op = (type: string, name: string, ins: Value[], attrs: Record<string, AttrValue> = {}): Value => {
+      const out = new Value(name, null);
+      const n = new Node(type, '', `${type}_${name}`, ins, [out], new Map(Object.entries(attrs)));
+      out.producer = n;
+      nodes.push(n);
+      return out;
+    };
+    const x = new Value('x', tensorType('u8', [1, 2, 6, 6]));
+    const [s0, z0] = [c('s0', f32(0.021)), c('z0', u8(131))];
+    const xf = op('DequantizeLinear', 'xf', [x, s0, z0]);
+    const pool = op('AveragePool', 'pool', [xf], { kernel_shape: { kind: 'ints', value: [3, 3] }, pads: { kind: 'ints', value: [1, 1, 1, 1] } });
+    const y1 = op('QuantizeLinear', 'y1', [pool, c('s1', f32(0.013)), c('z1', u8(125))]);
+    const mul = op('Mul', 'mul', [xf, xf]);
+    const y2 = op('QuantizeLinear', 'y2', [mul, c('s2', f32(0.017)), c('z2', u8(7))]);
+    const xf2 = op('DequantizeLinear', 'xf2', [x, c('s3', f32(0.04)), c('z3', u8(110))]);
+    const cat = op('Concat', 'cat', [xf, xf2], { axis: { kind: 'int', value: 1 } });
+    const y3 = op('QuantizeLinear', 'y3', [cat, c('s4', f32(0.03)), c('z4', u8(120))]);
+    const sig = op('Sigmoid', 'sig', [xf]);
+    const y4 = op('QuantizeLinear', 'y4', [sig, c('s5', f32(1 / 256)), c('z5', u8(0))]);
+    const data = Array.from({ length: 72 }, (_, i) => (i * 97 + 13) % 256);
+    return { module: new Module(new Graph('g', [x], [y1, y2, y3, y4], nodes, inits), new Map([['', 13]]), 8, 'kiln-tests'), x: Tensor.from('u8', [1, 2, 6, 6], data) };
+  }
+
+  /** Kernel ops of the C build, and the kernel target's largest difference from onnxruntime per output. */
+  async function foldVsOrt(module: Module, x: Tensor): Promise<{ ops: (string | undefined)[]; errs: (number | null)[]; text: string }> {
+    const dir = tempDir('kiln-qdq-fold-');
+    const file = path.join(dir, 'model.onnx');
+    fs.writeFileSync(file, exportOnnx(module));
+    const built = compile(file, 'c');
+    const ops = built.program.kernels.map((k) => k.origin?.op);
+    // the integer kernels have no float or double (as the samples' int8 kernels)
+    const bodies = kernelBodies(String(built.fileData.get('model.c')));
+    for (const k of built.program.kernels.filter((k) => /^QLinear|^Clip$/.test(k.origin?.op ?? ''))) {
+      const body = bodies.get(`k_${k.name.replace(/[^A-Za-z0-9_]/g, '_')}`);
+      expect(body, `kernel ${k.name} not found in model.c`).toBeDefined();
+      expect(body!, `kernel ${k.name} (${k.origin?.op}) uses floating point`).not.toMatch(/\b(float|double)\b|\brint|\d\.\d*f?\b/);
+    }
+    const ortType = x.dtype === 'i16' ? 'int16' : 'uint8';
+    const session = await ort!.InferenceSession.create(exportOnnx(module), { intraOpNumThreads: 1 });
+    const r = await session.run({ x: new ort!.Tensor(ortType, x.data as Uint8Array, [...x.shape]) });
+    const sets = path.join(dir, 'test_data_set_0');
+    fs.mkdirSync(sets);
+    fs.writeFileSync(path.join(sets, 'input_0.pb'), encodeTensor(x, 'x'));
+    module.graph.outputs.forEach((v, i) => {
+      const t = r[v.name]!;
+      expect(new Set(t.data as Uint8Array).size, v.name).toBeGreaterThan(5);
+      fs.writeFileSync(path.join(sets, `output_${i}.pb`), encodeTensor(Tensor.from(t.type === 'int16' ? 'i16' : 'u8', [...t.dims], Array.from(t.data as Uint8Array)), v.name));
+    });
+    // integer outputs compare exactly: the rounding differences are bounded by maxAbsError
+    const res = await runCommand(file, { target: 'kernel', passes: 'fold-qdq', inputs: [sets] });
+    return { ops, errs: res.outputs.map((o) => o.maxAbsError), text: res.text };
+  }
+
+  it('int16 activations with int8 weights (int16x8): QLinearConv and an integer Clip for the Relu, within 1 LSB of onnxruntime', async () => {
+    const w = Tensor.from('i8', [3, 2, 3, 3], Array.from({ length: 54 }, (_, i) => ((i * 37) % 255) - 127));
+    const x = new Value('x', tensorType('i16', [1, 2, 5, 5]));
+    const ci = (name: string, t: Tensor): Value => Object.assign(new Value(name, tensorType(t.dtype, [...t.shape])), { init: t });
+    const inits = [ci('xs', f32(0.002)), ci('xz', Tensor.from('i16', [], [0])), ci('w', w), ci('ws', Tensor.from('f32', [3], [0.01, 0.02, 0.015])), ci('wz', Tensor.from('i8', [3], [0, 0, 0])), ci('ys', f32(0.003)), ci('b', Tensor.from('i32', [3], [500, -9000, 20])), ci('bs', Tensor.from('f32', [3], [0.01, 0.02, 0.015].map((ws) => Math.fround(Math.fround(0.002) * Math.fround(ws)))))];
+    const v = (name: string): Value => new Value(name, null);
+    const [xf, wf, bf, cv, rl, y] = ['xf', 'wf', 'bf', 'cv', 'rl', 'y'].map(v) as [Value, Value, Value, Value, Value, Value];
+    const [I] = [(n: string): Value => inits.find((c) => c.name === n)!];
+    const nodes = [
+      new Node('DequantizeLinear', '', 'dqx', [x, I('xs'), I('xz')], [xf]),
+      new Node('DequantizeLinear', '', 'dqw', [I('w'), I('ws'), I('wz')], [wf], new Map([['axis', { kind: 'int', value: 0 } as AttrValue]])),
+      new Node('DequantizeLinear', '', 'dqb', [I('b'), I('bs')], [bf], new Map([['axis', { kind: 'int', value: 0 } as AttrValue]])),
+      new Node('Conv', '', 'conv', [xf, wf, bf], [cv], new Map([['pads', { kind: 'ints', value: [1, 1, 1, 1] } as AttrValue]])),
+      new Node('Relu', '', 'relu', [cv], [rl]),
+      new Node('QuantizeLinear', '', 'q', [rl, I('ys'), I('xz')], [y]),
+    ];
+    for (const n of nodes) n.outputs[0]!.producer = n;
+    const module = new Module(new Graph('g', [x], [y], nodes, inits), new Map([['', 21]]), 10, 'kiln-tests');
+    const data = Tensor.from('i16', [1, 2, 5, 5], Array.from({ length: 50 }, (_, i) => ((i * 7919) % 40000) - 20000));
+    const { ops, errs, text } = await foldVsOrt(module, data);
+    expect(ops).toEqual(expect.arrayContaining(['QLinearConv', 'Clip']));
+    expect(ops.filter((o) => ['DequantizeLinear', 'QuantizeLinear', 'Conv', 'Relu'].includes(o ?? ''))).toEqual([]);
+    expect(errs[0]!, text).toBeLessThanOrEqual(1);
+  });
+
+  it('compiles to QLinearAveragePool, QLinearMul, QLinearConcat and QLinearSigmoid kernels, within 1 LSB of onnxruntime (Concat exact)', async () => {
+    const { module, x } = qdqModel();
+    const { ops, errs, text } = await foldVsOrt(module, x);
+    expect(ops).toEqual(expect.arrayContaining(['QLinearAveragePool', 'QLinearMul', 'QLinearConcat', 'QLinearSigmoid']));
+    expect(ops.filter((o) => ['DequantizeLinear', 'QuantizeLinear', 'Mul', 'Concat', 'AveragePool', 'Sigmoid'].includes(o ?? ''))).toEqual([]);
+    expect(errs, text).toEqual([expect.any(Number), expect.any(Number), 0, expect.any(Number)]);
+    for (const e of errs) expect(e!, text).toBeLessThanOrEqual(1);
   });
 });

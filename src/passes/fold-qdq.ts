@@ -2,12 +2,17 @@
  * QDQ folding: `DequantizeLinear → op → [Relu | Clip] → QuantizeLinear` groups (the QDQ form that
  * onnxruntime's quantizer, `kiln quantize` and most exporters write) become the integer ops Kiln
  * already runs bit-exactly, so a QDQ model compiles to the same kernels as its QOperator twin:
- *   Conv → QLinearConv, MatMul → QLinearMatMul, Add → com.microsoft QLinearAdd,
- *   GlobalAveragePool → com.microsoft QLinearGlobalAveragePool, and MaxPool and the data-movement
- *   ops (Reshape, Flatten, Transpose, Squeeze, Unsqueeze) straight on the integer tensor when the
- *   input and output quantization are the same.
+ *   Conv → QLinearConv, MatMul → QLinearMatMul, Gemm → QLinearConv over a length-1 signal, and the
+ *   com.microsoft ops: Add → QLinearAdd, Mul → QLinearMul, Concat → QLinearConcat (each input
+ *   requantized to the output through a table), AveragePool → QLinearAveragePool, GlobalAveragePool
+ *   → QLinearGlobalAveragePool, Sigmoid / LeakyRelu → QLinearSigmoid / QLinearLeakyRelu (a 256-entry
+ *   table of the float DQ → op → Q computation); MaxPool and the data-movement ops (Reshape,
+ *   Flatten, Transpose, Squeeze, Unsqueeze) run straight on the integer tensor when the input and
+ *   output quantization are the same. Conv/MatMul/Gemm also take int16 activations (int16x8) where
+ *   the i32 accumulator provably cannot overflow, and int4/uint4 weights widened to 8 bits.
  * A Relu or Clip between the op and its QuantizeLinear is dropped when QuantizeLinear's saturation
- * already clips at least as much (zero point at the type's minimum for Relu), which is exact.
+ * already clips at least as much (zero point at the type's minimum for Relu), else it becomes an
+ * integer Clip of the result (QuantizeLinear is monotone); both are exact.
  * A group that cannot be folded keeps its float op, marked `kiln.qdq = "not folded: <why>"`, so the
  * dump says why it stays float. Folding only rewires values: QuantizeLinear's output keeps its name.
  */
@@ -16,16 +21,23 @@ import { constantOf, inferModule } from '../ir/infer.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorType } from '../ir/types.js';
 import { intRange, type DType } from '../ir/dtype.js';
+import { roundHalfEven } from '../ir/ops/util.js';
 import { UniqueNames } from '../ir/names.js';
 import { definePass } from './pass.js';
 
 const MS = 'com.microsoft';
 /** Types the integer ops' lowerings take (ONNX's QLinearConv/QLinearMatMul type constraints). */
 const Q8 = new Set<string>(['i8', 'u8']);
+/**
+ * Activation types QLinearConv/QLinearMatMul take in Kiln (16-bit beyond ONNX's 8: the int16x8
+ * scheme), with 8-bit weights, where the accumulator provably fits in 32 bits (accBound).
+ */
+const Q16 = new Set<string>(['i8', 'u8', 'i16', 'u16']);
+const is16 = (p: QParams): boolean => p.dtype === 'i16' || p.dtype === 'u16';
 /** Ops that only move or select elements: they run on the integer tensor unchanged. */
 const MOVE_OPS = new Set(['Reshape', 'Flatten', 'Transpose', 'Squeeze', 'Unsqueeze', 'MaxPool']);
 /** Float ops with no integer form in Kiln: the reason recorded when they sit between DQ and Q. */
-const NO_INTEGER_FORM = new Set(['Mul', 'Concat', 'AveragePool', 'Sigmoid', 'LeakyRelu', 'Softmax', 'LayerNormalization', 'Sub']);
+const NO_INTEGER_FORM = new Set(['Softmax', 'LayerNormalization', 'Sub']);
 
 /** Quantization parameters read by a QuantizeLinear/DequantizeLinear node. */
 interface QParams {
@@ -82,7 +94,10 @@ class Rewriter {
   readonly uses = new Map<Value, number>();
   readonly names: UniqueNames;
   readonly newInits: Value[] = [];
-  constructor(readonly graph: Graph) {
+  constructor(
+    readonly graph: Graph,
+    readonly opset: number,
+  ) {
     this.names = new UniqueNames(graph);
     for (const n of graph.nodes) for (const v of n.inputs) if (v) this.uses.set(v, (this.uses.get(v) ?? 0) + 1);
     for (const v of graph.outputs) this.uses.set(v, (this.uses.get(v) ?? 0) + 1e6); // an output is never folded away
@@ -122,6 +137,46 @@ function requirePerTensor(p: QParams, what: string): void {
   if (!p.perTensor) fail(`${what} is quantized per axis`);
 }
 
+/** An activation of Conv/MatMul/Gemm: 8- or 16-bit (a 16-bit one needs accBound to hold). */
+function requireAct(p: QParams, what: string): void {
+  if (!Q16.has(p.dtype)) fail(`${what} is ${p.dtype} (the integer ops take int8/uint8, or int16/uint16 activations with 8-bit weights)`);
+}
+
+/**
+ * With a 16-bit activation the i32 accumulator can overflow: the bound max|x - x_zp| ·
+ * max_oc Σ_k |w[oc, k] - w_zp[oc]| + max|bias| over the constant weights must stay below 2^31
+ * (8-bit activations with 8-bit weights need more than 33,000 terms per output to reach it).
+ * `rows` gives the weight values of each output channel.
+ */
+function accBound(x: QParams, w: QParams, rows: (oc: number) => number[], channels: number, bias: Tensor | null): void {
+  const [lo, hi] = intRange(x.dtype);
+  const xz = zpValue(x);
+  const xmax = Math.max(xz - lo, hi - xz);
+  let worst = 0;
+  for (let oc = 0; oc < channels; oc++) {
+    const wz = zpValue(w, oc);
+    const sum = rows(oc).reduce((a, v) => a + Math.abs(v - wz), 0);
+    worst = Math.max(worst, xmax * sum + (bias ? Math.abs(bias.num(bias.size === 1 ? 0 : oc)) : 0));
+  }
+  if (worst >= 2 ** 31) fail(`the 32-bit accumulator could overflow with ${x.dtype} activations (bound ${worst} ≥ 2^31)`);
+}
+
+/**
+ * A 4-bit weight (int4/uint4, e.g. from mixed precision) widened to int8/uint8 at compile time:
+ * the same values and zero point, so the integer kernels take it as is (the weight then takes a
+ * byte per value, twice its packed size). Other weights pass through.
+ */
+function widen4(rw: Rewriter, p: QParams, what: string): QParams {
+  if (p.dtype !== 'i4' && p.dtype !== 'u4') return p;
+  const t = constantOf(p.q);
+  if (!t) fail(`${what} is ${p.dtype} and not a constant (4-bit weights are widened to 8 bits at compile time)`);
+  const dt: DType = p.dtype === 'i4' ? 'i8' : 'u8';
+  const q = rw.constant(`${p.q.name}.${dt}`, Tensor.from(dt, t.shape, t.toNumbers()));
+  const zpT = p.zpT ? Tensor.from(dt, p.zpT.shape, p.zpT.toNumbers()) : null;
+  const zp = zpT ? rw.constant(`${p.zp!.name}.${dt}`, zpT) : null;
+  return { ...p, q, zp, zpT, dtype: dt };
+}
+
 function require8(p: QParams, what: string): void {
   if (!Q8.has(p.dtype)) fail(`${what} is ${p.dtype} (the integer ops take int8/uint8)`);
 }
@@ -135,7 +190,7 @@ function zpOperand(rw: Rewriter, p: QParams, base: string): Value {
  * The activation chain after op `n`: op → [Relu|Clip] → QuantizeLinear, each value read once. The
  * activation is dropped only where the QuantizeLinear's saturation makes it a no-op.
  */
-function outputChain(rw: Rewriter, n: Node): { q: QParams; removed: Node[] } {
+function outputChain(rw: Rewriter, n: Node): { q: QParams; removed: Node[]; clip: [number, number] | null } {
   const out = n.outputs[0];
   if (!out || n.outputs.length !== 1) fail(`${n.opType} '${n.name}' has more than one output`);
   let user = rw.soleUser(out);
@@ -154,23 +209,36 @@ function outputChain(rw: Rewriter, n: Node): { q: QParams; removed: Node[] } {
   const q = qparams(user, 'out');
   requirePerTensor(q, 'the output');
   removed.push(user);
+  let clip: [number, number] | null = null;
   if (act) {
     const [qlo, qhi] = intRange(q.dtype);
     const s = q.scaleT.num(0);
     const zp = zpValue(q);
     const lowest = (qlo - zp) * s;
     const highest = (qhi - zp) * s;
+    // QuantizeLinear is monotone, so Q(clip(v, lo, hi)) = clip(Q(v), Q(lo), Q(hi)): an activation
+    // its saturation does not already cover becomes a Clip of the integer result (exact)
+    const quant = (v: number): number => Math.min(qhi, Math.max(qlo, roundHalfEven(Math.fround(Math.fround(v) / Math.fround(s))) + zp));
+    let why: string | null = null;
     if (act.opType === 'Relu') {
-      if (lowest < 0) fail(`Relu clips at 0 but the output's zero point ${zp} is above the type's minimum ${qlo}`);
+      if (lowest < 0) {
+        clip = [zp, qhi];
+        why = `Relu clips at 0 but the output's zero point ${zp} is above the type's minimum ${qlo}`;
+      }
     } else {
       const lo = act.inputs[1] ? constantOf(act.inputs[1]) : null;
       const hi = act.inputs[2] ? constantOf(act.inputs[2]) : null;
       if ((act.inputs[1] && !lo) || (act.inputs[2] && !hi)) fail('Clip bounds are not constants');
-      if (lo && lo.num(0) > lowest) fail(`Clip's minimum ${lo.num(0)} is inside the output's range (${lowest} … ${highest})`);
-      if (hi && hi.num(0) < highest) fail(`Clip's maximum ${hi.num(0)} is inside the output's range (${lowest} … ${highest})`);
+      const cut = (lo !== null && lo.num(0) > lowest) || (hi !== null && hi.num(0) < highest);
+      if (cut) {
+        clip = [lo ? quant(lo.num(0)) : qlo, hi ? quant(hi.num(0)) : qhi];
+        why = `Clip's range (${lo?.num(0) ?? '-inf'} … ${hi?.num(0) ?? 'inf'}) is inside the output's range (${lowest} … ${highest})`;
+      }
     }
+    // integer Clip needs opset 12
+    if (why && rw.opset < 12) fail(`${why} (an integer Clip needs opset 12)`);
   }
-  return { q, removed };
+  return { q, removed, clip };
 }
 
 /** Float32 product as QLinearConv's bias must have it: bias_scale = x_scale × w_scale[c]. */
@@ -187,9 +255,20 @@ function checkBias(b: QParams, xs: number, ws: Tensor): void {
 }
 
 /** The integer node replacing `n` (its output is the QuantizeLinear's). */
-function integerNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
-  if (n.opType === 'Gemm') return gemmNodes(rw, n, q);
-  return [integerNode(rw, n, q)];
+function integerNodes(rw: Rewriter, n: Node, q: QParams, clip: [number, number] | null): Node[] {
+  // a bound at the type's limit clips nothing (and an always-false comparison fails -Werror builds)
+  const [qlo, qhi] = intRange(q.dtype);
+  if (clip && clip[0] <= qlo && clip[1] >= qhi) clip = null;
+  if (!clip) return n.opType === 'Gemm' ? gemmNodes(rw, n, q) : [integerNode(rw, n, q)];
+  // the integer op writes a fresh value; a Clip to the activation's quantized range writes Q's
+  const y = q.q;
+  const raw = new Value(rw.names.fresh(`${n.name}.unclipped`), tensorType(q.dtype, y.tensorType?.shape ?? null));
+  const inner: QParams = { ...q, q: raw };
+  const nodes = n.opType === 'Gemm' ? gemmNodes(rw, n, inner) : [integerNode(rw, n, inner)];
+  raw.producer = nodes[nodes.length - 1]!;
+  const lo = clip[0] > qlo ? rw.constant(`${n.name}.clip_min`, Tensor.scalar(q.dtype, clip[0])) : null;
+  const hi = clip[1] < qhi ? rw.constant(`${n.name}.clip_max`, Tensor.scalar(q.dtype, clip[1])) : null;
+  return [...nodes, new Node('Clip', '', rw.names.fresh(`${n.name}/clip`), hi ? [raw, lo, hi] : [raw, lo], [y])];
 }
 
 function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
@@ -199,9 +278,11 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
   switch (n.opType) {
     case 'Conv': {
       const x = dqOf(n.inputs[0] ?? null, 'the input');
-      const w = dqOf(n.inputs[1] ?? null, 'the weight');
+      const w = widen4(rw, dqOf(n.inputs[1] ?? null, 'the weight'), 'the weight');
       requirePerTensor(x, 'the input');
-      for (const [p, what] of [[x, 'the input'], [w, 'the weight'], [q, 'the output']] as const) require8(p, what);
+      requireAct(x, 'the input');
+      requireAct(q, 'the output');
+      require8(w, 'the weight');
       if (!w.perTensor && w.axis !== 0) fail(`the weight is quantized along axis ${w.axis}, not the output channels`);
       let bias: Value | null = null;
       if (n.inputs[2]) {
@@ -209,16 +290,31 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
         checkBias(b, x.scaleT.num(0), w.scaleT);
         bias = b.q;
       }
+      if (is16(x) || is16(q)) {
+        const wT = constantOf(w.q);
+        if (!wT || wT.rank < 1) fail('the weight is not a constant (needed to bound the 16-bit accumulator)');
+        const M = wT.shape[0]!;
+        const per = wT.size / M;
+        accBound(x, w, (oc) => Array.from({ length: per }, (_, k) => wT.num(oc * per + k)), M, bias ? constantOf(bias) : null);
+      }
       const wzp = zpOperand(rw, w, `${name}.w`);
       const attrs = new Map([...n.attrs].filter(([k]) => k !== 'kiln.qdq'));
       return new Node('QLinearConv', '', name, ins(x.q, x.scale, zpOperand(rw, x, `${name}.x`), w.q, w.scale, wzp, q.scale, zpOperand(rw, q, `${name}.y`), ...(bias ? [bias] : [])), [y], attrs);
     }
     case 'MatMul': {
       const a = dqOf(n.inputs[0] ?? null, 'input A');
-      const b = dqOf(n.inputs[1] ?? null, 'input B');
+      const b = widen4(rw, dqOf(n.inputs[1] ?? null, 'input B'), 'input B');
       requirePerTensor(a, 'input A');
-      for (const [p, what] of [[a, 'input A'], [b, 'input B'], [q, 'the output']] as const) require8(p, what);
+      requireAct(a, 'input A');
+      requireAct(q, 'the output');
+      require8(b, 'input B');
       const bShape = b.q.tensorType?.shape ?? [];
+      if (is16(a) || is16(q)) {
+        const bT = constantOf(b.q);
+        if (!bT || bT.rank !== 2) fail('input B is not a 2-D constant (needed to bound the 16-bit accumulator)');
+        const [K, N] = [bT.shape[0]!, bT.shape[1]!];
+        accBound(a, b, (o) => Array.from({ length: K }, (_, k) => bT.num(k * N + o)), N, null);
+      }
       if (!b.perTensor) {
         const r = bShape.length;
         if (r !== 2 || (b.axis !== 1 && b.axis !== -1)) fail(`input B is quantized along axis ${b.axis} (per-column scales of a 2-D B are supported)`);
@@ -234,6 +330,54 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
       }
       if (a.dtype !== q.dtype || b.dtype !== q.dtype) fail('QLinearAdd needs inputs and output of one type');
       return new Node('QLinearAdd', MS, name, ins(a.q, a.scale, zpOperand(rw, a, `${name}.a`), b.q, b.scale, zpOperand(rw, b, `${name}.b`), q.scale, zpOperand(rw, q, `${name}.y`)), [y]);
+    }
+    case 'Mul': {
+      const a = dqOf(n.inputs[0] ?? null, 'input A');
+      const b = dqOf(n.inputs[1] ?? null, 'input B');
+      for (const [p, what] of [[a, 'input A'], [b, 'input B'], [q, 'the output']] as const) {
+        requirePerTensor(p, what);
+        require8(p, what);
+      }
+      if (a.dtype !== q.dtype || b.dtype !== q.dtype) fail('QLinearMul needs inputs and output of one type');
+      return new Node('QLinearMul', MS, name, ins(a.q, a.scale, zpOperand(rw, a, `${name}.a`), b.q, b.scale, zpOperand(rw, b, `${name}.b`), q.scale, zpOperand(rw, q, `${name}.y`)), [y]);
+    }
+    case 'Concat': {
+      require8(q, 'the output');
+      if (!n.attrs.has('axis')) fail('Concat has no axis attribute');
+      const parts: (Value | null)[] = [q.scale, zpOperand(rw, q, `${name}.y`)];
+      n.inputs.forEach((v, i) => {
+        const x = dqOf(v, `input ${i}`);
+        requirePerTensor(x, `input ${i}`);
+        if (x.dtype !== q.dtype) fail(`input ${i} is ${x.dtype}, the output ${q.dtype} (QLinearConcat takes one type)`);
+        parts.push(x.q, x.scale, zpOperand(rw, x, `${name}.x${i}`));
+      });
+      const attrs = new Map([...n.attrs].filter(([k]) => k !== 'kiln.qdq'));
+      return new Node('QLinearConcat', MS, name, parts, [y], attrs);
+    }
+    case 'AveragePool': {
+      const x = dqOf(n.inputs[0] ?? null, 'the input');
+      requirePerTensor(x, 'the input');
+      require8(x, 'the input');
+      if (x.dtype !== q.dtype) fail('QLinearAveragePool needs input and output of one type');
+      const dil = n.attrs.get('dilations');
+      if (dil?.kind === 'ints' && dil.value.some((d) => d !== 1)) fail('AveragePool is dilated (QLinearAveragePool has no dilations)');
+      const int = (k: string): number => {
+        const a = n.attrs.get(k);
+        return a?.kind === 'int' ? a.value : 0;
+      };
+      if (int('ceil_mode') !== 0 && int('count_include_pad') !== 0) fail("AveragePool has ceil_mode and count_include_pad (onnxruntime's QLinearAveragePool counts a ceil window's taps past the padding differently)");
+      const attrs = new Map([...n.attrs].filter(([k]) => k !== 'kiln.qdq' && k !== 'dilations'));
+      attrs.set('channels_last', { kind: 'int', value: 0 });
+      return new Node('QLinearAveragePool', MS, name, ins(x.q, x.scale, zpOperand(rw, x, `${name}.x`), q.scale, zpOperand(rw, q, `${name}.y`)), [y], attrs);
+    }
+    case 'Sigmoid':
+    case 'LeakyRelu': {
+      const x = dqOf(n.inputs[0] ?? null, 'the input');
+      requirePerTensor(x, 'the input');
+      require8(x, 'the input');
+      if (x.dtype !== q.dtype) fail(`QLinear${n.opType} needs input and output of one type`);
+      const attrs = new Map([...n.attrs].filter(([k]) => k === 'alpha'));
+      return new Node(`QLinear${n.opType}`, MS, name, ins(x.q, x.scale, zpOperand(rw, x, `${name}.x`), q.scale, zpOperand(rw, q, `${name}.y`)), [y], attrs);
     }
     case 'GlobalAveragePool': {
       const x = dqOf(n.inputs[0] ?? null, 'the input');
@@ -266,9 +410,11 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
   if (attr('transA', 0) !== 0) fail('Gemm transposes A');
   if (attr('alpha', 1) !== 1 || attr('beta', 1) !== 1) fail('Gemm scales by alpha or beta');
   const a = dqOf(n.inputs[0] ?? null, 'input A');
-  const b = dqOf(n.inputs[1] ?? null, 'input B');
+  const b = widen4(rw, dqOf(n.inputs[1] ?? null, 'input B'), 'input B');
   requirePerTensor(a, 'input A');
-  for (const [p, what] of [[a, 'input A'], [b, 'input B'], [q, 'the output']] as const) require8(p, what);
+  requireAct(a, 'input A');
+  requireAct(q, 'the output');
+  require8(b, 'input B');
   const aShape = a.q.tensorType?.shape ?? [];
   const bT = constantOf(b.q);
   if (aShape.length !== 2 || typeof aShape[0] !== 'number' || typeof aShape[1] !== 'number') fail('Gemm input A is not a static 2-D tensor');
@@ -290,6 +436,7 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
     checkBias(c, a.scaleT.num(0), b.scaleT);
     bias = c.q;
   }
+  if (is16(a) || is16(q)) accBound(a, b, (o) => wData.slice(o * K, (o + 1) * K), N, bias ? constantOf(bias) : null);
   const bzp = b.zp && b.zpT!.size > 1 ? rw.constant(`${n.name}.w_zero_point`, Tensor.scalar(b.dtype, b.zpT!.num(0))) : zpOperand(rw, b, `${n.name}.w`);
   const shape3 = (dims: number[]): Value => rw.constant(`${n.name}.shape`, Tensor.from('i64', [3], dims.map((d) => BigInt(d))));
   const a3 = new Value(rw.names.fresh(`${n.name}.a3`), tensorType(a.dtype, [M, K, 1]));
@@ -304,10 +451,10 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
 }
 
 /** The ops a QDQ group may center on (what the reason is recorded for). */
-const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
+const CANDIDATES = new Set(['Conv', 'MatMul', 'Gemm', 'Add', 'Mul', 'Concat', 'AveragePool', 'Sigmoid', 'LeakyRelu', 'GlobalAveragePool', ...MOVE_OPS, ...NO_INTEGER_FORM]);
 
 function foldGraph(module: Module, graph: Graph): number {
-  const rw = new Rewriter(graph);
+  const rw = new Rewriter(graph, module.opsetFor('') ?? 1);
   const replaced = new Map<Node, Node[]>();
   const dropped = new Set<Node>();
   for (const n of graph.nodes) {
@@ -315,15 +462,17 @@ function foldGraph(module: Module, graph: Graph): number {
     // only a group that starts from a DequantizeLinear is a QDQ group
     if (!n.inputs.some((v) => v?.producer?.opType === 'DequantizeLinear')) continue;
     n.attrs.delete('kiln.qdq');
+    const inits = rw.newInits.length;
     try {
       if (!MOVE_OPS.has(n.opType) && NO_INTEGER_FORM.has(n.opType)) fail(`Kiln has no integer kernel for ${n.opType}`);
-      const { q, removed } = outputChain(rw, n);
-      const nodes = integerNodes(rw, n, q);
+      const { q, removed, clip } = outputChain(rw, n);
+      const nodes = integerNodes(rw, n, q, clip);
       q.q.producer = nodes[nodes.length - 1]!;
       replaced.set(n, nodes);
       for (const r of removed) dropped.add(r);
     } catch (e) {
       if (!(e instanceof NotFolded)) throw e;
+      rw.newInits.length = inits; // constants made for a group that stays float
       n.attrs.set('kiln.qdq', { kind: 'string', value: `not folded: ${e.why}` });
     }
   }
@@ -333,6 +482,8 @@ function foldGraph(module: Module, graph: Graph): number {
   // the parameters the replaced nodes read (Relu/Clip bounds, Q's scale when unused now) may die too
   const orphans = new Set<Value>();
   for (const n of [...replaced.keys(), ...dropped]) for (const v of n.inputs) if (v) orphans.add(v);
+  // and so may a constant made on the way (a widened 4-bit weight that Gemm re-lays out)
+  for (const v of rw.newInits) orphans.add(v);
   graph.nodes = graph.nodes.filter((n) => !dropped.has(n)).flatMap((n) => replaced.get(n) ?? [n]);
   graph.initializers.push(...rw.newInits);
   removeDeadDequantize(graph, orphans);

@@ -1,5 +1,5 @@
 /**
- * `requant{mode=float|int}`: chooses how the integer ops (QLinearConv, QLinearMatMul, QLinearAdd,
+ * `requant{mode=float|int}`: chooses how the integer ops (QLinearConv, QLinearMatMul, QLinearAdd, QLinearMul, QLinearAveragePool,
  * QLinearGlobalAveragePool) requantize their accumulators. `int` (the default) is the fixed-point
  * multiplier and shift of src/ir/kernel/lower/requant.ts: no float in the int8 kernels; `float`
  * keeps the f64 sequence of the reference interpreter, for users who need bit-exactness with a
@@ -11,7 +11,7 @@ import type { Module } from '../ir/graph.js';
 import { allNodes } from '../ir/graph.js';
 import { definePass } from './pass.js';
 
-const REQUANT_OPS = new Set(['QLinearConv', 'QLinearMatMul', 'QLinearAdd', 'QLinearGlobalAveragePool']);
+const REQUANT_OPS = new Set(['QLinearConv', 'QLinearMatMul', 'QLinearAdd', 'QLinearMul', 'QLinearAveragePool', 'QLinearGlobalAveragePool']);
 
 export function setRequantMode(module: Module, mode: 'float' | 'int'): number {
   let n = 0;

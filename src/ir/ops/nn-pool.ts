@@ -23,8 +23,7 @@ function poolInfer(ctx: InferContext, withIndices: boolean): ValueType[] {
 
 type PoolKind = 'max' | 'avg' | 'lp';
 
-function poolRun(ctx: KernelContext, kind: PoolKind): (Tensor | null)[] {
-  const x = ctx.tensor(0);
+function poolRun(ctx: KernelContext, kind: PoolKind, x = ctx.tensor(0)): (Tensor | null)[] {
   if (x.rank < 3) throw new KilnError('type', 'pool input must have rank >= 3');
   const nd = x.rank - 2;
   const spec = windowSpec(ctx.attrs, nd);
@@ -111,6 +110,16 @@ function poolRun(ctx: KernelContext, kind: PoolKind): (Tensor | null)[] {
   const res: (Tensor | null)[] = [fromF64(x.dtype, shape, y)];
   if (ctx.outputCount > 1) res.push(idx ? fromF64('i64', shape, idx) : null);
   return res;
+}
+
+/** AveragePool of `x` (in place of input 0) under the node's window attributes (com.microsoft QLinearAveragePool). */
+export function averagePoolOf(ctx: KernelContext, x: Tensor): Tensor {
+  return poolRun(ctx, 'avg', x)[0]!;
+}
+
+/** The output type of a windowed pool node (com.microsoft QLinearAveragePool). */
+export function poolOutType(ctx: InferContext): ValueType {
+  return poolInfer(ctx, false)[0]!;
 }
 
 registerOp({ opType: 'MaxPool', since: 1, infer: (ctx) => poolInfer(ctx, true), interp: (ctx) => poolRun(ctx, 'max') });

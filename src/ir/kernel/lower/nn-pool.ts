@@ -10,6 +10,9 @@ import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, constOf, isFloatT, req } from './common.js';
 import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
 import { emitFastPool, fastPoolApplies } from './perf-pool.js';
+import { floatRequant, requantize, RequantTable } from './requant.js';
+import { MS_DOMAIN } from '../../ops/quant-contrib.js';
+import { intRange, type DType } from '../../dtype.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 
@@ -33,7 +36,22 @@ function rootP(s: Expr, p: number, t: ScalarType): Expr {
   return bin('pow', s, constOf(t, 1 / p));
 }
 
-function lowerPool(ctx: LowerContext, kind: Kind): void {
+/**
+ * com.microsoft QLinearAveragePool's integer form: the window sums x - zp in i32, and each output is
+ * requantized by the factor of its window's count (x_scale / (y_scale · count), a fixed-point table
+ * indexed by count - 1), or in f64 as the interpreter does (`rq` null).
+ */
+interface QAvg {
+  xz: Expr;
+  yz: Expr;
+  rq: RequantTable | null;
+  xs: number;
+  ys: number;
+  lo: number;
+  hi: number;
+}
+
+function lowerPool(ctx: LowerContext, kind: Kind, q: QAvg | null = null): void {
   const x = req(ctx.input(0), 'X');
   const y = req(ctx.output(0), 'Y');
   const ind = kind === 'max' && ctx.outputCount > 1 ? ctx.output(1) : null;
@@ -49,11 +67,11 @@ function lowerPool(ctx: LowerContext, kind: Kind): void {
   const nIn = prod(inSp);
   const nOut = prod(outSp);
   const float = isFloatT(x.dtype);
-  if (kind !== 'max' && !float) throw unsupportedLowering(`${kind} pool on ${x.dtype}`);
-  const t = computeType(x.dtype);
+  if (kind !== 'max' && !float && !q) throw unsupportedLowering(`${kind} pool on ${x.dtype}`);
+  const t: ScalarType = q ? 'i32' : computeType(x.dtype);
   const countPad = ctx.attrs.int('count_include_pad', 0) !== 0;
   const p = kind === 'lp' ? lpP(ctx) : 2;
-  if (ind === null && kind !== 'lp' && float && nd <= 2 && spec.dilations.every((d) => d === 1) && fastPoolApplies(t, nd === 2 ? spec.kernel[0]! : 1, spec.kernel[nd - 1]!)) {
+  if (ind === null && kind !== 'lp' && float && !q && nd <= 2 && spec.dilations.every((d) => d === 1) && fastPoolApplies(t, nd === 2 ? spec.kernel[0]! : 1, spec.kernel[nd - 1]!)) {
     const two = nd === 2;
     ctx.kernel((kb) =>
       emitFastPool(kb, {
@@ -103,7 +121,7 @@ function lowerPool(ctx: LowerContext, kind: Kind): void {
               window(j + 1, xo, bi ? kb.let('index', io, 'io') : idx(0));
               return;
             }
-            const v = kb.let(t, cast(load(x, add(xb, xo)), t), 'v');
+            const v = kb.let(t, q ? sub(cast(load(x, add(xb, xo)), t), q.xz) : cast(load(x, add(xb, xo)), t), 'v');
             if (kind === 'max') {
               const cond = float ? or(gt(v, acc), and(lt(bi!, idx(0)), un('not', un('isnan', v)))) : or(gt(v, acc), lt(bi!, idx(0)));
               kb.if(cond, () => {
@@ -127,7 +145,14 @@ function lowerPool(ctx: LowerContext, kind: Kind): void {
               cnt = mul(cnt, max(idx(0), min(idx(spec.kernel[j]!), div(add(u, idx(dl - 1)), idx(dl)))));
             } else cnt = mul(cnt, sub(his[j]!, los[j]!));
           }
-          r = div(acc, cast(cnt, t));
+          if (!q) r = div(acc, cast(cnt, t));
+          else if (q.rq) {
+            const c = kb.let('index', max(idx(0), sub(cnt, idx(1))), 'c');
+            r = requantize(acc, q.rq.m(c), q.rq.s(c), q.yz, q.lo, q.hi);
+          } else {
+            const v = div(mul(div(cast(acc, 'f64'), cast(cnt, 'f64')), lit('f64', q.xs)), lit('f64', q.ys));
+            r = max(lit('f64', q.lo), min(lit('f64', q.hi), add(un('round', v), cast(q.yz, 'f64'))));
+          }
         }
         kb.store(y, add(yb, oi), r);
         if (ind && bi) kb.store(ind, add(yb, oi), cast(select(lt(bi, idx(0)), idx(-1), add(xb, bi)), 'i64'));
@@ -139,6 +164,34 @@ function lowerPool(ctx: LowerContext, kind: Kind): void {
 
 registerLowering({ opType: 'MaxPool', lower: (ctx) => lowerPool(ctx, 'max') });
 registerLowering({ opType: 'AveragePool', lower: (ctx) => lowerPool(ctx, 'avg') });
+
+registerLowering({
+  opType: 'QLinearAveragePool',
+  domain: MS_DOMAIN,
+  lower: (ctx) => {
+    const x = req(ctx.input(0), 'X');
+    if (x.dtype !== 'i8' && x.dtype !== 'u8') throw unsupportedLowering(`QLinearAveragePool on ${x.dtype}`);
+    if (ctx.attrs.int('channels_last', 0) !== 0) throw unsupportedLowering('QLinearAveragePool with channels_last = 1');
+    if (ctx.attrs.int('ceil_mode', 0) !== 0 && ctx.attrs.int('count_include_pad', 0) !== 0) throw unsupportedLowering('QLinearAveragePool with ceil_mode and count_include_pad');
+    const param = (i: number, what: string, def: number | null): number => {
+      if (!ctx.input(i)) {
+        if (def === null) throw unsupportedLowering(`missing ${what}`);
+        return def;
+      }
+      const t = ctx.constant(i);
+      if (!t || t.size !== 1) throw unsupportedLowering(`QLinearAveragePool with a non-constant or per-axis ${what}`);
+      return t.num(0);
+    };
+    const xs = Math.fround(param(1, 'x_scale', null));
+    const xz = param(2, 'x_zero_point', 0);
+    const ys = Math.fround(param(3, 'y_scale', null));
+    const yz = param(4, 'y_zero_point', 0);
+    const nK = prod(windowSpec(ctx.attrs, x.shape.length - 2).kernel);
+    const rq = floatRequant(ctx) ? null : new RequantTable(ctx, Array.from({ length: nK }, (_, c) => xs / (ys * (c + 1))), 'rq');
+    const [lo, hi] = intRange(x.dtype as DType);
+    lowerPool(ctx, 'avg', { xz: lit('i32', xz), yz: lit(rq && !rq.pow2 ? 'i64' : 'i32', yz), rq, xs, ys, lo, hi });
+  },
+});
 registerLowering({ opType: 'LpPool', lower: (ctx) => lowerPool(ctx, 'lp') });
 
 function lowerGlobal(ctx: LowerContext, kind: Kind): void {

@@ -1,10 +1,13 @@
 /**
- * Lowerings of the com.microsoft quantized contrib ops (src/ir/ops/quant-contrib.ts): QLinearAdd
- * and QLinearGlobalAveragePool. Both work element by element on the int8/uint8 tensors with scalar
- * locals only, and compute exactly what the interpreter does.
+ * Lowerings of the com.microsoft quantized contrib ops (src/ir/ops/quant-contrib.ts): QLinearAdd,
+ * QLinearMul, QLinearConcat and QLinearGlobalAveragePool. They work element by element on the
+ * int8/uint8 tensors with scalar locals only (QLinearConcat through 256-entry tables), and compute
+ * what the interpreter does (QLinearMul's integer path within ±1 LSB, see there).
  */
 import { intRange, type DType } from '../../dtype.js';
-import { MS_DOMAIN } from '../../ops/quant-contrib.js';
+import { LUT_OPS, lutAlpha, MS_DOMAIN, requantLut } from '../../ops/quant-contrib.js';
+import { normAxis } from '../../ops/util.js';
+import { Tensor } from '../../tensor.js';
 import { add, broadcastIndex, cast, div, flatIndex, idx, lit, load, max, min, mul, sub, un } from '../builder.js';
 import { registerLowering, unsupportedLowering } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
@@ -159,3 +162,127 @@ registerLowering({
     });
   },
 });
+
+/**
+ * QLinearMul. Integer path (constant scales): the exact product (a - a_zp)(b - b_zp) (|p| ≤ 2^16)
+ * times a_scale · b_scale / c_scale as a fixed-point multiplier and shift, rounded half to even, plus
+ * c_zero_point. The interpreter (and the float DQ → Mul → Q model) round three f32 products on the
+ * way, so the two differ by 1 LSB where the exact value lies within those roundings of a half-way
+ * point (a tie in exact arithmetic, for instance, may land on either side in f32). `kiln.requant =
+ * "float"` and non-constant scales take the interpreter's f32 steps, bit for bit.
+ */
+registerLowering({
+  opType: 'QLinearMul',
+  domain: MS_DOMAIN,
+  lower: (ctx) => {
+    const a = req(ctx.input(0), 'A');
+    const b = req(ctx.input(3), 'B');
+    const c = req(ctx.output(0), 'C');
+    checkInt8(a.dtype, 'QLinearMul');
+    const [lo, hi] = intRange(c.dtype as DType);
+    const [asc, bsc, csc] = [constScalar(ctx, 1), constScalar(ctx, 4), constScalar(ctx, 6)];
+    const f = Math.fround;
+    if (asc !== null && bsc !== null && csc !== null && !floatRequant(ctx)) {
+      const rq = new RequantTable(ctx, [(f(asc) * f(bsc)) / f(csc)], 'rq');
+      ctx.kernel((kb) => {
+        const azl = kb.let('i32', cast(zpI64(ctx.input(2)), 'i32'), 'az');
+        const bzl = kb.let('i32', cast(zpI64(ctx.input(5)), 'i32'), 'bz');
+        const czl = kb.let('i64', zpI64(ctx.input(7)), 'cz');
+        kb.loops(c.shape, (ix) => {
+          const av = sub(cast(load(a, broadcastIndex(ix, a.shape)), 'i32'), azl);
+          const bv = sub(cast(load(b, broadcastIndex(ix, b.shape)), 'i32'), bzl);
+          // a local: requantize reads its operand several times
+          const p = kb.let('i32', mul(av, bv), 'p');
+          kb.store(c, flatIndex(ix, c.shape), requantize(p, rq.m(idx(0)), rq.s(idx(0)), czl, lo, hi));
+        });
+      });
+      return;
+    }
+    const f32 = (e: Expr): Expr => cast(e, 'f32');
+    ctx.kernel((kb) => {
+      const asl = kb.let('f32', f32(scalar(ctx.input(1), 'A_scale', null)), 'as');
+      const bsl = kb.let('f32', f32(scalar(ctx.input(4), 'B_scale', null)), 'bs');
+      const csl = kb.let('f32', f32(scalar(ctx.input(6), 'C_scale', null)), 'cs');
+      const azl = kb.let('i32', cast(zpI64(ctx.input(2)), 'i32'), 'az');
+      const bzl = kb.let('i32', cast(zpI64(ctx.input(5)), 'i32'), 'bz');
+      const czl = kb.let('f64', scalar(ctx.input(7), 'C_zero_point', 0), 'cz');
+      kb.loops(c.shape, (ix) => {
+        const av = mul(asl, f32(sub(cast(load(a, broadcastIndex(ix, a.shape)), 'i32'), azl)));
+        const bv = mul(bsl, f32(sub(cast(load(b, broadcastIndex(ix, b.shape)), 'i32'), bzl)));
+        kb.store(c, flatIndex(ix, c.shape), requant(f64(div(mul(av, bv), csl)), czl, c.dtype));
+      });
+    });
+  },
+});
+
+/**
+ * QLinearConcat with constant scales and zero points: each input copied into its slice of the
+ * output, through a 256-entry table of the output type when its quantization differs from the
+ * output's (the table is the interpreter's requantLut, so the result is the same bit for bit).
+ */
+registerLowering({
+  opType: 'QLinearConcat',
+  domain: MS_DOMAIN,
+  lower: (ctx) => {
+    const y = req(ctx.output(0), 'Y');
+    checkInt8(y.dtype, 'QLinearConcat');
+    const dt = y.dtype as DType;
+    const ys = constScalar(ctx, 0);
+    const yzT = ctx.input(1) ? ctx.constant(1) : null;
+    if (ys === null || (ctx.input(1) && (!yzT || yzT.size !== 1))) throw unsupportedLowering('QLinearConcat with non-constant output scale or zero point');
+    const yz = yzT ? yzT.num(0) : 0;
+    const rank = y.shape.length;
+    const axis = normAxis(ctx.attrs.int('axis'), rank);
+    const lo = intRange(dt)[0];
+    let off = 0;
+    for (let i = 2; i < ctx.node.inputs.length; i += 3) {
+      const x = req(ctx.input(i), 'X');
+      const xs = constScalar(ctx, i + 1);
+      const xzT = ctx.input(i + 2) ? ctx.constant(i + 2) : null;
+      if (xs === null || (ctx.input(i + 2) && (!xzT || xzT.size !== 1))) throw unsupportedLowering('QLinearConcat with a non-constant input scale or zero point');
+      const xz = xzT ? xzT.num(0) : 0;
+      const same = Math.fround(xs) === Math.fround(ys) && xz === yz;
+      const lut = same ? null : ctx.constTable(Tensor.from(dt, [256], requantLut(dt, xs, xz, dt, ys, yz)), 'requant_lut');
+      const start = off;
+      off += x.shape[axis]!;
+      if (prod(x.shape) === 0) continue;
+      ctx.kernel((kb) => {
+        kb.loops(x.shape, (ix) => {
+          const v = load(x, flatIndex(ix, x.shape));
+          const oix = ix.map((e, d) => (d === axis ? add(e, idx(start)) : e));
+          kb.store(y, flatIndex(oix, y.shape), lut ? load(lut, cast(sub(cast(v, 'i32'), lit('i32', lo)), 'index')) : v);
+        });
+      });
+    }
+  },
+});
+
+/** QLinearSigmoid / QLinearLeakyRelu with constant scales and zero points: one table load per element (the interpreter's table). */
+for (const [opType, fnOf] of LUT_OPS) {
+  registerLowering({
+    opType,
+    domain: MS_DOMAIN,
+    lower: (ctx) => {
+      const x = req(ctx.input(0), 'X');
+      const y = req(ctx.output(0), 'Y');
+      checkInt8(x.dtype, opType);
+      const dt = x.dtype as DType;
+      const param = (i: number, what: string, def: number | null): number => {
+        if (!ctx.input(i)) {
+          if (def === null) throw unsupportedLowering(`missing ${what}`);
+          return def;
+        }
+        const t = ctx.constant(i);
+        if (!t || t.size !== 1) throw unsupportedLowering(`${opType} with a non-constant or per-axis ${what}`);
+        return t.num(0);
+      };
+      const table = requantLut(dt, param(1, 'X_scale', null), param(2, 'X_zero_point', 0), dt, param(3, 'Y_scale', null), param(4, 'Y_zero_point', 0), fnOf(lutAlpha(ctx.attrs)));
+      const lut = ctx.constTable(Tensor.from(dt, [256], table), 'lut');
+      const lo = intRange(dt)[0];
+      if (prod(x.shape) === 0) return;
+      ctx.kernel((kb) => {
+        kb.for(0, prod(x.shape), (i) => kb.store(y, i, load(lut, cast(sub(cast(load(x, i), 'i32'), lit('i32', lo)), 'index'))));
+      });
+    },
+  });
+}
