@@ -20,7 +20,8 @@ import { sharedInfix } from '../infix.js';
 import { KilnError } from '../../ir/errors.js';
 import { bufferSize, storageOf, type Expr, type GpuDim, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { NARROW_FLOATS, renderWgslHelpers } from './helpers.js';
-import { assignedNames, nextInChain } from '../../ir/kernel/parallel.js';
+import { assignedNames, nextInChain, type Interval } from '../../ir/kernel/parallel.js';
+import { loopIterations } from './iterations.js';
 
 export interface WgslPlace {
   readonly space: 'arena' | 'weights' | 'workgroup';
@@ -36,6 +37,8 @@ export interface WgslEntry {
   readonly groups: readonly [number, number, number];
   /** Whether it runs over a dispatch grid (false: one invocation). */
   readonly parallel: boolean;
+  /** Loop iterations one invocation runs at most (null: not bounded from the loop bounds); see iterations.ts. */
+  readonly loops: number | null;
 }
 
 export interface WgslKernel {
@@ -592,7 +595,7 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     const name = `k${i}`;
     if (g.chain.length === 0) {
       fns.push('@compute @workgroup_size(1)', `fn ${name}() {`, ...r.stmts(g.stmts, '  '), '}');
-      entries.push({ name, groups: [1, 1, 1], parallel: false });
+      entries.push({ name, groups: [1, 1, 1], parallel: false, loops: loopIterations(g.stmts) });
       return;
     }
     // loops sharing a dimension split its index, the outermost varying slowest
@@ -600,6 +603,13 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     const ext = g.chain.map(({ loop }) => ({ lo: constInt(loop.lo, what), n: Math.max(0, constInt(loop.hi, what) - constInt(loop.lo, what)) }));
     const innermost = g.chain[g.chain.length - 1]!.loop;
     const group = innermost.ann.gpu!.scope === 'group';
+    // one invocation's loops: the innermost body with the mapped loop variables over their ranges
+    const env = new Map<string, Interval>();
+    g.chain.forEach(({ loop, lets }, j) => {
+      env.set(loop.v, { lo: ext[j]!.lo, hi: ext[j]!.lo + ext[j]!.n - 1 });
+      loopIterations(lets, env);
+    });
+    const loops = loopIterations(innermost.body, env);
     g.chain.forEach(({ loop }, j) => {
       const d = dims[loop.ann.gpu!.dim];
       d.n *= ext[j]!.n;
@@ -608,7 +618,7 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     });
     if (group) {
       fns.push(...renderGroup(r, name, g.chain, ext, dims, what));
-      entries.push({ name, groups: [dims.x.n, dims.y.n, dims.z.n], parallel: true });
+      entries.push({ name, groups: [dims.x.n, dims.y.n, dims.z.n], parallel: true, loops });
       return;
     }
     r.push();
@@ -630,7 +640,7 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     fns.push(`@compute @workgroup_size(${dims.x.wg}, ${dims.y.wg}, ${dims.z.wg})`, `fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
     fns.push(`  if (${guards.join(' || ')}) {`, '    return;', '  }', ...head, ...body, '}');
     const groups = (d: { n: number; wg: number }): number => Math.max(1, Math.ceil(d.n / d.wg));
-    entries.push({ name, groups: [groups(dims.x), groups(dims.y), groups(dims.z)], parallel: true });
+    entries.push({ name, groups: [groups(dims.x), groups(dims.y), groups(dims.z)], parallel: true, loops });
   });
   const header = [
     `// Kiln: ${k.origin.op.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)} '${k.origin.node.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)}' (kernel ${k.name.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)})`,
