@@ -185,6 +185,29 @@ ${body}
     mapGpu(varying);
     expect(varying.kernels[0]!.body.map((s) => s.k)).toEqual(['let', 'let', 'for']);
     expect(printProgram(varying)).not.toMatch(/gpu/);
+    // loops before the first top-level local still map (a softmax, then a loss summed in a local)
+    const before = parseProgramText(`kiln.kernel @t {
+  buffer %x: input f32[64]
+  buffer %e: output f32[64]
+  buffer %s: output f32[1]
+  inputs (%x)
+  outputs (%e, %s)
+  kernel @k from "n" ("Whatever") {
+    for %i in 0 to 64 {
+      store %e[%i] = exp(%x[%i])
+    }
+    let %acc: f32 = 0.0
+    for %j in 0 to 64 {
+      set %acc = %acc + %e[%j]
+    }
+    store %s[0] = %acc
+  }
+}
+`);
+    mapGpu(before);
+    expect(printProgram(before)).toMatch(/for %i in 0 to 64 gpu x 64/);
+    expect(printProgram(before)).toMatch(/for %j in 0 to 64 \{/);
+    expect(buildWgsl(before).manifest.kernels[0]!.entries.map((e) => e.parallel)).toEqual([true, false]);
   });
 
   it('lowers for GPU targets into per-output nests that all map to the grid and compute what the CPU nests compute', () => {

@@ -9,8 +9,8 @@
  * a loop that would need more workgroups than a dimension allows stays unmapped.
  * A backend runs each top-level statement as its own dispatch, and locals do not survive between
  * dispatches: top-level `let`s that are never set and read only constants are first substituted
- * into the statements after them (inlineTopLets); kernels with other top-level locals are left
- * alone. Unmapped code runs as one invocation.
+ * into the statements after them (inlineTopLets); from the first other top-level local on, the
+ * kernel is left alone. Unmapped code runs as one invocation.
  */
 import { KilnError } from '../ir/errors.js';
 import { assignedNames, loopIsParallel, mentions, nextInChain, substitute } from '../ir/kernel/parallel.js';
@@ -286,9 +286,12 @@ export function mapGpu(program: Program, limits: GpuLimits = DEFAULT_GPU_LIMITS)
     // a kernel already in workgroup form (a barrier) keeps its mapping
     if (hasBarrier(k.body)) continue;
     clearGpu(k.body);
-    if (!inlineTopLets(k)) continue;
+    inlineTopLets(k);
+    // statements from the first top-level local on run as one invocation (locals do not survive
+    // between dispatches); the loops before it are mapped
+    const first = k.body.findIndex((s) => s.k === 'let' || s.k === 'set');
     const assigned = assignedNames(k.body);
-    for (const s of k.body) {
+    for (const s of first < 0 ? k.body : k.body.slice(0, first)) {
       if (s.k !== 'for') continue;
       let chain = parallelChain(s, assigned);
       if (chain.length > 0 && limits.tree && treeReduce(program, chain)) {

@@ -13,7 +13,8 @@
  * bool; index as i32; f64 as f32 only when allowed. f8e8m0 is refused (see unsupportedType).
  *
  * Each top-level statement of a kernel whose loops carry `gpu` annotations (map-gpu) becomes its own
- * entry point over the dispatch grid; runs of other statements become single-invocation entries.
+ * entry point over the dispatch grid; runs of other statements become single-invocation entries,
+ * and so does everything from the first top-level `let`/`set` on (a local lives in one invocation).
  * Entry points run in order, each a dispatch.
  */
 import { sharedInfix } from '../infix.js';
@@ -579,10 +580,11 @@ function storesSubWord(ss: readonly Stmt[]): boolean {
 export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>): WgslKernel {
   const what = `kernel ${k.name} (node '${k.origin.node}', ${k.origin.op})`;
   const segments: { stmts: Stmt[]; chain: { loop: For; lets: Stmt[] }[] }[] = [];
-  const hasTopLocals = k.body.some((s) => s.k === 'let' || s.k === 'set');
+  // from the first top-level local on, statements share one invocation (locals live in it)
+  const firstLocal = k.body.findIndex((s) => s.k === 'let' || s.k === 'set');
   const assigned = assignedNames(k.body);
-  for (const s of k.body) {
-    const chain = hasTopLocals ? [] : mappedChain(s, assigned);
+  for (const [i, s] of k.body.entries()) {
+    const chain = firstLocal >= 0 && i >= firstLocal ? [] : mappedChain(s, assigned);
     const last = segments[segments.length - 1];
     if (chain.length === 0 && last && last.chain.length === 0) last.stmts.push(s);
     else segments.push({ stmts: [s], chain });
