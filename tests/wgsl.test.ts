@@ -179,7 +179,7 @@ ${body}
     mapGpu(fixed);
     expect(fixed.kernels[0]!.body.map((s) => s.k)).toEqual(['for']);
     expect(printProgram(fixed)).toMatch(/for %i in 0 to 8 gpu x 8/);
-    expect(Array.from(runProgram(fixed, [x])[0]!.data)).toEqual(Array.from(want[0]!.data));
+    expect(Array.from(runProgram(fixed, [x])[0]!.data as Float32Array)).toEqual(Array.from(want[0]!.data as Float32Array));
     // a let reading an input could change between dispatches' views: the kernel stays one invocation
     const varying = parseProgramText(text('cast<i32>(%x[0])'));
     mapGpu(varying);
