@@ -83,5 +83,32 @@ describe.skipIf(!HAS_DIST)('kiln serve', () => {
       expect([...origins]).toEqual([new URL(server.url).origin]);
       await page.close();
     }, 120_000);
+
+    // CI compiles one convolutional int8 sample besides mlp (conv, depthwise conv and integer
+    // requantization as the GPU lowering shapes them); KILN_BROWSER_SAMPLES=all (or a comma list)
+    // runs every sample the page lists, as the acceptance check does
+    it('compiles and runs more samples in the page, each equal to its expected output', async () => {
+      const page = await browser.newPage();
+      const problems: string[] = [];
+      page.on('pageerror', (e) => problems.push(`pageerror: ${(e as Error).message}`));
+      page.on('console', (m) => {
+        if (m.type() === 'error') problems.push(`error: ${m.text()}`);
+      });
+      await page.goto(server.url, { waitUntil: 'load' });
+      await page.waitForSelector('body[data-ready]', { timeout: 30_000 });
+      const listed = ((await (await fetch(server.url + 'samples.json')).json()) as { name: string }[]).map((s) => s.name);
+      const want = process.env.KILN_BROWSER_SAMPLES;
+      const names = want === 'all' ? listed.filter((n) => n !== 'mlp') : want ? want.split(',') : ['kws-dscnn-int8'];
+      const results: Record<string, boolean> = {};
+      for (const name of names) {
+        expect(listed).toContain(name);
+        await page.evaluate(async (n) => (window as unknown as { kiln: { loadSample(n: string): Promise<unknown> } }).kiln.loadSample(n), name);
+        const run = await page.evaluate(async () => (window as unknown as { kiln: { run(n: number): Promise<{ ok: boolean; compared: number }> } }).kiln.run(1));
+        results[name] = run.ok && run.compared > 0;
+      }
+      expect(results).toEqual(Object.fromEntries(names.map((n) => [n, true])));
+      expect(problems).toEqual([]);
+      await page.close();
+    }, 600_000);
   });
 });

@@ -17,8 +17,12 @@ import { runCase } from '../src/driver/testcase.js';
 import { dawnAvailable, openDevice, runWgslNode } from '../src/backends/wgsl/node.js';
 import { buildWgsl, emitWgsl, wgslLimitsOf } from '../src/backends/wgsl/emit.js';
 import { Tensor } from '../src/ir/tensor.js';
-import '../src/driver/targets.js';
 import { ONNX_TESTS, tempDir } from './helpers/onnx-builder.js';
+import { FLOAT, floatTensor, modelBytes, node, vi } from './helpers/onnx-builder.js';
+import { importOnnx } from '../src/api.js';
+import { lowerModule } from '../src/passes/lower.js';
+import '../src/driver/targets.js';
+import { LLVMPIPE_LOOP_LIMIT } from '../src/backends/wgsl/iterations.js';
 
 const haveDawn = dawnAvailable();
 if (!haveDawn) console.log('skipped: webgpu/Mesa not installed');
@@ -153,6 +157,86 @@ ${body}
     expect(() => parseProgramText(PROGRAM.replace('for %j in 0 to 8 {', 'for %j in 0 to 8 gpu w 8 {'))).toThrow(/gpu dimension 'w' is not x, y or z/);
   });
 
+  it('substitutes top-level lets of fixed values (literals, constants) so the loop after them maps; others keep the kernel whole', () => {
+    const text = (init: string): string => `kiln.kernel @t {
+  buffer %x: input f32[16]
+  buffer %k: const i32[2] = dense<[3, 5]>
+  buffer %y: output f32[8]
+  inputs (%x)
+  outputs (%y)
+  kernel @k from "n" ("Whatever") {
+    let %base: index = 2 * 3
+    let %z: i32 = ${init}
+    for %i in 0 to 8 {
+      store %y[%i] = %x[%i + %base] * cast<f32>(%z)
+    }
+  }
+}
+`;
+    const fixed = parseProgramText(text('%k[1] + 1'));
+    const x = Tensor.from('f32', [16], Array.from({ length: 16 }, (_, i) => i - 4.5));
+    const want = runProgram(fixed, [x]);
+    mapGpu(fixed);
+    expect(fixed.kernels[0]!.body.map((s) => s.k)).toEqual(['for']);
+    expect(printProgram(fixed)).toMatch(/for %i in 0 to 8 gpu x 8/);
+    expect(Array.from(runProgram(fixed, [x])[0]!.data as Float32Array)).toEqual(Array.from(want[0]!.data as Float32Array));
+    // a let reading an input could change between dispatches' views: the kernel stays one invocation
+    const varying = parseProgramText(text('cast<i32>(%x[0])'));
+    mapGpu(varying);
+    expect(varying.kernels[0]!.body.map((s) => s.k)).toEqual(['let', 'let', 'for']);
+    expect(printProgram(varying)).not.toMatch(/gpu/);
+    // loops before the first top-level local still map (a softmax, then a loss summed in a local)
+    const before = parseProgramText(`kiln.kernel @t {
+  buffer %x: input f32[64]
+  buffer %e: output f32[64]
+  buffer %s: output f32[1]
+  inputs (%x)
+  outputs (%e, %s)
+  kernel @k from "n" ("Whatever") {
+    for %i in 0 to 64 {
+      store %e[%i] = exp(%x[%i])
+    }
+    let %acc: f32 = 0.0
+    for %j in 0 to 64 {
+      set %acc = %acc + %e[%j]
+    }
+    store %s[0] = %acc
+  }
+}
+`);
+    mapGpu(before);
+    expect(printProgram(before)).toMatch(/for %i in 0 to 64 gpu x 64/);
+    expect(printProgram(before)).toMatch(/for %j in 0 to 64 \{/);
+    expect(buildWgsl(before).manifest.kernels[0]!.entries.map((e) => e.parallel)).toEqual([true, false]);
+  });
+
+  it('lowers for GPU targets into per-output nests that all map to the grid and compute what the CPU nests compute', () => {
+    const ints = (name: string, v: number[]): Record<string, unknown> => ({ name, ints: v, type: 7 });
+    const vals = (n: number, k: number): number[] => Array.from({ length: n }, (_, i) => ((i * k) % 11) / 8 - 0.6);
+    const bytes = modelBytes({
+      nodes: [
+        node('Conv', ['x', 'w1', 'b1'], ['c1'], { attribute: [ints('pads', [1, 1, 1, 1]), ints('strides', [2, 2])] }),
+        node('Conv', ['c1', 'w2'], ['c2'], { attribute: [ints('pads', [1, 0, 1, 2]), { name: 'group', i: 8, type: 2 }] }),
+        node('Flatten', ['c2'], ['f']),
+        node('MatMul', ['f', 'w3'], ['y']),
+      ],
+      inputs: [vi('x', FLOAT, [1, 4, 9, 9])],
+      outputs: [vi('y', FLOAT, [1, 6])],
+      initializers: [floatTensor('w1', [8, 4, 3, 3], vals(288, 7)), floatTensor('b1', [8], vals(8, 3)), floatTensor('w2', [8, 1, 3, 3], vals(72, 5)), floatTensor('w3', [200, 6], vals(1200, 13))],
+    });
+    const x = Tensor.from('f32', [1, 4, 9, 9], vals(324, 17));
+    const cpu = lowerModule(importOnnx(bytes), 'cpu');
+    const gpu = lowerModule(importOnnx(bytes), 'gpu');
+    mapGpu(gpu);
+    const entries = buildWgsl(gpu).manifest.kernels.flatMap((k) => k.entries);
+    expect(entries.filter((e) => !e.parallel)).toEqual([]);
+    expect(Math.max(...entries.map((e) => e.loops ?? Infinity))).toBeLessThan(LLVMPIPE_LOOP_LIMIT / 100);
+    const want = runProgram(cpu, [x])[0]!.data as Float32Array;
+    const got = runProgram(gpu, [x])[0]!.data as Float32Array;
+    expect(got.length).toBe(6);
+    got.forEach((v, i) => expect(v).toBeCloseTo(want[i]!, 4));
+  });
+
   describe.skipIf(!haveDawn)('on WebGPU', () => {
     it('runs the mapped program and matches the interpreter; shaders validate without warnings', async () => {
       const p = parseProgramText(PROGRAM);
@@ -163,6 +247,30 @@ ${body}
       got.forEach((t, i) => expect(Array.from(t.data as Float32Array)).toEqual(Array.from(want[i]!.data as Float32Array)));
       const { manifest } = buildWgsl(p);
       expect(manifest.kernels.map((k) => k.entries.map((e) => e.parallel))).toEqual([[true], [true], [false]]);
+    });
+
+    it('bounds one invocation\'s loop iterations, and on llvmpipe refuses an entry over its 65535 (it would return partial results)', async () => {
+      const p = parseProgramText(`kiln.kernel @t {
+  buffer %a: input f32[70000]
+  buffer %c: output f32[70000]
+  inputs (%a)
+  outputs (%c)
+  kernel @scan from "n" ("Whatever") {
+    store %c[0] = %a[0]
+    for %i in 1 to 70000 {
+      store %c[%i] = %c[%i - 1] + %a[%i]
+    }
+  }
+}
+`);
+      mapGpu(p);
+      expect(buildWgsl(p).manifest.kernels[0]!.entries).toMatchObject([{ parallel: false, loops: 69999 }]);
+      const device = await openDevice();
+      const llvmpipe = /llvmpipe/i.test(`${device.adapterInfo.device} ${device.adapterInfo.description}`);
+      device.destroy();
+      const a = Tensor.from('f32', [70000], Array.from({ length: 70000 }, () => 1));
+      if (llvmpipe) await expect(runWgslNode(p, [a])).rejects.toThrow(/up to 69999 loop iterations, and Mesa llvmpipe stops/);
+      else expect((await runWgslNode(p, [a]))[0]!.data[69999]).toBe(70000);
     });
 
     it('runs a nest collapsed through lets (z shared by two loops) as the interpreter does', async () => {

@@ -12,6 +12,7 @@
 import { KilnError } from '../ir/errors.js';
 import type { Module } from '../ir/graph.js';
 import type { Program, ScalarType } from '../ir/kernel/types.js';
+import type { LowerStyle } from '../ir/kernel/lowering.js';
 import type { RtValue, Tensor } from '../ir/tensor.js';
 import type { Roofline } from '../costmodel/roofline.js';
 
@@ -107,6 +108,8 @@ export interface KernelTarget extends TargetCommon {
    * given the resolved options and the driver's memory settings.
    */
   pipeline(options: TargetOptionValues, settings: PipelineSettings): string;
+  /** The loop-nest style its lowerings should produce (LowerStyle); absent: 'cpu'. */
+  readonly lowerStyle?: LowerStyle;
   /**
    * Graph passes the target wants after specialization and before lowering (e.g. the mcu target's
    * patch-based execution when `settings.patches` is 'auto'); '' or absent: none.

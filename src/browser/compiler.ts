@@ -44,7 +44,7 @@ export function compileOnnxForWebGpu(bytes: Uint8Array, inputs: readonly (Tensor
   const graph = printModule(module, { elideConstantsOver: DEFAULT_ELIDE_OVER });
   const t1 = performance.now();
   if (inputs.length > 0) specializeInputs(module, inputs);
-  const r = runPipeline({ level: 'graph', module }, parsePipeline('specialize,lower{schedule=memory},map-gpu{invocations=128,groups=65535}'));
+  const r = runPipeline({ level: 'graph', module }, parsePipeline('specialize,lower{schedule=memory,style=gpu},map-gpu{invocations=128,groups=65535}'));
   if (r.state.level !== 'kernel') throw new Error('the pipeline did not reach the kernel level');
   const program = r.state.program;
   const t2 = performance.now();

@@ -23,7 +23,7 @@ import { MEMORY_PLAN } from '../ir/kernel/layout.js';
 import { DEFAULT_ILP_MS, type MemoryPlan, type MemoryStrategy } from '../passes/plan-memory.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
 import { checkOutputFile, checkOutputFolder, openDumpFolder, writeFileAtomic, writeOutputFolder, type OutputGuard } from './output.js';
-import { canonicalizeSteps, checkTargetDtypes, fuseSteps, resolveTarget, targetContext, targetSteps, type ResolvedTarget } from './targets.js';
+import { canonicalizeSteps, checkTargetDtypes, fuseSteps, lowerStep, resolveTarget, targetContext, targetSteps, type ResolvedTarget } from './targets.js';
 import { FUSION_RESULT, type FusionDecision } from '../passes/fuse.js';
 
 export interface CompileOptions extends PipelineFlags {
@@ -191,7 +191,7 @@ export function compilePipelineParts(opts: Omit<CompileOptions, 'out'>, target: 
       ...patchSteps(opts.patches), // patch-based execution (src/passes/patch-execution.ts)
       ...prelude,
       ...graph,
-      { pass: lookupPass('lower'), options: { schedule: opts.schedule ?? 'memory' } },
+      lowerStep(target, opts.schedule ?? 'memory'),
       ...fuseSteps(target, settings),
       ...kernel,
     ],

@@ -283,18 +283,20 @@ function renderTargets(module: Module): void {
   for (const def of listTargets()) {
     if (def.level !== 'kernel' || !def.emit || !def.capabilities.emits) continue;
     const t = resolveTarget(def.name);
-    const key = def.pipeline(t.options, RUN_SETTINGS);
+    // targets sharing a lowering style and a pipeline render one program
+    const key = `${def.lowerStyle ?? 'cpu'}|${def.pipeline(t.options, RUN_SETTINGS)}`;
     groups.set(key, [...(groups.get(key) ?? []), t]);
   }
   let program: Program | null = null;
   let results = new Map<string, unknown>();
   let done = '';
   for (const [key, targets] of [...groups].sort((a, b) => a[0].length - b[0].length)) {
-    let steps = key;
+    const bar = key.indexOf('|');
+    let steps = key.slice(bar + 1);
     if (program && done !== '' && key.startsWith(`${done},`)) steps = key.slice(done.length + 1);
     else if (program && done !== '') program = null;
     if (!program) {
-      program = lowerModule(module);
+      program = lowerModule(module, key.slice(0, bar) === 'gpu' ? 'gpu' : 'cpu');
       results = new Map();
     }
     program = (runPipeline({ level: 'kernel', program }, parsePipeline(steps), { results }).state as { program: Program }).program;

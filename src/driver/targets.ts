@@ -91,6 +91,12 @@ export function fuseSteps(t: ResolvedTarget, settings: PipelineSettings): Pipeli
   return parsePipeline(device !== undefined ? `fuse{device=${device}}` : 'fuse');
 }
 
+/** The `lower` step for a target: the given node order, and the target's loop-nest style. */
+export function lowerStep(t: ResolvedTarget, schedule: string): PipelineStep {
+  const style = t.def.level === 'kernel' ? (t.def.lowerStyle ?? 'cpu') : 'cpu';
+  return { pass: lookupPass('lower'), options: style === 'cpu' ? { schedule } : { schedule, style } };
+}
+
 /** The target's pipeline after lowering, as steps. */
 export function targetSteps(t: ResolvedTarget, settings: PipelineSettings): PipelineStep[] {
   return t.def.level === 'kernel' ? parsePipeline(t.def.pipeline(t.options, settings)) : [];
@@ -113,7 +119,7 @@ export function checkTargetDtypes(def: TargetDefinition, program: Program): void
 export function lowerForTarget(t: ResolvedTarget, module: Module, inputs: readonly (RtValue | undefined)[], settings: PipelineSettings = RUN_SETTINGS): { program: Program; feeds: Tensor[]; results: Map<string, unknown> } {
   specializeInputs(module, inputs);
   // through the pass manager so the verifier runs on the program whenever verification is on
-  const steps: PipelineStep[] = [...canonicalizeSteps(settings), { pass: lookupPass('lower'), options: { schedule: 'memory' } }, ...fuseSteps(t, settings), ...targetSteps(t, settings)];
+  const steps: PipelineStep[] = [...canonicalizeSteps(settings), lowerStep(t, 'memory'), ...fuseSteps(t, settings), ...targetSteps(t, settings)];
   const r = runPipeline({ level: 'graph', module }, steps);
   const program = (r.state as { program: Program }).program;
   // program inputs are the graph inputs without a default, in order

@@ -14,11 +14,16 @@ export const lowerPass = definePass({
   name: 'lower',
   level: 'lower',
   description: 'lower every node to kernels (loop nests) over buffers: graph level → kernel level',
-  options: { schedule: "'file' (default: the current node order) or 'memory' (memory-aware order, kept when its live-set bound is lower)" },
+  options: {
+    schedule: "'file' (default: the current node order) or 'memory' (memory-aware order, kept when its live-set bound is lower)",
+    style: "'cpu' (default: register tiles and scratch blocks for C compilers) or 'gpu' (one independent iteration per output element, for map-gpu)",
+  },
   run(module: Module, ctx: PassContext): Program {
     const mode = ctx.options.schedule ?? 'file';
     if (mode !== 'file' && mode !== 'memory') throw new KilnError('usage', `lower: schedule must be 'file' or 'memory', not '${mode}'`);
-    const lowered = lowerScheduled(module, mode, mode === 'memory');
+    const style = ctx.options.style ?? 'cpu';
+    if (style !== 'cpu' && style !== 'gpu') throw new KilnError('usage', `lower: style must be 'cpu' or 'gpu', not '${style}'`);
+    const lowered = lowerScheduled(module, mode, mode === 'memory', style);
     ctx.results.set('lowering', lowered);
     return lowered.program;
   },

@@ -10,7 +10,7 @@ import { Attrs } from '../ir/ops/registry.js';
 import { constantOf } from '../ir/infer.js';
 import { isStaticShape } from '../ir/types.js';
 import { KernelBuilder, load } from '../ir/kernel/builder.js';
-import { lookupLowering, type LowerContext } from '../ir/kernel/lowering.js';
+import { lookupLowering, type LowerContext, type LowerStyle } from '../ir/kernel/lowering.js';
 import { indexRangeProblem, storageOf, type KBuffer, type Kernel, type Program, type ScalarType } from '../ir/kernel/types.js';
 import type { Tensor } from '../ir/tensor.js';
 import '../ir/kernel/lower/index.js';
@@ -68,7 +68,8 @@ function copyKernel(pb: ProgramBuilder, src: KBuffer, dst: KBuffer, origin: Kern
   pb.addKernel({ name: pb.uniqueName(`copy_${dst.name}`), origin, body: kb.body });
 }
 
-export function lowerModule(module: Module): Program {
+/** Lowers a module; `style` 'gpu' asks the lowerings for grid-friendly loop nests (LowerStyle). */
+export function lowerModule(module: Module, style: LowerStyle = 'cpu'): Program {
   const g = module.graph;
   const pb = new ProgramBuilder(g.name || 'model');
 
@@ -87,7 +88,7 @@ export function lowerModule(module: Module): Program {
   }
   for (const node of g.nodes) {
     try {
-      lowerNode(module, node, pb);
+      lowerNode(module, node, pb, style);
     } catch (e) {
       throw locateError(e, node);
     }
@@ -113,7 +114,7 @@ export function lowerModule(module: Module): Program {
   return pb.program;
 }
 
-function lowerNode(module: Module, node: Node, pb: ProgramBuilder): void {
+function lowerNode(module: Module, node: Node, pb: ProgramBuilder, style: LowerStyle): void {
   // Constants never become kernels.
   if (node.domain === '' && node.opType === 'Constant') {
     const v = node.outputs[0]!;
@@ -129,6 +130,7 @@ function lowerNode(module: Module, node: Node, pb: ProgramBuilder): void {
   if (!def) throw new KilnError('unsupported', `unsupported op ${qualified} at opset ${opset} for code generation`);
   let kernelCount = 0;
   const ctx: LowerContext = {
+    style,
     node,
     attrs: new Attrs(node),
     opset,

@@ -7,12 +7,14 @@
  * all outer ones share z (z's index is split back into them, outermost slowest). Workgroup sizes are powers of two chosen from the device's limits (options
  * `invocations` = maxComputeInvocationsPerWorkgroup, `groups` = maxComputeWorkgroupsPerDimension);
  * a loop that would need more workgroups than a dimension allows stays unmapped.
- * Kernels with top-level locals are left alone: a backend runs each top-level statement as its own
- * dispatch, and locals do not survive between dispatches. Unmapped code runs as one invocation.
+ * A backend runs each top-level statement as its own dispatch, and locals do not survive between
+ * dispatches: top-level `let`s that are never set and read only constants are first substituted
+ * into the statements after them (inlineTopLets); from the first other top-level local on, the
+ * kernel is left alone. Unmapped code runs as one invocation.
  */
 import { KilnError } from '../ir/errors.js';
-import { assignedNames, loopIsParallel, mentions, nextInChain } from '../ir/kernel/parallel.js';
-import type { BinOp, Expr, GpuDim, KBuffer, Program, Stmt } from '../ir/kernel/types.js';
+import { assignedNames, loopIsParallel, mentions, nextInChain, substitute } from '../ir/kernel/parallel.js';
+import { storageOf, type BinOp, type Expr, type GpuDim, type KBuffer, type Kernel, type Program, type Stmt } from '../ir/kernel/types.js';
 import { add, bin, idx, lit, load, lt, mul } from '../ir/kernel/builder.js';
 import { definePass } from './pass.js';
 
@@ -203,15 +205,93 @@ function treeReduce(program: Program, chain: For[]): boolean {
   return true;
 }
 
+/** Expression nodes in e (a bound on what substitution may copy). */
+function exprSize(e: Expr): number {
+  switch (e.k) {
+    case 'load': return 1 + exprSize(e.idx);
+    case 'bin': return 1 + exprSize(e.a) + exprSize(e.b);
+    case 'un': case 'cast': return 1 + exprSize(e.a);
+    case 'select': return 1 + exprSize(e.c) + exprSize(e.a) + exprSize(e.b);
+    default: return 1;
+  }
+}
+
+/** Whether e's value is fixed for the whole kernel: literals and loads of constant buffers only. */
+function fixedValue(e: Expr): boolean {
+  switch (e.k) {
+    case 'const': return true;
+    case 'var': return false;
+    case 'load': return storageOf(e.buf).role === 'const' && fixedValue(e.idx);
+    case 'bin': return fixedValue(e.a) && fixedValue(e.b);
+    case 'un': case 'cast': return fixedValue(e.a);
+    case 'select': return fixedValue(e.c) && fixedValue(e.a) && fixedValue(e.b);
+  }
+}
+
+/** Whether a statement binds (let or loop variable) one of the names. */
+function binds(ss: readonly Stmt[], names: ReadonlyMap<string, Expr>): boolean {
+  return ss.some((s) => {
+    switch (s.k) {
+      case 'let': return names.has(s.name);
+      case 'for': return names.has(s.v) || binds(s.body, names);
+      case 'if': return binds(s.then, names) || binds(s.else, names);
+      default: return false;
+    }
+  });
+}
+
+function substStmt(s: Stmt, defs: ReadonlyMap<string, Expr>): Stmt {
+  const e = (x: Expr): Expr => substitute(x, defs);
+  switch (s.k) {
+    case 'for': return { ...s, lo: e(s.lo), hi: e(s.hi), body: s.body.map((b) => substStmt(b, defs)) };
+    case 'store': return { ...s, idx: e(s.idx), val: e(s.val) };
+    case 'let': return { ...s, init: e(s.init) };
+    case 'set': return { ...s, val: e(s.val) };
+    case 'if': return { ...s, c: e(s.c), then: s.then.map((b) => substStmt(b, defs)), else: s.else.map((b) => substStmt(b, defs)) };
+    case 'barrier': return s;
+  }
+}
+
+/** Largest expression a top-level `let` may have to be copied into its uses. */
+const MAX_INLINED_EXPR = 64;
+
+/**
+ * Substitutes the kernel's top-level `let`s into the statements after them when each is never set
+ * and its value is fixed (literals, constant buffers, earlier such lets), so that no top-level
+ * local is left; the kernel is unchanged (false) when one cannot go.
+ */
+export function inlineTopLets(k: Kernel): boolean {
+  const assigned = assignedNames(k.body);
+  const defs = new Map<string, Expr>();
+  const rest: Stmt[] = [];
+  for (const s of k.body) {
+    if (s.k === 'set') return false;
+    if (s.k !== 'let') {
+      rest.push(s);
+      continue;
+    }
+    const init = substitute(s.init, defs);
+    if (assigned.has(s.name) || defs.has(s.name) || !fixedValue(init) || exprSize(init) > MAX_INLINED_EXPR) return false;
+    defs.set(s.name, init);
+  }
+  if (defs.size === 0) return true;
+  if (binds(rest, defs)) return false;
+  k.body.splice(0, k.body.length, ...rest.map((s) => substStmt(s, defs)));
+  return true;
+}
+
 export function mapGpu(program: Program, limits: GpuLimits = DEFAULT_GPU_LIMITS): number {
   let mapped = 0;
   for (const k of program.kernels) {
     // a kernel already in workgroup form (a barrier) keeps its mapping
     if (hasBarrier(k.body)) continue;
     clearGpu(k.body);
-    if (k.body.some((s) => s.k === 'let' || s.k === 'set')) continue;
+    inlineTopLets(k);
+    // statements from the first top-level local on run as one invocation (locals do not survive
+    // between dispatches); the loops before it are mapped
+    const first = k.body.findIndex((s) => s.k === 'let' || s.k === 'set');
     const assigned = assignedNames(k.body);
-    for (const s of k.body) {
+    for (const s of first < 0 ? k.body : k.body.slice(0, first)) {
       if (s.k !== 'for') continue;
       let chain = parallelChain(s, assigned);
       if (chain.length > 0 && limits.tree && treeReduce(program, chain)) {

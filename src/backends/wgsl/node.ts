@@ -11,6 +11,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, tensorToBytes } from '../../ir/rawdata.js';
 import { buildWgsl, type WgslLimits } from './emit.js';
 import { createModel } from './runtime/runtime.js';
+import { LLVMPIPE_LOOP_LIMIT } from './iterations.js';
 
 interface DawnModule {
   create(options: string[]): GPU;
@@ -76,6 +77,16 @@ export function dawnAvailable(): boolean {
 export async function runWgslNode(program: Program, inputs: readonly Tensor[], opts: { strict?: boolean; limits?: WgslLimits } = {}): Promise<Tensor[]> {
   const { manifest, weights } = buildWgsl(program, opts.limits);
   const device = await openDevice();
+  const info = device.adapterInfo as GPUAdapterInfo | undefined;
+  if (info && /llvmpipe/i.test(`${info.device} ${info.description} ${info.architecture}`)) {
+    for (const k of manifest.kernels) {
+      const e = k.entries.find((x) => x.loops !== undefined && x.loops !== null && x.loops > LLVMPIPE_LOOP_LIMIT);
+      if (e) {
+        device.destroy();
+        throw new KilnError('unsupported', `kernel ${k.name}: one invocation runs up to ${e.loops} loop iterations, and Mesa llvmpipe stops an invocation's loops after ${LLVMPIPE_LOOP_LIMIT}`);
+      }
+    }
+  }
   let model;
   try {
     model = await createModel(device, manifest, weights, opts.strict ?? false);

@@ -13,14 +13,16 @@
  * bool; index as i32; f64 as f32 only when allowed. f8e8m0 is refused (see unsupportedType).
  *
  * Each top-level statement of a kernel whose loops carry `gpu` annotations (map-gpu) becomes its own
- * entry point over the dispatch grid; runs of other statements become single-invocation entries.
+ * entry point over the dispatch grid; runs of other statements become single-invocation entries,
+ * and so does everything from the first top-level `let`/`set` on (a local lives in one invocation).
  * Entry points run in order, each a dispatch.
  */
 import { sharedInfix } from '../infix.js';
 import { KilnError } from '../../ir/errors.js';
 import { bufferSize, storageOf, type Expr, type GpuDim, type KBuffer, type Kernel, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { NARROW_FLOATS, renderWgslHelpers } from './helpers.js';
-import { assignedNames, nextInChain } from '../../ir/kernel/parallel.js';
+import { assignedNames, nextInChain, type Interval } from '../../ir/kernel/parallel.js';
+import { loopIterations } from './iterations.js';
 
 export interface WgslPlace {
   readonly space: 'arena' | 'weights' | 'workgroup';
@@ -36,6 +38,8 @@ export interface WgslEntry {
   readonly groups: readonly [number, number, number];
   /** Whether it runs over a dispatch grid (false: one invocation). */
   readonly parallel: boolean;
+  /** Loop iterations one invocation runs at most (null: not bounded from the loop bounds); see iterations.ts. */
+  readonly loops: number | null;
 }
 
 export interface WgslKernel {
@@ -576,10 +580,11 @@ function storesSubWord(ss: readonly Stmt[]): boolean {
 export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>): WgslKernel {
   const what = `kernel ${k.name} (node '${k.origin.node}', ${k.origin.op})`;
   const segments: { stmts: Stmt[]; chain: { loop: For; lets: Stmt[] }[] }[] = [];
-  const hasTopLocals = k.body.some((s) => s.k === 'let' || s.k === 'set');
+  // from the first top-level local on, statements share one invocation (locals live in it)
+  const firstLocal = k.body.findIndex((s) => s.k === 'let' || s.k === 'set');
   const assigned = assignedNames(k.body);
-  for (const s of k.body) {
-    const chain = hasTopLocals ? [] : mappedChain(s, assigned);
+  for (const [i, s] of k.body.entries()) {
+    const chain = firstLocal >= 0 && i >= firstLocal ? [] : mappedChain(s, assigned);
     const last = segments[segments.length - 1];
     if (chain.length === 0 && last && last.chain.length === 0) last.stmts.push(s);
     else segments.push({ stmts: [s], chain });
@@ -592,7 +597,7 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     const name = `k${i}`;
     if (g.chain.length === 0) {
       fns.push('@compute @workgroup_size(1)', `fn ${name}() {`, ...r.stmts(g.stmts, '  '), '}');
-      entries.push({ name, groups: [1, 1, 1], parallel: false });
+      entries.push({ name, groups: [1, 1, 1], parallel: false, loops: loopIterations(g.stmts) });
       return;
     }
     // loops sharing a dimension split its index, the outermost varying slowest
@@ -600,6 +605,13 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     const ext = g.chain.map(({ loop }) => ({ lo: constInt(loop.lo, what), n: Math.max(0, constInt(loop.hi, what) - constInt(loop.lo, what)) }));
     const innermost = g.chain[g.chain.length - 1]!.loop;
     const group = innermost.ann.gpu!.scope === 'group';
+    // one invocation's loops: the innermost body with the mapped loop variables over their ranges
+    const env = new Map<string, Interval>();
+    g.chain.forEach(({ loop, lets }, j) => {
+      env.set(loop.v, { lo: ext[j]!.lo, hi: ext[j]!.lo + ext[j]!.n - 1 });
+      loopIterations(lets, env);
+    });
+    const loops = loopIterations(innermost.body, env);
     g.chain.forEach(({ loop }, j) => {
       const d = dims[loop.ann.gpu!.dim];
       d.n *= ext[j]!.n;
@@ -608,7 +620,7 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     });
     if (group) {
       fns.push(...renderGroup(r, name, g.chain, ext, dims, what));
-      entries.push({ name, groups: [dims.x.n, dims.y.n, dims.z.n], parallel: true });
+      entries.push({ name, groups: [dims.x.n, dims.y.n, dims.z.n], parallel: true, loops });
       return;
     }
     r.push();
@@ -630,7 +642,7 @@ export function renderKernel(k: Kernel, places: ReadonlyMap<KBuffer, WgslPlace>)
     fns.push(`@compute @workgroup_size(${dims.x.wg}, ${dims.y.wg}, ${dims.z.wg})`, `fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>) {`);
     fns.push(`  if (${guards.join(' || ')}) {`, '    return;', '  }', ...head, ...body, '}');
     const groups = (d: { n: number; wg: number }): number => Math.max(1, Math.ceil(d.n / d.wg));
-    entries.push({ name, groups: [groups(dims.x), groups(dims.y), groups(dims.z)], parallel: true });
+    entries.push({ name, groups: [groups(dims.x), groups(dims.y), groups(dims.z)], parallel: true, loops });
   });
   const header = [
     `// Kiln: ${k.origin.op.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)} '${k.origin.node.replace(/[^\x20-\x7e]/g, '?').slice(0, 120)}' (kernel ${k.name.replace(/[^\x20-\x7e]/g, '?').slice(0, 80)})`,

@@ -28,6 +28,7 @@ export const wgslTarget: KernelTarget = defineTarget({
   checkOptions: (options) => void wgslLimitsOf(options),
   // f64 is listed: it is refused (or computed in f32) by the backend, with the reason
   capabilities: { ci: true, emits: true, oneThread: true, dtypes: ['f32', 'f64', 'f16', 'bf16', 'f8e4m3fn', 'f8e4m3fnuz', 'f8e5m2', 'f8e5m2fnuz', 'f4e2m1', 'i64', 'u64', 'i32', 'u32', 'i16', 'u16', 'i8', 'u8', 'i4', 'u4', 'i2', 'u2', 'bool'] },
+  lowerStyle: 'gpu',
   pipeline: () => `map-gpu{invocations=${COMPAT_LIMITS.maxComputeInvocationsPerWorkgroup},groups=${COMPAT_LIMITS.maxComputeWorkgroupsPerDimension}}`,
   emit: (program, ctx) => emitWgsl(program, ctx.name, wgslLimitsOf(ctx.options)),
   run: async (program, inputs, ctx) => ({ outputs: await runWgslNode(program, inputs, { strict: true, limits: wgslLimitsOf(ctx.options) }) }),

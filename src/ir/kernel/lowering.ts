@@ -10,7 +10,18 @@ import type { Tensor } from '../tensor.js';
 import type { KernelBuilder } from './builder.js';
 import type { KBuffer, ScalarType } from './types.js';
 
+/**
+ * How lowerings shape their loop nests. 'cpu': register tiles and scratch blocks for C compilers
+ * (perf-*.ts). 'gpu': one independent iteration per output element and no scratch shared between
+ * iterations, so map-gpu can put every output on the dispatch grid and each invocation runs only
+ * its own reduction (a software GPU such as Mesa llvmpipe also ends every loop of an invocation
+ * after 65535 iterations in all).
+ */
+export type LowerStyle = 'cpu' | 'gpu';
+
 export interface LowerContext {
+  /** The loop-nest style the target wants ('cpu' unless the target asks for 'gpu'). */
+  readonly style: LowerStyle;
   readonly node: Node;
   readonly attrs: Attrs;
   readonly opset: number;

@@ -29,7 +29,7 @@ export interface WgslManifest {
   readonly weightChunks: readonly { readonly offset: number; readonly bytes: number }[];
   readonly inputs: readonly WgslTensorInfo[];
   readonly outputs: readonly WgslTensorInfo[];
-  readonly kernels: readonly { readonly name: string; readonly code: string; readonly weights: readonly number[]; readonly entries: readonly { readonly name: string; readonly groups: readonly [number, number, number]; readonly parallel: boolean }[] }[];
+  readonly kernels: readonly { readonly name: string; readonly code: string; readonly weights: readonly number[]; readonly entries: readonly { readonly name: string; readonly groups: readonly [number, number, number]; readonly parallel: boolean; readonly loops?: number | null }[] }[];
 }
 
 /** Element bytes of outputs (raw storage layout: bool and sub-byte types one per byte, f16/bf16/f8 as bits, f64 as f32). */

@@ -18,6 +18,7 @@ import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
 import { convGemmApplies, emitConvGemm } from './perf-conv.js';
 import { dwConvApplies, emitDwConv } from './perf-dwconv.js';
 import type { ConvGeom } from './conv-geom.js';
+import { emitConvGpu } from './gpu-conv.js';
 
 export interface ConvFns {
   accT: ScalarType;
@@ -43,6 +44,10 @@ export function clip(kb: KernelBuilder, koff: Expr, s: number, R: number, Q: num
 }
 
 export function emitConv(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuffer, out: KBuffer, f: ConvFns): void {
+  if (ctx.style === 'gpu' && g.gather) {
+    emitConvGpu(ctx, g, x, w, out, f);
+    return;
+  }
   const nd = g.qSp.length;
   const xSp = g.gather ? g.rSp : g.qSp;
   const ySp = g.gather ? g.qSp : g.rSp;
@@ -172,11 +177,12 @@ registerLowering({
     if (!isFloatT(x.dtype)) throw unsupportedLowering(`Conv on ${x.dtype}`);
     const accT = computeType(x.dtype);
     const g = convGeom(ctx, x.shape, w.shape);
-    if (dwConvApplies(g, x.dtype, out.dtype, accT)) {
+    // the fast paths tile for C compilers; GPU targets take emitConv's per-output form
+    if (ctx.style === 'cpu' && dwConvApplies(g, x.dtype, out.dtype, accT)) {
       emitDwConv(ctx, g, x, w, bias, out, accT);
       return;
     }
-    if (convGemmApplies(g, x.dtype, out.dtype, accT)) {
+    if (ctx.style === 'cpu' && convGemmApplies(g, x.dtype, out.dtype, accT)) {
       emitConvGemm(ctx, g, x, w, bias, out, accT);
       return;
     }

@@ -2,31 +2,37 @@
 import { KilnError } from '../../errors.js';
 import { add, and, bin, cast, div, eq, ge, gt, idx, lit, load, lt, max, min, mul, ne, or, select, sub, un } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
-import { registerLowering, unsupportedLowering } from '../lowering.js';
-import type { Expr } from '../types.js';
+import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
+import type { Expr, ScalarType } from '../types.js';
 import { req } from './common.js';
 import { clip } from './nn-conv.js';
 import { gridSampleConfig } from '../../ops/config/grid-sample.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
-const F = (v: number): Expr => lit('f64', v);
-const f64 = (e: Expr): Expr => cast(e, 'f64');
+/**
+ * The coordinate type: f64 as in the reference; GPU targets (WGSL has no f64) f32, as onnxruntime
+ * computes GridSample and AffineGrid for f32 data.
+ */
+const floatOf = (ctx: LowerContext): ScalarType => (ctx.style === 'gpu' ? 'f32' : 'f64');
+const helpers = (ft: ScalarType): { F: (v: number) => Expr; f64: (e: Expr) => Expr } => ({ F: (v) => lit(ft, v), f64: (e) => cast(e, ft) });
 
 /** reflect(x, lo, hi) of the reference, on f64 expressions. */
-function reflect(kb: KernelBuilder, x: Expr, lo: number, hi: number): Expr {
+function reflect(kb: KernelBuilder, x: Expr, lo: number, hi: number, ft: ScalarType): Expr {
+  const { F } = helpers(ft);
   const rng = hi - lo;
-  const dxl = kb.let('f64', sub(F(lo), x), 'dl');
-  const nl = kb.let('f64', un('trunc', div(dxl, F(rng))), 'nl');
+  const dxl = kb.let(ft, sub(F(lo), x), 'dl');
+  const nl = kb.let(ft, un('trunc', div(dxl, F(rng))), 'nl');
   const rl = sub(dxl, mul(nl, F(rng)));
-  const dxh = kb.let('f64', sub(x, F(hi)), 'dh');
-  const nh = kb.let('f64', un('trunc', div(dxh, F(rng))), 'nh');
+  const dxh = kb.let(ft, sub(x, F(hi)), 'dh');
+  const nh = kb.let(ft, un('trunc', div(dxh, F(rng))), 'nh');
   const rh = sub(dxh, mul(nh, F(rng)));
   const evenL = eq(bin('fmod', nl, F(2)), F(0));
   const evenH = eq(bin('fmod', nh, F(2)), F(0));
   return select(lt(x, F(lo)), select(evenL, add(F(lo), rl), sub(F(hi), rl)), select(gt(x, F(hi)), select(evenH, sub(F(hi), rh), add(F(lo), rh)), x));
 }
 
-function cubicCoeffs(t: Expr): Expr[] {
+function cubicCoeffs(t: Expr, ft: ScalarType): Expr[] {
+  const { F } = helpers(ft);
   const A = -0.75;
   const x = un('abs', t);
   const x1 = add(x, F(1));
@@ -45,6 +51,8 @@ registerLowering({
   lower: (ctx) => {
     const X = req(ctx.input(0), 'X');
     const Gb = req(ctx.input(1), 'grid');
+    const ft = floatOf(ctx);
+    const { F, f64 } = helpers(ft);
     const Y = req(ctx.output(0), 'Y');
     const { mode, padding: pad, alignCorners: ac, N, C, dims, outSp, strides, lo, hi } = gridSampleConfig(ctx.attrs, ctx.opset, X.shape, Gb.shape);
     const nd = dims.length;
@@ -63,31 +71,31 @@ registerLowering({
             const L = dims[d]!;
             const g = f64(load(Gb, add(gb, idx(nd - 1 - d))));
             const raw = ac ? mul(div(add(g, F(1)), F(2)), F(L - 1)) : div(sub(mul(add(g, F(1)), F(L)), F(1)), F(2));
-            let x = kb.let('f64', f64(cast(raw, 'f32')), 'gx');
+            let x = kb.let(ft, f64(cast(raw, 'f32')), 'gx');
             if (mode === 'nearest') kb.set(x, un('round', x));
-            if (pad === 'border') x = kb.let('f64', select(or(lt(x, F(lo[d]!)), gt(x, F(hi[d]!))), min(F(L - 1), max(F(0), x)), x), 'gx');
-            else if (pad === 'reflection') x = kb.let('f64', reflect(kb, x, lo[d]!, hi[d]!), 'gx');
+            if (pad === 'border') x = kb.let(ft, select(or(lt(x, F(lo[d]!)), gt(x, F(hi[d]!))), min(F(L - 1), max(F(0), x)), x), 'gx');
+            else if (pad === 'reflection') x = kb.let(ft, reflect(kb, x, lo[d]!, hi[d]!, ft), 'gx');
             const fix = (i: Expr): Expr => {
               // i is an integer-valued f64
               const inRange = and(ge(i, F(0)), lt(i, F(L)));
               let v: Expr;
               if (pad === 'zeros') v = F(-1);
               else if (pad === 'border') v = min(F(L - 1), max(F(0), i));
-              else v = un('trunc', reflect(kb, i, lo[d]!, hi[d]!));
+              else v = un('trunc', reflect(kb, i, lo[d]!, hi[d]!, ft));
               return kb.let('index', cast(select(inRange, i, v), 'index'), 'ti');
             };
             if (mode === 'nearest') {
               ti.push([fix(un('trunc', x))]);
               tw.push([F(1)]);
             } else {
-              const x0 = kb.let('f64', un('floor', x), 'x0');
-              const t = kb.let('f64', sub(x, x0), 't');
+              const x0 = kb.let(ft, un('floor', x), 'x0');
+              const t = kb.let(ft, sub(x, x0), 't');
               if (mode === 'linear') {
                 ti.push([fix(x0), fix(add(x0, F(1)))]);
                 tw.push([sub(F(1), t), t]);
               } else {
                 ti.push([0, 1, 2, 3].map((j) => fix(add(x0, F(j - 1)))));
-                tw.push(cubicCoeffs(t).map((e) => kb.let('f64', e, 'cw')));
+                tw.push(cubicCoeffs(t, ft).map((e) => kb.let(ft, e, 'cw')));
               }
             }
           }
@@ -108,8 +116,8 @@ registerLowering({
               const c = ge(ii, idx(0));
               ok = ok ? and(ok, c) : c;
             }
-            const wl = kb.let('f64', w, 'w');
-            ws.push(kb.let('f64', select(and(ok!, ne(wl, F(0))), wl, F(0)), 'w'));
+            const wl = kb.let(ft, w, 'w');
+            ws.push(kb.let(ft, select(and(ok!, ne(wl, F(0))), wl, F(0)), 'w'));
             offs.push(kb.let('index', select(ok!, off, idx(0)), 'off'));
           }
           kb.for(0, C, (c) => {
@@ -128,6 +136,7 @@ registerLowering({
   opType: 'AffineGrid',
   lower: (ctx) => {
     const theta = req(ctx.input(0), 'theta');
+    const { F, f64 } = helpers(floatOf(ctx));
     const Y = req(ctx.output(0), 'grid');
     const ac = ctx.attrs.int('align_corners', 0) !== 0;
     const N = Y.shape[0]!;

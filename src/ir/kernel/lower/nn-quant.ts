@@ -11,6 +11,7 @@ import { clip } from './nn-conv.js';
 import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { req } from './common.js';
+import { Tensor } from '../../tensor.js';
 import { isMiniFloat, maxFinite } from '../../floatfmt.js';
 import { normAxis } from '../../ops/util.js';
 import { matmulShapes } from '../../ops/config/linalg.js';
@@ -41,12 +42,18 @@ function promoteFloat(a: ScalarType, b: ScalarType): ScalarType {
   return 'f32';
 }
 
-/** round half to even, NaN → 0, add the zero point, saturate to dt; v and zp are f64. */
-function saturateInt(v: Expr, zp: Expr, dt: ScalarType): Expr {
+/** round half to even, NaN → 0, add the zero point, saturate to dt; v and zp are of type ft (f64 unless given). */
+function saturateInt(v: Expr, zp: Expr, dt: ScalarType, ft: ScalarType = 'f64'): Expr {
   const [lo, hi] = intRange(dt as DType);
-  const r = select(un('isnan', v), lit('f64', 0), un('round', v));
-  return max(lit('f64', lo), min(lit('f64', hi), add(r, zp)));
+  const r = select(un('isnan', v), lit(ft, 0), un('round', v));
+  return max(lit(ft, lo), min(lit(ft, hi), add(r, zp)));
 }
+
+/** Integer types whose every value (and zero point) f32 holds exactly: at most 24 bits. */
+const f32Int = (t: ScalarType): boolean => {
+  const [lo, hi] = intRange(t as DType);
+  return lo >= -(2 ** 24) && hi <= 2 ** 24;
+};
 
 registerLowering({
   opType: 'QuantizeLinear',
@@ -63,6 +70,15 @@ registerLowering({
     const precOnnx = ctx.opset >= 23 ? ctx.attrs.int('precision', 0) : 0;
     const prec = precOnnx ? (dtypeFromOnnx(precOnnx) as ScalarType | null) : null;
     const divType = prec ?? promoteFloat(x.dtype, s.dtype);
+    // f32 arithmetic gives the f64 path's result when the quotient is rounded to f32 or narrower:
+    // an f32 division is correctly rounded, and rounding f64's quotient to f32 (or f32's to f16/bf16)
+    // is an innocuous double rounding (53 ≥ 2·24 + 2, 24 ≥ 2·11 + 2); after that round(q) is exact,
+    // adding a zero point of at most 24 bits is exact wherever the result is in range, and
+    // saturation is monotone (f32 rounding of an out-of-range sum stays out of range). Only for GPU
+    // targets (WGSL has no f64): the kernel interpreter evaluates f32 expressions unrounded, so on
+    // CPU targets the f64 path with its explicit rounding to divType stays the reference.
+    const ft: ScalarType = ctx.style === 'gpu' && divType !== 'f64' && (!intOut || f32Int(y.dtype)) ? 'f32' : 'f64';
+    const fcast = (e: Expr): Expr => cast(e, ft);
     ctx.kernel((kb) => {
       kb.loops(x.shape, (ix) => {
         let xx = load(x, flatIndex(ix, x.shape));
@@ -71,17 +87,17 @@ registerLowering({
           xx = cast(xx, prec);
           ss = cast(ss, prec);
         }
-        const q = f64(cast(div(f64(xx), f64(ss)), divType));
-        const zp = z && prod(z.shape) > 0 ? f64(load(z, paramIndex(x.shape, z, ix, axis, block))) : lit('f64', 0);
+        const q = fcast(cast(div(fcast(xx), fcast(ss)), divType));
+        const zp = z && prod(z.shape) > 0 ? fcast(load(z, paramIndex(x.shape, z, ix, axis, block))) : lit(ft, 0);
         if (intOut) {
-          kb.store(y, flatIndex(ix, x.shape), saturateInt(q, zp, y.dtype));
+          kb.store(y, flatIndex(ix, x.shape), saturateInt(q, zp, y.dtype, ft));
           return;
         }
         // mini floats: the store rounds to the format; saturation clamps to its largest finite value
         const f4 = y.dtype === 'f4e2m1';
         const v = f4 ? add(q, zp) : q;
         const m = maxFinite(y.dtype as DType);
-        kb.store(y, flatIndex(ix, x.shape), f4 || saturate ? max(lit('f64', -m), min(lit('f64', m), v)) : v);
+        kb.store(y, flatIndex(ix, x.shape), f4 || saturate ? max(lit(ft, -m), min(lit(ft, m), v)) : v);
       });
     });
   },
@@ -96,11 +112,33 @@ registerLowering({
     const y = req(ctx.output(0), 'y');
     const axis = ctx.attrs.int('axis', 1);
     const block = ctx.opset >= 21 ? ctx.attrs.int('block_size', 0) : 0;
-    // an integer of at most 16 bits minus its zero point is exact in f32, and so is then the
-    // f32 product's rounding of the exact product: f32 arithmetic gives the f64 path's result (and
-    // a Cortex-M4F build needs no double-precision routines)
-    const narrow = ['i8', 'u8', 'i16', 'u16', 'i4', 'u4', 'i2', 'u2'].includes(x.dtype) && s.dtype === 'f32' && y.dtype === 'f32';
+    // an integer of at most 16 bits minus its zero point is exact in f32 (at most 17 bits), and so
+    // is a narrow float's value minus its zero point where the format spans at most 19 bits
+    // (e4m3fn, e4m3fnuz, f4e2m1; e5m2 only without a zero point). The exact product with an
+    // f32/f16/bf16 scale then fits f64's 53 bits, so the f64 path rounds it once to y's type; f32
+    // rounds it to f32 (the same for an f32 y, an innocuous double rounding for f16/bf16, 24 ≥ 2·11 + 2).
+    // So f32 arithmetic gives the f64 path's result (and a Cortex-M4F build, or WGSL, needs no f64).
+    const hasZp = z !== null && prod(z.shape) > 0;
+    const exactX = ['i8', 'u8', 'i16', 'u16', 'i4', 'u4', 'i2', 'u2', 'f8e4m3fn', 'f8e4m3fnuz', 'f4e2m1'].includes(x.dtype) || (!hasZp && ['f8e5m2', 'f8e5m2fnuz'].includes(x.dtype));
+    const narrowFloat = (t: ScalarType): boolean => t === 'f32' || t === 'f16' || t === 'bf16';
+    const narrow = exactX && narrowFloat(s.dtype) && narrowFloat(y.dtype);
     const ft: ScalarType = narrow ? 'f32' : 'f64';
+    const [xT, sT, zT] = [ctx.constant(0), ctx.constant(1), hasZp ? ctx.constant(2) : null];
+    if (!narrow && xT && sT && (!hasZp || zT) && block === 0 && y.dtype !== 'f64' && x.dtype !== 'i64' && x.dtype !== 'u64') {
+      // every operand a constant (an int32 bias whose Conv was not folded): the f64 path's
+      // arithmetic done now, y a constant table (no f64 at run time)
+      const n = prod(x.shape);
+      const at = (p: Tensor, i: number): number => {
+        if (p.size === 1) return 0;
+        const a = normAxis(axis, x.shape.length, 'quantization axis');
+        if (p.shape.length !== 1 || p.shape[0] !== x.shape[a]) throw new KilnError('type', `per-axis quantization parameter does not match dim ${x.shape[a]} on axis ${a}`);
+        return Math.floor(i / prod(x.shape.slice(a + 1))) % x.shape[a]!;
+      };
+      const values = Array.from({ length: n }, (_, i) => (xT.num(i) - (zT ? zT.num(at(zT, i)) : 0)) * sT.num(at(sT, i)));
+      const table = ctx.constTable(Tensor.from(y.dtype as DType, y.shape, values), 'dq');
+      ctx.kernel((kb) => kb.for(0, n, (i) => kb.store(y, i, load(table, i))));
+      return;
+    }
     const fcast = (e: Expr): Expr => cast(e, ft);
     ctx.kernel((kb) => {
       kb.loops(x.shape, (ix) => {
@@ -131,15 +169,21 @@ registerLowering({
         kb.set(mn, select(lt(v, mn), v, mn));
         kb.set(mx, select(lt(mx, v), v, mx));
       });
-      // f32 arithmetic rounded exactly like the reference (each step computed in f64, rounded to f32)
+      // f32 arithmetic rounded exactly like the reference (each step computed in f64, rounded to
+      // f32). GPU targets (no f64) compute the steps in f32: for one subtraction or division that
+      // is the same correctly rounded result (53 ≥ 2·24 + 2), and rounding, the u8 zero point and
+      // saturation are exact in f32; the kernel interpreter, which evaluates f32 expressions
+      // unrounded, keeps the explicit f64 form on CPU targets.
+      const ft: ScalarType = ctx.style === 'gpu' ? 'f32' : 'f64';
+      const w = (e: Expr): Expr => cast(e, ft);
       const r32 = (e: Expr): Expr => cast(e, 'f32');
-      const scale = kb.let('f32', r32(div(f64(r32(sub(f64(mx), f64(mn)))), lit('f64', 255))), 'sc');
-      const zpRaw = r32(sub(lit('f64', 0), f64(r32(div(f64(mn), f64(scale))))));
-      const zp = kb.let('f64', select(un('not', lt(f(0), scale)), lit('f64', 0), saturateInt(f64(zpRaw), lit('f64', 0), 'u8')), 'zp');
+      const scale = kb.let('f32', r32(div(w(r32(sub(w(mx), w(mn)))), lit(ft, 255))), 'sc');
+      const zpRaw = r32(sub(lit(ft, 0), w(r32(div(w(mn), w(scale))))));
+      const zp = kb.let(ft, select(un('not', lt(f(0), scale)), lit(ft, 0), saturateInt(w(zpRaw), lit(ft, 0), 'u8', ft)), 'zp');
       kb.store(ys, idx(0), scale);
       kb.store(yz, idx(0), zp);
       kb.for(0, n, (i) => {
-        const q = saturateInt(f64(r32(div(f64(load(x, i)), f64(scale)))), zp, 'u8');
+        const q = saturateInt(w(r32(div(w(load(x, i)), w(scale)))), zp, 'u8', ft);
         kb.store(y, i, select(un('not', lt(f(0), scale)), zp, q));
       });
     });
@@ -290,7 +334,8 @@ registerLowering({
       x, w, y, bias, xsc, xzp, wsc, wzp, ysc, yzp, N, G, Cg, Mg, inSp, outSp,
       kernel: kSp, strides: spec.strides, dilations: spec.dilations, padsBegin: win.pb, qlo, qhi, rq,
     };
-    if (qconvFastApplies(fast)) {
+    // the fast path tiles for C compilers; GPU targets take the per-output nest below
+    if (ctx.style === 'cpu' && qconvFastApplies(fast)) {
       emitQConv(ctx, fast);
       return;
     }

@@ -8,14 +8,18 @@ import { KilnError } from '../../errors.js';
 import { add, cast, div, eq, ge, gt, idx, le, lit, load, lt, max, min, mul, or, select, sub, un } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
 import { registerLowering, type LowerContext } from '../lowering.js';
-import type { Expr, KBuffer } from '../types.js';
+import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { req } from './common.js';
 import { normAxis } from '../../ops/util.js';
 import { resizeOptions, type ResizeOpts } from '../../ops/config/resize.js';
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
-const F = (v: number): Expr => lit('f64', v);
-const f64 = (e: Expr): Expr => cast(e, 'f64');
+/**
+ * The type the tables and the passes between axes compute in: f64, exactly as the reference; GPU
+ * targets (WGSL has no f64) f32, as onnxruntime computes Resize for f32 data.
+ */
+const floatOf = (ctx: LowerContext): ScalarType => (ctx.style === 'gpu' ? 'f32' : 'f64');
+const helpers = (ft: ScalarType): { F: (v: number) => Expr; f64: (e: Expr) => Expr } => ({ F: (v) => lit(ft, v), f64: (e) => cast(e, ft) });
 const floor = (e: Expr): Expr => un('floor', e);
 const abs = (e: Expr): Expr => un('abs', e);
 
@@ -41,13 +45,15 @@ function tapCount(o: ResizeOpts, minScale: number): number {
 
 /** Builds the table for one axis: ti[x*n + j] (i32, -1 = extrapolate), tw[x*n + j] (f64). */
 function buildTable(ctx: LowerContext, o: ResizeOpts, L: number, O: number, n: number, sc: AxisScale, roi: [Expr, Expr] | null): { ti: KBuffer; tw: KBuffer } {
+  const ft = floatOf(ctx);
+  const { F, f64 } = helpers(ft);
   const ti = ctx.temp('i32', [O * n], 'ridx');
-  const tw = ctx.temp('f64', [O * n], 'rw');
+  const tw = ctx.temp(ft, [O * n], 'rw');
   ctx.kernel((kb) => {
-    const s = kb.let('f64', sc.scale(kb), 'sc');
+    const s = kb.let(ft, sc.scale(kb), 'sc');
     const outW = mul(s, F(L));
     kb.for(0, O, (x) => {
-      const xf = kb.let('f64', f64(x), 'xf');
+      const xf = kb.let(ft, f64(x), 'xf');
       const base = kb.let('index', mul(x, idx(n)), 'tb');
       const put = (j: number, i: Expr, w: Expr): void => {
         kb.store(ti, add(base, idx(j)), cast(i, 'i32'));
@@ -85,17 +91,17 @@ function buildTable(ctx: LowerContext, o: ResizeOpts, L: number, O: number, n: n
           default:
             throw new KilnError('type', `bad coordinate_transformation_mode '${o.ctm}'`);
         }
-        const xo = kb.let('f64', xoE, 'xo');
+        const xo = kb.let(ft, xoE, 'xo');
         const body = (): void => {
           if (o.simpleNearest && o.mode === 'nearest') {
             const p = select(lt(s, F(1)), un('ceil', xo), floor(xo));
             put(0, max(F(0), min(F(L - 1), p)), F(1));
             return;
           }
-          const fl = kb.let('f64', floor(xo), 'fl');
+          const fl = kb.let(ft, floor(xo), 'fl');
           const isInt = eq(fl, xo);
-          const i0 = kb.let('f64', select(isInt, sub(xo, F(1)), fl), 'i0');
-          const ratio = kb.let('f64', select(isInt, F(1), sub(xo, fl)), 'rt');
+          const i0 = kb.let(ft, select(isInt, sub(xo, F(1)), fl), 'i0');
+          const ratio = kb.let(ft, select(isInt, F(1), sub(xo, fl)), 'rt');
           // coefficients c[j], j < n; nr = the number actually used (runtime for antialias)
           const c: Expr[] = [];
           let nr: Expr = F(n);
@@ -110,48 +116,48 @@ function buildTable(ctx: LowerContext, o: ResizeOpts, L: number, O: number, n: n
               default: throw new KilnError('type', `bad nearest_mode '${o.nearestMode}'`);
             }
             const one = eq(ratio, F(1));
-            c.push(kb.let('f64', select(one, F(0), select(pair[0], F(1), F(0))), 'c'));
-            c.push(kb.let('f64', select(one, F(1), select(pair[1], F(1), F(0))), 'c'));
+            c.push(kb.let(ft, select(one, F(0), select(pair[0], F(1), F(0))), 'c'));
+            c.push(kb.let(ft, select(one, F(1), select(pair[1], F(1), F(0))), 'c'));
           } else if (!o.antialias) {
             if (o.mode === 'linear') {
-              c.push(kb.let('f64', sub(F(1), ratio), 'c'), ratio);
+              c.push(kb.let(ft, sub(F(1), ratio), 'c'), ratio);
             } else {
               const r1 = add(ratio, F(1));
-              const q = kb.let('f64', sub(F(1), ratio), 'q');
+              const q = kb.let(ft, sub(F(1), ratio), 'q');
               const q1 = add(q, F(1));
-              c.push(kb.let('f64', sub(mul(add(mul(sub(mul(F(A), r1), F(5 * A)), r1), F(8 * A)), r1), F(4 * A)), 'c'));
-              c.push(kb.let('f64', add(mul(mul(sub(mul(F(A + 2), ratio), F(A + 3)), ratio), ratio), F(1)), 'c'));
-              c.push(kb.let('f64', add(mul(mul(sub(mul(F(A + 2), q), F(A + 3)), q), q), F(1)), 'c'));
-              c.push(kb.let('f64', sub(mul(add(mul(sub(mul(F(A), q1), F(5 * A)), q1), F(8 * A)), q1), F(4 * A)), 'c'));
+              c.push(kb.let(ft, sub(mul(add(mul(sub(mul(F(A), r1), F(5 * A)), r1), F(8 * A)), r1), F(4 * A)), 'c'));
+              c.push(kb.let(ft, add(mul(mul(sub(mul(F(A + 2), ratio), F(A + 3)), ratio), ratio), F(1)), 'c'));
+              c.push(kb.let(ft, add(mul(mul(sub(mul(F(A + 2), q), F(A + 3)), q), q), F(1)), 'c'));
+              c.push(kb.let(ft, sub(mul(add(mul(sub(mul(F(A), q1), F(5 * A)), q1), F(8 * A)), q1), F(4 * A)), 'c'));
             }
           } else {
-            const sc2 = kb.let('f64', min(s, F(1)), 'sc2');
-            const st = kb.let('f64', add(floor(div(F(o.mode === 'linear' ? -1 : -2), sc2)), F(1)), 'st');
-            nr = kb.let('f64', sub(F(2), mul(F(2), st)), 'nr');
-            const sum = kb.let('f64', F(0), 'sum');
+            const sc2 = kb.let(ft, min(s, F(1)), 'sc2');
+            const st = kb.let(ft, add(floor(div(F(o.mode === 'linear' ? -1 : -2), sc2)), F(1)), 'st');
+            nr = kb.let(ft, sub(F(2), mul(F(2), st)), 'nr');
+            const sum = kb.let(ft, F(0), 'sum');
             for (let j = 0; j < n; j++) {
               const t = add(st, F(j));
               let v: Expr;
               if (o.mode === 'linear') v = min(F(1), max(F(0), sub(F(1), abs(mul(sub(t, ratio), sc2)))));
               else {
-                const xx = kb.let('f64', abs(mul(sc2, sub(t, ratio))), 'ax');
+                const xx = kb.let(ft, abs(mul(sc2, sub(t, ratio))), 'ax');
                 const x2 = mul(xx, xx);
                 const x3 = mul(x2, xx);
                 v = select(le(xx, F(1)), add(sub(mul(F(A + 2), x3), mul(F(A + 3), x2)), F(1)), select(lt(xx, F(2)), sub(add(sub(mul(F(A), x3), mul(F(5 * A), x2)), mul(F(8 * A), xx)), F(4 * A)), F(0)));
               }
-              const cj = kb.let('f64', select(lt(F(j), nr), v, F(0)), 'c');
+              const cj = kb.let(ft, select(lt(F(j), nr), v, F(0)), 'c');
               kb.set(sum, add(sum, cj));
               c.push(cj);
             }
             for (let j = 0; j < n; j++) kb.set(c[j]!, div(c[j]!, sum));
           }
-          const half = kb.let('f64', div(nr, F(2)), 'hf');
-          const start = kb.let('f64', min(sub(F(L), half), max(sub(F(0), half), add(sub(i0, half), F(1)))), 'sp');
+          const half = kb.let(ft, div(nr, F(2)), 'hf');
+          const start = kb.let(ft, min(sub(F(L), half), max(sub(F(0), half), add(sub(i0, half), F(1)))), 'sp');
           if (o.excludeOutside) {
-            const sum = kb.let('f64', F(0), 'sum');
+            const sum = kb.let(ft, F(0), 'sum');
             const cs = c.map((cj, j) => {
               const p = add(start, F(j));
-              const v = kb.let('f64', select(or(lt(p, F(0)), ge(p, F(L))), F(0), cj), 'c');
+              const v = kb.let(ft, select(or(lt(p, F(0)), ge(p, F(L))), F(0), cj), 'c');
               kb.set(sum, add(sum, v));
               return v;
             });
@@ -181,6 +187,8 @@ function buildTable(ctx: LowerContext, o: ResizeOpts, L: number, O: number, n: n
 }
 
 function emitResize(ctx: LowerContext, o: ResizeOpts, x: KBuffer, out: KBuffer, scales: AxisScale[], roi: ((ax: number) => [Expr, Expr]) | null): void {
+  const ft = floatOf(ctx);
+  const { F, f64 } = helpers(ft);
   const r = x.shape.length;
   const outShape = out.shape;
   let cur = x;
@@ -207,7 +215,7 @@ function emitResize(ctx: LowerContext, o: ResizeOpts, x: KBuffer, out: KBuffer, 
     const last = wi === work.length - 1;
     const nextShape = [...shape];
     nextShape[ax] = O;
-    const dst = last ? out : ctx.temp('f64', nextShape, 'rs');
+    const dst = last ? out : ctx.temp(ft, nextShape, 'rs');
     const src = cur;
     ctx.kernel((kb) => {
       kb.for(0, outer, (a) => {
@@ -218,7 +226,7 @@ function emitResize(ctx: LowerContext, o: ResizeOpts, x: KBuffer, out: KBuffer, 
           const ww: Expr[] = [];
           for (let j = 0; j < n; j++) {
             ii.push(kb.let('index', mul(add(mul(a, idx(L)), cast(load(ti, add(tb, idx(j))), 'index')), idx(inner)), 'ib'));
-            ww.push(kb.let('f64', load(tw, add(tb, idx(j))), 'w'));
+            ww.push(kb.let(ft, load(tw, add(tb, idx(j))), 'w'));
           }
           const interp = (): void => {
             kb.for(0, inner, (k) => {
@@ -244,8 +252,8 @@ function emitResize(ctx: LowerContext, o: ResizeOpts, x: KBuffer, out: KBuffer, 
 }
 
 /** Scale of an axis given as a constant. */
-function constScale(v: number): AxisScale {
-  return { scale: () => F(v), minScale: v, isOne: v === 1 };
+function constScale(v: number, ft: ScalarType): AxisScale {
+  return { scale: () => lit(ft, v), minScale: v, isOne: v === 1 };
 }
 
 registerLowering({
@@ -253,16 +261,18 @@ registerLowering({
   lower: (ctx) => {
     const x = req(ctx.input(0), 'X');
     const out = req(ctx.output(0), 'Y');
+    const ft = floatOf(ctx);
+    const { F, f64 } = helpers(ft);
     const o = resizeOptions(ctx.attrs, ctx.opset, false);
     const r = x.shape.length;
     const xs = x.shape;
     const os = out.shape;
-    const scales: AxisScale[] = xs.map(() => constScale(1));
+    const scales: AxisScale[] = xs.map(() => constScale(1, ft));
     if (ctx.opset < 11) {
       const sb = req(ctx.input(1), 'scales');
       const cs = ctx.constant(1);
       xs.forEach((_, ax) => {
-        scales[ax] = cs ? constScale(cs.num(ax)) : { scale: () => f64(load(sb, idx(ax))), minScale: os[ax]! / xs[ax]!, isOne: false };
+        scales[ax] = cs ? constScale(cs.num(ax), ft) : { scale: () => f64(load(sb, idx(ax))), minScale: os[ax]! / xs[ax]!, isOne: false };
       });
       emitResize(ctx, o, x, out, scales, null);
       return;
@@ -276,7 +286,7 @@ registerLowering({
       const cs = ctx.constant(3);
       if (policy === 'stretch') {
         axes.forEach((ax, i) => {
-          scales[ax] = cs ? constScale(cs.num(i) / xs[ax]!) : { scale: () => div(f64(load(sizes, idx(i))), F(xs[ax]!)), minScale: os[ax]! / xs[ax]!, isOne: false };
+          scales[ax] = cs ? constScale(cs.num(i) / xs[ax]!, ft) : { scale: () => div(f64(load(sizes, idx(i))), F(xs[ax]!)), minScale: os[ax]! / xs[ax]!, isOne: false };
         });
       } else {
         if (policy !== 'not_larger' && policy !== 'not_smaller') throw new KilnError('type', `bad keep_aspect_ratio_policy '${policy}'`);
@@ -288,7 +298,7 @@ registerLowering({
     } else if (scalesB && prod(scalesB.shape) > 0) {
       const cs = ctx.constant(2);
       axes.forEach((ax, i) => {
-        scales[ax] = cs ? constScale(cs.num(i)) : { scale: () => f64(load(scalesB, idx(i))), minScale: os[ax]! / xs[ax]!, isOne: false };
+        scales[ax] = cs ? constScale(cs.num(i), ft) : { scale: () => f64(load(scalesB, idx(i))), minScale: os[ax]! / xs[ax]!, isOne: false };
       });
     } else throw new KilnError('type', 'Resize needs scales or sizes');
     let roi: ((ax: number) => [Expr, Expr]) | null = null;
@@ -313,16 +323,18 @@ registerLowering({
   lower: (ctx) => {
     const x = req(ctx.input(0), 'X');
     const out = req(ctx.output(0), 'Y');
+    const ft = floatOf(ctx);
+    const { F, f64 } = helpers(ft);
     const o = resizeOptions(ctx.attrs, ctx.opset, true);
     const xs = x.shape;
     let scales: AxisScale[];
     if (ctx.opset >= 9) {
       const sb = req(ctx.input(1), 'scales');
       const cs = ctx.constant(1);
-      scales = xs.map((_, ax) => (cs ? constScale(cs.num(ax)) : { scale: () => f64(load(sb, idx(ax))), minScale: out.shape[ax]! / xs[ax]!, isOne: false }));
+      scales = xs.map((_, ax) => (cs ? constScale(cs.num(ax), ft) : { scale: () => f64(load(sb, idx(ax))), minScale: out.shape[ax]! / xs[ax]!, isOne: false }));
     } else {
       const sc = ctx.attrs.floats('scales');
-      scales = xs.map((_, ax) => constScale(sc[ax]!));
+      scales = xs.map((_, ax) => constScale(sc[ax]!, ft));
     }
     emitResize(ctx, o, x, out, scales, null);
   },

@@ -41,6 +41,29 @@ interface MatmulSpec extends Omit<MatmulShapes, 'outShape'> {
  */
 function lowerMatmulCore(ctx: LowerContext, s: MatmulSpec): void {
   const { A, B, Y, t, M, K, N } = s;
+  if (ctx.style === 'gpu') {
+    // GPU targets: every output element its own dot product in a local (independent iterations
+    // over batch, rows and columns for map-gpu; no scratch row shared between them)
+    ctx.kernel((kb) => {
+      kb.loops(s.batch, (bix) => {
+        const aOff = mul(broadcastIndex(bix, s.abatch), idx(M * K));
+        const bOff = mul(broadcastIndex(bix, s.bbatch), idx(K * N));
+        const oOff = mul(flatIndex(bix, s.batch), idx(M * N));
+        const aBase = aOff.k === 'const' ? aOff : kb.let('index', aOff, 'ab');
+        const bBase = bOff.k === 'const' ? bOff : kb.let('index', bOff, 'bb');
+        const oBase = oOff.k === 'const' ? oOff : kb.let('index', oOff, 'ob');
+        kb.for(0, M, (i) => {
+          const aRow = kb.let('index', add(aBase, mul(i, idx(K))), 'arow');
+          kb.for(0, N, (j) => {
+            const acc = kb.let(t, num(t, 0), 'acc');
+            kb.for(0, K, (k) => kb.set(acc, add(acc, mul(cast(load(A, add(aRow, k)), t), cast(load(B, add(bBase, add(mul(k, idx(N)), j))), t)))));
+            kb.store(Y, add(oBase, add(mul(i, idx(N)), j)), cast(acc, Y.dtype));
+          });
+        });
+      });
+    });
+    return;
+  }
   const direct = Y.dtype === t;
   const row = direct ? Y : N > 0 ? ctx.temp(t, [N], 'row') : Y;
   ctx.kernel((kb) => {
@@ -93,14 +116,16 @@ registerLowering({
       if (cIdx && C) v = add(v, mul(num(et, beta), cast(load(C, cIdx(i, j)), et)));
       return v;
     };
-    if (tb) {
-      // B is stored N x K: a dot product over contiguous rows of A (when not transposed) and B
+    if (tb || ctx.style === 'gpu') {
+      // B is stored N x K: a dot product over contiguous rows of A (when not transposed) and B;
+      // GPU targets take this form for any B (independent outputs, no scratch row)
       ctx.kernel((kb) => {
         kb.for(0, M, (i) => {
           kb.for(0, N, (j) => {
-            const bRow = kb.let('index', mul(j, idx(K)), 'brow');
+            const bRow = kb.let('index', tb ? mul(j, idx(K)) : j, 'brow');
+            const bAt = (k: Expr): Expr => (tb ? add(bRow, k) : add(bRow, mul(k, idx(N))));
             const acc = kb.let(t, num(t, 0), 'acc');
-            kb.for(0, K, (k) => kb.set(acc, add(acc, mul(cast(load(A, aAt(i, k)), t), cast(load(B, add(bRow, k)), t)))));
+            kb.for(0, K, (k) => kb.set(acc, add(acc, mul(cast(load(A, aAt(i, k)), t), cast(load(B, bAt(k)), t)))));
             kb.store(Y, add(mul(i, idx(N)), j), epilogue(acc, i, j));
           });
         });
