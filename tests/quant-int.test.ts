@@ -12,6 +12,8 @@ import '../src/index.js';
 import { loadModel } from '../src/driver/load.js';
 import { compileModule } from '../src/driver/compile.js';
 import { runCommand } from '../src/driver/run.js';
+import { lowerForTarget, resolveTarget } from '../src/driver/targets.js';
+import { numbered, readInputs } from '../src/driver/testcase.js';
 import { exportOnnx } from '../src/frontend/onnx/export.js';
 import { readValueFile } from '../src/frontend/onnx/values.js';
 import { isTensor } from '../src/ir/tensor.js';
@@ -91,6 +93,17 @@ describe('QDQ twins of the int8 samples', () => {
     expect(qdq.report.arenaBytes).toBe(qop.report.arenaBytes);
     expect(qdq.report.weightBytes).toBe(qop.report.weightBytes);
     expect(String(qdq.fileData.get('model.c'))).toBe(String(qop.fileData.get('model.c')));
+  });
+
+  it('kiln run and conformance lower a QDQ model as kiln compile does (the target prelude folds it)', () => {
+    const file = path.join(samplesDir, 'kws-dscnn-qdq', 'model.onnx');
+    const compiled = compile(file, 'c');
+    const module = loadModel(file);
+    const inputs = readInputs(module, numbered(path.join(samplesDir, 'kws-dscnn-qdq', 'test_data_set_0'), 'input_'));
+    const ran = lowerForTarget(resolveTarget('c'), module, inputs);
+    const ops = (kernels: readonly { origin?: { op: string } }[]): string[] => kernels.map((k) => k.origin?.op ?? '');
+    expect(ops(ran.program.kernels)).toEqual(ops(compiled.program.kernels));
+    expect(ops(ran.program.kernels)).toContain('QLinearConv');
   });
 
   it.runIf(haveCc)('kws-dscnn-qdq and ad-autoencoder-qdq: generated C matches the expected outputs', async () => {

@@ -119,7 +119,10 @@ export function checkTargetDtypes(def: TargetDefinition, program: Program): void
 export function lowerForTarget(t: ResolvedTarget, module: Module, inputs: readonly (RtValue | undefined)[], settings: PipelineSettings = RUN_SETTINGS): { program: Program; feeds: Tensor[]; results: Map<string, unknown> } {
   specializeInputs(module, inputs);
   // through the pass manager so the verifier runs on the program whenever verification is on
-  const steps: PipelineStep[] = [...canonicalizeSteps(settings), lowerStep(t, 'memory'), ...fuseSteps(t, settings), ...targetSteps(t, settings)];
+  // the target's graph prelude (QDQ folding, integer requantization) too: `kiln run` and
+  // `kiln conformance` run what `kiln compile` emits
+  const prelude = t.def.level === 'kernel' && t.def.prelude ? parsePipeline(t.def.prelude(t.options, settings)) : [];
+  const steps: PipelineStep[] = [...canonicalizeSteps(settings), ...prelude, lowerStep(t, 'memory'), ...fuseSteps(t, settings), ...targetSteps(t, settings)];
   const r = runPipeline({ level: 'graph', module }, steps);
   const program = (r.state as { program: Program }).program;
   // program inputs are the graph inputs without a default, in order
