@@ -37,7 +37,7 @@ export interface TileEpilogue {
 
 const idx = (v: number): Expr => ({ k: 'const', t: 'index', v });
 const ivar = (name: string): Expr => ({ k: 'var', t: 'index', name });
-const add = (a: Expr, b: Expr): Expr => ({ k: 'bin', t: 'index', op: 'add', a, b });
+const add = (a: Expr, b: Expr): Expr => (a.k === 'const' && a.v === 0 ? b : b.k === 'const' && b.v === 0 ? a : { k: 'bin', t: 'index', op: 'add', a, b });
 const mul = (a: Expr, b: Expr): Expr => ({ k: 'bin', t: 'index', op: 'mul', a, b });
 
 function storesTo(ss: readonly Stmt[], x: KBuffer, deep: boolean): boolean {

@@ -257,10 +257,35 @@ function cyclesOf(k: Kernel, roof: Roofline): number {
  * epilogue's (the replay moves what the epilogue kernel moved: it reads the element back, its other
  * operands, and stores), in one roofline (compute and memory overlap across the two).
  */
-function tiledCycles(head: Kernel, epi: Kernel, roof: Roofline): number {
+function tiledCycles(head: Kernel, epi: Kernel, x: KBuffer, roof: Roofline): number {
   const a = countsOf(head);
   const b = countsOf(epi);
-  return cyclesOfCounts({ flops: a.flops + b.flops, intOps: a.intOps + b.intOps, loadBytes: a.loadBytes + b.loadBytes, storeBytes: a.storeBytes + b.storeBytes }, roof);
+  // the epilogue runs once per store of X (a producer that stores an element several times runs it
+  // as often)
+  const times = Math.max(1, storesOf(head, x) / bufferSize(x));
+  return cyclesOfCounts({ flops: a.flops + b.flops * times, intOps: a.intOps + b.intOps * times, loadBytes: a.loadBytes + b.loadBytes * times, storeBytes: a.storeBytes + b.storeBytes * times }, roof);
+}
+
+/** How many stores to X a kernel runs (counted on its control flow and X's stores alone). */
+const storesCache = new WeakMap<Kernel, Map<KBuffer, number>>();
+function storesOf(k: Kernel, x: KBuffer): number {
+  let m = storesCache.get(k);
+  if (!m) storesCache.set(k, (m = new Map()));
+  const hit = m.get(x);
+  if (hit !== undefined) return hit;
+  const strip = (ss: readonly Stmt[]): Stmt[] => {
+    const out: Stmt[] = [];
+    for (const s of ss) {
+      if (s.k === 'for') out.push({ ...s, body: strip(s.body) });
+      else if (s.k === 'if') out.push({ ...s, then: strip(s.then), else: strip(s.else) });
+      else if (s.k === 'let' && (s.t === 'index' || s.t === 'bool')) out.push(s);
+      else if (s.k === 'store' && storageOf(s.buf) === x) out.push({ ...s, val: { k: 'const', t: x.dtype, v: 0 } });
+    }
+    return out;
+  };
+  const n = kernelCounts({ name: k.name, origin: k.origin, body: strip(k.body) }).storeBytes / elemBytes(x.dtype);
+  m.set(x, n);
+  return n;
 }
 
 /** Bytes E moves per element besides its read of X (its other operands and its store). */
@@ -344,7 +369,7 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
         stops.set(j, { next: i, reason: r, before, after: null });
         break;
       }
-      const next = tiled ? tiledCycles(head, epi, dev.roof) : cyclesOf(r.kernel, dev.roof);
+      const next = tiled ? tiledCycles(head, epi, r.x, dev.roof) : cyclesOf(r.kernel, dev.roof);
       const tile = tileStores((tiled ? head : f).body, r.x);
       const added = tile * epilogueBytesPerElement(epi, r.x, bufferSize(r.x));
       if (added > capacity) {
