@@ -57,6 +57,8 @@ const MAX_GROUP = 8;
 
 /** Most groups dropped one by one (one memory plan each) before the arena check drops them in bulk. */
 const MAX_ARENA_DROPS = 8;
+/** Candidates tried alone in each round of the arena check. */
+const ARENA_TRIES = 4;
 
 interface FuseOk {
   /** The fused kernel (built on first use: the tile path builds it only for the groups chosen). */
@@ -319,6 +321,8 @@ function parseBytes(s: string): number {
 
 interface Segment {
   end: number;
+  /** Whether the producer is not elementwise (the others run after each of its tiles). */
+  tiled: boolean;
   readonly kernel: Kernel;
   cycles: number;
   removed: KBuffer[];
@@ -385,10 +389,10 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
         // only if the group is chosen)
         const ok = r;
         f = { name: head.name, origin: head.origin, body: [...head.body, ...epi.body] };
-        segments[j]!.push({ end: i + 1, get kernel() { return ok.kernel; }, cycles: next, removed: [...removed] });
+        segments[j]!.push({ end: i + 1, tiled: true, get kernel() { return ok.kernel; }, cycles: next, removed: [...removed] });
       } else {
         f = r.kernel;
-        segments[j]!.push({ end: i + 1, kernel: f, cycles: next, removed: [...removed] });
+        segments[j]!.push({ end: i + 1, tiled: false, kernel: f, cycles: next, removed: [...removed] });
       }
     }
   }
@@ -419,10 +423,10 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
     i = start;
   }
   // the arena must not grow. The fused program is planned once with the memory planner's heuristics
-  // (no ILP) next to the unfused one; only while it is larger, groups are dropped one at a time (one
-  // more plan each): the groups whose fused kernel runs where the fused program has the most bytes
-  // live first (ties: the least predicted gain), at most MAX_ARENA_DROPS of them, then every group
-  // into a loop nest that is not elementwise, then all of them
+  // (no ILP) next to the unfused one; only while it is larger, groups are dropped one at a time:
+  // candidates are the groups whose fused kernel runs where the fused program has the most bytes live
+  // (ties: the least predicted gain), a few tried per round (one plan each), at most MAX_ARENA_DROPS
+  // rounds, then every group into a loop nest that is not elementwise goes, then all of them
   const accepted = new Set(groups.filter((g) => g.seg !== null));
   const assemble = (): { kernels: Kernel[]; gone: Set<KBuffer>; at: Map<(typeof groups)[number], number> } => {
     const kernels: Kernel[] = [];
@@ -457,9 +461,20 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
         result = assemble();
         arena = arenaOf(result.kernels, result.gone);
       };
-      for (const g of order.slice(0, MAX_ARENA_DROPS)) {
-        if (arena <= base) break;
-        drop([g]);
+      // each round tries the next ARENA_TRIES candidates alone (one plan each): when some of them
+      // bring the arena back, the one with the least predicted gain goes; otherwise the first
+      let rounds = 0;
+      while (arena > base && rounds++ < MAX_ARENA_DROPS) {
+        const tries = order.filter((g) => accepted.has(g)).slice(0, ARENA_TRIES);
+        if (tries.length === 0) break;
+        let pick: (typeof groups)[number] | null = null;
+        for (const g of tries) {
+          accepted.delete(g);
+          const r = assemble();
+          accepted.add(g);
+          if (arenaOf(r.kernels, r.gone) <= base && (pick === null || gain(g) < gain(pick))) pick = g;
+        }
+        drop([pick ?? tries[0]!]);
       }
       if (arena > base) drop([...accepted].filter((g) => typeof pointwiseForm(ks[g.start]!) === 'string'));
       if (arena > base) drop([...accepted]);
@@ -474,7 +489,10 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
       const before = ks.slice(g.start, end).reduce((a, _, i) => a + single[g.start + i]!, 0);
       const why = grown.get(g);
       if (why !== undefined) decisions.push({ kernels: names, decision: 'rejected', reason: why, predictedBefore: before, predictedAfter: g.seg.cycles });
-      else decisions.push({ kernels: names, decision: 'fused', reason: g.seg.removed.length > 0 ? `reads what the kernel before stored, element by element; ${g.seg.removed.map((b) => `%${b.name}`).join(', ')} no longer stored` : 'reads what the kernel before stored, element by element', predictedBefore: before, predictedAfter: g.seg.cycles });
+      else {
+        const how = g.seg.tiled ? `the epilogue runs after each tile of @${names[0]!} (the tile's stores unchanged), on the elements it just stored` : 'reads what the kernel before stored, element by element';
+        decisions.push({ kernels: names, decision: 'fused', reason: g.seg.removed.length > 0 ? `${how}; ${g.seg.removed.map((b) => `%${b.name}`).join(', ')} no longer stored` : how, predictedBefore: before, predictedAfter: g.seg.cycles });
+      }
     }
     const stop = stops.get(g.start);
     if (stop && stop.next === end) decisions.push({ kernels: [...names, ks[stop.next]!.name], decision: 'rejected', reason: stop.reason, predictedBefore: stop.before, predictedAfter: stop.after });
