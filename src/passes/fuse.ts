@@ -4,9 +4,12 @@
  * and chains of elementwise kernels become one loop nest. It works on the kernel IR alone, never on
  * the op a kernel came from, so every backend gets it.
  *
- * By default the producer must itself be elementwise (chains); epilogues inside other loop nests
- * (convolution/GEMM tiles, depthwise loops) need `tiles=true`, because gcc then stops vectorizing
- * them (measured 2-8x slower C; docs/fusion.md).
+ * When the producer is itself elementwise (a chain), E runs at each store of X. When it is not (a
+ * convolution/GEMM register tile, a depthwise loop), the chain of elementwise kernels after it is
+ * fused into one epilogue first, which then runs after each of the producer's tiles, in a loop of its
+ * own over the elements just stored (fuse-tile.ts): an epilogue at each store of a register tile
+ * keeps gcc from vectorizing it (measured 2-8x slower C; docs/fusion.md). `tiles=false` keeps
+ * epilogues out of such producers.
  *
  * Legality, from access functions:
  *  - the consumer E is *pointwise*: a perfect nest of loops from 0 to constant bounds whose body is
@@ -556,12 +559,12 @@ function segmentStart(segments: readonly Segment[][], s: Segment): number {
 export const fusePass = definePass({
   name: 'fuse',
   level: 'kernel',
-  description: 'fuse elementwise kernels into the store of the kernel whose output they read (epilogues, elementwise chains); groups chosen by a DP over the kernel sequence with kernel-cost estimates',
+  description: 'fuse elementwise kernels into the kernel whose output they read (elementwise chains at its store, epilogues after each tile of a loop nest); groups chosen by a DP over the kernel sequence with kernel-cost estimates; the arena never grows',
   options: {
     enabled: 'false turns the pass off (same as --no-fuse)',
     device: `device profile for the cost model and the fast-memory capacity (host: L1, mcu: SRAM; default ${DEFAULT_HOST_PROFILE})`,
     capacity: 'fast-memory capacity in bytes (e.g. 32KiB), instead of the device\'s',
-    tiles: 'true also fuses epilogues into producers that are not elementwise (convolution/GEMM tiles; default false: gcc then leaves them scalar)',
+    tiles: 'false keeps epilogues out of producers that are not elementwise (default true: convolution/GEMM tiles and depthwise loops get the epilogue after each tile, in a loop of its own)',
   },
   run(program, ctx) {
     if (ctx.options.enabled === 'false') return false;
