@@ -40,10 +40,23 @@ const ivar = (name: string): Expr => ({ k: 'var', t: 'index', name });
 const add = (a: Expr, b: Expr): Expr => (a.k === 'const' && a.v === 0 ? b : b.k === 'const' && b.v === 0 ? a : { k: 'bin', t: 'index', op: 'add', a, b });
 const mul = (a: Expr, b: Expr): Expr => ({ k: 'bin', t: 'index', op: 'mul', a, b });
 
+/** Whether a statement list stores to X at any depth (remembered per list: the rewrite asks at every level). */
+const deepStores = new WeakMap<readonly Stmt[], Map<KBuffer, boolean>>();
+
 function storesTo(ss: readonly Stmt[], x: KBuffer, deep: boolean): boolean {
+  if (!deep) return ss.some((s) => s.k === 'store' && s.buf === x);
+  let m = deepStores.get(ss);
+  if (!m) deepStores.set(ss, (m = new Map()));
+  const hit = m.get(x);
+  if (hit !== undefined) return hit;
+  const r = storesToDeep(ss, x);
+  m.set(x, r);
+  return r;
+}
+
+function storesToDeep(ss: readonly Stmt[], x: KBuffer): boolean {
   for (const s of ss) {
     if (s.k === 'store' && s.buf === x) return true;
-    if (!deep) continue;
     if (s.k === 'for' && storesTo(s.body, x, true)) return true;
     if (s.k === 'if' && (storesTo(s.then, x, true) || storesTo(s.else, x, true))) return true;
   }

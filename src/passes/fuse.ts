@@ -267,11 +267,21 @@ function tiledCycles(head: Kernel, epi: Kernel, x: KBuffer, roof: Roofline): num
   const b = countsOf(epi);
   // the epilogue runs once per store of X (a producer that stores an element several times runs it
   // as often)
-  const times = Math.max(1, storesOf(head, x) / bufferSize(x));
+  // the epilogue runs once per store of X: counted when the producer also loads X (it accumulates
+  // through memory, storing elements several times); otherwise taken as once per element (an
+  // estimate: a producer that overwrites without reading back is costed low)
+  const times = readsOf(head).has(x) ? Math.max(1, storesOf(head, x) / bufferSize(x)) : 1;
   // its read of the element just stored hits the cache line the tile wrote: not counted as traffic
   // (as when the epilogue ran at the store)
   const reread = Math.min(b.loadBytes, bufferSize(x) * elemBytes(x.dtype));
   return cyclesOfCounts({ flops: a.flops + b.flops * times, intOps: a.intOps + b.intOps * times, loadBytes: a.loadBytes + (b.loadBytes - reread) * times, storeBytes: a.storeBytes + b.storeBytes * times }, roof);
+}
+
+const readsCache = new WeakMap<Kernel, Set<KBuffer>>();
+function readsOf(k: Kernel): Set<KBuffer> {
+  let r = readsCache.get(k);
+  if (!r) readsCache.set(k, (r = accesses(k).reads));
+  return r;
 }
 
 /** How many stores to X a kernel runs (counted on its control flow and X's stores alone). */
