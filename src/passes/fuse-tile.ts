@@ -4,14 +4,16 @@
  * after that group a separate loop over the elements just stored applies the epilogue, reading them
  * back while they are hot in cache.
  *
- * Units (innermost first, found in the producer's statement tree):
- *  - a `for` loop whose body stores to X only at its top level (not under a nested loop or branch),
- *    at indices that only depend on the loop variable, on names bound outside the loop and on
- *    index `let`s of its body without loads: the replay is a second loop with the same bounds after
- *    it (a depthwise row, a GEMM column loop);
- *  - otherwise a run of consecutive stores to X in one block (an unrolled register tile): the replay
- *    follows the run; when the indices are one affine base plus constant offsets that form R rows of
- *    L consecutive elements at a constant stride, it is a two-level loop over them.
+ * Tiles, searched from the outside in over the producer's statement tree:
+ *  - a statement, or the whole body of a loop or branch, whose stores to X can be counted by running
+ *    its loops on their index values (bounds, branch conditions and index `let`s known from names
+ *    bound inside it), each element once, at most MAX_TILE_ELEMS of them, forming R rows of L
+ *    consecutive elements at one stride from one affine base over the outer names: the replay is a
+ *    loop (two for R > 1) over them right after it (a register tile, a depthwise channel, a row);
+ *  - else a `for` loop whose body stores to X only at its top level, at indices that depend on the
+ *    loop variable, outer names and index `let`s of its body without loads: the replay is a second
+ *    loop with the same bounds after it (ragged edges with bounds from outside);
+ *  - else each run of consecutive stores to X in one block, followed by its replay.
  *
  * In place (X is not needed by anything else): the producer stores to the epilogue's output Y
  * instead of X, and the replay reads Y[i] and writes the epilogue's value back to Y[i]. This is legal
