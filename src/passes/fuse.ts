@@ -4,9 +4,12 @@
  * and chains of elementwise kernels become one loop nest. It works on the kernel IR alone, never on
  * the op a kernel came from, so every backend gets it.
  *
- * By default the producer must itself be elementwise (chains); epilogues inside other loop nests
- * (convolution/GEMM tiles, depthwise loops) need `tiles=true`, because gcc then stops vectorizing
- * them (measured 2-8x slower C; docs/fusion.md).
+ * When the producer is itself elementwise (a chain), E runs at each store of X. When it is not (a
+ * convolution/GEMM register tile, a depthwise loop), the chain of elementwise kernels after it is
+ * fused into one epilogue first, which then runs after each of the producer's tiles, in a loop of its
+ * own over the elements just stored (fuse-tile.ts): an epilogue at each store of a register tile
+ * keeps gcc from vectorizing it (measured 2-8x slower C; docs/fusion.md). `tiles=false` keeps
+ * epilogues out of such producers.
  *
  * Legality, from access functions:
  *  - the consumer E is *pointwise*: a perfect nest of loops from 0 to constant bounds whose body is
@@ -30,12 +33,15 @@
  */
 import { KilnError } from '../ir/errors.js';
 import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
+import { placeAtTileEnd } from './fuse-tile.js';
+import { accesses, declaredNames, linearOf, pointwiseForm, sameLinear, walkExpr, type Pointwise, type Store } from './fuse-ir.js';
 import { getDevice } from '../costmodel/devices.js';
 import { kernelCounts } from '../costmodel/kernel-cost.js';
 import { byteWidth } from '../ir/dtype.js';
 import { DEFAULT_HOST_PROFILE, fpgaRoofline, type Roofline } from '../costmodel/roofline.js';
 import { definePass } from './pass.js';
 import { planMemory } from './plan-memory.js';
+import { analyzeLiveness } from './memory-liveness.js';
 
 /** One decision, as report.json lists it. */
 export interface FusionDecision {
@@ -52,136 +58,14 @@ export const FUSION_RESULT = 'fusion';
 /** Longest group considered (the DP is over runs of consecutive kernels). */
 const MAX_GROUP = 8;
 
-type Store = Extract<Stmt, { k: 'store' }>;
-type Let = Extract<Stmt, { k: 'let' }>;
-
-interface Pointwise {
-  /** Loop variables outermost first, with their trip counts. */
-  loops: { v: string; n: number }[];
-  lets: Let[];
-  store: Store;
-  n: number;
-}
-
-/** A linear index form: coefficient per variable plus a constant. */
-type Linear = Map<string, number>;
-const CONST = '';
-
-function linearOf(e: Expr, defs: ReadonlyMap<string, Expr>): Linear | null {
-  switch (e.k) {
-    case 'const':
-      return typeof e.v === 'number' && Number.isSafeInteger(e.v) ? new Map([[CONST, e.v]]) : null;
-    case 'var': {
-      if (e.t !== 'index') return null;
-      const d = defs.get(e.name);
-      return d ? linearOf(d, defs) : new Map([[e.name, 1]]);
-    }
-    case 'bin': {
-      if (e.t !== 'index') return null;
-      const a = linearOf(e.a, defs);
-      const b = linearOf(e.b, defs);
-      if (!a || !b) return null;
-      if (e.op === 'add' || e.op === 'sub') {
-        const out = new Map(a);
-        for (const [k, v] of b) out.set(k, (out.get(k) ?? 0) + (e.op === 'add' ? v : -v));
-        return out;
-      }
-      if (e.op === 'mul') {
-        const isConst = (l: Linear): boolean => [...l.keys()].every((k) => k === CONST);
-        const [c, l] = isConst(a) ? [a.get(CONST) ?? 0, b] : isConst(b) ? [b.get(CONST) ?? 0, a] : [null, null];
-        if (c === null || l === null) return null;
-        return new Map([...l].map(([k, v]) => [k, v * c]));
-      }
-      return null;
-    }
-    default:
-      return null;
-  }
-}
-
-function sameLinear(a: Linear, b: Linear): boolean {
-  const keys = new Set([...a.keys(), ...b.keys()]);
-  for (const k of keys) if ((a.get(k) ?? 0) !== (b.get(k) ?? 0)) return false;
-  return true;
-}
-
-function walkExpr(e: Expr, f: (e: Expr) => void): void {
-  f(e);
-  switch (e.k) {
-    case 'load': walkExpr(e.idx, f); break;
-    case 'bin': walkExpr(e.a, f); walkExpr(e.b, f); break;
-    case 'un': case 'cast': walkExpr(e.a, f); break;
-    case 'select': walkExpr(e.c, f); walkExpr(e.a, f); walkExpr(e.b, f); break;
-    default: break;
-  }
-}
-
-function walkStmts(ss: readonly Stmt[], st: (s: Stmt) => void, ex: (e: Expr) => void): void {
-  for (const s of ss) {
-    st(s);
-    switch (s.k) {
-      case 'for': walkExpr(s.lo, ex); walkExpr(s.hi, ex); walkStmts(s.body, st, ex); break;
-      case 'if': walkExpr(s.c, ex); walkStmts(s.then, st, ex); walkStmts(s.else, st, ex); break;
-      case 'store': walkExpr(s.idx, ex); walkExpr(s.val, ex); break;
-      case 'let': walkExpr(s.init, ex); break;
-      case 'set': walkExpr(s.val, ex); break;
-    }
-  }
-}
-
-/** Storage buffers a kernel stores to, and those it loads from. */
-function accesses(k: Kernel): { writes: Set<KBuffer>; reads: Set<KBuffer> } {
-  const writes = new Set<KBuffer>();
-  const reads = new Set<KBuffer>();
-  walkStmts(k.body, (s) => void (s.k === 'store' && writes.add(storageOf(s.buf))), (e) => void (e.k === 'load' && reads.add(storageOf(e.buf))));
-  return { writes, reads };
-}
-
-/** Every variable name a kernel declares (loop variables and lets). */
-function declaredNames(k: Kernel): Set<string> {
-  const out = new Set<string>();
-  walkStmts(k.body, (s) => void (s.k === 'for' ? out.add(s.v) : s.k === 'let' ? out.add(s.name) : undefined), () => {});
-  return out;
-}
-
-const constNum = (e: Expr): number | null => (e.k === 'const' && typeof e.v === 'number' ? e.v : null);
-
-/** E's pointwise form, or why it has none. */
-function pointwiseForm(k: Kernel): Pointwise | string {
-  const loops: { v: string; n: number }[] = [];
-  let body: readonly Stmt[] = k.body;
-  while (body.length === 1 && body[0]!.k === 'for') {
-    const f = body[0]!;
-    if (constNum(f.lo) !== 0 || constNum(f.hi) === null) return 'its loop bounds are not constants from 0';
-    loops.push({ v: f.v, n: constNum(f.hi)! });
-    body = f.body;
-  }
-  if (loops.length === 0) return 'it is not one loop nest';
-  const lets: Let[] = [];
-  let store: Store | null = null;
-  for (const s of body) {
-    if (s.k === 'let' && store === null) lets.push(s);
-    else if (s.k === 'store' && store === null) store = s;
-    else return 'its loop body is not lets and one store (a reduction, a branch or several stores)';
-  }
-  if (!store) return 'it stores nothing';
-  const defs = new Map(lets.map((l) => [l.name, l.init] as const));
-  const lin = linearOf(store.idx, defs);
-  if (!lin) return 'its store index is not affine in its loop variables';
-  // row-major: innermost coefficient 1, each outer one the product of the trip counts inside it
-  let stride = 1;
-  const want: Linear = new Map([[CONST, 0]]);
-  for (let i = loops.length - 1; i >= 0; i--) {
-    want.set(loops[i]!.v, stride);
-    stride *= loops[i]!.n;
-  }
-  if (!sameLinear(lin, want)) return 'it does not store each element of its loop space once, in row-major order';
-  if (bufferSize(storageOf(store.buf)) !== stride) return 'its loop space is not its whole output';
-  return { loops, lets, store, n: stride };
-}
+/** Most groups dropped one by one (one memory plan each) before the arena check drops them in bulk. */
+const MAX_ARENA_DROPS = 8;
+/** Candidates tried alone in each round of the arena check. */
+const ARENA_TRIES = 4;
 
 interface FuseOk {
-  kernel: Kernel;
+  /** The fused kernel (built on first use: the tile path builds it only for the groups chosen). */
+  readonly kernel: Kernel;
   /** The intermediate buffer E read from F. */
   x: KBuffer;
   /** Whether X is still stored (something else reads it, or it is not a temp). */
@@ -247,7 +131,6 @@ class Fuser {
     if ((this.writers.get(xb) ?? 0) !== 1) return `%${xb.name} is written by ${this.writers.get(xb) ?? 0} kernels`;
     // X stays when anything but E (and the members fused before) reads it, or it is a program output
     const others = [...(this.readers.get(xb) ?? [])].filter((k) => k !== e && !members.includes(k));
-    if (!this.tiles && typeof pointwiseForm(f) === 'string') return `@${f.name} is not elementwise: an epilogue inside its loop nest keeps the C compiler from vectorizing it (measured: resnet8 8x, kws-dscnn 2x slower; fuse{tiles=true} allows it)`;
     const keep = xb.role !== 'temp' || others.length > 0 || fa.reads.has(xb);
     const taken = declaredNames(f);
     const fresh = (base: string): string => {
@@ -256,6 +139,22 @@ class Fuser {
       taken.add(n);
       return n;
     };
+    if (typeof pointwiseForm(f) === 'string') {
+      // not elementwise (a convolution/GEMM tile, a depthwise loop): the epilogue goes after each
+      // tile's stores, in a loop of its own, so the tile itself stays as the C compiler vectorizes it
+      if (!this.tiles) return `@${f.name} is not elementwise and fuse{tiles=false} keeps epilogues out of such loop nests`;
+      if (keep && xb.dtype !== y.dtype) return `%${xb.name} stays (${xb.role !== 'temp' ? 'a program buffer' : others.length > 0 ? 'read by another kernel' : `read by @${f.name}`}) and @${e.name} changes its element type (${xb.dtype} -> ${y.dtype})`;
+      if (!keep && xb.dtype !== y.dtype) return `@${e.name} changes the element type (${xb.dtype} -> ${y.dtype}), so it cannot work in place in %${y.name} after the tile`;
+      if (accesses(e).reads.has(y)) return `@${e.name} reads its own output %${y.name}`;
+      let built: Kernel | null = null;
+      return {
+        get kernel(): Kernel {
+          return (built ??= { name: f.name, origin: f.origin, body: placeAtTileEnd(f.body, { x: xb, inPlace: !keep, pw, fresh }) });
+        },
+        x: xb,
+        kept: keep,
+      };
+    }
     const rewrite = (ss: readonly Stmt[]): Stmt[] => {
       const out: Stmt[] = [];
       for (const s of ss) {
@@ -337,11 +236,74 @@ function tileStores(ss: readonly Stmt[], x: KBuffer): number {
   return Math.max(here, inner);
 }
 
-/** Predicted cycles of one kernel on the roofline. */
-function cyclesOf(k: Kernel, roof: Roofline): number {
-  const c = kernelCounts(k);
+type Counts = Pick<ReturnType<typeof kernelCounts>, 'flops' | 'intOps' | 'loadBytes' | 'storeBytes'>;
+
+/** Operation and byte counts of a kernel (counted once per kernel object). */
+const countsCache = new WeakMap<Kernel, Counts>();
+function countsOf(k: Kernel): Counts {
+  let c = countsCache.get(k);
+  if (!c) countsCache.set(k, (c = kernelCounts(k)));
+  return c;
+}
+
+/** Predicted cycles of counts on the roofline. */
+function cyclesOfCounts(c: Counts, roof: Roofline): number {
   const bytes = c.loadBytes + c.storeBytes;
   return Math.round(Math.max(c.flops / roof.flopsPerCycle + c.intOps / roof.intOpsPerCycle, bytes / roof.bytesPerCycle));
+}
+
+/** Predicted cycles of one kernel on the roofline. */
+function cyclesOf(k: Kernel, roof: Roofline): number {
+  return cyclesOfCounts(countsOf(k), roof);
+}
+
+/**
+ * Predicted cycles of a producer with its epilogue after each tile: the producer's work plus the
+ * epilogue's (its other operands and its store), in one roofline (compute and memory overlap across
+ * the two).
+ */
+function tiledCycles(head: Kernel, epi: Kernel, x: KBuffer, roof: Roofline): number {
+  const a = countsOf(head);
+  const b = countsOf(epi);
+  // the epilogue runs once per store of X (a producer that stores an element several times runs it
+  // as often)
+  // the epilogue runs once per store of X: counted when the producer also loads X (it accumulates
+  // through memory, storing elements several times); otherwise taken as once per element (an
+  // estimate: a producer that overwrites without reading back is costed low)
+  const times = readsOf(head).has(x) ? Math.max(1, storesOf(head, x) / bufferSize(x)) : 1;
+  // its read of the element just stored hits the cache line the tile wrote: not counted as traffic
+  // (as when the epilogue ran at the store)
+  const reread = Math.min(b.loadBytes, bufferSize(x) * elemBytes(x.dtype));
+  return cyclesOfCounts({ flops: a.flops + b.flops * times, intOps: a.intOps + b.intOps * times, loadBytes: a.loadBytes + (b.loadBytes - reread) * times, storeBytes: a.storeBytes + b.storeBytes * times }, roof);
+}
+
+const readsCache = new WeakMap<Kernel, Set<KBuffer>>();
+function readsOf(k: Kernel): Set<KBuffer> {
+  let r = readsCache.get(k);
+  if (!r) readsCache.set(k, (r = accesses(k).reads));
+  return r;
+}
+
+/** How many stores to X a kernel runs (counted on its control flow and X's stores alone). */
+const storesCache = new WeakMap<Kernel, Map<KBuffer, number>>();
+function storesOf(k: Kernel, x: KBuffer): number {
+  let m = storesCache.get(k);
+  if (!m) storesCache.set(k, (m = new Map()));
+  const hit = m.get(x);
+  if (hit !== undefined) return hit;
+  const strip = (ss: readonly Stmt[]): Stmt[] => {
+    const out: Stmt[] = [];
+    for (const s of ss) {
+      if (s.k === 'for') out.push({ ...s, body: strip(s.body) });
+      else if (s.k === 'if') out.push({ ...s, then: strip(s.then), else: strip(s.else) });
+      else if (s.k === 'let' && (s.t === 'index' || s.t === 'bool')) out.push(s);
+      else if (s.k === 'store' && storageOf(s.buf) === x) out.push({ ...s, val: { k: 'const', t: x.dtype, v: 0 } });
+    }
+    return out;
+  };
+  const n = kernelCounts({ name: k.name, origin: k.origin, body: strip(k.body) }).storeBytes / elemBytes(x.dtype);
+  m.set(x, n);
+  return n;
 }
 
 /** Bytes E moves per element besides its read of X (its other operands and its store). */
@@ -372,7 +334,9 @@ function parseBytes(s: string): number {
 
 interface Segment {
   end: number;
-  kernel: Kernel;
+  /** Whether the producer is not elementwise (the others run after each of its tiles). */
+  tiled: boolean;
+  readonly kernel: Kernel;
   cycles: number;
   removed: KBuffer[];
 }
@@ -382,35 +346,67 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
   const dev = deviceFigures(opts.device ?? DEFAULT_HOST_PROFILE);
   const capacity = opts.capacity ?? dev.capacity;
   const ks = hoistElementwise(program.kernels);
-  const fuser = new Fuser(opts.tiles ?? false);
+  const fuser = new Fuser(opts.tiles ?? true);
   fuser.index(ks);
   const single = ks.map((k) => cyclesOf(k, dev.roof));
   // candidate groups from each start, and why each one stops growing
   const segments: Segment[][] = ks.map(() => []);
   const stops = new Map<number, { next: number; reason: string; before: number; after: number | null }>();
   for (let j = 0; j < ks.length; j++) {
-    let f = ks[j]!;
-    const removed: KBuffer[] = [];
+    const head = ks[j]!;
+    // a producer that is not elementwise takes the chain of elementwise kernels after it as one
+    // epilogue (fused among themselves first), placed after each of its tiles
+    const tiled = typeof pointwiseForm(head) === 'string';
+    let chain: { kernel: Kernel; removed: KBuffer[] } | null = null;
+    let f = head;
+    let removed: KBuffer[] = [];
     let before = single[j]!;
     for (let i = j + 1; i < ks.length && i - j < MAX_GROUP; i++) {
       const e = ks[i]!;
       if (!fuser.depends(f, e)) break;
       before += single[i]!;
-      const r = fuser.fuse(f, e, ks.slice(j, i));
+      let epi = e;
+      let r: ReturnType<Fuser['fuse']>;
+      if (!tiled) r = fuser.fuse(f, e, ks.slice(j, i));
+      else {
+        let link: ReturnType<Fuser['fuse']> | null = null;
+        if (chain !== null) {
+          link = fuser.fuse(chain.kernel, e, ks.slice(j + 1, i));
+          if (typeof link !== 'string') {
+            epi = link.kernel;
+            const pw = pointwiseForm(epi);
+            if (typeof pw === 'string') link = `the epilogue chain up to @${e.name} is not elementwise once fused (${pw}; %${link.x.name} is still read elsewhere)`;
+          }
+        }
+        r = typeof link === 'string' ? link : fuser.fuse(head, epi, ks.slice(j, i + 1));
+        if (typeof r !== 'string') {
+          const chainRemoved: KBuffer[] = chain === null ? [] : [...chain.removed, ...(link !== null && typeof link !== 'string' && !link.kept ? [link.x] : [])];
+          chain = { kernel: epi, removed: chainRemoved };
+          removed = [...chainRemoved];
+        }
+      }
       if (typeof r === 'string') {
         stops.set(j, { next: i, reason: r, before, after: null });
         break;
       }
-      const next = cyclesOf(r.kernel, dev.roof);
-      const tile = tileStores(f.body, r.x);
-      const added = tile * epilogueBytesPerElement(e, r.x, bufferSize(r.x));
+      const next = tiled ? tiledCycles(head, epi, r.x, dev.roof) : cyclesOf(r.kernel, dev.roof);
+      const tile = tileStores((tiled ? head : f).body, r.x);
+      const added = tile * epilogueBytesPerElement(epi, r.x, bufferSize(r.x));
       if (added > capacity) {
         stops.set(j, { next: i, reason: `the epilogue's operands for a tile of ${tile} stores take ${Math.round(added)} B, over the fast-memory capacity ${capacity} B`, before, after: next });
         break;
       }
-      f = r.kernel;
       if (!r.kept) removed.push(r.x);
-      segments[j]!.push({ end: i + 1, kernel: f, cycles: next, removed: [...removed] });
+      if (tiled) {
+        // what the group writes, for the next kernel's dependence test (the kernel itself is built
+        // only if the group is chosen)
+        const ok = r;
+        f = { name: head.name, origin: head.origin, body: [...head.body, ...epi.body] };
+        segments[j]!.push({ end: i + 1, tiled: true, get kernel() { return ok.kernel; }, cycles: next, removed: [...removed] });
+      } else {
+        f = r.kernel;
+        segments[j]!.push({ end: i + 1, tiled: false, kernel: f, cycles: next, removed: [...removed] });
+      }
     }
   }
   // DP over prefixes: best[i] = least predicted cycles of kernels [0, i)
@@ -439,47 +435,63 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
     groups.unshift({ start, seg: s });
     i = start;
   }
-  // the arena must not grow: the groups are checked with the memory planner's heuristics (no ILP),
-  // and while the fused program's arena is larger than the unfused one's, the group whose absence
-  // helps most is dropped (its kernels stay apart; fusion packs buffers differently, never more)
+  // the arena must not grow. The fused program is planned once with the memory planner's heuristics
+  // (no ILP) next to the unfused one; only while it is larger, groups are dropped one at a time:
+  // candidates are the groups whose fused kernel runs where the fused program has the most bytes live
+  // (ties: the least predicted gain), a few tried per round (one plan each), at most MAX_ARENA_DROPS
+  // rounds, then every group into a loop nest that is not elementwise goes, then all of them
   const accepted = new Set(groups.filter((g) => g.seg !== null));
-  const assemble = (): { kernels: Kernel[]; gone: Set<KBuffer> } => {
+  const assemble = (): { kernels: Kernel[]; gone: Set<KBuffer>; at: Map<(typeof groups)[number], number> } => {
     const kernels: Kernel[] = [];
     const gone = new Set<KBuffer>();
+    const at = new Map<(typeof groups)[number], number>();
     for (const g of groups) {
       if (g.seg && accepted.has(g)) {
+        at.set(g, kernels.length);
         kernels.push(g.seg.kernel);
         for (const b of g.seg.removed) gone.add(b);
       } else kernels.push(...ks.slice(g.start, g.seg ? g.seg.end : g.start + 1));
     }
-    return { kernels, gone };
+    return { kernels, gone, at };
   };
   const gain = (g: (typeof groups)[number]): number => ks.slice(g.start, g.seg!.end).reduce((a, _, i) => a + single[g.start + i]!, 0) - g.seg!.cycles;
-  const arenaOf = (kernels: Kernel[], gone: ReadonlySet<KBuffer>): number =>
-    planMemory({ ...program, kernels, buffers: program.buffers.filter((b) => !gone.has(storageOf(b))) }, { timeLimitMs: 0 }).arenaBytes;
+  const fusedProgram = (kernels: Kernel[], gone: ReadonlySet<KBuffer>): Program => ({ ...program, kernels, buffers: program.buffers.filter((b) => !gone.has(storageOf(b))) });
+  const arenaOf = (kernels: Kernel[], gone: ReadonlySet<KBuffer>): number => planMemory(fusedProgram(kernels, gone), { timeLimitMs: 0 }).arenaBytes;
   const grown = new Map<(typeof groups)[number], string>();
   let result = assemble();
   if (accepted.size > 0 && opts.keepArena !== false) {
     const base = arenaOf(program.kernels, new Set());
     let arena = arenaOf(result.kernels, result.gone);
-    while (arena > base) {
-      // drop the group whose absence gives the smallest arena (ties: the least predicted gain)
-      let pick: { g: (typeof groups)[number]; arena: number } | null = null;
-      for (const g of [...accepted].sort((a, b) => gain(a) - gain(b) || a.start - b.start)) {
-        accepted.delete(g);
-        const r = assemble();
-        accepted.add(g);
-        const a = arenaOf(r.kernels, r.gone);
-        if (pick === null || a < pick.arena) pick = { g, arena: a };
+    if (arena > base) {
+      // bytes live at each step of the fused program (one liveness analysis)
+      const live = liveBytes(fusedProgram(result.kernels, result.gone));
+      const order = [...accepted].sort((a, b) => (live[result.at.get(b)!] ?? 0) - (live[result.at.get(a)!] ?? 0) || gain(a) - gain(b) || a.start - b.start);
+      const drop = (list: (typeof groups)[number][]): void => {
+        for (const g of list) {
+          accepted.delete(g);
+          grown.set(g, `fusing it makes the planned arena ${arena} B, over the unfused ${base} B`);
+        }
+        result = assemble();
+        arena = arenaOf(result.kernels, result.gone);
+      };
+      // each round tries the next ARENA_TRIES candidates alone (one plan each): when some of them
+      // bring the arena back, the one with the least predicted gain goes; otherwise the first
+      let rounds = 0;
+      while (arena > base && rounds++ < MAX_ARENA_DROPS) {
+        const tries = order.filter((g) => accepted.has(g)).slice(0, ARENA_TRIES);
+        if (tries.length === 0) break;
+        let pick: (typeof groups)[number] | null = null;
+        for (const g of tries) {
+          accepted.delete(g);
+          const r = assemble();
+          accepted.add(g);
+          if (arenaOf(r.kernels, r.gone) <= base && (pick === null || gain(g) < gain(pick))) pick = g;
+        }
+        drop([pick ?? tries[0]!]);
       }
-      if (pick === null) {
-        result = { kernels: [...program.kernels], gone: new Set() }; // the hoisting alone grew it
-        break;
-      }
-      accepted.delete(pick.g);
-      grown.set(pick.g, `fusing it makes the planned arena ${arena} B, over the unfused ${base} B`);
-      result = assemble();
-      arena = pick.arena;
+      if (arena > base) drop([...accepted].filter((g) => typeof pointwiseForm(ks[g.start]!) === 'string'));
+      if (arena > base) drop([...accepted]);
+      if (arena > base) result = { kernels: [...program.kernels], gone: new Set(), at: new Map() }; // the hoisting alone grew it
     }
   }
   const decisions: FusionDecision[] = [];
@@ -490,7 +502,10 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
       const before = ks.slice(g.start, end).reduce((a, _, i) => a + single[g.start + i]!, 0);
       const why = grown.get(g);
       if (why !== undefined) decisions.push({ kernels: names, decision: 'rejected', reason: why, predictedBefore: before, predictedAfter: g.seg.cycles });
-      else decisions.push({ kernels: names, decision: 'fused', reason: g.seg.removed.length > 0 ? `reads what the kernel before stored, element by element; ${g.seg.removed.map((b) => `%${b.name}`).join(', ')} no longer stored` : 'reads what the kernel before stored, element by element', predictedBefore: before, predictedAfter: g.seg.cycles });
+      else {
+        const how = g.seg.tiled ? `the epilogue runs after each tile of @${names[0]!} (the tile's stores unchanged), on the elements it just stored` : 'reads what the kernel before stored, element by element';
+        decisions.push({ kernels: names, decision: 'fused', reason: g.seg.removed.length > 0 ? `${how}; ${g.seg.removed.map((b) => `%${b.name}`).join(', ')} no longer stored` : how, predictedBefore: before, predictedAfter: g.seg.cycles });
+      }
     }
     const stop = stops.get(g.start);
     if (stop && stop.next === end) decisions.push({ kernels: [...names, ks[stop.next]!.name], decision: 'rejected', reason: stop.reason, predictedBefore: stop.before, predictedAfter: stop.after });
@@ -498,7 +513,7 @@ export function fuseProgram(program: Program, opts: { device?: string; capacity?
     const larger = segments[g.start]!.find((x) => x.end === end + 1);
     if (larger) {
       const before = ks.slice(g.start, end + 1).reduce((a, _, i) => a + single[g.start + i]!, 0);
-      decisions.push({ kernels: [...names, ks[end]!.name], decision: 'rejected', reason: 'the cost model predicts it slower than the kernels apart', predictedBefore: before, predictedAfter: larger.cycles });
+      decisions.push({ kernels: [...names, ks[end]!.name], decision: 'rejected', reason: larger.cycles >= before ? 'the cost model predicts it slower than the kernels apart' : 'the cost model predicts the grouping chosen for these kernels faster', predictedBefore: before, predictedAfter: larger.cycles });
     }
   }
   program.kernels = result.kernels;
@@ -539,6 +554,14 @@ function hoistElementwise(kernels: readonly Kernel[]): Kernel[] {
   return ks;
 }
 
+/** Bytes of arena blocks live at each kernel step (in-place reuse included). */
+function liveBytes(program: Program): number[] {
+  const l = analyzeLiveness(program);
+  const out = new Array<number>(l.steps).fill(0);
+  for (const b of l.blocks) for (let i = b.first; i <= b.last; i++) out[i] = (out[i] ?? 0) + b.size;
+  return out;
+}
+
 function segmentStart(segments: readonly Segment[][], s: Segment): number {
   return segments.findIndex((list) => list.includes(s));
 }
@@ -546,12 +569,12 @@ function segmentStart(segments: readonly Segment[][], s: Segment): number {
 export const fusePass = definePass({
   name: 'fuse',
   level: 'kernel',
-  description: 'fuse elementwise kernels into the store of the kernel whose output they read (epilogues, elementwise chains); groups chosen by a DP over the kernel sequence with kernel-cost estimates',
+  description: 'fuse elementwise kernels into the kernel whose output they read (elementwise chains at its store, epilogues after each tile of a loop nest); groups chosen by a DP over the kernel sequence with kernel-cost estimates; the arena never grows',
   options: {
     enabled: 'false turns the pass off (same as --no-fuse)',
     device: `device profile for the cost model and the fast-memory capacity (host: L1, mcu: SRAM; default ${DEFAULT_HOST_PROFILE})`,
     capacity: 'fast-memory capacity in bytes (e.g. 32KiB), instead of the device\'s',
-    tiles: 'true also fuses epilogues into producers that are not elementwise (convolution/GEMM tiles; default false: gcc then leaves them scalar)',
+    tiles: 'false keeps epilogues out of producers that are not elementwise (default true: convolution/GEMM tiles and depthwise loops get the epilogue after each tile, in a loop of its own)',
   },
   run(program, ctx) {
     if (ctx.options.enabled === 'false') return false;
@@ -559,7 +582,7 @@ export const fusePass = definePass({
     const decisions = fuseProgram(program, {
       ...(ctx.options.device !== undefined ? { device: ctx.options.device } : {}),
       ...(ctx.options.capacity !== undefined ? { capacity: parseBytes(ctx.options.capacity) } : {}),
-      tiles: ctx.options.tiles === 'true',
+      tiles: ctx.options.tiles !== 'false',
     });
     ctx.results.set(FUSION_RESULT, decisions);
     return decisions.some((d) => d.decision === 'fused');
