@@ -22,11 +22,18 @@ import { clip } from './nn-conv.js';
 import { planar } from './conv-geom.js';
 import { requantize, type RequantTable } from './requant.js';
 
-/** Output channels per block (rows of the register tile). */
-const TILE_OCS = 4;
-/** Output columns per tile (regular, depthwise). */
-const TILE_COLS = 16;
-const TILE_COLS_DW = 32;
+/**
+ * Tile shape: `ocs` output channels per block and `cols` output positions per tile (their sums in a
+ * u32 scratch of ocs·cols). The positions' loop is the innermost one of every tap and must stay a
+ * loop for a loop vectorizer to take it: GCC 12 at -O3 peels loops of at most 16 iterations into
+ * straight code, where its SLP vectorizer then gave up on every tile with several taps.
+ */
+export interface QConvTile {
+  ocs: number;
+  cols: number;
+}
+/** The default tile: 64 sums (256 bytes of scratch, as before), loops of 32 or 64 positions. */
+export const DEFAULT_QCONV_TILE: QConvTile = { ocs: 2, cols: 32 };
 
 export interface QConvSpec {
   x: KBuffer;
@@ -53,6 +60,8 @@ export interface QConvSpec {
   qhi: number;
   /** integer requantization (src/ir/kernel/lower/requant.ts); null keeps the f64 sequence */
   rq: RequantTable | null;
+  /** tile shape (DEFAULT_QCONV_TILE when absent) */
+  tile?: QConvTile;
 }
 
 export function qconvFastApplies(s: QConvSpec): boolean {
@@ -104,13 +113,22 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   // u32 sums are the i32 sums' bits (both wrap) and render without the signed<->unsigned casts
   // that keep GCC from vectorizing the tile
   const T: ScalarType = 'u32';
-  const R = Mg % TILE_OCS === 0 ? TILE_OCS : Mg % 2 === 0 ? 2 : 1;
-  const dwise = Cg === 1 && Mg === 1;
+  const tp = s.tile ?? DEFAULT_QCONV_TILE;
+  let R = Math.max(1, Math.min(tp.ocs, Mg));
+  while (Mg % R !== 0) R--;
+  // the scratch holds ocs·cols sums: fewer channels per block leave room for more positions
+  const budget = Math.max(1, Math.floor((tp.ocs * tp.cols) / R));
   const [rLo, rHi] = interior(OH, IH, KH, sh, ph, dh);
   const [cLo, cHi] = interior(OW, IW, KW, sw, pw, dw);
   const Wi = cHi - cLo;
-  const W = Math.min(dwise ? TILE_COLS_DW : TILE_COLS, Wi);
-  const nT = W > 0 ? Math.ceil(Wi / W) : 0;
+  // stride 1: the interior is one range of positions p = oh·IW + ow (the input's row pitch), so a
+  // tile spans rows and its loads are contiguous; positions with ow outside [cLo, cHi) read inside
+  // the image (between two interior positions) and are computed but not stored. Strided: row tiles.
+  const flat = sh === 1 && sw === 1 && rHi > rLo && Wi > 0;
+  const P0 = rLo * IW + cLo;
+  const Pn = flat ? (rHi - 1) * IW + cHi - P0 : Wi;
+  const W = Math.min(budget, Pn);
+  const nT = W > 0 ? Math.ceil(Pn / W) : 0;
   const hasInterior = rHi > rLo && W > 0;
   const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
   const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
@@ -184,51 +202,88 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           const yi = kb.let('index', add(mul(oh, idx(OW)), ow), 'yi');
           for (let r = 0; r < R; r++) requant(r, yi, accs[r]!);
         };
-        // W outputs of row oh starting at column ow0, all taps inside the input
-        const tile = (oh: Expr, ow0: Expr): void => {
-          const accs: Expr[][] = inits.map((i0) => Array.from({ length: W }, () => kb.let(T, i0, 'a')));
-          const xrow = kb.let('index', add(xg, add(mul(sub(mul(oh, idx(sh)), idx(ph)), idx(IW)), sub(mul(ow0, idx(sw)), idx(pw)))), 'xo');
-          const taps = (xb: Expr, wi: Expr, kw: number): void => {
-            const ws: Expr[] = [];
-            for (let r = 0; r < R; r++) ws.push(kb.let(T, wval(r, add(wi, idx(kw))), 'w'));
-            const xs: Expr[] = [];
-            for (let j = 0; j < W; j++) xs.push(kb.let(T, xval(add(xb, idx(kw * dw + j * sw))), 'x'));
-            for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.set(accs[r]![j]!, add(accs[r]![j]!, mul(ws[r]!, xs[j]!)));
-          };
-          // one loop over every tap (c, kh, kw): the weights of a channel are contiguous over taps
-          // and the input offset comes from the tap number (constant divisors). One loop keeps the
-          // accumulators in one level of phis, which GCC's SLP vectorizer needs (it follows a 1×1
-          // tile's channel loop; with several taps it still gave up in every form tried).
-          kb.for(0, Cg * nK, (t) => {
-            const c = nK === 1 ? t : div(t, idx(nK));
-            const kh = KH === 1 ? idx(0) : KW === 1 ? mod(t, idx(KH)) : mod(div(t, idx(KW)), idx(KH));
-            const kw = KW === 1 ? idx(0) : mod(t, idx(KW));
-            const off = add(add(mul(c, idx(nX)), mul(kh, idx(dh * IW))), mul(kw, idx(dw)));
-            taps(kb.let('index', add(xrow, off), 'xt'), add(wb, t), 0);
-          });
-          // the sums go through a small scratch: contiguous stores are what GCC's SLP vectorizer
-          // starts from (it reaches the tile's loop through them); f64 requantization is no root
-          for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.store(sums!, idx(r * W + j), accs[r]![j]!);
-          const yr = kb.let('index', add(mul(oh, idx(OW)), ow0), 'yr');
-          for (let r = 0; r < R; r++) kb.for(0, W, (j) => requant(r, add(yr, j), load(sums!, add(idx(r * W), j))));
-        };
-        kb.for(0, OH, (oh) => {
-          const allBorder = (): void => kb.for(0, OW, (ow) => border(oh, ow));
-          if (!hasInterior) {
-            allBorder();
-            return;
-          }
-          const inner = (): void => {
-            if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
-            kb.for(0, nT, (t) => {
-              const ow0 = nT === 1 ? idx(cLo) : kb.let('index', add(idx(cLo), min(mul(t, idx(W)), idx(Wi - W))), 'ow');
-              tile(oh, ow0);
-            });
-            if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
-          };
-          if (rLo === 0 && rHi === OH) inner();
-          else kb.if(and(ge(oh, idx(rLo)), lt(oh, idx(rHi))), inner, allBorder);
+        // the tiles' initial values: an interior output sums over every tap, so
+        // Σ (x - xz)·w' = Σ x·w' - xz·Σ w' (wrapping): xz·Σ w' leaves the taps' loop
+        const tileInits: Expr[] = inits.map((i0, r) => {
+          if (!hasInterior || !xz) return i0;
+          const wsum = kb.let(T, lit(T, 0), 'wsum');
+          kb.for(0, Cg * nK, (t) => kb.set(wsum, add(wsum, wval(r, add(wb, t)))));
+          return kb.let(T, sub(i0, mul(xz, wsum)), 'ti');
         });
+        // sums of W positions whose input offset for tap (0, 0, 0) is xbase + j·step, every tap
+        // inside the input; the positions' loop is the innermost, over contiguous input for step 1
+        const accumulate = (xbase: Expr, step: number): void => {
+          for (let r = 0; r < R; r++) kb.for(0, W, (j) => kb.store(sums!, add(idx(r * W), j), tileInits[r]!));
+          const loop = (n: number, body: (v: Expr) => void): void => (n === 1 ? body(idx(0)) : kb.for(0, n, body));
+          loop(Cg, (c) => loop(KH, (kh) => loop(KW, (kw) => {
+            const xt = kb.let('index', add(xbase, add(add(mul(c, idx(nX)), mul(kh, idx(dh * IW))), mul(kw, idx(dw)))), 'xt');
+            const t = add(mul(add(mul(c, idx(KH)), kh), idx(KW)), kw);
+            const ws: Expr[] = [];
+            for (let r = 0; r < R; r++) ws.push(kb.let(T, wval(r, add(wb, t)), 'w'));
+            kb.for(0, W, (j) => {
+              const xv = kb.let(T, cast(load(x, add(xt, step === 1 ? j : mul(j, idx(step)))), T), 'x');
+              for (let r = 0; r < R; r++) {
+                const si = add(idx(r * W), j);
+                kb.store(sums!, si, add(load(sums!, si), mul(ws[r]!, xv)));
+              }
+            });
+          })));
+        };
+        const sum = (r: number, j: Expr): Expr => load(sums!, add(idx(r * W), j));
+        // integer requantization runs over the whole scratch in place (a loop without conditions
+        // or narrow stores, which vectorizes); the stores then copy the results out
+        const requantTile = (): void => {
+          if (!rq) return;
+          for (let r = 0; r < R; r++) {
+            kb.for(0, W, (j) => kb.store(sums!, add(idx(r * W), j), cast(requantize(cast(sum(r, j), 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi), 'i32')));
+          }
+        };
+        const put = (r: number, yi: Expr, j: Expr): void => {
+          if (rq) kb.store(y, add(ybs[r]!, yi), cast(sum(r, j), 'i32'));
+          else requant(r, yi, sum(r, j));
+        };
+        if (hasInterior && flat) {
+          kb.for(0, nT, (t) => {
+            const p0 = nT === 1 ? idx(P0) : kb.let('index', add(idx(P0), min(mul(t, idx(W)), idx(Pn - W))), 'p');
+            accumulate(add(xg, sub(p0, idx(ph * IW + pw))), 1);
+            requantTile();
+            kb.for(0, W, (j) => {
+              const p = kb.let('index', add(p0, j), 'q');
+              const oh = kb.let('index', div(p, idx(IW)), 'oh');
+              const ow = kb.let('index', sub(p, mul(oh, idx(IW))), 'ow');
+              const yi = add(mul(oh, idx(OW)), ow);
+              const store = (): void => {
+                for (let r = 0; r < R; r++) put(r, yi, j);
+              };
+              if (cLo === 0 && cHi === IW) store();
+              else kb.if(and(ge(ow, idx(cLo)), lt(ow, idx(cHi))), store);
+            });
+          });
+        } else if (hasInterior) {
+          kb.for(rLo, rHi, (oh) => kb.for(0, nT, (t) => {
+            const ow0 = nT === 1 ? idx(cLo) : kb.let('index', add(idx(cLo), min(mul(t, idx(W)), idx(Wi - W))), 'ow');
+            accumulate(add(xg, add(mul(sub(mul(oh, idx(sh)), idx(ph)), idx(IW)), sub(mul(ow0, idx(sw)), idx(pw)))), sw);
+            const yr = kb.let('index', add(mul(oh, idx(OW)), ow0), 'yr');
+            requantTile();
+            for (let r = 0; r < R; r++) kb.for(0, W, (j) => put(r, add(yr, j), j));
+          }));
+        }
+        // the border: outputs whose kernel window leaves the input
+        if (!hasInterior || rLo > 0 || rHi < OH || cLo > 0 || cHi < OW) {
+          kb.for(0, OH, (oh) => {
+            const allBorder = (): void => kb.for(0, OW, (ow) => border(oh, ow));
+            if (!hasInterior) {
+              allBorder();
+              return;
+            }
+            const sides = (): void => {
+              if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
+              if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
+            };
+            if (rLo === 0 && rHi === OH) sides();
+            else kb.if(and(ge(oh, idx(rLo)), lt(oh, idx(rHi))), sides, allBorder);
+          });
+        }
       });
     });
   });
