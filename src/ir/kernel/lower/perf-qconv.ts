@@ -31,9 +31,17 @@ import { requantize, type RequantTable } from './requant.js';
 export interface QConvTile {
   ocs: number;
   cols: number;
+  /**
+   * Tiles of fewer positions keep their sums in locals, every tap unrolled over the positions
+   * (register blocking): a loop that short is peeled into straight code anyway.
+   */
+  minLoop: number;
 }
-/** The default tile: 64 sums (256 bytes of scratch, as before), loops of 32 or 64 positions. */
-export const DEFAULT_QCONV_TILE: QConvTile = { ocs: 2, cols: 32 };
+/**
+ * The default tile: 64 sums (256 bytes of scratch, as before), loops of 32 or 64 positions; GCC 12
+ * peels loops of up to 16 iterations (its max-completely-peel-times).
+ */
+export const DEFAULT_QCONV_TILE: QConvTile = { ocs: 2, cols: 32, minLoop: 17 };
 
 export interface QConvSpec {
   x: KBuffer;
@@ -121,19 +129,36 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   const [rLo, rHi] = interior(OH, IH, KH, sh, ph, dh);
   const [cLo, cHi] = interior(OW, IW, KW, sw, pw, dw);
   const Wi = cHi - cLo;
+  const Hi = rHi - rLo;
   // stride 1: the interior is one range of positions p = oh·IW + ow (the input's row pitch), so a
   // tile spans rows and its loads are contiguous; positions with ow outside [cLo, cHi) read inside
-  // the image (between two interior positions) and are computed but not stored. Strided: row tiles.
-  const flat = sh === 1 && sw === 1 && rHi > rLo && Wi > 0;
+  // the image (between two interior positions) and are computed but not stored. (With stride s
+  // the same range wastes 1 - 1/s of it and its loads are strided: slower than row tiles.)
+  const flat = sh === 1 && sw === 1 && Hi > 0 && Wi > 0;
   const P0 = rLo * IW + cLo;
-  const Pn = flat ? (rHi - 1) * IW + cHi - P0 : Wi;
-  const W = Math.min(budget, Pn);
-  const nT = W > 0 ? Math.ceil(Pn / W) : 0;
-  const hasInterior = rHi > rLo && W > 0;
+  const Pn = Hi > 0 && Wi > 0 ? (flat ? (rHi - 1) * IW + cHi - P0 : Wi) : 0;
+  const hasInterior = Pn > 0;
+  // positions per tile: the scratch's row pitch
+  const SW = Math.max(1, Math.min(budget, Math.max(Pn, Wi, Hi)));
+  // border rows (columns) outside the interior's, with their clipped kernel rows (columns)
+  const clipped = (o: number, I: number, K: number, st: number, pd: number, dl: number): [number, number] => {
+    const k0 = o * st - pd;
+    let lo = 0;
+    while (lo < K && k0 + lo * dl < 0) lo++;
+    let hi = K;
+    while (hi > lo && k0 + (hi - 1) * dl >= I) hi--;
+    return [lo, hi];
+  };
+  const range = (lo: number, hi: number): number[] => Array.from({ length: Math.max(0, hi - lo) }, (_, i) => lo + i);
+  // (rendered one by one: at most as many per side as the kernel is long, else the generic border)
+  const edgeTiles = rLo <= Math.max(KH, KW) && OH - rHi <= Math.max(KH, KW) && cLo <= Math.max(KH, KW) && OW - cHi <= Math.max(KH, KW);
+  const edgeRows = edgeTiles && Wi > 0 ? [...range(0, Math.min(rLo, OH)), ...range(Math.max(rHi, rLo), OH)] : [];
+  const edgeCols = edgeTiles && Hi > 0 ? [...range(0, Math.min(cLo, OW)), ...range(Math.max(cHi, cLo), OW)] : [];
+  const useScratch = hasInterior || edgeRows.length > 0 || edgeCols.length > 0;
   const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
   const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
   const wzConst = present(s.wzp) ? uniformConst(s.wzp) : null;
-  const sums = hasInterior ? ctx.temp(T, [R * W], 'qsum') : null;
+  const sums = useScratch ? ctx.temp(T, [R * SW], 'qsum') : null;
   ctx.kernel((kb: KernelBuilder) => {
     const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
     const rq = s.rq;
@@ -210,43 +235,82 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           kb.for(0, Cg * nK, (t) => kb.set(wsum, add(wsum, wval(r, add(wb, t)))));
           return kb.let(T, sub(i0, mul(xz, wsum)), 'ti');
         });
-        // sums of W positions whose input offset for tap (0, 0, 0) is xbase + j·step, every tap
-        // inside the input; the positions' loop is the innermost, over contiguous input for step 1
-        const accumulate = (xbase: Expr, step: number): void => {
-          for (let r = 0; r < R; r++) kb.for(0, W, (j) => kb.store(sums!, add(idx(r * W), j), tileInits[r]!));
-          const loop = (n: number, body: (v: Expr) => void): void => (n === 1 ? body(idx(0)) : kb.for(0, n, body));
-          loop(Cg, (c) => loop(KH, (kh) => loop(KW, (kw) => {
+        const sum = (r: number, j: Expr): Expr => load(sums!, add(idx(r * SW), j));
+        /**
+         * Sums of W positions whose input offset for tap (c, kh, kw) is xbase + c·nX + kh·dh·IW +
+         * kw·dw + j·step, over the taps kh in [kh0, kh1), kw in [kw0, kw1) (all inside the input).
+         * The positions' loop is the innermost, over contiguous input for step 1. `all`: every tap
+         * of the kernel, so the zero point's share is the precomputed one.
+         */
+        const accumulate = (W: number, xbase: Expr, step: number, [kh0, kh1]: [number, number], [kw0, kw1]: [number, number]): void => {
+          const all = hasInterior && kh0 === 0 && kh1 === KH && kw0 === 0 && kw1 === KW;
+          if (W < tp.minLoop) {
+            accumulateRegs(W, xbase, step, [kh0, kh1], [kw0, kw1], all);
+            return;
+          }
+          for (let r = 0; r < R; r++) kb.for(0, W, (j) => kb.store(sums!, add(idx(r * SW), j), all ? tileInits[r]! : inits[r]!));
+          const loop = (lo: number, hi: number, body: (v: Expr) => void): void => (hi - lo === 1 ? body(idx(lo)) : kb.for(lo, hi, body));
+          loop(0, Cg, (c) => loop(kh0, kh1, (kh) => loop(kw0, kw1, (kw) => {
             const xt = kb.let('index', add(xbase, add(add(mul(c, idx(nX)), mul(kh, idx(dh * IW))), mul(kw, idx(dw)))), 'xt');
             const t = add(mul(add(mul(c, idx(KH)), kh), idx(KW)), kw);
             const ws: Expr[] = [];
             for (let r = 0; r < R; r++) ws.push(kb.let(T, wval(r, add(wb, t)), 'w'));
             kb.for(0, W, (j) => {
-              const xv = kb.let(T, cast(load(x, add(xt, step === 1 ? j : mul(j, idx(step)))), T), 'x');
+              const xi = add(xt, step === 1 ? j : mul(j, idx(step)));
+              const xv = kb.let(T, all ? cast(load(x, xi), T) : xval(xi), 'x');
               for (let r = 0; r < R; r++) {
-                const si = add(idx(r * W), j);
+                const si = add(idx(r * SW), j);
                 kb.store(sums!, si, add(load(sums!, si), mul(ws[r]!, xv)));
               }
             });
           })));
         };
-        const sum = (r: number, j: Expr): Expr => load(sums!, add(idx(r * W), j));
+        // the same sums in R·W locals (every tap loads R weights and W inputs once), then stored
+        const accumulateRegs = (W: number, xbase: Expr, step: number, [kh0, kh1]: [number, number], [kw0, kw1]: [number, number], all: boolean): void => {
+          const accs: Expr[][] = inits.map((i0, r) => Array.from({ length: W }, () => kb.let(T, all ? tileInits[r]! : i0, 'a')));
+          const loop = (lo: number, hi: number, body: (v: Expr) => void): void => (hi - lo === 1 ? body(idx(lo)) : kb.for(lo, hi, body));
+          loop(0, Cg, (c) => loop(kh0, kh1, (kh) => loop(kw0, kw1, (kw) => {
+            const xt = kb.let('index', add(xbase, add(add(mul(c, idx(nX)), mul(kh, idx(dh * IW))), mul(kw, idx(dw)))), 'xt');
+            const t = add(mul(add(mul(c, idx(KH)), kh), idx(KW)), kw);
+            const ws: Expr[] = [];
+            for (let r = 0; r < R; r++) ws.push(kb.let(T, wval(r, add(wb, t)), 'w'));
+            const xs: Expr[] = [];
+            for (let j = 0; j < W; j++) {
+              const xi = add(xt, idx(j * step));
+              xs.push(kb.let(T, all ? cast(load(x, xi), T) : xval(xi), 'x'));
+            }
+            for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.set(accs[r]![j]!, add(accs[r]![j]!, mul(ws[r]!, xs[j]!)));
+          })));
+          for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.store(sums!, idx(r * SW + j), accs[r]![j]!);
+        };
         // integer requantization runs over the whole scratch in place (a loop without conditions
         // or narrow stores, which vectorizes); the stores then copy the results out
-        const requantTile = (): void => {
+        const requantTile = (W: number): void => {
           if (!rq) return;
           for (let r = 0; r < R; r++) {
-            kb.for(0, W, (j) => kb.store(sums!, add(idx(r * W), j), cast(requantize(cast(sum(r, j), 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi), 'i32')));
+            kb.for(0, W, (j) => kb.store(sums!, add(idx(r * SW), j), cast(requantize(cast(sum(r, j), 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi), 'i32')));
           }
         };
         const put = (r: number, yi: Expr, j: Expr): void => {
           if (rq) kb.store(y, add(ybs[r]!, yi), cast(sum(r, j), 'i32'));
           else requant(r, yi, sum(r, j));
         };
+        /**
+         * n positions in tiles of up to SW (the last one shifted back to end at n): tile t starts at
+         * position `start`; its input base and output index come from `at`.
+         */
+        const tiles = (n: number, body: (W: number, start: Expr) => void): void => {
+          const W = Math.min(SW, n);
+          const nT = Math.ceil(n / W);
+          kb.for(0, nT, (t) => body(W, nT === 1 ? idx(0) : kb.let('index', min(mul(t, idx(W)), idx(n - W)), 'p')));
+        };
+        const fullH: [number, number] = [0, KH];
+        const fullW: [number, number] = [0, KW];
         if (hasInterior && flat) {
-          kb.for(0, nT, (t) => {
-            const p0 = nT === 1 ? idx(P0) : kb.let('index', add(idx(P0), min(mul(t, idx(W)), idx(Pn - W))), 'p');
-            accumulate(add(xg, sub(p0, idx(ph * IW + pw))), 1);
-            requantTile();
+          tiles(Pn, (W, t0) => {
+            const p0 = kb.let('index', add(idx(P0), t0), 'p');
+            accumulate(W, add(xg, sub(mul(p0, idx(sh)), idx(ph * IW + pw))), sh, fullH, fullW);
+            requantTile(W);
             kb.for(0, W, (j) => {
               const p = kb.let('index', add(p0, j), 'q');
               const oh = kb.let('index', div(p, idx(IW)), 'oh');
@@ -260,30 +324,50 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
             });
           });
         } else if (hasInterior) {
-          kb.for(rLo, rHi, (oh) => kb.for(0, nT, (t) => {
-            const ow0 = nT === 1 ? idx(cLo) : kb.let('index', add(idx(cLo), min(mul(t, idx(W)), idx(Wi - W))), 'ow');
-            accumulate(add(xg, add(mul(sub(mul(oh, idx(sh)), idx(ph)), idx(IW)), sub(mul(ow0, idx(sw)), idx(pw)))), sw);
+          kb.for(rLo, rHi, (oh) => tiles(Wi, (W, t0) => {
+            const ow0 = kb.let('index', add(idx(cLo), t0), 'ow');
+            accumulate(W, add(xg, add(mul(sub(mul(oh, idx(sh)), idx(ph)), idx(IW)), sub(mul(ow0, idx(sw)), idx(pw)))), sw, fullH, fullW);
+            requantTile(W);
             const yr = kb.let('index', add(mul(oh, idx(OW)), ow0), 'yr');
-            requantTile();
             for (let r = 0; r < R; r++) kb.for(0, W, (j) => put(r, add(yr, j), j));
           }));
         }
-        // the border: outputs whose kernel window leaves the input
-        if (!hasInterior || rLo > 0 || rHi < OH || cLo > 0 || cHi < OW) {
-          kb.for(0, OH, (oh) => {
-            const allBorder = (): void => kb.for(0, OW, (ow) => border(oh, ow));
-            if (!hasInterior) {
-              allBorder();
-              return;
-            }
-            const sides = (): void => {
-              if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
-              if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
-            };
-            if (rLo === 0 && rHi === OH) sides();
-            else kb.if(and(ge(oh, idx(rLo)), lt(oh, idx(rHi))), sides, allBorder);
+        // border rows: the interior's columns with the row's kernel rows; border columns: the
+        // interior's rows with the column's kernel columns (input step sh·IW, output step OW)
+        for (const oh of edgeRows) {
+          const khr = clipped(oh, IH, KH, sh, ph, dh);
+          tiles(Wi, (W, t0) => {
+            const ow0 = kb.let('index', add(idx(cLo), t0), 'ow');
+            accumulate(W, add(xg, add(idx((oh * sh - ph) * IW), sub(mul(ow0, idx(sw)), idx(pw)))), sw, khr, fullW);
+            requantTile(W);
+            const yr = kb.let('index', add(idx(oh * OW), ow0), 'yr');
+            for (let r = 0; r < R; r++) kb.for(0, W, (j) => put(r, add(yr, j), j));
           });
         }
+        for (const ow of edgeCols) {
+          const kwr = clipped(ow, IW, KW, sw, pw, dw);
+          tiles(Hi, (W, t0) => {
+            const oh0 = kb.let('index', add(idx(rLo), t0), 'oh');
+            accumulate(W, add(xg, add(mul(sub(mul(oh0, idx(sh)), idx(ph)), idx(IW)), idx(ow * sw - pw))), sh * IW, fullH, kwr);
+            requantTile(W);
+            const yr = kb.let('index', add(mul(oh0, idx(OW)), idx(ow)), 'yr');
+            for (let r = 0; r < R; r++) kb.for(0, W, (j) => put(r, add(yr, mul(j, idx(OW))), j));
+          });
+        }
+        // what no tile covers (the corners; every output of an image without an interior): one
+        // output at a time, the kernel ranges clipped at run time
+        const rowRanges: [number, number][] = [[0, Math.min(rLo, OH)], [Math.max(rHi, rLo), OH]];
+        const colRanges: [number, number][] = [[0, Math.min(cLo, OW)], [Math.max(cHi, cLo), OW]];
+        const each = (rows: [number, number][], cols: [number, number][]): void => {
+          for (const [r0, r1] of rows) {
+            for (const [c0, c1] of cols) if (r1 > r0 && c1 > c0) kb.for(r0, r1, (oh) => kb.for(c0, c1, (ow) => border(oh, ow)));
+          }
+        };
+        if (edgeTiles) each(Hi > 0 ? rowRanges : [[0, OH]], Wi > 0 ? colRanges : [[0, OW]]);
+        else if (hasInterior) {
+          each(rowRanges, [[0, OW]]);
+          each([[rLo, rHi]], colRanges);
+        } else each([[0, OH]], [[0, OW]]);
       });
     });
   });
