@@ -122,14 +122,22 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   // that keep GCC from vectorizing the tile
   const T: ScalarType = 'u32';
   const tp = s.tile ?? DEFAULT_QCONV_TILE;
-  let R = Math.max(1, Math.min(tp.ocs, Mg));
-  while (Mg % R !== 0) R--;
-  // the scratch holds ocs·cols sums: fewer channels per block leave room for more positions
-  const budget = Math.max(1, Math.floor((tp.ocs * tp.cols) / R));
   const [rLo, rHi] = interior(OH, IH, KH, sh, ph, dh);
   const [cLo, cHi] = interior(OW, IW, KW, sw, pw, dw);
   const Wi = cHi - cLo;
   const Hi = rHi - rLo;
+  // the scratch holds ocs·cols sums: fewer channels per block leave room for more positions. R
+  // channels per block: the divisor of Mg up to ocs with the least work per channel, counting
+  // the positions computed (tiles overlap when they do not divide the interior) and each input
+  // load (with its widening, about twice a multiply-add) shared by the block's R channels
+  const interiorRun = sh === 1 && sw === 1 ? (Hi > 0 && Wi > 0 ? (rHi - 1) * IW + cHi - (rLo * IW + cLo) : 0) : Wi;
+  const work = (r: number): number => {
+    const w = Math.max(1, Math.min(Math.floor((tp.ocs * tp.cols) / r), interiorRun));
+    return Math.ceil(interiorRun / w) * w * (1 + 2 / r);
+  };
+  let R = 1;
+  for (let r = 2; r <= Math.min(tp.ocs, Mg); r++) if (Mg % r === 0 && work(r) <= work(R)) R = r;
+  const budget = Math.max(1, Math.floor((tp.ocs * tp.cols) / R));
   // stride 1: the interior is one range of positions p = oh·IW + ow (the input's row pitch), so a
   // tile spans rows and its loads are contiguous; positions with ow outside [cLo, cHi) read inside
   // the image (between two interior positions) and are computed but not stored. (With stride s
