@@ -4,15 +4,17 @@
  * in wrapping i32 (so the summation order is free) and is requantized by the same sequence
  * (integer multiplier and shift, src/ir/kernel/lower/requant.ts, or f64 with kiln.requant=float).
  *
- * Per group, R output channels at a time (their zero points, scales and biases in locals): output
- * rows whose window rows lie inside the input compute their interior columns in tiles of W
- * outputs, R·W accumulators in locals with constant trip counts and no bound checks (each tap
- * loads R weights and W inputs once; GCC 12 vectorizes the tiles of 1×1 convolutions, while those
- * with several taps stay scalar but register-blocked); the last tile of
- * a row is shifted left to end at the interior's edge (recomputing a few outputs) so every tile has
- * the same width. Border outputs clip their kernel ranges as the generic nest does. Pointwise
- * stride-1 unpadded convolutions run over the flattened image. The only scratch is one tile of sums
- * (R·W u32, at most 256 bytes).
+ * Per group, R output channels at a time, tiles of W output positions keep their sums in a u32
+ * scratch (R·W, at most 256 bytes, the only scratch); every tap (c, kh, kw) is a loop over the W
+ * positions updating the R rows, so the innermost loop runs over contiguous input with a constant
+ * trip count, which a loop vectorizer takes for any kernel size. Where every tap lies inside the
+ * input the input zero point leaves the loop: Σ (x - xz)·w' = Σ x·w' - xz·Σ w', the second term
+ * folded into the tile's initial value once per channel block. Stride 1: the interior is one run
+ * of positions oh·IW + ow across rows (those with ow outside the interior columns read inside the
+ * image and are not stored). Strided: row tiles; tiles shorter than `minLoop` keep their sums in
+ * locals (register blocking). Border rows and columns are tiles too, with the row's (column's)
+ * clipped kernel range; only the corners go one output at a time. Requantization runs over the
+ * scratch in place, then the results are copied out.
  */
 import { add, and, cast, div, ge, idx, lit, load, lt, max, min, mod, mul, sub, un } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
