@@ -301,7 +301,7 @@ describe('QLinearConv / QLinearMatMul lowerings (one i32 local per output elemen
     out: { dtype: 'i8', shape: [2, 3, 3, 4] },
   };
 
-  // wide enough for the fast path's interior tiles (4 channels x 16 columns, last tile shifted left)
+  // wide enough for the fast path's interior tiles (2 channels x 32 positions, last tile shifted left)
   const qconv = (name: string, cin: number, cout: number, group: number, k: number, pad: number, wz: number[], seed: number, w = 37, h = 9): Case => ({
     op: 'QLinearConv',
     domain: '',
@@ -319,6 +319,12 @@ describe('QLinearConv / QLinearMatMul lowerings (one i32 local per output elemen
     out: { dtype: 'i8', shape: [1, cout, h + 2 * pad - k + 1, w + 2 * pad - k + 1] },
     attrs: { group: { kind: 'int', value: group }, pads: { kind: 'ints', value: [pad, pad, pad, pad] }, kernel_shape: { kind: 'ints', value: [k, k] } },
   });
+  // int8 conv with strides and pads of its own: output [1, cout, oh, ow]
+  const qconvStrided = (cin: number, cout: number, k: number, stride: number, pad: number, h: number, w: number, seed: number): Case => ({
+    ...qconv('strided', cin, cout, 1, k, pad, Array.from({ length: cout }, (_, i) => (i % 3) - 1), seed, w, h),
+    out: { dtype: 'i8', shape: [1, cout, Math.floor((h + 2 * pad - k) / stride) + 1, Math.floor((w + 2 * pad - k) / stride) + 1] },
+    attrs: { strides: { kind: 'ints', value: [stride, stride] }, pads: { kind: 'ints', value: [pad, pad, pad, pad] }, kernel_shape: { kind: 'ints', value: [k, k] } },
+  });
   const regular = qconv('regular', 6, 8, 1, 3, 1, [0, 2, -1, 0, 5, 0, -7, 1], 11);
   const depthwise = qconv('depthwise', 8, 8, 8, 3, 1, new Array(8).fill(0), 13, 40, 10);
   const pointwise = qconv('pointwise', 12, 8, 1, 1, 0, new Array(8).fill(2), 17, 33, 5);
@@ -328,6 +334,9 @@ describe('QLinearConv / QLinearMatMul lowerings (one i32 local per output elemen
     ['QLinearConv int8 depthwise 3x3, 40 columns', depthwise],
     ['QLinearConv int8 1x1 over the flattened image', pointwise],
     ['QLinearConv uint8, group 2, stride, dilation, asymmetric pads, zero points', conv],
+    ['QLinearConv int8 3x3 stride 2, 23 columns (register tiles, border row and column tiles)', qconvStrided(3, 4, 3, 2, 1, 11, 23, 21)],
+    ['QLinearConv int8 3x3 stride 2, 80 columns, 21 rows (loop tiles, column tiles over rows)', qconvStrided(2, 6, 3, 2, 1, 42, 80, 23)],
+    ['QLinearConv int8 5x5 pads 3 over 4x4 (no interior)', qconvStrided(3, 2, 5, 1, 3, 4, 4, 25)],
     ['QLinearMatMul int8, batch broadcast, per-column scales', matmul],
   ] as [string, Case][])('%s: generated C and kernel IR match the interpreter', async (_name, c) => {
     const { module, feeds } = build(c);

@@ -192,18 +192,36 @@ registerLowering({
 
 // ---------- integer matmuls ----------
 
+/** Output columns per tile of intMatMul (its u32 scratch: 128 bytes). */
+export const INT_MATMUL_TILE_COLS = 32;
+
 /**
  * Calls `emit(kb, outFlat, acc, m, n)` once per output element with acc = sum_k (A[..., m, k] -
- * azp[m]) * (B[..., k, n] - bzp[n]) accumulated in an i32 local (numpy batch broadcasting). No
- * accumulator tensor: on a microcontroller an i32 copy of the output would cost 4x its int8 size.
+ * azp[m]) * (B[..., k, n] - bzp[n]) (numpy batch broadcasting). The sums of a tile of `cols`
+ * columns of one row live in a small u32 scratch (wrapping, the i32 sums' bits), updated by a loop
+ * over contiguous columns of B for each k: the innermost loop runs over contiguous memory, which
+ * a C compiler vectorizes (a loop over k strides B by N). The last tile is shifted left to end at
+ * column N, recomputing a few columns. No accumulator tensor: on a microcontroller an i32 copy of
+ * the output would cost 4x its int8 size.
  */
-function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffer, bzp: KBuffer | null, emit: (kb: KernelBuilder, o: Expr, acc: Expr, m: Expr, n: Expr) => void): void {
+function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffer, bzp: KBuffer | null, emit: (kb: KernelBuilder, o: Expr, acc: Expr, m: Expr, n: Expr) => void, cols = INT_MATMUL_TILE_COLS): void {
   const { M, K, N, batch, abatch: ab, bbatch: bb } = matmulShapes(a.shape, b.shape, 'type');
-  const T: ScalarType = 'i32';
+  const T: ScalarType = 'u32';
   const zpSize = (z: KBuffer | null): number => (z ? prod(z.shape) : 0);
   const azv = (m: Expr): Expr | null => (azp && zpSize(azp) > 0 ? cast(load(azp, zpSize(azp) === 1 ? idx(0) : m), T) : null);
   const bzv = (n: Expr): Expr | null => (bzp && zpSize(bzp) > 0 ? cast(load(bzp, zpSize(bzp) === 1 ? idx(0) : n), T) : null);
+  const W = Math.max(1, Math.min(cols, N));
+  const nT = N > 0 ? Math.ceil(N / W) : 0;
+  const sums = M * N * K > 0 ? ctx.temp(T, [W], 'mmsum') : null;
   ctx.kernel((kb) => {
+    if (!sums) {
+      // K = 0: every sum is 0
+      kb.loops(batch, (bi) => {
+        const yo = kb.let('index', mul(flatIndex(bi, batch), idx(M * N)), 'yo');
+        kb.for(0, M * N, (o) => emit(kb, add(yo, o), lit('i32', 0), div(o, idx(Math.max(N, 1))), mod(o, idx(Math.max(N, 1)))));
+      });
+      return;
+    }
     kb.loops(batch, (bi) => {
       const ao = kb.let('index', mul(broadcastIndex(bi, ab), idx(M * K)), 'ao');
       const bo = kb.let('index', mul(broadcastIndex(bi, bb), idx(K * N)), 'bo');
@@ -212,16 +230,20 @@ function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffe
         const ar = kb.let('index', add(ao, mul(m, idx(K))), 'ar');
         const yr = kb.let('index', add(yo, mul(m, idx(N))), 'yr');
         const az = azv(m);
-        kb.for(0, N, (n) => {
-          const bz = bzv(n);
-          const bzl = bz ? kb.let(T, bz, 'bz') : null;
-          const acc = kb.let(T, lit(T, 0), 'acc');
+        kb.for(0, nT, (t) => {
+          const n0 = nT === 1 ? idx(0) : kb.let('index', min(mul(t, idx(W)), idx(N - W)), 'n');
+          kb.for(0, W, (j) => kb.store(sums, j, lit(T, 0)));
           kb.for(0, K, (k) => {
             const raw = cast(load(a, add(ar, k)), T);
-            const braw = cast(load(b, add(add(bo, mul(k, idx(N))), n)), T);
-            kb.set(acc, add(acc, mul(az ? sub(raw, az) : raw, bzl ? sub(braw, bzl) : braw)));
+            const av = kb.let(T, az ? sub(raw, az) : raw, 'a');
+            const br = kb.let('index', add(add(bo, mul(k, idx(N))), n0), 'br');
+            kb.for(0, W, (j) => {
+              const braw = cast(load(b, add(br, j)), T);
+              const bz = bzv(add(n0, j));
+              kb.store(sums, j, add(load(sums, j), mul(av, bz ? sub(braw, bz) : braw)));
+            });
           });
-          emit(kb, add(yr, n), acc, m, n);
+          kb.for(0, W, (j) => emit(kb, add(yr, add(n0, j)), cast(load(sums, j), 'i32'), m, add(n0, j)));
         });
       });
     });

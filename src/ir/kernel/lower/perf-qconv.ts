@@ -4,15 +4,17 @@
  * in wrapping i32 (so the summation order is free) and is requantized by the same sequence
  * (integer multiplier and shift, src/ir/kernel/lower/requant.ts, or f64 with kiln.requant=float).
  *
- * Per group, R output channels at a time (their zero points, scales and biases in locals): output
- * rows whose window rows lie inside the input compute their interior columns in tiles of W
- * outputs, R·W accumulators in locals with constant trip counts and no bound checks (each tap
- * loads R weights and W inputs once; GCC 12 vectorizes the tiles of 1×1 convolutions, while those
- * with several taps stay scalar but register-blocked); the last tile of
- * a row is shifted left to end at the interior's edge (recomputing a few outputs) so every tile has
- * the same width. Border outputs clip their kernel ranges as the generic nest does. Pointwise
- * stride-1 unpadded convolutions run over the flattened image. The only scratch is one tile of sums
- * (R·W u32, at most 256 bytes).
+ * Per group, R output channels at a time, tiles of W output positions keep their sums in a u32
+ * scratch (R·W, at most 256 bytes, the only scratch); every tap (c, kh, kw) is a loop over the W
+ * positions updating the R rows, so the innermost loop runs over contiguous input with a constant
+ * trip count, which a loop vectorizer takes for any kernel size. Where every tap lies inside the
+ * input the input zero point leaves the loop: Σ (x - xz)·w' = Σ x·w' - xz·Σ w', the second term
+ * folded into the tile's initial value once per channel block. Stride 1: the interior is one run
+ * of positions oh·IW + ow across rows (those with ow outside the interior columns read inside the
+ * image and are not stored). Strided: row tiles; tiles shorter than `minLoop` keep their sums in
+ * locals (register blocking). Border rows and columns are tiles too, with the row's (column's)
+ * clipped kernel range; only the corners go one output at a time. Requantization runs over the
+ * scratch in place, then the results are copied out.
  */
 import { add, and, cast, div, ge, idx, lit, load, lt, max, min, mod, mul, sub, un } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
@@ -22,11 +24,28 @@ import { clip } from './nn-conv.js';
 import { planar } from './conv-geom.js';
 import { requantize, type RequantTable } from './requant.js';
 
-/** Output channels per block (rows of the register tile). */
-const TILE_OCS = 4;
-/** Output columns per tile (regular, depthwise). */
-const TILE_COLS = 16;
-const TILE_COLS_DW = 32;
+/**
+ * Tile shape: `ocs` output channels per block and `cols` output positions per tile (their sums in a
+ * u32 scratch of ocs·cols). The positions' loop is the innermost one of every tap and must stay a
+ * loop for a loop vectorizer to take it: GCC 12 at -O3 peels loops of at most 16 iterations into
+ * straight code, where its SLP vectorizer then gave up on every tile with several taps.
+ */
+export interface QConvTile {
+  ocs: number;
+  cols: number;
+  /**
+   * Tiles of fewer positions keep their sums in locals, every tap unrolled over the positions
+   * (register blocking): a loop that short is peeled into straight code anyway.
+   */
+  minLoop: number;
+}
+/**
+ * The default tile: 64 sums (256 bytes of scratch, as before), one channel per block, loops of up
+ * to 64 positions; GCC 12 peels loops of up to 16 iterations (its max-completely-peel-times). On
+ * this host (gcc 12, -march=native with AVX-512) one channel of 64 beat two of 32 on all three int8
+ * CNN samples in wall time, though not in callgrind's AVX2 instruction counts for resnet8.
+ */
+export const DEFAULT_QCONV_TILE: QConvTile = { ocs: 1, cols: 64, minLoop: 17 };
 
 export interface QConvSpec {
   x: KBuffer;
@@ -53,6 +72,8 @@ export interface QConvSpec {
   qhi: number;
   /** integer requantization (src/ir/kernel/lower/requant.ts); null keeps the f64 sequence */
   rq: RequantTable | null;
+  /** tile shape (DEFAULT_QCONV_TILE when absent) */
+  tile?: QConvTile;
 }
 
 export function qconvFastApplies(s: QConvSpec): boolean {
@@ -104,18 +125,52 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   // u32 sums are the i32 sums' bits (both wrap) and render without the signed<->unsigned casts
   // that keep GCC from vectorizing the tile
   const T: ScalarType = 'u32';
-  const R = Mg % TILE_OCS === 0 ? TILE_OCS : Mg % 2 === 0 ? 2 : 1;
-  const dwise = Cg === 1 && Mg === 1;
+  const tp = s.tile ?? DEFAULT_QCONV_TILE;
   const [rLo, rHi] = interior(OH, IH, KH, sh, ph, dh);
   const [cLo, cHi] = interior(OW, IW, KW, sw, pw, dw);
   const Wi = cHi - cLo;
-  const W = Math.min(dwise ? TILE_COLS_DW : TILE_COLS, Wi);
-  const nT = W > 0 ? Math.ceil(Wi / W) : 0;
-  const hasInterior = rHi > rLo && W > 0;
+  const Hi = rHi - rLo;
+  // the scratch holds ocs·cols sums: fewer channels per block leave room for more positions. R
+  // channels per block: the divisor of Mg up to ocs with the least work per channel, counting
+  // the positions computed (tiles overlap when they do not divide the interior) and each input
+  // load (with its widening, about twice a multiply-add) shared by the block's R channels
+  const interiorRun = sh === 1 && sw === 1 ? (Hi > 0 && Wi > 0 ? (rHi - 1) * IW + cHi - (rLo * IW + cLo) : 0) : Wi;
+  const work = (r: number): number => {
+    const w = Math.max(1, Math.min(Math.floor((tp.ocs * tp.cols) / r), interiorRun));
+    return Math.ceil(interiorRun / w) * w * (1 + 2 / r);
+  };
+  let R = 1;
+  for (let r = 2; r <= Math.min(tp.ocs, Mg); r++) if (Mg % r === 0 && work(r) <= work(R)) R = r;
+  const budget = Math.max(1, Math.floor((tp.ocs * tp.cols) / R));
+  // stride 1: the interior is one range of positions p = oh·IW + ow (the input's row pitch), so a
+  // tile spans rows and its loads are contiguous; positions with ow outside [cLo, cHi) read inside
+  // the image (between two interior positions) and are computed but not stored. (With stride s
+  // the same range wastes 1 - 1/s of it and its loads are strided: slower than row tiles.)
+  const flat = sh === 1 && sw === 1 && Hi > 0 && Wi > 0;
+  const P0 = rLo * IW + cLo;
+  const Pn = Hi > 0 && Wi > 0 ? (flat ? (rHi - 1) * IW + cHi - P0 : Wi) : 0;
+  const hasInterior = Pn > 0;
+  // positions per tile: the scratch's row pitch
+  const SW = Math.max(1, Math.min(budget, Math.max(Pn, Wi, Hi)));
+  // border rows (columns) outside the interior's, with their clipped kernel rows (columns)
+  const clipped = (o: number, I: number, K: number, st: number, pd: number, dl: number): [number, number] => {
+    const k0 = o * st - pd;
+    let lo = 0;
+    while (lo < K && k0 + lo * dl < 0) lo++;
+    let hi = K;
+    while (hi > lo && k0 + (hi - 1) * dl >= I) hi--;
+    return [lo, hi];
+  };
+  const range = (lo: number, hi: number): number[] => Array.from({ length: Math.max(0, hi - lo) }, (_, i) => lo + i);
+  // (rendered one by one: at most as many per side as the kernel is long, else the generic border)
+  const edgeTiles = rLo <= Math.max(KH, KW) && OH - rHi <= Math.max(KH, KW) && cLo <= Math.max(KH, KW) && OW - cHi <= Math.max(KH, KW);
+  const edgeRows = edgeTiles && Wi > 0 ? [...range(0, Math.min(rLo, OH)), ...range(Math.max(rHi, rLo), OH)] : [];
+  const edgeCols = edgeTiles && Hi > 0 ? [...range(0, Math.min(cLo, OW)), ...range(Math.max(cHi, cLo), OW)] : [];
+  const useScratch = hasInterior || edgeRows.length > 0 || edgeCols.length > 0;
   const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
   const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
   const wzConst = present(s.wzp) ? uniformConst(s.wzp) : null;
-  const sums = hasInterior ? ctx.temp(T, [R * W], 'qsum') : null;
+  const sums = useScratch ? ctx.temp(T, [R * SW], 'qsum') : null;
   ctx.kernel((kb: KernelBuilder) => {
     const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
     const rq = s.rq;
@@ -184,51 +239,147 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           const yi = kb.let('index', add(mul(oh, idx(OW)), ow), 'yi');
           for (let r = 0; r < R; r++) requant(r, yi, accs[r]!);
         };
-        // W outputs of row oh starting at column ow0, all taps inside the input
-        const tile = (oh: Expr, ow0: Expr): void => {
-          const accs: Expr[][] = inits.map((i0) => Array.from({ length: W }, () => kb.let(T, i0, 'a')));
-          const xrow = kb.let('index', add(xg, add(mul(sub(mul(oh, idx(sh)), idx(ph)), idx(IW)), sub(mul(ow0, idx(sw)), idx(pw)))), 'xo');
-          const taps = (xb: Expr, wi: Expr, kw: number): void => {
-            const ws: Expr[] = [];
-            for (let r = 0; r < R; r++) ws.push(kb.let(T, wval(r, add(wi, idx(kw))), 'w'));
-            const xs: Expr[] = [];
-            for (let j = 0; j < W; j++) xs.push(kb.let(T, xval(add(xb, idx(kw * dw + j * sw))), 'x'));
-            for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.set(accs[r]![j]!, add(accs[r]![j]!, mul(ws[r]!, xs[j]!)));
-          };
-          // one loop over every tap (c, kh, kw): the weights of a channel are contiguous over taps
-          // and the input offset comes from the tap number (constant divisors). One loop keeps the
-          // accumulators in one level of phis, which GCC's SLP vectorizer needs (it follows a 1×1
-          // tile's channel loop; with several taps it still gave up in every form tried).
-          kb.for(0, Cg * nK, (t) => {
-            const c = nK === 1 ? t : div(t, idx(nK));
-            const kh = KH === 1 ? idx(0) : KW === 1 ? mod(t, idx(KH)) : mod(div(t, idx(KW)), idx(KH));
-            const kw = KW === 1 ? idx(0) : mod(t, idx(KW));
-            const off = add(add(mul(c, idx(nX)), mul(kh, idx(dh * IW))), mul(kw, idx(dw)));
-            taps(kb.let('index', add(xrow, off), 'xt'), add(wb, t), 0);
-          });
-          // the sums go through a small scratch: contiguous stores are what GCC's SLP vectorizer
-          // starts from (it reaches the tile's loop through them); f64 requantization is no root
-          for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.store(sums!, idx(r * W + j), accs[r]![j]!);
-          const yr = kb.let('index', add(mul(oh, idx(OW)), ow0), 'yr');
-          for (let r = 0; r < R; r++) kb.for(0, W, (j) => requant(r, add(yr, j), load(sums!, add(idx(r * W), j))));
-        };
-        kb.for(0, OH, (oh) => {
-          const allBorder = (): void => kb.for(0, OW, (ow) => border(oh, ow));
-          if (!hasInterior) {
-            allBorder();
+        // the tiles' initial values: an interior output sums over every tap, so
+        // Σ (x - xz)·w' = Σ x·w' - xz·Σ w' (wrapping): xz·Σ w' leaves the taps' loop
+        const tileInits: Expr[] = inits.map((i0, r) => {
+          if (!hasInterior || !xz) return i0;
+          const wsum = kb.let(T, lit(T, 0), 'wsum');
+          kb.for(0, Cg * nK, (t) => kb.set(wsum, add(wsum, wval(r, add(wb, t)))));
+          return kb.let(T, sub(i0, mul(xz, wsum)), 'ti');
+        });
+        const sum = (r: number, j: Expr): Expr => load(sums!, add(idx(r * SW), j));
+        /**
+         * Sums of W positions whose input offset for tap (c, kh, kw) is xbase + c·nX + kh·dh·IW +
+         * kw·dw + j·step, over the taps kh in [kh0, kh1), kw in [kw0, kw1) (all inside the input).
+         * The positions' loop is the innermost, over contiguous input for step 1. `all`: every tap
+         * of the kernel, so the zero point's share is the precomputed one.
+         */
+        const accumulate = (W: number, xbase: Expr, step: number, [kh0, kh1]: [number, number], [kw0, kw1]: [number, number]): void => {
+          const all = hasInterior && kh0 === 0 && kh1 === KH && kw0 === 0 && kw1 === KW;
+          if (W < tp.minLoop) {
+            accumulateRegs(W, xbase, step, [kh0, kh1], [kw0, kw1], all);
             return;
           }
-          const inner = (): void => {
-            if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
-            kb.for(0, nT, (t) => {
-              const ow0 = nT === 1 ? idx(cLo) : kb.let('index', add(idx(cLo), min(mul(t, idx(W)), idx(Wi - W))), 'ow');
-              tile(oh, ow0);
+          for (let r = 0; r < R; r++) kb.for(0, W, (j) => kb.store(sums!, add(idx(r * SW), j), all ? tileInits[r]! : inits[r]!));
+          const loop = (lo: number, hi: number, body: (v: Expr) => void): void => (hi - lo === 1 ? body(idx(lo)) : kb.for(lo, hi, body));
+          loop(0, Cg, (c) => loop(kh0, kh1, (kh) => loop(kw0, kw1, (kw) => {
+            const xt = kb.let('index', add(xbase, add(add(mul(c, idx(nX)), mul(kh, idx(dh * IW))), mul(kw, idx(dw)))), 'xt');
+            const t = add(mul(add(mul(c, idx(KH)), kh), idx(KW)), kw);
+            const ws: Expr[] = [];
+            for (let r = 0; r < R; r++) ws.push(kb.let(T, wval(r, add(wb, t)), 'w'));
+            kb.for(0, W, (j) => {
+              const xi = add(xt, step === 1 ? j : mul(j, idx(step)));
+              const xv = kb.let(T, all ? cast(load(x, xi), T) : xval(xi), 'x');
+              for (let r = 0; r < R; r++) {
+                const si = add(idx(r * SW), j);
+                kb.store(sums!, si, add(load(sums!, si), mul(ws[r]!, xv)));
+              }
             });
-            if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
-          };
-          if (rLo === 0 && rHi === OH) inner();
-          else kb.if(and(ge(oh, idx(rLo)), lt(oh, idx(rHi))), inner, allBorder);
-        });
+          })));
+        };
+        // the same sums in R·W locals (every tap loads R weights and W inputs once), then stored
+        const accumulateRegs = (W: number, xbase: Expr, step: number, [kh0, kh1]: [number, number], [kw0, kw1]: [number, number], all: boolean): void => {
+          const accs: Expr[][] = inits.map((i0, r) => Array.from({ length: W }, () => kb.let(T, all ? tileInits[r]! : i0, 'a')));
+          const loop = (lo: number, hi: number, body: (v: Expr) => void): void => (hi - lo === 1 ? body(idx(lo)) : kb.for(lo, hi, body));
+          loop(0, Cg, (c) => loop(kh0, kh1, (kh) => loop(kw0, kw1, (kw) => {
+            const xt = kb.let('index', add(xbase, add(add(mul(c, idx(nX)), mul(kh, idx(dh * IW))), mul(kw, idx(dw)))), 'xt');
+            const t = add(mul(add(mul(c, idx(KH)), kh), idx(KW)), kw);
+            const ws: Expr[] = [];
+            for (let r = 0; r < R; r++) ws.push(kb.let(T, wval(r, add(wb, t)), 'w'));
+            const xs: Expr[] = [];
+            for (let j = 0; j < W; j++) {
+              const xi = add(xt, idx(j * step));
+              xs.push(kb.let(T, all ? cast(load(x, xi), T) : xval(xi), 'x'));
+            }
+            for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.set(accs[r]![j]!, add(accs[r]![j]!, mul(ws[r]!, xs[j]!)));
+          })));
+          for (let r = 0; r < R; r++) for (let j = 0; j < W; j++) kb.store(sums!, idx(r * SW + j), accs[r]![j]!);
+        };
+        // integer requantization runs over the whole scratch in place (a loop without conditions
+        // or narrow stores, which vectorizes); the stores then copy the results out
+        const requantTile = (W: number): void => {
+          if (!rq) return;
+          for (let r = 0; r < R; r++) {
+            kb.for(0, W, (j) => kb.store(sums!, add(idx(r * SW), j), cast(requantize(cast(sum(r, j), 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi), 'i32')));
+          }
+        };
+        const put = (r: number, yi: Expr, j: Expr): void => {
+          if (rq) kb.store(y, add(ybs[r]!, yi), cast(sum(r, j), 'i32'));
+          else requant(r, yi, sum(r, j));
+        };
+        /**
+         * n positions in tiles of up to SW (the last one shifted back to end at n): tile t starts at
+         * position `start`; its input base and output index come from `at`.
+         */
+        const tiles = (n: number, body: (W: number, start: Expr) => void): void => {
+          const W = Math.min(SW, n);
+          const nT = Math.ceil(n / W);
+          kb.for(0, nT, (t) => body(W, nT === 1 ? idx(0) : kb.let('index', min(mul(t, idx(W)), idx(n - W)), 'p')));
+        };
+        const fullH: [number, number] = [0, KH];
+        const fullW: [number, number] = [0, KW];
+        if (hasInterior && flat) {
+          tiles(Pn, (W, t0) => {
+            const p0 = kb.let('index', add(idx(P0), t0), 'p');
+            accumulate(W, add(xg, sub(mul(p0, idx(sh)), idx(ph * IW + pw))), sh, fullH, fullW);
+            requantTile(W);
+            kb.for(0, W, (j) => {
+              const p = kb.let('index', add(p0, j), 'q');
+              const oh = kb.let('index', div(p, idx(IW)), 'oh');
+              const ow = kb.let('index', sub(p, mul(oh, idx(IW))), 'ow');
+              const yi = add(mul(oh, idx(OW)), ow);
+              const store = (): void => {
+                for (let r = 0; r < R; r++) put(r, yi, j);
+              };
+              if (cLo === 0 && cHi === IW) store();
+              else kb.if(and(ge(ow, idx(cLo)), lt(ow, idx(cHi))), store);
+            });
+          });
+        } else if (hasInterior) {
+          kb.for(rLo, rHi, (oh) => tiles(Wi, (W, t0) => {
+            const ow0 = kb.let('index', add(idx(cLo), t0), 'ow');
+            accumulate(W, add(xg, add(mul(sub(mul(oh, idx(sh)), idx(ph)), idx(IW)), sub(mul(ow0, idx(sw)), idx(pw)))), sw, fullH, fullW);
+            requantTile(W);
+            const yr = kb.let('index', add(mul(oh, idx(OW)), ow0), 'yr');
+            for (let r = 0; r < R; r++) kb.for(0, W, (j) => put(r, add(yr, j), j));
+          }));
+        }
+        // border rows: the interior's columns with the row's kernel rows; border columns: the
+        // interior's rows with the column's kernel columns (input step sh·IW, output step OW)
+        for (const oh of edgeRows) {
+          const khr = clipped(oh, IH, KH, sh, ph, dh);
+          tiles(Wi, (W, t0) => {
+            const ow0 = kb.let('index', add(idx(cLo), t0), 'ow');
+            accumulate(W, add(xg, add(idx((oh * sh - ph) * IW), sub(mul(ow0, idx(sw)), idx(pw)))), sw, khr, fullW);
+            requantTile(W);
+            const yr = kb.let('index', add(idx(oh * OW), ow0), 'yr');
+            for (let r = 0; r < R; r++) kb.for(0, W, (j) => put(r, add(yr, j), j));
+          });
+        }
+        for (const ow of edgeCols) {
+          const kwr = clipped(ow, IW, KW, sw, pw, dw);
+          tiles(Hi, (W, t0) => {
+            const oh0 = kb.let('index', add(idx(rLo), t0), 'oh');
+            accumulate(W, add(xg, add(mul(sub(mul(oh0, idx(sh)), idx(ph)), idx(IW)), idx(ow * sw - pw))), sh * IW, fullH, kwr);
+            requantTile(W);
+            const yr = kb.let('index', add(mul(oh0, idx(OW)), idx(ow)), 'yr');
+            for (let r = 0; r < R; r++) kb.for(0, W, (j) => put(r, add(yr, mul(j, idx(OW))), j));
+          });
+        }
+        // what no tile covers (the corners; every output of an image without an interior): one
+        // output at a time, the kernel ranges clipped at run time
+        const rowRanges: [number, number][] = [[0, Math.min(rLo, OH)], [Math.max(rHi, rLo), OH]];
+        const colRanges: [number, number][] = [[0, Math.min(cLo, OW)], [Math.max(cHi, cLo), OW]];
+        const each = (rows: [number, number][], cols: [number, number][]): void => {
+          for (const [r0, r1] of rows) {
+            for (const [c0, c1] of cols) if (r1 > r0 && c1 > c0) kb.for(r0, r1, (oh) => kb.for(c0, c1, (ow) => border(oh, ow)));
+          }
+        };
+        if (edgeTiles) each(Hi > 0 ? rowRanges : [[0, OH]], Wi > 0 ? colRanges : [[0, OW]]);
+        else if (hasInterior) {
+          each(rowRanges, [[0, OW]]);
+          each([[rLo, rHi]], colRanges);
+        } else each([[0, OH]], [[0, OW]]);
       });
     });
   });

@@ -109,8 +109,10 @@ export class RequantTable {
 }
 
 /** round(num / 2^s) half to even in 32-bit arithmetic (num i32, 1 ≤ s ≤ 31, s u32). */
-function shiftRound32(num: Expr, s: Expr): Expr {
+function shiftRound32(num: Expr, s0: Expr): Expr {
   const one = lit('u32', 1);
+  // s & 31 = s in its range: a shift the C compiler can see is below the width needs no range check
+  const s = bin('bitand', s0, lit('u32', 31));
   const n = cast(num, 'i32');
   const neg = lt(n, lit('i32', 0));
   // |n| ≤ 2^31 as u32; adding < 2^31 stays below 2^32
@@ -126,8 +128,10 @@ function shiftRound32(num: Expr, s: Expr): Expr {
  * (p + 2^(s-1) - 1 + bit_s(p)) >> s rounds p / 2^s half to even: the carry reaches bit s when the
  * remainder is above half, or exactly half with bit s (the quotient's parity) set.
  */
-export function mulShiftRound(num: Expr, m: Expr, s: Expr): Expr {
+export function mulShiftRound(num: Expr, m: Expr, s0: Expr): Expr {
   const one = lit('i64', 1);
+  // s & 63 = s (1 ≤ s ≤ 62): as in shiftRound32
+  const s = bin('bitand', s0, lit('i64', 63));
   const zero = lit('i64', 0);
   const n = cast(num, 'i64');
   const neg = lt(n, zero);
