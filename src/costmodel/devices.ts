@@ -81,6 +81,8 @@ export interface HostDevice extends DeviceBase {
   vectorBits: number;
   caches: CacheLevel[];
   roofline: RooflineFigures & { name: string };
+  /** Cost of an OpenMP parallel region (the `parallelize` pass's threshold); absent: never parallel. */
+  threads?: { forkJoinCycles: number; source: string };
 }
 
 export interface GpuLimits {
