@@ -24,7 +24,9 @@ type Env = Map<string, number>;
 /** Steps (statements and enumerated loop iterations) one check may take. */
 export const PRIVATIZE_STEP_BUDGET = 2_000_000;
 
-class Unknown extends Error {}
+/** Thrown (one shared instance, no stack trace to capture) when a value or check cannot be decided. */
+class Unknown {}
+const UNKNOWN = new Unknown();
 
 const isInt = (t: string): boolean => t === 'index' || t === 'bool' || /^[iu]\d+$/.test(t);
 
@@ -99,45 +101,45 @@ class Checker {
   private access(b: KBuffer, i: number, write: boolean): void {
     const m = this.marks.get(b);
     if (m) {
-      if (!(i >= 0 && i < m.length)) throw new Unknown();
+      if (!(i >= 0 && i < m.length)) throw UNKNOWN;
       if (write) m[i] = 1;
-      else if (m[i] !== 1) throw new Unknown();
+      else if (m[i] !== 1) throw UNKNOWN;
       return;
     }
     const w = this.writer.get(b)!;
     const r = this.reader.get(b)!;
-    if (!(i >= 0 && i < w.length)) throw new Unknown();
-    if (w[i] !== -1 && w[i] !== this.iter) throw new Unknown();
+    if (!(i >= 0 && i < w.length)) throw UNKNOWN;
+    if (w[i] !== -1 && w[i] !== this.iter) throw UNKNOWN;
     if (write) {
-      if (r[i] !== -1 && r[i] !== this.iter) throw new Unknown();
+      if (r[i] !== -1 && r[i] !== this.iter) throw UNKNOWN;
       w[i] = this.iter;
     } else r[i] = r[i] === -1 || r[i] === this.iter ? this.iter : -2;
   }
 
   private step(n = 1): void {
     this.steps += n;
-    if (this.steps > this.budget) throw new Unknown();
+    if (this.steps > this.budget) throw UNKNOWN;
   }
 
   /** Value of an integer expression; reads of the buffer must hit marked elements. */
   ev(e: Expr, env: Env): number {
     switch (e.k) {
       case 'const':
-        if (!isInt(e.t)) throw new Unknown();
+        if (!isInt(e.t)) throw UNKNOWN;
         return Number(e.v);
       case 'var': {
         const v = env.get(e.name);
-        if (v === undefined) throw new Unknown();
+        if (v === undefined) throw UNKNOWN;
         return v;
       }
       case 'load': {
         const b = storageOf(e.buf);
         if (this.all.has(b)) this.access(b, this.ev(e.idx, env), false);
         else this.reads(e.idx, env);
-        throw new Unknown();
+        throw UNKNOWN;
       }
       case 'bin': {
-        if (!isInt(e.a.t) || !isInt(e.b.t)) throw new Unknown();
+        if (!isInt(e.a.t) || !isInt(e.b.t)) throw UNKNOWN;
         return numBin(e.op, e.a.t, this.ev(e.a, env), this.ev(e.b, env));
       }
       case 'un': {
@@ -145,10 +147,10 @@ class Checker {
         if (e.op === 'neg') return -a;
         if (e.op === 'abs') return Math.abs(a);
         if (e.op === 'not') return a ? 0 : 1;
-        throw new Unknown();
+        throw UNKNOWN;
       }
       case 'cast':
-        if (!isInt(e.t) || !isInt(e.a.t)) throw new Unknown();
+        if (!isInt(e.t) || !isInt(e.a.t)) throw UNKNOWN;
         return this.ev(e.a, env);
       case 'select':
         return this.ev(e.c, env) ? this.ev(e.a, env) : this.ev(e.b, env);
@@ -232,7 +234,7 @@ class Checker {
               if (lat) for (const l of lat) this.lattice(b, l.c, l.terms);
               else {
                 const r = loadRange([s], b, points);
-                if (!r) throw new Unknown();
+                if (!r) throw UNKNOWN;
                 this.step(r.hi - r.lo + 1);
                 for (let i = r.lo; i <= r.hi; i++) this.access(b, i, false);
               }
