@@ -116,7 +116,7 @@ function redirect(ss: readonly Stmt[], from: KBuffer, to: KBuffer, slot: Expr, s
 class KernelParallelizer {
   private readonly used: Set<string>;
   private readonly assigned: Set<string>;
-  /** Buffers (storage) accessed by other kernels. */
+  /** `elsewhere`: buffers (storage) that other kernels or the program's inputs/outputs use. */
   constructor(private readonly program: Program, private readonly kernel: Kernel, private readonly elsewhere: ReadonlySet<KBuffer>, private readonly opts: ParallelizeOptions, private readonly result: ParallelizeResult) {
     this.used = names(kernel.body, new Set());
     this.assigned = assignedNames(kernel.body);
