@@ -41,7 +41,7 @@ describe('kiln targets', () => {
     const out = path.join(tempDir(), 'out');
     const a = kiln(['compile', path.join(MLP, 'model.onnx'), '--target', 'c', '--board', 'stm32f446', '-o', out]);
     expect(a.code).toBe(1);
-    expect(a.stderr).toBe("kiln: error: option 'board' does not apply to target 'c' (its options: host, weights, weights-section)\n");
+    expect(a.stderr).toBe("kiln: error: option 'board' does not apply to target 'c' (its options: host, threads, weights, weights-section)\n");
     const b = kiln(['compile', path.join(MLP, 'model.onnx'), '--target', 'kernel', '-o', out]);
     expect(b.stderr).toBe("kiln: error: target 'kernel' does not write files (compile targets: c, c-asan, mcu, pim, wgsl, hls)\n");
     const c = kiln(['run', path.join(MLP, 'model.onnx'), '--target', 'mcu:stm32f446', '--board', 'mps2-an386']);

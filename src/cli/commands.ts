@@ -243,7 +243,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
 
   program
     .command('bench')
-    .description('compile time, arena and weight bytes, and run time of generated C next to onnxruntime (one thread), or of WGSL next to onnxruntime-web (--target wgsl)')
+    .description('compile time, arena and weight bytes, and run time of generated C next to onnxruntime (one thread, or --threads N for both), or of WGSL next to onnxruntime-web (--target wgsl)')
     .argument('[dirs...]', 'model folders (model.onnx + test_data_set_0) or folders of them', ['samples'])
     .option('--json [file]', 'the results as JSON: on stdout (the table then goes to stderr), or into a file')
     .option('--repeats <n>', 'timed batches per measurement (median reported)', (v) => parseInt(v, 10), 5)
@@ -255,11 +255,15 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--host <profile>', 'host profile for --validate-costmodel predictions (a name, or a file from kiln calibrate)')
     .option('--small', 'with --validate-costmodel: four tiny variants (a smoke test)')
     .option('--no-variants', 'with --validate-costmodel: only the whole-model comparison of the given folders')
-    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean; validateCostmodel?: boolean; host?: string; small?: boolean; variants: boolean }) => {
+    .option('--threads <n>', 'target c: threads of the generated C (--target-option threads=N, OpenMP) and intra-op threads of onnxruntime', '1')
+    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean; validateCostmodel?: boolean; host?: string; small?: boolean; variants: boolean; threads: string }) => {
       const out = jsonOutput(opts.json);
       if (opts.validateCostmodel) return validateCommand(dirs, opts, out);
+      if (opts.target === 'wgsl' && opts.threads !== '1') throw new KilnError('usage', 'kiln bench --threads applies to --target c only');
       if (opts.target === 'wgsl') return benchWgslCommand(dirs, opts.repeats, out);
       if (opts.target !== 'c') throw new KilnError('usage', `kiln bench --target must be c or wgsl, not '${opts.target}'`);
+      const threads = Number(opts.threads);
+      if (!/^\d+$/.test(opts.threads) || !Number.isSafeInteger(threads) || threads < 1 || threads > 1024) throw new KilnError('usage', `kiln bench --threads must be an integer from 1 to 1024, not '${opts.threads}'`);
       out.human.write(`${BENCH_HEADER}\n`);
       let progress: Progress | undefined;
       let measured = 0;
@@ -268,6 +272,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         cflags: opts.cflags,
         canonicalize: opts.canonicalize,
         fuse: opts.fuse,
+        threads,
         onStart: (folders) => (progress = createProgress({ label: 'bench', total: folders.length })),
         onModel: (i, folder) => progress?.tick(i, path.basename(folder)),
         onRow: (r) => {
@@ -276,8 +281,9 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         },
       });
       progress?.done();
-      out.human.write(`times in ms per inference; C: ${opts.cflags}, single thread; ORT: onnxruntime-node, intra-op threads 1\n`);
-      out.json({ cflags: opts.cflags, host: hostInfo(), rows });
+      const how = threads > 1 ? `${threads} threads (OpenMP parallel loops, -fopenmp)` : 'single thread';
+      out.human.write(`times in ms per inference; C: ${opts.cflags}, ${how}; ORT: onnxruntime-node, intra-op threads ${threads}\n`);
+      out.json({ cflags: opts.cflags, threads, host: hostInfo(), rows });
     });
 
   program

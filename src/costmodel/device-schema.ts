@@ -126,6 +126,15 @@ const host: Readonly<Record<string, FieldSpec>> = {
     },
   },
   roofline: ROOFLINE_SPEC,
+  threads: {
+    t: 'object',
+    optional: true,
+    doc: 'multi-threaded host C (`--target-option threads=N`): what starting threads costs',
+    fields: {
+      forkJoinCycles: { t: 'number', unit: 'cycle', doc: 'cost of one OpenMP parallel loop region (fork, static split, join); loops whose predicted saving is smaller stay serial' },
+      source,
+    },
+  },
 };
 
 const lim = (doc: string, unit?: string): FieldSpec => ({ t: 'int', min: 1, doc, ...(unit ? { unit } : {}) });

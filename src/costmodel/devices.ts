@@ -90,6 +90,8 @@ export interface HostDevice extends DeviceBase {
   /** DRAM bandwidth beyond the last cache (measured by kiln calibrate). */
   memory?: { bytesPerCycle: number; source: string };
   roofline: RooflineFigures & { name: string };
+  /** Cost of an OpenMP parallel region (the `parallelize` pass's threshold); absent: never parallel. */
+  threads?: { forkJoinCycles: number; source: string };
 }
 
 export interface GpuLimits {

@@ -1,7 +1,9 @@
 /**
  * `kiln bench`: for each model folder (model.onnx + test_data_set_0), compile time, arena and weight
- * bytes, and the run time of the generated C (gcc -O3 -march=native, one thread, median of several
- * timed batches) next to onnxruntime-node with one intra-op thread, measured in the same run.
+ * bytes, and the run time of the generated C (gcc -O3 -march=native, median of several timed
+ * batches) next to onnxruntime-node, measured in the same run, both on the same number of threads:
+ * one by default; with `threads` N the C is compiled with `--target-option threads=N` (OpenMP
+ * parallel loops) and onnxruntime runs with N intra-op threads.
  * Numbers are reported, never asserted.
  */
 import * as fs from 'node:fs';
@@ -39,6 +41,8 @@ export interface BenchOptions {
   /** Graph canonicalization and kernel fusion (default on; off to measure what they bring). */
   canonicalize?: boolean;
   fuse?: boolean;
+  /** Threads of both the generated C (target option threads) and onnxruntime (intra-op); default 1. */
+  threads?: number;
   /** Called once with the model folders found, before the first is measured. */
   onStart?: (folders: readonly string[]) => void;
   /** Called before each model folder is measured (index into the list given to onStart). */
@@ -94,7 +98,7 @@ async function timeOrt(modelFile: string, names: string[], inputs: Tensor[], opt
   } catch {
     return null;
   }
-  const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+  const session = await ort.InferenceSession.create(modelFile, { intraOpNumThreads: opts.threads ?? 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
   const feeds: Record<string, import('onnxruntime-node').Tensor> = {};
   inputs.forEach((t, i) => {
     const ty = ORT_TYPES[t.dtype];
@@ -145,7 +149,8 @@ export async function benchModel(folder: string, opts: BenchOptions = {}): Promi
   try {
     const { feedValues, shapes } = benchInputs(folder);
     const out = path.join(work, 'c');
-    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes, canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true });
+    const threads = opts.threads ?? 1;
+    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes, canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true, ...(threads > 1 ? { targetOptions: { threads: String(threads) } } : {}) });
     execFileSync('make', ['-s', '-C', out, `CFLAGS=${opts.cflags ?? BENCH_CFLAGS}`], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
     const inputFiles = feedValues.map((f, i) => {
       const p = path.join(work, `in${i}.bin`);

@@ -11,6 +11,7 @@ import { KilnError } from '../../ir/errors.js';
 import { bufferSize, storageOf, type IoQuant, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../../ir/kernel/types.js';
 import { isFloatC, isNarrowFloat, isSignedInt, storageCType, typeTag, unsignedOf, valueCType } from './ctypes.js';
 import { renderHelpers } from './helpers.js';
+import { parallelChunk } from '../../ir/kernel/parallel.js';
 
 export interface CLayout {
   /** Byte offset of each temp buffer in the arena. */
@@ -98,6 +99,28 @@ export function intLiteral(v: number | bigint, t: ScalarType): string {
 export interface RenderHooks {
   /** Lines placed first in a loop's body (e.g. `#pragma HLS PIPELINE`). */
   loopPrologue?(loop: Stmt & { k: 'for' }, indent: string): string[];
+  /** Render `parallel <n>` loops (n > 1) as OpenMP parallel for (host C built with -fopenmp). */
+  openmp?: boolean;
+}
+
+/** Whether any loop of the program is marked to run on more than one thread (`parallel <n>`, n > 1). */
+export function usesThreads(program: Program): boolean {
+  const any = (ss: readonly Stmt[]): boolean => ss.some((s) => (s.k === 'for' && (((s.ann.threads ?? 1) > 1 && s.ann.parallel === true) || any(s.body))) || (s.k === 'if' && (any(s.then) || any(s.else))));
+  return program.kernels.some((k) => any(k.body));
+}
+
+/**
+ * The OpenMP line of a `parallel <n>` loop: n threads, iterations in static chunks of
+ * ceil(extent / n) (src/ir/kernel/parallel.ts parallelChunk), so chunk k runs on one thread and
+ * per-thread scratch indexed by (v - lo) / chunk is never shared.
+ */
+function ompPragma(s: Stmt & { k: 'for' }, ind: string): string[] {
+  const threads = s.ann.threads ?? 1;
+  if (!s.ann.parallel || threads < 2) return [];
+  const lo = s.lo.k === 'const' ? Number(s.lo.v) : null;
+  const hi = s.hi.k === 'const' ? Number(s.hi.v) : null;
+  const chunk = lo !== null && hi !== null ? `, ${parallelChunk(hi - lo, threads)}` : '';
+  return [`${ind}#pragma omp parallel for num_threads(${threads}) schedule(static${chunk})`];
 }
 
 /** Renders kernel statements and expressions as C over named buffers (pointers or arrays). */
@@ -232,7 +255,7 @@ export class Renderer {
     switch (s.k) {
       case 'for': {
         const head = `${ind}for (int32_t ${s.v} = ${this.expr(s.lo)}; ${s.v} < ${this.expr(s.hi)}; ${s.v}++) {`;
-        return [head, ...(this.hooks.loopPrologue?.(s, `${ind}  `) ?? []), ...this.stmts(s.body, `${ind}  `), `${ind}}`];
+        return [...(this.hooks.openmp ? ompPragma(s, ind) : []), head, ...(this.hooks.loopPrologue?.(s, `${ind}  `) ?? []), ...this.stmts(s.body, `${ind}  `), `${ind}}`];
       }
       case 'store':
         return [`${ind}${this.name(s.buf)}[${this.expr(s.idx)}] = ${this.storeValue(s.buf, this.expr(s.val))};`];
@@ -295,7 +318,7 @@ export function kernelBuffers(k: Kernel): { reads: KBuffer[]; writes: KBuffer[] 
   return { reads: reads.filter((b) => !written.has(b)), writes };
 }
 
-export function renderC(program: Program, layout: CLayout, name: string): CSource {
+export function renderC(program: Program, layout: CLayout, name: string, opts: { openmp?: boolean } = {}): CSource {
   const id = cIdent(name);
   const blobSymbol = `kiln_${id}_weights`;
   const fnName = `kiln_${id}_run`;
@@ -347,7 +370,7 @@ export function renderC(program: Program, layout: CLayout, name: string): CSourc
       kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} *${layout.shared?.has(b) ? '' : 'restrict '}${pn}`);
       args.push(bufferRef(b, ioName, layout, blobSymbol, ro));
     }
-    const r = new Renderer(names);
+    const r = new Renderer(names, opts.openmp ? { openmp: true } : {});
     const lines = r.stmts(k.body, '  ');
     r.helpers.forEach((x) => usedHelpers.add(x));
     const kname = `k_${cIdent(k.name)}`;

@@ -8,7 +8,7 @@ import { paramValueOf } from '../../ir/kernel/interp.js';
 import { Tensor } from '../../ir/tensor.js';
 import { fillFromBytes, storageBytes, tensorToBytes } from '../../ir/rawdata.js';
 import type { MemoryLayout } from '../../ir/kernel/layout.js';
-import { emitC, type CProject } from './emit.js';
+import { emitC, OPENMP_FLAG, type CProject } from './emit.js';
 import { makeScratchDir } from '../scratch.js';
 
 /** Flags for checking runs: the strict warning set is part of what is checked. */
@@ -32,13 +32,13 @@ export function cCompiler(): string {
 }
 
 /** Compiles the program's C with `cc` and runs it on the inputs; returns the outputs. */
-export function runC(program: Program, name: string, inputs: readonly Tensor[], layout: MemoryLayout, opts: { cc?: string; cflags?: string; keepDir?: string } = {}): Tensor[] {
+export function runC(program: Program, name: string, inputs: readonly Tensor[], layout: MemoryLayout, opts: { cc?: string; cflags?: string; keepDir?: string; openmp?: boolean } = {}): Tensor[] {
   const dir = opts.keepDir ?? makeScratchDir('kiln-c-');
   try {
-    const project = emitC(program, name, layout);
+    const project = emitC(program, name, layout, opts.openmp ? { openmp: true } : {});
     writeProject(dir, project);
     const cc = opts.cc ?? cCompiler();
-    const cflags = (opts.cflags ?? CHECK_CFLAGS).split(/\s+/).filter(Boolean);
+    const cflags = [...(opts.cflags ?? CHECK_CFLAGS).split(/\s+/).filter(Boolean), ...(opts.openmp ? [OPENMP_FLAG] : [])];
     try {
       execFileSync(cc, [...cflags, '-o', 'model', 'main.c', 'model.c', 'weights.s', '-lm'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
     } catch (e) {

@@ -267,7 +267,14 @@ export class KernelGrammar extends EmbeddedActionsParser {
           const ann: { tok: IToken; arg?: IToken; dim?: IToken; scope?: IToken }[] = [];
           this.MANY(() =>
             this.OR1([
-              { ALT: () => ann.push({ tok: this.CONSUME(K.ParallelKw) }) },
+              {
+                ALT: () => {
+                  // `parallel` or `parallel <threads>`
+                  const tok = this.CONSUME(K.ParallelKw);
+                  const arg = this.OPTION3(() => this.CONSUME6(G.Int));
+                  ann.push(arg ? { tok, arg } : { tok });
+                },
+              },
               { ALT: () => ann.push({ tok: this.CONSUME(K.VectorizeKw), arg: this.CONSUME(G.Int) }) },
               { ALT: () => ann.push({ tok: this.CONSUME(K.UnrollKw), arg: this.CONSUME1(G.Int) }) },
               {

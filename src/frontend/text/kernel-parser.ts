@@ -199,7 +199,13 @@ class ProgramBuilder extends TokenBuilder {
           if ((kw === 'parallel' && ann.parallel) || (kw === 'pipeline' && ann.pipeline) || (kw === 'vectorize' && ann.vectorize !== undefined) || (kw === 'unroll' && ann.unroll !== undefined) || (kw === 'gpu' && ann.gpu !== undefined)) {
             this.fail(a.tok, `loop annotation '${kw}' given twice`);
           }
-          if (kw === 'parallel') ann.parallel = true;
+          if (kw === 'parallel') {
+            ann.parallel = true;
+            if (a.arg) {
+              ann.threads = this.nonNegInt(a.arg, 'a thread count');
+              if (ann.threads < 1) this.fail(a.arg, 'a parallel loop needs at least 1 thread');
+            }
+          }
           else if (kw === 'pipeline') {
             ann.pipeline = true;
             if (a.arg) ann.ii = this.nonNegInt(a.arg, 'an initiation interval');

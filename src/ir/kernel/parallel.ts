@@ -214,16 +214,33 @@ function collect(ss: readonly Stmt[], env: Map<string, Interval>, lets: Set<stri
  * loop variables that are held constant (collapsed outer parallel loops).
  */
 export function loopIsParallel(loop: Stmt & { k: 'for' }, fixed: ReadonlySet<string> = new Set(), defs: ReadonlyMap<string, Expr> = new Map()): boolean {
+  const r = loopDependences(loop, fixed, defs);
+  return r.ok && r.invariant.length === 0 && r.unproven.length === 0;
+}
+
+/**
+ * The dependence verdict of a loop: `ok` false when some written buffer is accessed at overlapping
+ * elements by different iterations, a `set` assigns a local declared outside the loop, or a bound
+ * cannot be bounded. `invariant` lists the written buffers (storage roots) that every iteration
+ * accesses at the same indices (none of their indices mentions the loop variable): shared scratch
+ * that only privatization (one copy per thread) could make independent. With `ok` and no invariant
+ * buffer the iterations are independent. `unproven` lists the written buffers whose accesses
+ * depend on the loop variable but that the interval test above cannot show disjoint (e.g. a tile
+ * of rows × columns, whose later rows lie beyond the next iteration's first): an exact check
+ * (src/ir/kernel/privatize.ts) may still prove them.
+ */
+export function loopDependences(loop: Stmt & { k: 'for' }, fixed: ReadonlySet<string> = new Set(), defs: ReadonlyMap<string, Expr> = new Map()): { ok: boolean; invariant: KBuffer[]; unproven: KBuffer[] } {
+  const no = { ok: false, invariant: [], unproven: [] };
   const lo = range(substitute(loop.lo, defs), new Map(), fixed);
   const hi = range(substitute(loop.hi, defs), new Map(), fixed);
-  if (!Number.isFinite(lo.lo) || !Number.isFinite(hi.hi)) return false;
+  if (!Number.isFinite(lo.lo) || !Number.isFinite(hi.hi)) return no;
   const env = new Map<string, Interval>();
   const lets = new Set<string>();
   const acc = { loads: [] as Access[], stores: [] as Access[], sets: [] as string[], ok: true };
   const inner = new Map(defs);
   inner.delete(loop.v);
   collect(loop.body, env, lets, acc, inner, assignedNames(loop.body));
-  if (acc.sets.some((n) => !lets.has(n))) return false;
+  if (acc.sets.some((n) => !lets.has(n))) return no;
   const written = new Set(acc.stores.map((a) => storageOf(a.buf)));
   const byBuf = new Map<KBuffer, Access[]>();
   for (const a of [...acc.stores, ...acc.loads]) {
@@ -234,33 +251,100 @@ export function loopIsParallel(loop: Stmt & { k: 'for' }, fixed: ReadonlySet<str
     byBuf.set(root, list);
   }
   const v = loop.v;
-  for (const list of byBuf.values()) {
-    let c: number | null = null;
-    let rmin = Infinity;
-    let rmax = -Infinity;
-    for (const a of list) {
-      const lin = linear(a.idx);
-      let k: number;
-      let r: Interval;
-      if (lin) {
-        k = lin.coef.get(v) ?? 0;
-        const rest: Linear = { coef: new Map([...lin.coef].filter(([n]) => n !== v)), c: lin.c };
-        r = linearRange(rest, a.env, fixed);
-      } else {
-        // not linear: %v must not occur in it (then k = 0 and the access is the same in every iteration)
-        if (mentions(a.idx, v)) return false;
-        k = 0;
-        r = range(a.idx, a.env, fixed);
-      }
-      if (k === 0) return false;
-      if (c === null) c = k;
-      else if (c !== k) return false;
-      rmin = Math.min(rmin, r.lo);
-      rmax = Math.max(rmax, r.hi);
+  const invariant: KBuffer[] = [];
+  const unproven: KBuffer[] = [];
+  for (const [root, list] of byBuf) {
+    // every access independent of %v: the same elements in every iteration
+    if (list.every((a) => !mentions(a.idx, v))) {
+      invariant.push(root);
+      continue;
     }
-    if (c === null || !Number.isFinite(rmin) || !Number.isFinite(rmax) || rmax - rmin >= Math.abs(c)) return false;
+    if (!disjointByInterval(list, v, fixed)) unproven.push(root);
   }
-  return true;
+  return { ok: true, invariant, unproven };
+}
+
+/** The interval test of the module comment for one written buffer's accesses. */
+function disjointByInterval(list: readonly Access[], v: string, fixed: ReadonlySet<string>): boolean {
+  let c: number | null = null;
+  let rmin = Infinity;
+  let rmax = -Infinity;
+  for (const a of list) {
+    const lin = linear(a.idx);
+    let k: number;
+    let r: Interval;
+    if (lin) {
+      k = lin.coef.get(v) ?? 0;
+      const rest: Linear = { coef: new Map([...lin.coef].filter(([n]) => n !== v)), c: lin.c };
+      r = linearRange(rest, a.env, fixed);
+    } else {
+      // not linear: %v must not occur in it (then k = 0 and the access is the same in every iteration)
+      if (mentions(a.idx, v)) return false;
+      k = 0;
+      r = range(a.idx, a.env, fixed);
+    }
+    if (k === 0) return false;
+    if (c === null) c = k;
+    else if (c !== k) return false;
+    rmin = Math.min(rmin, r.lo);
+    rmax = Math.max(rmax, r.hi);
+  }
+  return !(c === null || !Number.isFinite(rmin) || !Number.isFinite(rmax) || rmax - rmin >= Math.abs(c));
+}
+
+/**
+ * Range of every index at which the statements load `buf` (its storage), with `env` giving the
+ * ranges (or points) of the variables in scope; null when a load's index cannot be bounded or the
+ * statements load no element of it.
+ */
+export function loadRange(ss: readonly Stmt[], buf: KBuffer, env: ReadonlyMap<string, Interval>): Interval | null {
+  const acc = { loads: [] as Access[], stores: [] as Access[], sets: [] as string[], ok: true };
+  collect(ss, new Map(env), new Set(), acc, new Map(), assignedNames(ss));
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const a of acc.loads) {
+    if (storageOf(a.buf) !== buf) continue;
+    const r = range(a.idx, a.env, new Set());
+    if (!Number.isFinite(r.lo) || !Number.isFinite(r.hi)) return null;
+    lo = Math.min(lo, r.lo);
+    hi = Math.max(hi, r.hi);
+  }
+  return lo <= hi ? { lo, hi } : null;
+}
+
+/**
+ * The loads of `buf` (its storage) in the statements as linear forms `c + Σ k·x` over variables
+ * with their ranges (`env` gives the variables in scope, as ranges or points), so a caller can
+ * enumerate exactly the lattice of elements read; null when a load is not linear or a variable in
+ * it cannot be bounded.
+ */
+export function loadLattices(ss: readonly Stmt[], buf: KBuffer, env: ReadonlyMap<string, Interval>): { c: number; terms: { k: number; r: Interval }[] }[] | null {
+  const acc = { loads: [] as Access[], stores: [] as Access[], sets: [] as string[], ok: true };
+  collect(ss, new Map(env), new Set(), acc, new Map(), assignedNames(ss));
+  const out: { c: number; terms: { k: number; r: Interval }[] }[] = [];
+  for (const a of acc.loads) {
+    if (storageOf(a.buf) !== buf) continue;
+    const lin = linear(a.idx);
+    if (!lin) return null;
+    const terms: { k: number; r: Interval }[] = [];
+    for (const [n, k] of lin.coef) {
+      if (k === 0) continue;
+      const r = a.env.get(n);
+      if (!r || !Number.isFinite(r.lo) || !Number.isFinite(r.hi)) return null;
+      terms.push({ k, r });
+    }
+    out.push({ c: lin.c, terms });
+  }
+  return out;
+}
+
+/**
+ * Iterations per thread of a loop of `extent` iterations split over `threads` (OpenMP
+ * `schedule(static, chunk)`): chunk k runs on one thread, so per-thread scratch is indexed by
+ * (iteration - lo) / chunk.
+ */
+export function parallelChunk(extent: number, threads: number): number {
+  return Math.max(1, Math.ceil(extent / Math.max(1, threads)));
 }
 
 function linearRange(l: Linear, env: Env, fixed: ReadonlySet<string>): Interval {

@@ -128,7 +128,7 @@ class Printer {
     switch (s.k) {
       case 'for': {
         const ann: string[] = [];
-        if (s.ann.parallel) ann.push(' parallel');
+        if (s.ann.parallel) ann.push(s.ann.threads !== undefined ? ` parallel ${s.ann.threads}` : ' parallel');
         if (s.ann.vectorize !== undefined) ann.push(` vectorize ${s.ann.vectorize}`);
         if (s.ann.unroll !== undefined) ann.push(` unroll ${s.ann.unroll}`);
         if (s.ann.pipeline) ann.push(s.ann.ii !== undefined ? ` pipeline ${s.ann.ii}` : ' pipeline');

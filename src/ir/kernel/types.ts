@@ -37,6 +37,12 @@ export type Expr =
 /** Schedule marks on a loop; they never change results. */
 export interface LoopAnnotations {
   parallel?: boolean;
+  /**
+   * Host threads a `parallel` loop runs on (set by the parallelize pass; `parallel <n>` in text):
+   * the C backend renders it as an OpenMP parallel for over n threads, iterations split into n
+   * static chunks. Absent: the mark is informational and C runs the loop serially.
+   */
+  threads?: number;
   vectorize?: number;
   unroll?: number;
   pipeline?: boolean;
