@@ -133,3 +133,30 @@ export function pointwiseForm(k: Kernel): Pointwise | string {
   return { loops, lets, store, n: stride };
 }
 
+/**
+ * The consumer's lets under fresh names with `sub` applied, followed by its store of `val`, leaving
+ * out lets nothing reads any more (an index that only addressed the fused buffer, now a local): C
+ * builds with -Werror=unused-variable refuse them.
+ */
+export function substitutedLets(lets: readonly Let[], vars: Map<string, Expr>, sub: (e: Expr) => Expr, fresh: (base: string) => string, store: (sub: (e: Expr) => Expr) => Stmt): Stmt[] {
+  const renamed: Let[] = [];
+  for (const l of lets) {
+    const n = fresh('fl');
+    renamed.push({ k: 'let', name: n, t: l.t, init: sub(l.init) });
+    vars.set(l.name, { k: 'var', t: l.t, name: n });
+  }
+  const last = store(sub);
+  const used = new Set<string>();
+  const note = (e: Expr): void => walkExpr(e, (x) => {
+    if (x.k === 'var') used.add(x.name);
+  });
+  walkStmts([last], () => {}, note);
+  const kept: Let[] = [];
+  for (let i = renamed.length - 1; i >= 0; i--) {
+    const l = renamed[i]!;
+    if (!used.has(l.name)) continue;
+    note(l.init);
+    kept.unshift(l);
+  }
+  return [...kept, last];
+}

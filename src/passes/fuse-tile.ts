@@ -25,7 +25,7 @@
  * storing X and the replay reads X and writes Y (the last replay of an element wins).
  */
 import { type Expr, type KBuffer, type Stmt } from '../ir/kernel/types.js';
-import { CONST, linearOf, walkExpr, walkStmts, type Linear, type Pointwise, type Store } from './fuse-ir.js';
+import { CONST, linearOf, substitutedLets, walkExpr, walkStmts, type Linear, type Pointwise, type Store } from './fuse-ir.js';
 
 export interface TileEpilogue {
   /** The producer's buffer that the epilogue reads. */
@@ -327,12 +327,7 @@ class Placer {
         case 'select': return { ...e, c: sub(e.c), a: sub(e.a), b: sub(e.b) };
       }
     };
-    for (const l of pw.lets) {
-      const n = fresh('fl');
-      out.push({ k: 'let', name: n, t: l.t, init: sub(l.init) });
-      vars.set(l.name, { k: 'var', t: l.t, name: n });
-    }
-    out.push({ k: 'store', buf: y, idx: pv, val: sub(pw.store.val) });
+    out.push(...substitutedLets(pw.lets, vars, sub, fresh, (f) => ({ k: 'store', buf: y, idx: pv, val: f(pw.store.val) })));
     return out;
   }
 

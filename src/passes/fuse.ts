@@ -34,7 +34,7 @@
 import { KilnError } from '../ir/errors.js';
 import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
 import { placeAtTileEnd } from './fuse-tile.js';
-import { accesses, declaredNames, linearOf, pointwiseForm, sameLinear, walkExpr, type Pointwise, type Store } from './fuse-ir.js';
+import { accesses, declaredNames, linearOf, pointwiseForm, sameLinear, substitutedLets, walkExpr, type Pointwise, type Store } from './fuse-ir.js';
 import { getDevice } from '../costmodel/devices.js';
 import { kernelCounts } from '../costmodel/kernel-cost.js';
 import { byteWidth } from '../ir/dtype.js';
@@ -206,12 +206,7 @@ class Fuser {
         case 'select': return { ...e, c: sub(e.c), a: sub(e.a), b: sub(e.b) };
       }
     };
-    for (const l of pw.lets) {
-      const n = fresh('fl');
-      out.push({ k: 'let', name: n, t: l.t, init: sub(l.init) });
-      vars.set(l.name, { k: 'var', t: l.t, name: n });
-    }
-    out.push({ k: 'store', buf: pw.store.buf, idx: p, val: sub(pw.store.val) });
+    out.push(...substitutedLets(pw.lets, vars, sub, fresh, (f) => ({ k: 'store', buf: pw.store.buf, idx: p, val: f(pw.store.val) })));
     return out;
   }
 }
