@@ -7,8 +7,8 @@
 import { KilnError } from '../errors.js';
 import { intRange, type DType } from '../dtype.js';
 import { Tensor } from '../tensor.js';
-import { tensorType, type Dim } from '../types.js';
-import { registerOp, type KernelContext } from './registry.js';
+import { tensorType, type Dim, type TensorType } from '../types.js';
+import { registerOp, type InferContext, type KernelContext } from './registry.js';
 import { averagePoolOf, poolOutType } from './nn-pool.js';
 import { broadcastDims, broadcastShapes, forEachBroadcast, inputTensorType, normAxis, roundHalfEven } from './util.js';
 
@@ -29,6 +29,17 @@ function checkInt8(dt: DType, op: string): void {
   if (dt !== 'i8' && dt !== 'u8') throw new KilnError('type', `${op} takes int8 or uint8 tensors, got ${dt}`);
 }
 
+/** Result type of QLinearAdd/QLinearMul: A (input 0) and B (input 3) of one 8-bit type, broadcast. */
+function binaryInfer(ctx: InferContext, op: string): TensorType[] {
+  const a = inputTensorType(ctx, 0);
+  const b = inputTensorType(ctx, 3);
+  const dt = a?.dtype ?? 'u8';
+  checkInt8(dt, op);
+  if (b && b.dtype !== dt) throw new KilnError('type', `${op} inputs differ in type: ${dt} and ${b.dtype}`);
+  if (!a || !b || a.shape === null || b.shape === null) return [tensorType(dt, null)];
+  return [tensorType(dt, broadcastDims(a.shape, b.shape))];
+}
+
 /**
  * QLinearAdd: C = quantize(dequantize(A) + dequantize(B)) with numpy broadcasting. As in
  * onnxruntime the scales enter as the f32 ratios A_scale/C_scale and B_scale/C_scale, and the zero
@@ -39,15 +50,7 @@ registerOp({
   opType: 'QLinearAdd',
   domain: MS_DOMAIN,
   since: 1,
-  infer: (ctx) => {
-    const a = inputTensorType(ctx, 0);
-    const b = inputTensorType(ctx, 3);
-    const dt = a?.dtype ?? 'u8';
-    checkInt8(dt, 'QLinearAdd');
-    if (b && b.dtype !== dt) throw new KilnError('type', `QLinearAdd inputs differ in type: ${dt} and ${b.dtype}`);
-    if (!a || !b || a.shape === null || b.shape === null) return [tensorType(dt, null)];
-    return [tensorType(dt, broadcastDims(a.shape, b.shape))];
-  },
+  infer: (ctx) => binaryInfer(ctx, 'QLinearAdd'),
   interp: (ctx) => {
     const a = ctx.tensor(0);
     const b = ctx.tensor(3);
@@ -143,15 +146,7 @@ registerOp({
   opType: 'QLinearMul',
   domain: MS_DOMAIN,
   since: 1,
-  infer: (ctx) => {
-    const a = inputTensorType(ctx, 0);
-    const b = inputTensorType(ctx, 3);
-    const dt = a?.dtype ?? 'u8';
-    checkInt8(dt, 'QLinearMul');
-    if (b && b.dtype !== dt) throw new KilnError('type', `QLinearMul inputs differ in type: ${dt} and ${b.dtype}`);
-    if (!a || !b || a.shape === null || b.shape === null) return [tensorType(dt, null)];
-    return [tensorType(dt, broadcastDims(a.shape, b.shape))];
-  },
+  infer: (ctx) => binaryInfer(ctx, 'QLinearMul'),
   interp: (ctx) => {
     const a = ctx.tensor(0);
     const b = ctx.tensor(3);
