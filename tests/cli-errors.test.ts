@@ -167,3 +167,22 @@ describe('--max-tensor-bytes', () => {
     expectOneLineError(kiln(['--max-tensor-bytes', '0', 'print', p]), /--max-tensor-bytes/);
   });
 });
+
+describe('a C compiler that hangs or crashes', () => {
+  // stand-ins for cc: answer --version (the tool check), then hang or die on a signal
+  function fakeCc(body: string): string {
+    const p = path.join(tempDir(), 'cc');
+    fs.writeFileSync(p, `#!/bin/sh\n[ "$1" = --version ] && exit 0\n${body}\n`, { mode: 0o755 });
+    return p;
+  }
+  const mlp = ['run', 'samples/mlp/model.onnx', '-t', 'c', '--inputs', 'samples/mlp/test_data_set_0'];
+
+  it('names the time limit it stopped at', () => {
+    const r = kiln(mlp, { env: { CC: fakeCc('exec sleep 30'), KILN_CC_TIMEOUT_MS: '500' } });
+    expectOneLineError(r, /C compile failed: stopped after 0\.5 s/);
+  });
+
+  it('names the signal that killed it', () => {
+    expectOneLineError(kiln(mlp, { env: { CC: fakeCc('kill -SEGV $$') } }), /C compile failed: killed by SIGSEGV/);
+  });
+});

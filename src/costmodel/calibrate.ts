@@ -13,6 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { KilnError } from '../ir/errors.js';
 import { cCompiler } from '../backends/c/run.js';
 import { makeScratchDir } from '../backends/scratch.js';
+import { commandFailure } from '../backends/tools.js';
 import { autoVectorSource, CHAINS, mainSource, peakSource, scalarSource, VECTOR_BYTES } from './calibrate-c.js';
 import { BENCH_CFLAGS } from '../driver/bench.js';
 import { getDevice, loadDevices, parseDevice, type CacheLevel, type HostDevice } from './devices.js';
@@ -113,10 +114,7 @@ function build(dir: string, cc: string): string {
     try {
       execFileSync(cc, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
     } catch (e) {
-      const err = e as { stderr?: Buffer; code?: string; message?: string };
-      if (err.code === 'ENOENT') throw new KilnError('unsupported', `calibrate: C compiler '${cc}' not installed`);
-      const line = String(err.stderr ?? err.message ?? e).split('\n').find((l) => /error/i.test(l)) ?? String(err.message ?? e).split('\n')[0];
-      throw new KilnError('runtime', `calibrate: building the microbenchmarks failed: ${line}`);
+      throw commandFailure('calibrate: building the microbenchmarks', e, { tool: `C compiler '${cc}'`, timeoutMs: 120_000 });
     }
   };
   fs.writeFileSync(path.join(dir, 'peak.c'), peakSource());

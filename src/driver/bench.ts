@@ -17,6 +17,7 @@ import { compileModel } from './compile.js';
 import { dataSets, numbered, readInputs } from './testcase.js';
 import type { Module } from '../ir/graph.js';
 import { loadModel } from './load.js';
+import { failureDetail } from '../backends/tools.js';
 
 export interface BenchRow {
   model: string;
@@ -172,8 +173,7 @@ export async function benchModel(folder: string, opts: BenchOptions = {}): Promi
     };
   } catch (e) {
     if (isKilnError(e)) return { model, status: e.code === 'unsupported' ? 'unsupported' : 'error', message: e.oneLine() };
-    const err = e as { stderr?: Buffer; message?: string };
-    return { model, status: 'error', message: String(err.stderr ?? err.message ?? e).trim().split('\n')[0] };
+    return { model, status: 'error', message: failureDetail(e) };
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -19,6 +19,7 @@ import { runPipeline } from '../passes/pipeline.js';
 import { emitC } from '../backends/c/emit.js';
 import { cCompiler, writeProject } from '../backends/c/run.js';
 import { makeScratchDir } from '../backends/scratch.js';
+import { commandFailure } from '../backends/tools.js';
 import { compileModule, compileSettings, compileTarget } from './compile.js';
 import { loadModel } from './load.js';
 import { targetSteps } from './targets.js';
@@ -188,8 +189,7 @@ function measureProgram(program: Program, dir: string, cflags: string, opts: Val
   try {
     execFileSync(cCompiler(), [...cflags.split(/\s+/).filter(Boolean), '-o', 'model', 'main.c', 'model.c', 'weights.s', '-lm'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   } catch (e) {
-    const err = e as { stderr?: Buffer; message?: string };
-    throw new KilnError('runtime', `validate-costmodel: C compile failed: ${String(err.stderr ?? err.message).split('\n').find((l) => /error/.test(l)) ?? ''}`);
+    throw commandFailure('validate-costmodel: C compile', e, { tool: cCompiler(), timeoutMs: 120_000 });
   }
   const args = program.inputs.map((b, i) => {
     const f = path.join(dir, `in${i}.bin`);

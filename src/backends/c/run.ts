@@ -10,6 +10,7 @@ import { fillFromBytes, storageBytes, tensorToBytes } from '../../ir/rawdata.js'
 import type { MemoryLayout } from '../../ir/kernel/layout.js';
 import { emitC, OPENMP_FLAG, type CProject } from './emit.js';
 import { makeScratchDir } from '../scratch.js';
+import { commandFailure } from '../tools.js';
 
 /** Flags for checking runs: the strict warning set is part of what is checked. */
 export const CHECK_CFLAGS = process.env.KILN_CFLAGS ?? '-std=c99 -O1 -Wall -Wextra -Werror -pedantic -fno-strict-aliasing';
@@ -19,12 +20,11 @@ export function writeProject(dir: string, project: CProject): void {
   for (const [name, data] of project.files) fs.writeFileSync(path.join(dir, name), data);
 }
 
-function commandError(what: string, e: unknown): KilnError {
-  const err = e as { stderr?: Buffer | string; message?: string; code?: string };
-  if (err.code === 'ENOENT') return new KilnError('unsupported', `${what}: compiler not installed`);
-  const text = String(err.stderr ?? err.message ?? e).trim().split('\n').find((l) => /error|warning|sanitizer/i.test(l)) ?? String(err.stderr ?? err.message ?? '').trim().split('\n')[0];
-  return new KilnError('runtime', `${what} failed: ${text}`);
-}
+/** Compiler and sanitizer diagnostics (a -Werror build names its warning). */
+const C_CAUSE = /error|warning|sanitizer/i;
+/** Time limits of the C build and of one run (a large model at -O3 may need more: KILN_CC_TIMEOUT_MS). */
+const compileTimeoutMs = (): number => Number(process.env.KILN_CC_TIMEOUT_MS ?? 300_000);
+const RUN_TIMEOUT_MS = 120_000;
 
 /** The C compiler runs use: $CC or cc. */
 export function cCompiler(): string {
@@ -40,9 +40,9 @@ export function runC(program: Program, name: string, inputs: readonly Tensor[], 
     const cc = opts.cc ?? cCompiler();
     const cflags = [...(opts.cflags ?? CHECK_CFLAGS).split(/\s+/).filter(Boolean), ...(opts.openmp ? [OPENMP_FLAG] : [])];
     try {
-      execFileSync(cc, [...cflags, '-o', 'model', 'main.c', 'model.c', 'weights.s', '-lm'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+      execFileSync(cc, [...cflags, '-o', 'model', 'main.c', 'model.c', 'weights.s', '-lm'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: compileTimeoutMs() });
     } catch (e) {
-      throw commandError('C compile', e);
+      throw commandFailure('C compile', e, { tool: cc, cause: C_CAUSE, timeoutMs: compileTimeoutMs() });
     }
     const args: string[] = [];
     inputs.forEach((t, i) => {
@@ -53,9 +53,9 @@ export function runC(program: Program, name: string, inputs: readonly Tensor[], 
     try {
       // sanitizer builds stop at the first report; leak checking needs ptrace, which sandboxes may refuse
       const env = { ...process.env, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' };
-      execFileSync(path.join(dir, 'model'), [...args, '-o', path.join(dir, 'out')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000, env });
+      execFileSync(path.join(dir, 'model'), [...args, '-o', path.join(dir, 'out')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: RUN_TIMEOUT_MS, env });
     } catch (e) {
-      throw commandError('running the compiled model', e);
+      throw commandFailure('running the compiled model', e, { cause: C_CAUSE, timeoutMs: RUN_TIMEOUT_MS });
     }
     const value = paramValueOf(program, inputs) ?? 0;
     return program.outputs.map((b, i) => {

@@ -9,6 +9,7 @@ import { fillFromBytes, tensorToBytes } from '../../ir/rawdata.js';
 import { storageBytes } from '../c/render.js';
 import { CSIM_CXXFLAGS } from './emit.js';
 import { makeScratchDir } from '../scratch.js';
+import { commandFailure } from '../tools.js';
 
 /** Extra flags of the sanitizer build (option sanitize=on): any ASan/UBSan report fails the run. */
 export const SANITIZE_CXXFLAGS = '-O0 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer';
@@ -18,12 +19,11 @@ export function cxxCompiler(): string {
   return process.env.CXX ?? 'g++';
 }
 
+const CSIM_CAUSE = /error|sanitizer|csim:|hls::stream/i;
+const CSIM_TIMEOUT_MS = 240_000;
+
 function failure(what: string, e: unknown): KilnError {
-  const err = e as { stderr?: Buffer | string; message?: string; code?: string };
-  if (err.code === 'ENOENT') return new KilnError('unsupported', `${what}: ${cxxCompiler()} not installed`);
-  const all = String(err.stderr ?? err.message ?? e).trim().split('\n');
-  const line = all.find((l) => /error|sanitizer|csim:|hls::stream/i.test(l)) ?? all[0] ?? '';
-  return new KilnError('runtime', `${what} failed: ${line}`);
+  return commandFailure(what, e, { tool: cxxCompiler(), cause: CSIM_CAUSE, timeoutMs: CSIM_TIMEOUT_MS });
 }
 
 /** Writes the design, builds it with its testbench and returns the outputs of one run. */
@@ -34,7 +34,7 @@ export function runCsim(program: Program, files: ReadonlyMap<string, string>, in
     for (const [n, data] of files) fs.writeFileSync(path.join(dir, n), data);
     const flags = `${CSIM_CXXFLAGS}${opts.sanitize ? ` ${SANITIZE_CXXFLAGS}` : ''}`.split(/\s+/).filter(Boolean);
     try {
-      execFileSync(cxxCompiler(), [...flags, '-o', 'csim', 'tb.cpp', 'model.cpp', '-lm'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
+      execFileSync(cxxCompiler(), [...flags, '-o', 'csim', 'tb.cpp', 'model.cpp', '-lm'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: CSIM_TIMEOUT_MS });
     } catch (e) {
       throw failure('C simulation build', e);
     }
@@ -45,7 +45,7 @@ export function runCsim(program: Program, files: ReadonlyMap<string, string>, in
     });
     try {
       const env = { ...process.env, ASAN_OPTIONS: 'detect_leaks=0:abort_on_error=0', UBSAN_OPTIONS: 'halt_on_error=1:print_stacktrace=1' };
-      execFileSync(path.join(dir, 'csim'), [...args, '-o', path.join(dir, 'out')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000, env });
+      execFileSync(path.join(dir, 'csim'), [...args, '-o', path.join(dir, 'out')], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: CSIM_TIMEOUT_MS, env });
     } catch (e) {
       throw failure('C simulation', e);
     }

@@ -11,7 +11,7 @@ import { KilnError } from '../../ir/errors.js';
 import type { Board } from '../../costmodel/boards.js';
 import { archFlags, MCU_SPECS } from './project.js';
 import type { MeasuredSize } from './fit.js';
-import { hasTool } from '../tools.js';
+import { commandFailure, failureDetail, hasTool } from '../tools.js';
 
 export const gccCommand = (): string => process.env.KILN_ARM_GCC ?? 'arm-none-eabi-gcc';
 export const sizeCommand = (): string => process.env.KILN_ARM_SIZE ?? 'arm-none-eabi-size';
@@ -24,15 +24,10 @@ export function requireTool(cmd: string): void {
   if (!hasTool(cmd)) throw new KilnError('unsupported', `${cmd} not installed`);
 }
 
-function firstErrorLine(e: unknown): string {
-  const err = e as { stderr?: Buffer | string; stdout?: Buffer | string; message?: string };
-  const text = `${String(err.stderr ?? '')}\n${String(err.stdout ?? '')}`.trim();
-  const lines = text.split('\n').map((l) => l.trim()).filter(Boolean);
-  return lines.find((l) => /error|Error|undefined reference|overflow|fault/.test(l)) ?? lines[0] ?? String(err.message ?? e);
-}
-
 /** Flags of the checking build: the Makefile's flags plus -Werror (KILN_MCU_CFLAGS overrides). */
 export const MCU_CHECK_CFLAGS = process.env.KILN_MCU_CFLAGS ?? '-O2 -std=c99 -Wall -Wextra -Werror -pedantic -fno-strict-aliasing -ffunction-sections -fdata-sections';
+
+const BUILD_TIMEOUT_MS = 300_000;
 
 /** Builds model.elf in dir (the project's files must be there). */
 export function buildElf(dir: string, board: Board): void {
@@ -44,10 +39,10 @@ export function buildElf(dir: string, board: Board): void {
     ...MCU_SPECS, '-T', 'link.ld', '-Wl,--gc-sections', '-Wl,--no-warn-execstack', '-lm',
   ];
   try {
-    execFileSync(gccCommand(), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 300_000, maxBuffer: 64 << 20 });
+    execFileSync(gccCommand(), args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: BUILD_TIMEOUT_MS, maxBuffer: 64 << 20 });
   } catch (e) {
     if ((e as { code?: string }).code === 'ENOENT') throw new KilnError('unsupported', `${gccCommand()} not installed`);
-    throw new KilnError('runtime', `MCU build (${gccCommand()}) failed: ${firstErrorLine(e)}`);
+    throw commandFailure(`MCU build (${gccCommand()})`, e, { timeoutMs: BUILD_TIMEOUT_MS });
   }
 }
 
@@ -58,7 +53,7 @@ export function measureElf(elf: string): MeasuredSize {
   try {
     out = execFileSync(sizeCommand(), ['-B', elf], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
   } catch (e) {
-    throw new KilnError('runtime', `${sizeCommand()} failed: ${firstErrorLine(e)}`);
+    throw commandFailure(sizeCommand(), e, { tool: sizeCommand() });
   }
   const row = out.trim().split('\n')[1]?.trim().split(/\s+/).map(Number);
   if (!row || row.length < 3 || row.slice(0, 3).some((n) => !Number.isFinite(n))) throw new KilnError('runtime', `cannot read the output of ${sizeCommand()}: ${out.trim().split('\n')[0] ?? ''}`);
@@ -74,7 +69,7 @@ function levelSectionBytes(elf: string): number {
   try {
     out = execFileSync(sizeCommand(), ['-A', elf], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
   } catch (e) {
-    throw new KilnError('runtime', `${sizeCommand()} failed: ${firstErrorLine(e)}`);
+    throw commandFailure(sizeCommand(), e, { tool: sizeCommand() });
   }
   let n = 0;
   for (const line of out.split('\n')) {
@@ -102,6 +97,6 @@ export function runQemu(dir: string, machine: string, args: readonly string[], t
     const err = e as { code?: string; signal?: string; status?: number | null };
     if (err.code === 'ENOENT') throw new KilnError('unsupported', `${qemuCommand()} not installed`);
     if (err.signal) throw new KilnError('runtime', `QEMU run on ${machine} stopped after ${timeoutMs} ms (${err.signal})`);
-    throw new KilnError('runtime', `model under QEMU ${machine} exited with status ${err.status}: ${firstErrorLine(e)}`);
+    throw new KilnError('runtime', `model under QEMU ${machine} exited with status ${err.status}: ${failureDetail(e)}`);
   }
 }
