@@ -40,6 +40,45 @@ function binaryInfer(ctx: InferContext, op: string): TensorType[] {
   return [tensorType(dt, broadcastDims(a.shape, b.shape))];
 }
 
+/** Scales and zero points of a QLinearAdd/QLinearMul (inputs 1, 2, 4, 5, 6, 7). */
+interface BinaryQParams {
+  as: number;
+  az: number;
+  bs: number;
+  bz: number;
+  cs: number;
+  cz: number;
+}
+
+/**
+ * Interprets a QLinearAdd/QLinearMul: A (input 0) and B (input 3) of one 8-bit type, broadcast;
+ * `combine` gets the parameters once and returns the rounded (unclamped) result of one element pair.
+ */
+function binaryInterp(ctx: KernelContext, op: string, combine: (p: BinaryQParams) => (x: number, y: number) => number): Tensor[] {
+  const a = ctx.tensor(0);
+  const b = ctx.tensor(3);
+  checkInt8(a.dtype, op);
+  if (b.dtype !== a.dtype) throw new KilnError('type', `${op} inputs differ in type: ${a.dtype} and ${b.dtype}`);
+  const value = combine({
+    as: scalarParam(ctx, 1, 'A_scale', null),
+    az: scalarParam(ctx, 2, 'A_zero_point', 0),
+    bs: scalarParam(ctx, 4, 'B_scale', null),
+    bz: scalarParam(ctx, 5, 'B_zero_point', 0),
+    cs: scalarParam(ctx, 6, 'C_scale', null),
+    cz: scalarParam(ctx, 7, 'C_zero_point', 0),
+  });
+  const [lo, hi] = intRange(a.dtype);
+  const shape = broadcastShapes(a.shape, b.shape);
+  const out = Tensor.zeros(a.dtype, shape);
+  const A = a.data as Int8Array | Uint8Array;
+  const B = b.data as Int8Array | Uint8Array;
+  const C = out.data as Int8Array | Uint8Array;
+  forEachBroadcast(shape, [a.shape, b.shape], (o, ix) => {
+    C[o] = Math.min(hi, Math.max(lo, value(A[ix[0]!]!, B[ix[1]!]!)));
+  });
+  return [out];
+}
+
 /**
  * QLinearAdd: C = quantize(dequantize(A) + dequantize(B)) with numpy broadcasting. As in
  * onnxruntime the scales enter as the f32 ratios A_scale/C_scale and B_scale/C_scale, and the zero
@@ -51,31 +90,12 @@ registerOp({
   domain: MS_DOMAIN,
   since: 1,
   infer: (ctx) => binaryInfer(ctx, 'QLinearAdd'),
-  interp: (ctx) => {
-    const a = ctx.tensor(0);
-    const b = ctx.tensor(3);
-    checkInt8(a.dtype, 'QLinearAdd');
-    if (b.dtype !== a.dtype) throw new KilnError('type', `QLinearAdd inputs differ in type: ${a.dtype} and ${b.dtype}`);
-    const as = scalarParam(ctx, 1, 'A_scale', null);
-    const az = scalarParam(ctx, 2, 'A_zero_point', 0);
-    const bs = scalarParam(ctx, 4, 'B_scale', null);
-    const bz = scalarParam(ctx, 5, 'B_zero_point', 0);
-    const cs = scalarParam(ctx, 6, 'C_scale', null);
-    const cz = scalarParam(ctx, 7, 'C_zero_point', 0);
-    const ra = Math.fround(as / cs);
-    const rb = Math.fround(bs / cs);
-    const [lo, hi] = intRange(a.dtype);
-    const shape = broadcastShapes(a.shape, b.shape);
-    const out = Tensor.zeros(a.dtype, shape);
-    const A = a.data as Int8Array | Uint8Array;
-    const B = b.data as Int8Array | Uint8Array;
-    const C = out.data as Int8Array | Uint8Array;
-    forEachBroadcast(shape, [a.shape, b.shape], (o, ix) => {
-      const v = ra * (A[ix[0]!]! - az) + rb * (B[ix[1]!]! - bz) + cz;
-      C[o] = Math.min(hi, Math.max(lo, roundHalfEven(v)));
-    });
-    return [out];
-  },
+  interp: (ctx) =>
+    binaryInterp(ctx, 'QLinearAdd', (p) => {
+      const ra = Math.fround(p.as / p.cs);
+      const rb = Math.fround(p.bs / p.cs);
+      return (x, y) => roundHalfEven(ra * (x - p.az) + rb * (y - p.bz) + p.cz);
+    }),
 });
 
 /** Output dims of a global pool: [N, C, 1, ...] (NCHW) or [N, 1, ..., C] (channels_last). */
@@ -147,30 +167,12 @@ registerOp({
   domain: MS_DOMAIN,
   since: 1,
   infer: (ctx) => binaryInfer(ctx, 'QLinearMul'),
-  interp: (ctx) => {
-    const a = ctx.tensor(0);
-    const b = ctx.tensor(3);
-    checkInt8(a.dtype, 'QLinearMul');
-    if (b.dtype !== a.dtype) throw new KilnError('type', `QLinearMul inputs differ in type: ${a.dtype} and ${b.dtype}`);
-    const f = Math.fround;
-    const as = f(scalarParam(ctx, 1, 'A_scale', null));
-    const az = scalarParam(ctx, 2, 'A_zero_point', 0);
-    const bs = f(scalarParam(ctx, 4, 'B_scale', null));
-    const bz = scalarParam(ctx, 5, 'B_zero_point', 0);
-    const cs = f(scalarParam(ctx, 6, 'C_scale', null));
-    const cz = scalarParam(ctx, 7, 'C_zero_point', 0);
-    const [lo, hi] = intRange(a.dtype);
-    const shape = broadcastShapes(a.shape, b.shape);
-    const out = Tensor.zeros(a.dtype, shape);
-    const A = a.data as Int8Array | Uint8Array;
-    const B = b.data as Int8Array | Uint8Array;
-    const C = out.data as Int8Array | Uint8Array;
-    forEachBroadcast(shape, [a.shape, b.shape], (o, ix) => {
-      const v = f(f(f(as * (A[ix[0]!]! - az)) * f(bs * (B[ix[1]!]! - bz))) / cs);
-      C[o] = Math.min(hi, Math.max(lo, roundHalfEven(v) + cz));
-    });
-    return [out];
-  },
+  interp: (ctx) =>
+    binaryInterp(ctx, 'QLinearMul', (p) => {
+      const f = Math.fround;
+      const [as, bs, cs] = [f(p.as), f(p.bs), f(p.cs)];
+      return (x, y) => roundHalfEven(f(f(f(as * (x - p.az)) * f(bs * (y - p.bz))) / cs)) + p.cz;
+    }),
 });
 
 /**
