@@ -18,7 +18,7 @@
  *  - BRAM18K of an array: banks × ceil(bits per bank / 18 Kib); an array of 1 Kib or less per bank
  *    is LUTRAM (LUTs, no BRAM). Arrays between layers are ping-pong buffers (twice).
  */
-import { combineIntervals, loopIsParallel, mentions, type Interval } from '../ir/kernel/parallel.js';
+import { indexInterval, loopIsParallel, mentions, type Interval } from '../ir/kernel/parallel.js';
 import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
 
 export type For = Stmt & { k: 'for' };
@@ -256,37 +256,10 @@ function stmtsCost(ss: readonly Stmt[], cx: Ctx): OpCost {
   return out;
 }
 
-const UNKNOWN: Interval = { lo: -Infinity, hi: Infinity };
-
-/** Interval of an index expression given the ranges of loop variables and index locals. */
-export function interval(e: Expr, env: ReadonlyMap<string, Interval>): Interval {
-  switch (e.k) {
-    case 'const': return typeof e.v === 'number' ? { lo: e.v, hi: e.v } : { lo: Number(e.v), hi: Number(e.v) };
-    case 'var': return env.get(e.name) ?? UNKNOWN;
-    case 'cast': return interval(e.a, env);
-    case 'select': {
-      const a = interval(e.a, env);
-      const b = interval(e.b, env);
-      return { lo: Math.min(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
-    }
-    case 'bin': {
-      const a = interval(e.a, env);
-      const b = interval(e.b, env);
-      const c = combineIntervals(e.op, a, b);
-      if (c) return c;
-      // bounds for trip counts: a divisor's range is enough (no exact truncation needed)
-      if (e.op === 'div') return b.lo > 0 ? { lo: Math.min(a.lo / b.lo, a.lo / b.hi, 0), hi: Math.max(a.hi / b.lo, 0) } : UNKNOWN;
-      if (e.op === 'mod') return b.lo > 0 && a.lo >= 0 ? { lo: 0, hi: b.hi - 1 } : UNKNOWN;
-      return UNKNOWN;
-    }
-    default: return UNKNOWN;
-  }
-}
-
 /** Largest trip count of a loop given the ranges around it; null when its bounds are unbounded. */
 export function maxTrips(l: For, env: ReadonlyMap<string, Interval>): number | null {
-  const lo = interval(l.lo, env);
-  const hi = interval(l.hi, env);
+  const lo = indexInterval(l.lo, env);
+  const hi = indexInterval(l.hi, env);
   const n = Math.floor(hi.hi - lo.lo);
   return Number.isFinite(n) ? Math.max(0, n) : null;
 }
@@ -366,8 +339,8 @@ function innermostLoops(ss: readonly Stmt[], env: Map<string, Interval>, outer: 
     if (s.k === 'for') {
       const trips = maxTrips(s, env) ?? fallback;
       const inner = new Map(env);
-      const lo = interval(s.lo, env);
-      const hi = interval(s.hi, env);
+      const lo = indexInterval(s.lo, env);
+      const hi = indexInterval(s.hi, env);
       inner.set(s.v, { lo: lo.lo, hi: hi.hi - 1 });
       const hasLoop = containsLoop(s.body);
       if (!hasLoop) out.push({ loop: s, outer, trips });
@@ -376,7 +349,7 @@ function innermostLoops(ss: readonly Stmt[], env: Map<string, Interval>, outer: 
       innermostLoops(s.then, env, outer, out, fallback);
       innermostLoops(s.else, env, outer, out, fallback);
     } else if (s.k === 'let' && s.t === 'index') {
-      env.set(s.name, interval(s.init, env));
+      env.set(s.name, indexInterval(s.init, env));
     }
   }
 }

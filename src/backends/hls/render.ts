@@ -17,7 +17,8 @@
 import { KilnError } from '../../ir/errors.js';
 import { tensorToBytes } from '../../ir/rawdata.js';
 import { bufferSize, storageOf, type KBuffer, type Program, type Stmt } from '../../ir/kernel/types.js';
-import { interval, maxTrips, partitionFactors, type For } from '../../costmodel/hls-cost.js';
+import { maxTrips, partitionFactors, type For } from '../../costmodel/hls-cost.js';
+import { indexInterval as interval } from '../../ir/kernel/parallel.js';
 import { cIdent, commentText, floatLiteral, intLiteral, kernelBuffers, Renderer } from '../c/render.js';
 import { renderHelpers } from '../c/helpers.js';
 import { storageCType } from '../c/ctypes.js';

@@ -5,36 +5,13 @@
  * iterations have run in all (gallivm's loop limiter, shared by all loops of a shader), so an
  * entry point over that bound would return partial results there: the Node runner refuses it.
  */
-import { combineIntervals, type Interval } from '../../ir/kernel/parallel.js';
+import { indexInterval as range, type Interval } from '../../ir/kernel/parallel.js';
 import type { Expr, Stmt } from '../../ir/kernel/types.js';
 
 /** Loop iterations per invocation after which llvmpipe stops every loop. */
 export const LLVMPIPE_LOOP_LIMIT = 65535;
 
 const UNBOUNDED: Interval = { lo: -Infinity, hi: Infinity };
-
-function range(e: Expr, env: ReadonlyMap<string, Interval>): Interval {
-  switch (e.k) {
-    case 'const': return typeof e.v === 'number' ? { lo: e.v, hi: e.v } : UNBOUNDED;
-    case 'var': return env.get(e.name) ?? UNBOUNDED;
-    case 'cast': return e.t === 'index' || e.t === 'i32' ? range(e.a, env) : UNBOUNDED;
-    case 'select': {
-      const a = range(e.a, env);
-      const b = range(e.b, env);
-      return { lo: Math.min(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
-    }
-    case 'bin': {
-      const a = range(e.a, env);
-      const b = range(e.b, env);
-      if (e.op === 'div' && b.lo === b.hi && b.lo > 0) {
-        const q = [Math.trunc(a.lo / b.lo), Math.trunc(a.hi / b.lo)];
-        return { lo: Math.min(...q), hi: Math.max(...q) };
-      }
-      return combineIntervals(e.op, a, b) ?? UNBOUNDED;
-    }
-    default: return UNBOUNDED;
-  }
-}
 
 /**
  * Loop iterations (each counts once, as the limiter does) of one run of the statements; `local`

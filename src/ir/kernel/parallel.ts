@@ -39,6 +39,43 @@ export function combineIntervals(op: BinOp, a: Interval, b: Interval): Interval 
   }
 }
 
+const UNBOUNDED: Interval = { lo: -Infinity, hi: Infinity };
+
+/** Integer types whose casts keep an index value (no wrap at the sizes kernels index). */
+const WIDE_INT = new Set(['index', 'i32', 'i64', 'u32', 'u64']);
+
+/**
+ * A range that holds every value of an index expression, given the ranges of the variables in
+ * `env` (loop variables, index locals); unbounded where the expression reads data.
+ */
+export function indexInterval(e: Expr, env: ReadonlyMap<string, Interval>): Interval {
+  switch (e.k) {
+    case 'const': return typeof e.v === 'number' ? { lo: e.v, hi: e.v } : { lo: Number(e.v), hi: Number(e.v) };
+    case 'var': return env.get(e.name) ?? UNBOUNDED;
+    case 'cast': return WIDE_INT.has(e.t) ? indexInterval(e.a, env) : UNBOUNDED;
+    case 'select': {
+      const a = indexInterval(e.a, env);
+      const b = indexInterval(e.b, env);
+      return { lo: Math.min(a.lo, b.lo), hi: Math.max(a.hi, b.hi) };
+    }
+    case 'bin': {
+      const a = indexInterval(e.a, env);
+      const b = indexInterval(e.b, env);
+      const c = combineIntervals(e.op, a, b);
+      if (c) return c;
+      if (e.op === 'div' && b.lo === b.hi && b.lo > 0) {
+        const q = [Math.trunc(a.lo / b.lo), Math.trunc(a.hi / b.lo)];
+        return { lo: Math.min(...q), hi: Math.max(...q) };
+      }
+      // a divisor's range is enough for a bound (no exact truncation needed)
+      if (e.op === 'div') return b.lo > 0 ? { lo: Math.min(a.lo / b.lo, a.lo / b.hi, 0), hi: Math.max(a.hi / b.lo, 0) } : UNBOUNDED;
+      if (e.op === 'mod') return b.lo > 0 && a.lo >= 0 ? { lo: 0, hi: b.hi - 1 } : UNBOUNDED;
+      return UNBOUNDED;
+    }
+    default: return UNBOUNDED;
+  }
+}
+
 /** Ranges of the loop variables in scope; enclosing fixed loops are absent (treated as points). */
 type Env = ReadonlyMap<string, Interval>;
 
@@ -77,7 +114,6 @@ function linear(e: Expr): Linear | null {
   }
 }
 
-const UNBOUNDED: Interval = { lo: -Infinity, hi: Infinity };
 
 /** Whether an expression mentions only fixed (point) variables and constants. */
 function onlyPoints(e: Expr, point: ReadonlySet<string>): boolean {
