@@ -17,7 +17,7 @@ export { importOnnxBytes, readOnnxFile } from './frontend/onnx/import.js';
 export { exportOnnx } from './frontend/onnx/export.js';
 export { encodeTensor, decodeTensor } from './frontend/onnx/tensorproto.js';
 export { encodeValue, readValueFile } from './frontend/onnx/values.js';
-export { definePass, type Pass, type GraphPass, type KernelPass, type LowerPass, type PassContext, type PassLevel } from './passes/pass.js';
+export { definePass, numberOption, type NumberOptionSpec, type Pass, type GraphPass, type KernelPass, type LowerPass, type PassContext, type PassLevel } from './passes/pass.js';
 export { registerPass, lookupPass, registeredPasses } from './passes/registry.js';
 export { parsePipeline, runPipeline, printIr, type IrState, type PipelineStep, type PassRecord } from './passes/pipeline.js';
 export { defineOp, type OpDefinition } from './ir/ops/define-op.js';

@@ -14,7 +14,7 @@ import { getDevice } from '../costmodel/devices.js';
 import { RESOURCE_NAMES, arrayResources, baseArrayResources, kernelUses, modelKernel, placeUram, shareArrays, type HlsPart, type KernelModel, type Resources } from '../costmodel/hls-cost.js';
 import { intervalOf, latencyOf, overBudget, solveFolding, usage } from '../costmodel/hls-ilp.js';
 import type { FoldingSummary, HlsFoldReport, HlsLayerReport } from '../costmodel/hls-report.js';
-import { definePass } from './pass.js';
+import { definePass, numberOption } from './pass.js';
 
 export const HLS_FOLD = 'hls-fold';
 
@@ -194,13 +194,6 @@ function roundRes(r: Resources): Resources {
   return out;
 }
 
-function num(v: string | undefined, what: string, dflt: number, lo: number, hi: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isFinite(n) || n < lo || n > hi) throw new KilnError('usage', `hls-fold: ${what} must be a number from ${lo} to ${hi}, not '${v}'`);
-  return n;
-}
-
 export const hlsFoldPass = definePass({
   name: HLS_FOLD,
   level: 'kernel',
@@ -214,7 +207,7 @@ export const hlsFoldPass = definePass({
   run: (program, ctx) => {
     const io = ctx.options.io ?? 'm_axi';
     if (io !== 'm_axi' && io !== 'stream') throw new KilnError('usage', `hls-fold: io must be m_axi or stream, not '${io}'`);
-    const report = hlsFold(program, { part: ctx.options.part ?? 'xczu7ev', budgetPercent: num(ctx.options.budget, 'budget', 90, 1, 100), io, timeLimitMs: num(ctx.options['time-limit'], 'time-limit', 10, 0.1, 3600) * 1000 });
+    const report = hlsFold(program, { part: ctx.options.part ?? 'xczu7ev', budgetPercent: numberOption(HLS_FOLD, ctx, 'budget', { dflt: 90, min: 1, max: 100 }), io, timeLimitMs: numberOption(HLS_FOLD, ctx, 'time-limit', { dflt: 10, min: 0.1, max: 3600 }) * 1000 });
     ctx.results.set(HLS_FOLD, report);
     ctx.log(`hls-fold: ${report.layers.length} layers on ${report.part}, interval ${report.ii} cycles (ILP ${report.ilp.status})`);
     return true;

@@ -16,7 +16,7 @@ import { KilnError } from '../ir/errors.js';
 import { assignedNames, loopIsParallel, mentions, nextInChain, substitute } from '../ir/kernel/parallel.js';
 import { storageOf, type BinOp, type Expr, type GpuDim, type KBuffer, type Kernel, type Program, type Stmt } from '../ir/kernel/types.js';
 import { add, bin, idx, lit, load, lt, mul } from '../ir/kernel/builder.js';
-import { definePass } from './pass.js';
+import { definePass, numberOption } from './pass.js';
 
 export interface GpuLimits {
   /** maxComputeInvocationsPerWorkgroup (compatibility mode guarantees 128). */
@@ -305,13 +305,6 @@ export function mapGpu(program: Program, limits: GpuLimits = DEFAULT_GPU_LIMITS)
   return mapped;
 }
 
-function positiveInt(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new KilnError('usage', `map-gpu: ${name} must be a positive integer, not '${v}'`);
-  return n;
-}
-
 export const mapGpuPass = definePass({
   name: 'map-gpu',
   level: 'kernel',
@@ -324,9 +317,9 @@ export const mapGpuPass = definePass({
   },
   run: (program, ctx) => {
     const limits: GpuLimits = {
-      invocations: positiveInt(ctx.options.invocations, 'invocations', DEFAULT_GPU_LIMITS.invocations),
-      groups: positiveInt(ctx.options.groups, 'groups', DEFAULT_GPU_LIMITS.groups),
-      preferred: positiveInt(ctx.options.workgroup, 'workgroup', DEFAULT_GPU_LIMITS.preferred),
+      invocations: numberOption('map-gpu', ctx, 'invocations', { dflt: DEFAULT_GPU_LIMITS.invocations, min: 1, integer: true }),
+      groups: numberOption('map-gpu', ctx, 'groups', { dflt: DEFAULT_GPU_LIMITS.groups, min: 1, integer: true }),
+      preferred: numberOption('map-gpu', ctx, 'workgroup', { dflt: DEFAULT_GPU_LIMITS.preferred, min: 1, integer: true }),
       tree: ctx.options.tree !== 'off',
     };
     if (ctx.options.tree !== undefined && ctx.options.tree !== 'on' && ctx.options.tree !== 'off') throw new KilnError('usage', `map-gpu: tree must be on or off, not '${ctx.options.tree}'`);

@@ -22,7 +22,7 @@ import { bufferSize, storageOf, type Expr, type KBuffer, type Kernel, type Progr
 import { kernelCounts } from '../costmodel/kernel-cost.js';
 import { getDevice } from '../costmodel/devices.js';
 import { DEFAULT_HOST_PROFILE, hostRoofline, type Roofline } from '../costmodel/roofline.js';
-import { definePass } from './pass.js';
+import { definePass, numberOption } from './pass.js';
 
 type For = Stmt & { k: 'for' };
 
@@ -243,13 +243,6 @@ export function parallelize(program: Program, opts: ParallelizeOptions): Paralle
   return result;
 }
 
-function positiveInt(v: string | undefined, name: string, dflt: number): number {
-  if (v === undefined) return dflt;
-  const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < 1) throw new KilnError('usage', `parallelize: ${name} must be a positive integer, not '${v}'`);
-  return n;
-}
-
 export const parallelizePass = definePass({
   name: 'parallelize',
   level: 'kernel',
@@ -260,14 +253,12 @@ export const parallelizePass = definePass({
     'fork-join-cycles': "cycles of one parallel region (default: the host profile's threads.forkJoinCycles)",
   },
   run: (program, ctx) => {
-    const threads = positiveInt(ctx.options.threads, 'threads', 1);
+    const threads = numberOption('parallelize', ctx, 'threads', { dflt: 1, min: 1, integer: true });
     const host = ctx.options.host ?? DEFAULT_HOST_PROFILE;
     const roofline = hostRoofline(host);
-    const fj = ctx.options['fork-join-cycles'];
     let forkJoinCycles: number;
-    if (fj !== undefined) {
-      forkJoinCycles = Number(fj);
-      if (!Number.isFinite(forkJoinCycles) || forkJoinCycles < 0) throw new KilnError('usage', `parallelize: fork-join-cycles must be a non-negative number, not '${fj}'`);
+    if (ctx.options['fork-join-cycles'] !== undefined) {
+      forkJoinCycles = numberOption('parallelize', ctx, 'fork-join-cycles', { dflt: 0, min: 0 });
     } else {
       const t = getDevice(host, 'host').threads;
       if (!t && threads > 1) throw new KilnError('usage', `parallelize: host profile '${host}' has no threads.forkJoinCycles (give fork-join-cycles=…)`);

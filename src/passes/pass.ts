@@ -55,6 +55,36 @@ export interface LowerPass extends PassCommon {
 
 export type Pass = GraphPass | KernelPass | LowerPass;
 
+/** Limits of a numeric pass option (numberOption). */
+export interface NumberOptionSpec {
+  /** value when the option is not given */
+  readonly dflt: number;
+  readonly min?: number;
+  readonly max?: number;
+  readonly integer?: boolean;
+}
+
+/**
+ * A numeric option of a pass, checked against its limits: a usage error naming the pass, the option
+ * and the value otherwise (for built-in passes and plugins alike).
+ */
+export function numberOption(pass: string, ctx: PassContext, name: string, spec: NumberOptionSpec): number {
+  const v = ctx.options[name];
+  if (v === undefined) return spec.dflt;
+  const n = Number(v);
+  const lo = spec.min ?? -Infinity;
+  const hi = spec.max ?? Infinity;
+  const ok = v.trim() !== '' && Number.isFinite(n) && n >= lo && n <= hi && (!spec.integer || Number.isSafeInteger(n));
+  if (ok) return n;
+  const kind = spec.integer ? 'an integer' : 'a number';
+  const want =
+    spec.integer && lo === 1 && hi === Infinity ? 'a positive integer'
+    : lo === 0 && hi === Infinity ? `a non-negative ${spec.integer ? 'integer' : 'number'}`
+    : hi === Infinity ? `${kind} of at least ${lo}`
+    : `${kind} from ${lo} to ${hi}`;
+  throw new KilnError('usage', `${pass}: ${name} must be ${want}, not '${v}'`);
+}
+
 export function passLevel(p: Pass): PassLevel {
   return p.level ?? 'graph';
 }

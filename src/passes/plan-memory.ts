@@ -20,7 +20,7 @@ import { checkPlacement, HEURISTICS, liveLowerBound, runHeuristic, type Heuristi
 import { solveMemoryIlp } from '../costmodel/memory-ilp.js';
 import { KilnError } from '../ir/errors.js';
 import { MEMORY_PLAN, type MemoryLayout, type MemoryReport, type SolverReport } from '../ir/kernel/layout.js';
-import { definePass, type PassContext } from './pass.js';
+import { definePass, numberOption, type PassContext } from './pass.js';
 
 export { bufferBytes, elementBytes };
 
@@ -153,8 +153,7 @@ export const planMemoryPass = definePass({
   run(program: Program, ctx: PassContext) {
     const strategy = ctx.options.strategy ?? 'auto';
     if (!(MEMORY_STRATEGIES as readonly string[]).includes(strategy)) throw new KilnError('usage', `plan-memory: unknown strategy '${strategy}' (known: ${MEMORY_STRATEGIES.join(', ')})`);
-    const secs = ctx.options['time-limit'] === undefined ? DEFAULT_ILP_MS / 1000 : Number(ctx.options['time-limit']);
-    if (!Number.isFinite(secs) || secs < 0) throw new KilnError('usage', `plan-memory: time-limit must be a number of seconds, not '${ctx.options['time-limit']}'`);
+    const secs = numberOption('plan-memory', ctx, 'time-limit', { dflt: DEFAULT_ILP_MS / 1000, min: 0 });
     // the node order `lower` kept, for the report
     const order = (ctx.results.get('lowering') as { order?: 'file' | 'scheduled' } | undefined)?.order ?? 'file';
     const plan = planMemory(program, { strategy: strategy as MemoryStrategy, timeLimitMs: secs * 1000, order });
