@@ -25,6 +25,7 @@
  * storing X and the replay reads X and writes Y (the last replay of an element wins).
  */
 import { type Expr, type KBuffer, type Stmt } from '../ir/kernel/types.js';
+import { numBin } from '../ir/kernel/interp.js';
 import { CONST, linearOf, substitutedLets, walkExpr, walkStmts, type Linear, type Pointwise, type Store } from './fuse-ir.js';
 
 export interface TileEpilogue {
@@ -109,24 +110,8 @@ function evalIndex(e: Expr, env: ReadonlyMap<string, number>): number | null {
       const a = evalIndex(e.a, env);
       const b = evalIndex(e.b, env);
       if (a === null || b === null) return null;
-      switch (e.op) {
-        case 'add': return a + b;
-        case 'sub': return a - b;
-        case 'mul': return a * b;
-        case 'div': return b === 0 ? null : Math.trunc(a / b);
-        case 'mod': return b === 0 ? null : a % b;
-        case 'min': return Math.min(a, b);
-        case 'max': return Math.max(a, b);
-        case 'lt': return a < b ? 1 : 0;
-        case 'le': return a <= b ? 1 : 0;
-        case 'gt': return a > b ? 1 : 0;
-        case 'ge': return a >= b ? 1 : 0;
-        case 'eq': return a === b ? 1 : 0;
-        case 'ne': return a !== b ? 1 : 0;
-        case 'and': return a !== 0 && b !== 0 ? 1 : 0;
-        case 'or': return a !== 0 || b !== 0 ? 1 : 0;
-        default: return null;
-      }
+      // the kernel interpreter's index semantics; a division by zero is not known here
+      return (e.op === 'div' || e.op === 'mod') && b === 0 ? null : numBin(e.op, 'index', a, b);
     }
     default: return null;
   }
