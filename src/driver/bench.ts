@@ -73,23 +73,24 @@ export function findBenchModels(dirs: readonly string[]): string[] {
   return out;
 }
 
+/** Per-inference time the harness prints after `-n N` runs ("kiln: N run(s), T us per inference …"). */
+const HARNESS_TIME = /kiln: \d+ run\(s\), ([0-9.]+) us per inference/;
+
 function timeHarness(dir: string, inputFiles: string[], opts: BenchOptions): number {
+  // the harness times its own loop of n runs (clock_gettime around the calls only), so process
+  // start-up and file I/O never enter the figure, however loaded the machine is
   const run = (n: number): number => {
-    const t0 = performance.now();
-    execFileSync(path.join(dir, 'model'), ['-n', String(n), ...inputFiles, '-o', path.join(dir, 'bench_out')], { stdio: 'ignore', timeout: 600_000 });
-    return performance.now() - t0;
+    const out = execFileSync(path.join(dir, 'model'), ['-n', String(n), ...inputFiles, '-o', path.join(dir, 'bench_out')], { stdio: ['ignore', 'pipe', 'ignore'], timeout: 600_000 }).toString();
+    const m = HARNESS_TIME.exec(out);
+    if (!m) throw new KilnError('runtime', `bench: the harness printed no time per inference (${out.trim().split('\n')[0] ?? 'no output'})`);
+    return Number(m[1]) / 1000;
   };
-  // the slope between batches of n and 3n runs cancels process start-up and file I/O
-  // grow n until the extra 2n runs take long enough to measure against start-up noise
+  // grow n until one batch runs long enough for the clock and the scheduler's slices to average out
   let n = 1;
-  while (n < 1e8 && run(3 * n) - run(n) < (opts.minBatchMs ?? 200)) n *= 4;
-  const small: number[] = [];
-  const big: number[] = [];
-  for (let r = 0; r < (opts.repeats ?? 5); r++) {
-    small.push(run(n));
-    big.push(run(3 * n));
-  }
-  return Math.max(0, (median(big) - median(small)) / (2 * n));
+  while (n < 1e8 && run(n) * n < (opts.minBatchMs ?? 200)) n *= 4;
+  const samples: number[] = [];
+  for (let r = 0; r < (opts.repeats ?? 5); r++) samples.push(run(n));
+  return median(samples);
 }
 
 async function timeOrt(modelFile: string, names: string[], inputs: Tensor[], opts: BenchOptions): Promise<number | null> {
