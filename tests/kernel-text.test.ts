@@ -279,6 +279,20 @@ describe('kernel text by hand', () => {
     expect(Array.from(runProgram(p, [Tensor.from('i32', [4], [1, 2, 3, -4])])[0]!.data)).toEqual([4, 6, 8, -6]);
     expect(printProgram(p)).toContain('store %b[%i] = (%a[%i] + 1) * 2\n');
   });
+
+  it('rounds every f32 step as C and WGSL do (an f64 intermediate would keep the small term)', () => {
+    const p = parseProgramText(`kiln.kernel @t {
+  buffer %a: input f32[2]
+  buffer %b: output f32[1]
+  inputs (%a)
+  outputs (%b)
+  kernel @k from "n" ("Sub") {
+    store %b[0] = (%a[0] + %a[1]) - %a[0]
+  }
+}`);
+    // 1 + 2^-30 is 1 in f32: the sum rounds before the subtraction
+    expect(Array.from(runProgram(p, [Tensor.from('f32', [2], [1, 2 ** -30])])[0]!.data)).toEqual([0]);
+  });
 });
 
 // ---------- errors ----------

@@ -232,6 +232,8 @@ class Compiler {
         const op = e.op;
         const t = e.a.t;
         if (isBigT(t)) return () => bigBin(op, t, a() as bigint, b() as bigint);
+        // f32 arithmetic rounds every step, as the C (fp-contract off) and WGSL it stands for
+        if (t === 'f32') return () => Math.fround(numBin(op, t, a() as number, b() as number));
         return () => numBin(op, t, a() as number, b() as number);
       }
       case 'un': {
@@ -239,6 +241,7 @@ class Compiler {
         const op = e.op;
         const t = e.a.t;
         if (isBigT(t)) return () => bigUn(op, t, a() as bigint);
+        if (t === 'f32') return () => Math.fround(numUn(op, t, a() as number));
         return () => numUn(op, t, a() as number);
       }
       case 'cast': {
