@@ -8,7 +8,7 @@ import {
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, isFloatT, req } from './common.js';
-import { around, shapeIn, axisOf, FALSE, floatCompute, loopAxes, num, prodOf, TRUE } from './reduce-common.js';
+import { around, forEachLine, shapeIn, axisOf, FALSE, floatCompute, loopAxes, num, prodOf, TRUE } from './reduce-common.js';
 import { reduceOps, type ReduceKind } from '../../ops/reduce.js';
 import { argReduceConfig, noopWithEmptyAxes, reduceAxesInputFrom, reducedAxes, softmaxLayout } from '../../ops/config/reduce.js';
 
@@ -219,27 +219,24 @@ function lowerArg(ctx: LowerContext, isMax: boolean): void {
   const fl = isFloatT(x.dtype);
   const vt = fl ? computeType(x.dtype) : x.dtype;
   ctx.kernel((kb) => {
-    kb.for(0, outer, (o) => {
-      kb.for(0, inner, (k) => {
-        const base = kb.let('index', add(mul(o, idx(len * inner)), k), 'base');
-        const best = kb.let(vt, cast(load(x, base), vt), 'best');
-        const bi = kb.let('index', idx(0), 'bi');
-        kb.for(1, len, (j) => {
-          const v = kb.let(vt, cast(load(x, add(base, mul(j, idx(inner)))), vt), 'x');
-          let cmp = isMax ? gt(v, best) : lt(v, best);
-          if (last) cmp = or(cmp, eq(v, best));
-          let take = cmp;
-          if (fl) {
-            const vN = un('isnan', v);
-            take = select(un('isnan', best), last ? vN : FALSE, or(vN, cmp));
-          }
-          kb.if(take, () => {
-            kb.set(best, v);
-            kb.set(bi, j);
-          });
+    forEachLine(kb, outer, len, inner, (at, base, o, k) => {
+      const best = kb.let(vt, cast(load(x, base), vt), 'best');
+      const bi = kb.let('index', idx(0), 'bi');
+      kb.for(1, len, (j) => {
+        const v = kb.let(vt, cast(load(x, at(j)), vt), 'x');
+        let cmp = isMax ? gt(v, best) : lt(v, best);
+        if (last) cmp = or(cmp, eq(v, best));
+        let take = cmp;
+        if (fl) {
+          const vN = un('isnan', v);
+          take = select(un('isnan', best), last ? vN : FALSE, or(vN, cmp));
+        }
+        kb.if(take, () => {
+          kb.set(best, v);
+          kb.set(bi, j);
         });
-        kb.store(out, add(mul(o, idx(inner)), k), bi);
       });
+      kb.store(out, add(mul(o, idx(inner)), k), bi);
     });
   });
 }
@@ -258,53 +255,49 @@ function lowerSoft(ctx: LowerContext, kind: SoftKind): void {
   const [outer, len, inner] = softmaxLayout(xShape, ctx.opset, ctx.attrs.optInt('axis'));
   const t = floatCompute(x.dtype);
   ctx.kernel((kb) => {
-    kb.for(0, outer, (o) => {
-      kb.for(0, inner, (k) => {
-        const base = kb.let('index', add(mul(o, idx(len * inner)), k), 'base');
-        const at = (j: Expr): Expr => add(base, mul(j, idx(inner)));
-        const xv = (j: Expr): Expr => cast(load(x, at(j)), t);
-        const m = kb.let(t, num(t, -Infinity), 'm');
-        const nan = kb.let('bool', FALSE, 'nan');
-        if (kind === 'hardmax') {
-          const found = kb.let('bool', FALSE, 'found');
-          const mi = kb.let('index', idx(0), 'mi');
-          const ni = kb.let('index', idx(0), 'ni');
-          kb.for(0, len, (j) => {
-            const v = kb.let(t, xv(j), 'x');
-            kb.if(un('isnan', v), () => {
-              kb.if(un('not', nan), () => {
-                kb.set(nan, TRUE);
-                kb.set(ni, j);
-              });
-            }, () => {
-              kb.if(or(un('not', found), gt(v, m)), () => {
-                kb.set(m, v);
-                kb.set(mi, j);
-                kb.set(found, TRUE);
-              });
-            });
-          });
-          const pick = kb.let('index', select(nan, ni, mi), 'at');
-          const any = kb.let('bool', or(nan, found), 'any');
-          kb.for(0, len, (j) => kb.store(out, at(j), select(and(any, eq(j, pick)), num(t, 1), num(t, 0))));
-          return;
-        }
+    forEachLine(kb, outer, len, inner, (at, base, o, k) => {
+      const xv = (j: Expr): Expr => cast(load(x, at(j)), t);
+      const m = kb.let(t, num(t, -Infinity), 'm');
+      const nan = kb.let('bool', FALSE, 'nan');
+      if (kind === 'hardmax') {
+        const found = kb.let('bool', FALSE, 'found');
+        const mi = kb.let('index', idx(0), 'mi');
+        const ni = kb.let('index', idx(0), 'ni');
         kb.for(0, len, (j) => {
           const v = kb.let(t, xv(j), 'x');
-          kb.set(nan, or(nan, un('isnan', v)));
-          kb.set(m, select(gt(v, m), v, m));
+          kb.if(un('isnan', v), () => {
+            kb.if(un('not', nan), () => {
+              kb.set(nan, TRUE);
+              kb.set(ni, j);
+            });
+          }, () => {
+            kb.if(or(un('not', found), gt(v, m)), () => {
+              kb.set(m, v);
+              kb.set(mi, j);
+              kb.set(found, TRUE);
+            });
+          });
         });
-        const shift = kb.let(t, select(nan, num(t, NaN), select(un('isinf', m), num(t, 0), m)), 'shift');
-        const sum = kb.let(t, num(t, 0), 'sum');
-        kb.for(0, len, (j) => kb.set(sum, add(sum, un('exp', sub(xv(j), shift)))));
-        if (kind === 'softmax') {
-          const r = kb.let(t, div(num(t, 1), sum), 'r');
-          kb.for(0, len, (j) => kb.store(out, at(j), mul(un('exp', sub(xv(j), shift)), r)));
-        } else {
-          const off = kb.let(t, add(shift, un('log', sum)), 'off');
-          kb.for(0, len, (j) => kb.store(out, at(j), sub(xv(j), off)));
-        }
+        const pick = kb.let('index', select(nan, ni, mi), 'at');
+        const any = kb.let('bool', or(nan, found), 'any');
+        kb.for(0, len, (j) => kb.store(out, at(j), select(and(any, eq(j, pick)), num(t, 1), num(t, 0))));
+        return;
+      }
+      kb.for(0, len, (j) => {
+        const v = kb.let(t, xv(j), 'x');
+        kb.set(nan, or(nan, un('isnan', v)));
+        kb.set(m, select(gt(v, m), v, m));
       });
+      const shift = kb.let(t, select(nan, num(t, NaN), select(un('isinf', m), num(t, 0), m)), 'shift');
+      const sum = kb.let(t, num(t, 0), 'sum');
+      kb.for(0, len, (j) => kb.set(sum, add(sum, un('exp', sub(xv(j), shift)))));
+      if (kind === 'softmax') {
+        const r = kb.let(t, div(num(t, 1), sum), 'r');
+        kb.for(0, len, (j) => kb.store(out, at(j), mul(un('exp', sub(xv(j), shift)), r)));
+      } else {
+        const off = kb.let(t, add(shift, un('log', sum)), 'off');
+        kb.for(0, len, (j) => kb.store(out, at(j), sub(xv(j), off)));
+      }
     });
   });
 }

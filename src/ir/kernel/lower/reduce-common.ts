@@ -1,7 +1,7 @@
 /** Helpers shared by the reduction / linear algebra / normalization / loss lowerings. */
 import { KilnError } from '../../errors.js';
 import { dtypeInfo, type DType } from '../../dtype.js';
-import { cast, lit, type KernelBuilder } from '../builder.js';
+import { add, cast, idx, lit, mul, type KernelBuilder } from '../builder.js';
 import { unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, constOf, isFloatT } from './common.js';
@@ -34,6 +34,19 @@ export function axesOf(axes: readonly number[], rank: number, what = 'axes'): nu
 /** (outer, len, inner) of a tensor viewed around one axis. */
 export function around(shape: readonly number[], axis: number): [number, number, number] {
   return [prodOf(shape, 0, axis), shape[axis]!, prodOf(shape, axis + 1)];
+}
+
+/**
+ * One loop nest over the lines along the axis of an (outer, len, inner) view: `at(j)` is the flat
+ * index of element j of the line (base = element 0), (o, k) the line's place in a reduced output.
+ */
+export function forEachLine(kb: KernelBuilder, outer: number, len: number, inner: number, body: (at: (j: Expr) => Expr, base: Expr, o: Expr, k: Expr) => void): void {
+  kb.for(0, outer, (o) => {
+    kb.for(0, inner, (k) => {
+      const base = kb.let('index', add(mul(o, idx(len * inner)), k), 'base');
+      body((j) => add(base, mul(j, idx(inner))), base, o, k);
+    });
+  });
 }
 
 /** The type float math on values of element type t runs in: f64 for f64, f32 for other floats, f64 for integers. */

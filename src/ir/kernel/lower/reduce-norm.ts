@@ -8,7 +8,7 @@ import { add, bin, cast, div, eq, flatIndex, idx, load, max, min, mul, select, s
 import { registerLowering, unsupportedLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer } from '../types.js';
 import { req } from './common.js';
-import { around, axesOf, shapeIn, axisOf, floatCompute, loopAxes, num, prodOf } from './reduce-common.js';
+import { around, forEachLine, axesOf, shapeIn, axisOf, floatCompute, loopAxes, num, prodOf } from './reduce-common.js';
 
 /** Offset into a parameter broadcast (unidirectionally) to a shape, given that shape's multi-index. */
 function paramIndex(ix: readonly Expr[], pShape: readonly number[], shape: readonly number[], what: string): Expr {
@@ -233,19 +233,15 @@ registerLowering({
     const [outer, len, inner] = around(xShape, axis);
     const t = floatCompute(x.dtype);
     ctx.kernel((kb) => {
-      kb.for(0, outer, (o) => {
-        kb.for(0, inner, (k) => {
-          const base = kb.let('index', add(mul(o, idx(len * inner)), k), 'base');
-          const at = (j: Expr): Expr => add(base, mul(j, idx(inner)));
-          const s = kb.let(t, num(t, 0), 'sum');
-          kb.for(0, len, (j) => {
-            const v = kb.let(t, cast(load(x, at(j)), t), 'x');
-            kb.set(s, add(s, p === 1 ? un('abs', v) : mul(v, v)));
-          });
-          const nrm = kb.let(t, p === 1 ? s : un('sqrt', s), 'nrm');
-          // a zero vector stays zero
-          kb.for(0, len, (j) => kb.store(y, at(j), select(eq(nrm, num(t, 0)), num(t, 0), div(cast(load(x, at(j)), t), nrm))));
+      forEachLine(kb, outer, len, inner, (at, base, o, k) => {
+        const s = kb.let(t, num(t, 0), 'sum');
+        kb.for(0, len, (j) => {
+          const v = kb.let(t, cast(load(x, at(j)), t), 'x');
+          kb.set(s, add(s, p === 1 ? un('abs', v) : mul(v, v)));
         });
+        const nrm = kb.let(t, p === 1 ? s : un('sqrt', s), 'nrm');
+        // a zero vector stays zero
+        kb.for(0, len, (j) => kb.store(y, at(j), select(eq(nrm, num(t, 0)), num(t, 0), div(cast(load(x, at(j)), t), nrm))));
       });
     });
   },
