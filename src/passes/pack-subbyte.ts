@@ -13,6 +13,7 @@
 import { bin, cast, div, idx, lit, load, mod, mul, sub } from '../ir/kernel/builder.js';
 import { storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
 import { Tensor } from '../ir/tensor.js';
+import { tensorToBytes } from '../ir/rawdata.js';
 import type { KernelPass } from './pass.js';
 
 const SUB_BYTE_BITS: Partial<Record<ScalarType, number>> = { i4: 4, u4: 4, i2: 2, u2: 2 };
@@ -20,18 +21,6 @@ const SUB_BYTE_BITS: Partial<Record<ScalarType, number>> = { i4: 4, u4: 4, i2: 2
 /** Bits of a sub-byte element type, else null. */
 export function subByteBits(t: ScalarType): number | null {
   return SUB_BYTE_BITS[t] ?? null;
-}
-
-/** ONNX packing of sub-byte integers (two's complement bits, element 0 in the low bits of byte 0). */
-export function packSubByte(values: ArrayLike<number>, bits: number): Uint8Array {
-  const per = 8 / bits;
-  const mask = (1 << bits) - 1;
-  const out = new Uint8Array(Math.ceil(values.length / per));
-  for (let i = 0; i < values.length; i++) {
-    const b = Math.floor(i / per);
-    out[b] = out[b]! | ((values[i]! & mask) << ((i % per) * bits));
-  }
-  return out;
 }
 
 /** The load of element `i` of `orig` (element type kept) from its packed bytes `packed`. */
@@ -76,12 +65,12 @@ function mapStmts(ss: readonly Stmt[], f: (l: Extract<Expr, { k: 'load' }>) => E
 /** Packs the program's sub-byte constants in place; returns the packed buffers (original → packed). */
 export function packSubByteConstants(program: Program): Map<KBuffer, KBuffer> {
   const packed = new Map<KBuffer, KBuffer>();
-  let nextId = program.buffers.reduce((m, b) => Math.max(m, b.id), -1) + 1;
   for (const b of program.buffers) {
     const bits = subByteBits(b.dtype);
     if (bits === null || b.role !== 'const' || !b.data || b.viewOf || b.data.size === 0) continue;
-    const bytes = packSubByte(b.data.toNumbers(), bits);
-    const p: KBuffer = { id: nextId++, name: b.name, dtype: 'u8', shape: [bytes.length], role: 'const', data: Tensor.from('u8', [bytes.length], Array.from(bytes)), ...(b.level !== undefined ? { level: b.level } : {}) };
+    // ONNX's raw_data layout of the tensor (src/ir/rawdata.ts)
+    const bytes = tensorToBytes(b.data, true);
+    const p: KBuffer = { id: b.id, name: b.name, dtype: 'u8', shape: [bytes.length], role: 'const', data: Tensor.from('u8', [bytes.length], Array.from(bytes)), ...(b.level !== undefined ? { level: b.level } : {}) };
     packed.set(b, p);
   }
   if (packed.size === 0) return packed;
