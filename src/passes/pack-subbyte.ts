@@ -10,7 +10,7 @@
  * element per byte (the program's calling convention); only 'const' buffers with data are packed.
  * Views of a packed buffer read it through the same extraction (a view keeps the element order).
  */
-import { bin, cast, div, idx, lit, load, mod, mul, sub } from '../ir/kernel/builder.js';
+import { add, bin, cast, div, idx, lit, load, mod, mul, sub } from '../ir/kernel/builder.js';
 import { storageOf, type Expr, type KBuffer, type Kernel, type Program, type ScalarType, type Stmt } from '../ir/kernel/types.js';
 import { Tensor } from '../ir/tensor.js';
 import { tensorToBytes } from '../ir/rawdata.js';
@@ -23,12 +23,50 @@ export function subByteBits(t: ScalarType): number | null {
   return SUB_BYTE_BITS[t] ?? null;
 }
 
-/** The load of element `i` of `orig` (element type kept) from its packed bytes `packed`. */
+/**
+ * An index e split as per·q + r with r a constant in [0, per), where its form shows it (constants,
+ * multiples of a constant that per divides, sums of those): then a load knows its byte and nibble at
+ * compile time. Null when the remainder depends on run-time values.
+ */
+export function splitIndex(e: Expr, per: number): { q: Expr; r: number } | null {
+  switch (e.k) {
+    case 'const': {
+      const v = Number(e.v);
+      const r = ((v % per) + per) % per;
+      return { q: idx((v - r) / per), r };
+    }
+    case 'bin': {
+      if (e.op === 'mul') {
+        for (const [a, b] of [[e.a, e.b], [e.b, e.a]] as const) {
+          if (b.k === 'const' && Number(b.v) % per === 0) return { q: mul(a, idx(Number(b.v) / per)), r: 0 };
+        }
+        return null;
+      }
+      if (e.op === 'add') {
+        const a = splitIndex(e.a, per);
+        const b = a && splitIndex(e.b, per);
+        if (!a || !b) return null;
+        const carry = Math.floor((a.r + b.r) / per);
+        return { q: add(add(a.q, b.q), idx(carry)), r: (a.r + b.r) % per };
+      }
+      return null;
+    }
+    default: return null;
+  }
+}
+
+/**
+ * The load of element `i` of `orig` (element type kept) from its packed bytes `packed`: the byte
+ * and the shift are constants where the index's form shows its remainder (splitIndex), else
+ * computed (i / per, (i mod per)·bits).
+ */
 export function unpackLoad(packed: KBuffer, i: Expr, orig: ScalarType, bits: number): Expr {
   const per = 8 / bits;
-  const byte = cast(load(packed, div(i, idx(per))), 'i32');
-  const shift = cast(mul(mod(i, idx(per)), idx(bits)), 'i32');
-  let v = bin('bitand', bin('shr', byte, shift), lit('i32', (1 << bits) - 1));
+  const split = splitIndex(i, per);
+  const byte = cast(load(packed, split ? split.q : div(i, idx(per))), 'i32');
+  const shift = split ? lit('i32', split.r * bits) : cast(mul(mod(i, idx(per)), idx(bits)), 'i32');
+  const shifted = split && split.r === 0 ? byte : bin('shr', byte, shift);
+  let v = split && split.r === per - 1 ? shifted : bin('bitand', shifted, lit('i32', (1 << bits) - 1));
   if (orig === 'i4' || orig === 'i2') {
     const half = lit('i32', 1 << (bits - 1));
     v = sub(bin('bitxor', v, half), half);

@@ -171,6 +171,11 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
   const wzConst = present(s.wzp) ? uniformConst(s.wzp) : null;
   const sums = useScratch ? ctx.temp(T, [R * SW], 'qsum') : null;
+  // 4-bit weights (stored packed, src/passes/pack-subbyte.ts) are unpacked once per channel block
+  // into a byte per value (R·Cg·nK bytes), so the taps read bytes as with 8-bit weights
+  const rowLen = R * Cg * nK;
+  const w4 = w.dtype === 'i4' || w.dtype === 'u4';
+  const wrow = w4 ? ctx.temp(w.dtype === 'i4' ? 'i8' : 'u8', [rowLen], 'wrow') : null;
   ctx.kernel((kb: KernelBuilder) => {
     const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
     const rq = s.rq;
@@ -204,8 +209,20 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           ybs.push(kb.let('index', mul(add(mul(n, idx(M)), oc), idx(nY)), 'yb'));
         }
         const wb = kb.let('index', mul(oc0, idx(Cg * nK)), 'wb');
+        if (wrow) {
+          // the block's rows are contiguous from oc0·Cg·nK; pairs of values when the row length is
+          // even, so each pair's loads share one packed byte whose nibbles are known statically
+          const from = mul(oc0, idx(Cg * nK));
+          const copy = (t: Expr): void => kb.store(wrow, t, cast(load(w, add(from, t)), wrow.dtype));
+          if ((Cg * nK) % 2 === 0) {
+            kb.for(0, rowLen / 2, (j) => {
+              copy(mul(j, idx(2)));
+              copy(add(mul(j, idx(2)), idx(1)));
+            });
+          } else kb.for(0, rowLen, (t) => copy(t));
+        }
         const wval = (r: number, i: Expr): Expr => {
-          const v = cast(load(w, add(i, idx(r * Cg * nK))), T);
+          const v = cast(wrow ? load(wrow, add(sub(i, wb), idx(r * Cg * nK))) : load(w, add(i, idx(r * Cg * nK))), T);
           const z = wzs[r];
           return z ? sub(v, z) : v;
         };
