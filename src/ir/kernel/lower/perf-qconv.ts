@@ -186,12 +186,10 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
       const v = cast(load(x, i), T);
       return xz ? sub(v, xz) : v;
     };
-    kb.for(0, N * G, (ng) => {
-      const g = G === 1 ? idx(0) : N === 1 ? ng : kb.let('index', sub(ng, mul(idx(G), div(ng, idx(G)))), 'g');
-      const n = N === 1 ? idx(0) : G === 1 ? ng : kb.let('index', div(ng, idx(G)), 'n');
-      // x offset of this image's group's first channel
-      const xg = kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX)), 'xg');
-      kb.for(0, Mg / R, (ob) => {
+    // x offset of image n's group g's first channel
+    const xgOf = (n: Expr, g: Expr): Expr => kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX)), 'xg');
+    // channel block ob of group g for image n
+    const block = (n: Expr, g: Expr, xg: Expr, ob: Expr): void => {
         const oc0 = kb.let('index', add(mul(g, idx(Mg)), mul(ob, idx(R))), 'oc');
         const ocs: Expr[] = [];
         const wzs: (Expr | null)[] = [];
@@ -209,18 +207,6 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           ybs.push(kb.let('index', mul(add(mul(n, idx(M)), oc), idx(nY)), 'yb'));
         }
         const wb = kb.let('index', mul(oc0, idx(Cg * nK)), 'wb');
-        if (wrow) {
-          // the block's rows are contiguous from oc0·Cg·nK; pairs of values when the row length is
-          // even, so each pair's loads share one packed byte whose nibbles are known statically
-          const from = mul(oc0, idx(Cg * nK));
-          const copy = (t: Expr): void => kb.store(wrow, t, cast(load(w, add(from, t)), wrow.dtype));
-          if ((Cg * nK) % 2 === 0) {
-            kb.for(0, rowLen / 2, (j) => {
-              copy(mul(j, idx(2)));
-              copy(add(mul(j, idx(2)), idx(1)));
-            });
-          } else kb.for(0, rowLen, (t) => copy(t));
-        }
         const wval = (r: number, i: Expr): Expr => {
           const v = cast(wrow ? load(wrow, add(sub(i, wb), idx(r * Cg * nK))) : load(w, add(i, idx(r * Cg * nK))), T);
           const z = wzs[r];
@@ -397,7 +383,31 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           each(rowRanges, [[0, OW]]);
           each([[rLo, rHi]], colRanges);
         } else each([[0, OH]], [[0, OW]]);
+    };
+    if (wrow) {
+      // 4-bit weights: each channel block's rows are unpacked once, before the images that use them
+      // (contiguous from oc0·Cg·nK; in pairs when a row's length is even, so each pair's loads
+      // share one packed byte whose nibbles are known statically)
+      kb.for(0, G, (g) => {
+        kb.for(0, Mg / R, (ob) => {
+          const from = mul(add(mul(g, idx(Mg)), mul(ob, idx(R))), idx(Cg * nK));
+          const copy = (t: Expr): void => kb.store(wrow, t, cast(load(w, add(from, t)), wrow.dtype));
+          if ((Cg * nK) % 2 === 0) {
+            kb.for(0, rowLen / 2, (j) => {
+              copy(mul(j, idx(2)));
+              copy(add(mul(j, idx(2)), idx(1)));
+            });
+          } else kb.for(0, rowLen, (t) => copy(t));
+          kb.for(0, N, (n) => block(n, g, xgOf(n, g), ob));
+        });
       });
+      return;
+    }
+    kb.for(0, N * G, (ng) => {
+      const g = G === 1 ? idx(0) : N === 1 ? ng : kb.let('index', sub(ng, mul(idx(G), div(ng, idx(G)))), 'g');
+      const n = N === 1 ? idx(0) : G === 1 ? ng : kb.let('index', div(ng, idx(G)), 'n');
+      const xg = xgOf(n, g);
+      kb.for(0, Mg / R, (ob) => block(n, g, xg, ob));
     });
   });
 }
