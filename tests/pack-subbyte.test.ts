@@ -32,7 +32,7 @@ const ci = (name: string, t: Tensor): Value => Object.assign(new Value(name, ten
 
 /**
  * x (int8 [1, 3, 5, 5]) → DQ → Conv 3×3 (4 channels, per-channel int4 or int8 weights, pad 1) → Q
- * → Reshape [1, 100] → DQ → Gemm (transB, 7 outputs) → Q, and the same → MatMul by a uint4 (uint8) [100, 5] weight → Q;
+ * → Reshape [1, 100] → DQ → Gemm (transB, 7 outputs) → Q, and the same → MatMul by a uint4 (uint8) [100, 6] weight → Q;
  * plus DQ of an odd-length int4 and uint4 constant.
  */
 function model(wType: DType): Module {
@@ -47,7 +47,7 @@ function model(wType: DType): Module {
     ci('os', Tensor.from('f32', [], [0.2])),
     ci('k', Tensor.from('i4', [9], ints(9, -8, 7, 3))), ci('ks', Tensor.from('f32', [], [0.5])),
     ci('u', Tensor.from('u4', [7], ints(7, 0, 15, 9))), ci('uz', Tensor.from('u4', [], [8])),
-    ci('m', Tensor.from(wType === 'i4' ? 'u4' : 'u8', [100, 5], ints(500, 0, 15, 13))), ci('mz', Tensor.from(wType === 'i4' ? 'u4' : 'u8', [], [8])),
+    ci('m', Tensor.from(wType === 'i4' ? 'u4' : 'u8', [100, 6], ints(600, 0, 15, 13))), ci('mz', Tensor.from(wType === 'i4' ? 'u4' : 'u8', [], [8])),
   ];
   const I = (n: string): Value => inits.find((c) => c.name === n)!;
   const v = (name: string): Value => new Value(name, null);
@@ -85,18 +85,20 @@ describe('packed int4 constants', () => {
     // the Conv, Gemm and MatMul fold to integer kernels
     expect(program.kernels.map((k) => k.origin.op)).toEqual(expect.arrayContaining(['QLinearConv', 'QLinearMatMul']));
     expect(program.kernels.map((k) => k.origin.op).filter((o) => ['Conv', 'Gemm', 'MatMul'].includes(o))).toEqual([]);
+    // the QLinearConv fast path and QLinearMatMul unpack their 4-bit weights into byte scratch
+    expect(program.buffers.filter((b) => /wrow|bpanel/.test(b.name)).map((b) => b.dtype).sort()).toEqual(['i8', 'i8', 'u8']);
     const consts = program.buffers.filter((b) => b.role === 'const');
     expect(consts.filter((b) => b.dtype === 'i4' || b.dtype === 'u4')).toEqual([]);
     const bytesOf = (name: string): number | undefined => consts.find((b) => b.name === name && b.dtype === 'u8')?.shape[0];
     expect(bytesOf('w')).toBe(Math.ceil(108 / 2));
     expect(bytesOf('k')).toBe(Math.ceil(9 / 2));
     expect(bytesOf('u')).toBe(Math.ceil(7 / 2));
-    expect(bytesOf('m')).toBe(250);
+    expect(bytesOf('m')).toBe(300);
     // the Gemm's re-laid-out weight [7, 100, 1] is packed too
     expect(consts.some((b) => b.dtype === 'u8' && b.shape[0] === 350)).toBe(true);
     const wide = lowerForTarget(resolveTarget('c'), model('i8'), [input]).program;
     const constBytes = (p: typeof program): number => p.buffers.filter((b) => b.role === 'const').reduce((a, b) => a + b.shape.reduce((x, d) => x * d, 1) * (b.dtype === 'u8' || b.dtype === 'i8' ? 1 : 4), 0);
-    expect(constBytes(wide) - constBytes(program)).toBe(108 - 54 + 700 - 350 + 500 - 250);
+    expect(constBytes(wide) - constBytes(program)).toBe(108 - 54 + 700 - 350 + 600 - 300);
   });
 
   it.each(targets)('on %s: outputs identical to the int8-widened model; DQ of int4/uint4 constants as the interpreter', async (t) => {
