@@ -388,7 +388,9 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
       // 4-bit weights: each channel block's rows are unpacked once, before the images that use them
       // (contiguous from oc0·Cg·nK; in pairs when a row's length is even, so each pair's loads
       // share one packed byte whose nibbles are known statically)
-      kb.for(0, G, (g) => {
+      // (no loop over one group: the channel blocks' loop is then the outermost, for parallelize)
+      const groups = (f: (g: Expr) => void): void => (G === 1 ? f(idx(0)) : kb.for(0, G, f));
+      groups((g) => {
         kb.for(0, Mg / R, (ob) => {
           const from = mul(add(mul(g, idx(Mg)), mul(ob, idx(R))), idx(Cg * nK));
           const copy = (t: Expr): void => kb.store(wrow, t, cast(load(w, add(from, t)), wrow.dtype));
