@@ -141,11 +141,11 @@ describe('kiln compile pipeline', () => {
     const report = JSON.parse(r.stdout) as { passes: { name: string; level: string; ms: number }[] };
     // memory planning is a pass of the target's pipeline, not part of emit
     // canonicalization after specialize, fuse right after lower (both default on)
-    expect(report.passes.map((p) => p.name)).toEqual(['specialize', 'eliminate-identity', 'fold-affine', 'dce', 'fold-qdq', 'requant', 'fold-constants', 'lower', 'fuse', 'plan-memory', 'emit-c']);
+    expect(report.passes.map((p) => p.name)).toEqual(['specialize', 'eliminate-identity', 'fold-affine', 'dce', 'fold-qdq', 'requant', 'fold-constants', 'lower', 'fuse', 'pack-subbyte', 'plan-memory', 'emit-c']);
     expect(report.passes.every((p) => p.ms >= 0)).toBe(true);
-    expect(fs.readdirSync(path.join(dir, 'd')).filter((f) => f.endsWith('.kir')).sort()).toEqual(['00-input.kir', '01-specialize.kir', '02-eliminate-identity.kir', '03-fold-affine.kir', '04-dce.kir', '05-fold-qdq.kir', '06-requant.kir', '07-fold-constants.kir', '08-lower.kir', '09-fuse.kir', '10-plan-memory.kir']);
+    expect(fs.readdirSync(path.join(dir, 'd')).filter((f) => f.endsWith('.kir')).sort()).toEqual(['00-input.kir', '01-specialize.kir', '02-eliminate-identity.kir', '03-fold-affine.kir', '04-dce.kir', '05-fold-qdq.kir', '06-requant.kir', '07-fold-constants.kir', '08-lower.kir', '09-fuse.kir', '10-pack-subbyte.kir', '11-plan-memory.kir']);
     expect(fs.readFileSync(path.join(dir, 'd', '08-lower.kir'), 'utf8')).not.toMatch(/ offset \d+/);
     expect(fs.readFileSync(path.join(dir, 'd', '09-fuse.kir'), 'utf8')).toMatch(/\/\/ fusion: /);
-    expect(fs.readFileSync(path.join(dir, 'd', '10-plan-memory.kir'), 'utf8')).toMatch(/level "arena" offset \d+/);
+    expect(fs.readFileSync(path.join(dir, 'd', '11-plan-memory.kir'), 'utf8')).toMatch(/level "arena" offset \d+/);
   });
 });

@@ -17,7 +17,8 @@ import { encodeNpy } from '../src/frontend/npy.js';
 import { interpret } from '../src/ir/interp/interpreter.js';
 import { loadModel } from '../src/driver/load.js';
 import { quantizeModel, readDataSets, type QuantizeOptions, type QuantizeOutcome } from '../src/driver/quantize.js';
-import { resolveTarget, runOnTarget } from '../src/driver/targets.js';
+import { lowerForTarget, resolveTarget, runOnTarget } from '../src/driver/targets.js';
+import { byteWidth, type DType } from '../src/ir/dtype.js';
 import { argmaxRows } from '../src/quant/evaluate.js';
 import { activationParams, quantizeBias, quantizeWeight } from '../src/quant/qparams.js';
 import { entropyRange, percentileRange, TensorStats } from '../src/quant/ranges.js';
@@ -136,6 +137,12 @@ describe('kiln quantize on the trained digits sample', () => {
     expect(four.length).toBe(r.layers.filter((l) => l.weightBits === 4).length);
     for (const t of four) expect(t.rawData.length).toBe(Math.ceil(t.dims.reduce((a: number, d) => a * Number(d), 1) / 2));
     expect(Number(proto.opsetImport.find((o) => o.domain === '')!.version)).toBe(21);
+    // compiled, the int4 layers stay packed (src/passes/pack-subbyte.ts): fewer constant bytes than
+    // the int8 model by half of each int4 weight
+    const constBytes = (file: string): number => lowerForTarget(resolveTarget('c'), loadModel(file), testSets()[0]!).program.buffers
+      .filter((b) => b.role === 'const').reduce((a, b) => a + b.shape.reduce((x, d) => x * d, 1) * byteWidth(b.dtype as DType), 0);
+    const int4Values = four.reduce((a, t) => a + t.dims.reduce((x: number, d) => x * Number(d), 1), 0);
+    expect(constBytes(path.join(dir, 'int8.onnx')) - constBytes(path.join(dir, 'mixed.onnx'))).toBe(int4Values - Math.ceil(int4Values / 2));
     if (ort) expect(await ortLsb(path.join(dir, 'mixed.onnx'), testSets())).toBeLessThanOrEqual(1 + 1e-3);
     if (haveCc) {
       const m = loadModel(path.join(dir, 'mixed.onnx'));

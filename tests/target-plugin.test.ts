@@ -70,7 +70,7 @@ describe('example target plugin toy-target', () => {
     const report = JSON.parse(r.stdout) as { target: string; style: string; kernels: number; passes: { name: string }[] };
     // the bias add and ReLU after each MatMul are fused into it (the fuse pass runs for every kernel target)
     expect(report).toMatchObject({ target: 'toy', style: 'kir', kernels: 5 });
-    expect(report.passes.map((p) => p.name)).toEqual(['specialize', 'eliminate-identity', 'fold-affine', 'dce', 'lower', 'fuse', 'plan-memory', 'emit-toy']);
+    expect(report.passes.map((p) => p.name)).toEqual(['specialize', 'eliminate-identity', 'fold-affine', 'dce', 'lower', 'fuse', 'pack-subbyte', 'plan-memory', 'emit-toy']);
     // the option, by flag or after a colon
     const s1 = path.join(tempDir(), 's');
     expect(kiln(['--plugin', PLUGIN, 'compile', path.join(MLP, 'model.onnx'), '--target', 'toy:summary', '-o', s1]).code).toBe(0);

@@ -23,7 +23,7 @@ import { MEMORY_PLAN } from '../ir/kernel/layout.js';
 import { DEFAULT_ILP_MS, type MemoryPlan, type MemoryStrategy } from '../passes/plan-memory.js';
 import { memoryPlotSvg } from '../passes/memory-plot.js';
 import { checkOutputFile, checkOutputFolder, openDumpFolder, writeFileAtomic, writeOutputFolder, type OutputGuard } from './output.js';
-import { canonicalizeSteps, checkTargetDtypes, fuseSteps, lowerStep, resolveTarget, targetContext, targetSteps, type ResolvedTarget } from './targets.js';
+import { canonicalizeSteps, checkTargetDtypes, fuseSteps, lowerStep, packSteps, resolveTarget, targetContext, targetSteps, type ResolvedTarget } from './targets.js';
 import { FUSION_RESULT, type FusionDecision } from '../passes/fuse.js';
 
 export interface CompileOptions extends PipelineFlags {
@@ -193,6 +193,7 @@ export function compilePipelineParts(opts: Omit<CompileOptions, 'out'>, target: 
       ...graph,
       lowerStep(target, opts.schedule ?? 'memory'),
       ...fuseSteps(target, settings),
+      ...packSteps(target),
       ...kernel,
     ],
     back: targetSteps(target, settings),

@@ -91,6 +91,14 @@ export function fuseSteps(t: ResolvedTarget, settings: PipelineSettings): Pipeli
   return parsePipeline(device !== undefined ? `fuse{device=${device}}` : 'fuse');
 }
 
+/**
+ * The pack-subbyte pass right after fusion (every kernel target gets it): int4/uint4 constants are
+ * stored two per byte and unpacked where they are loaded (src/passes/pack-subbyte.ts).
+ */
+export function packSteps(t: ResolvedTarget): PipelineStep[] {
+  return t.def.level === 'kernel' ? parsePipeline('pack-subbyte') : [];
+}
+
 /** The `lower` step for a target: the given node order, and the target's loop-nest style. */
 export function lowerStep(t: ResolvedTarget, schedule: string): PipelineStep {
   const style = t.def.level === 'kernel' ? (t.def.lowerStyle ?? 'cpu') : 'cpu';
@@ -122,7 +130,7 @@ export function lowerForTarget(t: ResolvedTarget, module: Module, inputs: readon
   // the target's graph prelude (QDQ folding, integer requantization) too: `kiln run` and
   // `kiln conformance` run what `kiln compile` emits
   const prelude = t.def.level === 'kernel' && t.def.prelude ? parsePipeline(t.def.prelude(t.options, settings)) : [];
-  const steps: PipelineStep[] = [...canonicalizeSteps(settings), ...prelude, lowerStep(t, 'memory'), ...fuseSteps(t, settings), ...targetSteps(t, settings)];
+  const steps: PipelineStep[] = [...canonicalizeSteps(settings), ...prelude, lowerStep(t, 'memory'), ...fuseSteps(t, settings), ...packSteps(t), ...targetSteps(t, settings)];
   const r = runPipeline({ level: 'graph', module }, steps);
   const program = (r.state as { program: Program }).program;
   // program inputs are the graph inputs without a default, in order

@@ -20,6 +20,7 @@ import { requantPass } from './requant.js';
 import { hlsFoldPass } from './hls-fold.js';
 import { foldAffinePass } from './fold-affine.js';
 import { fusePass } from './fuse.js';
+import { packSubBytePass } from './pack-subbyte.js';
 
 for (const p of [foldConstantsPass, specializePass, scheduleMemoryPass, lowerPass, planMemoryPass]) registerPass(p);
 for (const p of [dcePass, eliminateIdentityPass, csePass, foldAffinePass]) registerPass(p);
@@ -31,3 +32,4 @@ registerPass(parallelizePass);
 registerPass(foldQdqPass);
 registerPass(requantPass);
 registerPass(hlsFoldPass);
+registerPass(packSubBytePass);

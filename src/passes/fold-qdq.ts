@@ -9,7 +9,7 @@
  *   table of the float DQ → op → Q computation); MaxPool and the data-movement ops (Reshape,
  *   Flatten, Transpose, Squeeze, Unsqueeze) run straight on the integer tensor when the input and
  *   output quantization are the same. Conv/MatMul/Gemm also take int16 activations (int16x8) where
- *   the i32 accumulator provably cannot overflow, and int4/uint4 weights widened to 8 bits.
+ *   the i32 accumulator provably cannot overflow, and int4/uint4 weights (kept 4-bit: stored packed and unpacked in the kernel).
  * A Relu or Clip between the op and its QuantizeLinear is dropped when QuantizeLinear's saturation
  * already clips at least as much (zero point at the type's minimum for Relu), else it becomes an
  * integer Clip of the result (QuantizeLinear is monotone); both are exact.
@@ -162,19 +162,14 @@ function accBound(x: QParams, w: QParams, rows: (oc: number) => number[], channe
 }
 
 /**
- * A 4-bit weight (int4/uint4, e.g. from mixed precision) widened to int8/uint8 at compile time:
- * the same values and zero point, so the integer kernels take it as is (the weight then takes a
- * byte per value, twice its packed size). Other weights pass through.
+ * Weight types the integer ops take in Kiln: 8-bit, and 4-bit (int4/uint4, e.g. from mixed
+ * precision) kept as they are: a constant 4-bit weight is stored two values per byte in the compiled
+ * program and unpacked where the kernel loads it (the pack-subbyte kernel pass).
  */
-function widen4(rw: Rewriter, p: QParams, what: string): QParams {
-  if (p.dtype !== 'i4' && p.dtype !== 'u4') return p;
-  const t = constantOf(p.q);
-  if (!t) fail(`${what} is ${p.dtype} and not a constant (4-bit weights are widened to 8 bits at compile time)`);
-  const dt: DType = p.dtype === 'i4' ? 'i8' : 'u8';
-  const q = rw.constant(`${p.q.name}.${dt}`, Tensor.from(dt, t.shape, t.toNumbers()));
-  const zpT = p.zpT ? Tensor.from(dt, p.zpT.shape, p.zpT.toNumbers()) : null;
-  const zp = zpT ? rw.constant(`${p.zp!.name}.${dt}`, zpT) : null;
-  return { ...p, q, zp, zpT, dtype: dt };
+const W8_4 = new Set<string>(['i8', 'u8', 'i4', 'u4']);
+
+function requireWeight(p: QParams, what: string): void {
+  if (!W8_4.has(p.dtype)) fail(`${what} is ${p.dtype} (the integer ops take int8/uint8 or int4/uint4 weights)`);
 }
 
 function require8(p: QParams, what: string): void {
@@ -278,11 +273,11 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
   switch (n.opType) {
     case 'Conv': {
       const x = dqOf(n.inputs[0] ?? null, 'the input');
-      const w = widen4(rw, dqOf(n.inputs[1] ?? null, 'the weight'), 'the weight');
+      const w = dqOf(n.inputs[1] ?? null, 'the weight');
       requirePerTensor(x, 'the input');
       requireAct(x, 'the input');
       requireAct(q, 'the output');
-      require8(w, 'the weight');
+      requireWeight(w, 'the weight');
       if (!w.perTensor && w.axis !== 0) fail(`the weight is quantized along axis ${w.axis}, not the output channels`);
       let bias: Value | null = null;
       if (n.inputs[2]) {
@@ -303,11 +298,11 @@ function integerNode(rw: Rewriter, n: Node, q: QParams): Node {
     }
     case 'MatMul': {
       const a = dqOf(n.inputs[0] ?? null, 'input A');
-      const b = widen4(rw, dqOf(n.inputs[1] ?? null, 'input B'), 'input B');
+      const b = dqOf(n.inputs[1] ?? null, 'input B');
       requirePerTensor(a, 'input A');
       requireAct(a, 'input A');
       requireAct(q, 'the output');
-      require8(b, 'input B');
+      requireWeight(b, 'input B');
       const bShape = b.q.tensorType?.shape ?? [];
       if (is16(a) || is16(q)) {
         const bT = constantOf(b.q);
@@ -410,11 +405,11 @@ function gemmNodes(rw: Rewriter, n: Node, q: QParams): Node[] {
   if (attr('transA', 0) !== 0) fail('Gemm transposes A');
   if (attr('alpha', 1) !== 1 || attr('beta', 1) !== 1) fail('Gemm scales by alpha or beta');
   const a = dqOf(n.inputs[0] ?? null, 'input A');
-  const b = widen4(rw, dqOf(n.inputs[1] ?? null, 'input B'), 'input B');
+  const b = dqOf(n.inputs[1] ?? null, 'input B');
   requirePerTensor(a, 'input A');
   requireAct(a, 'input A');
   requireAct(q, 'the output');
-  require8(b, 'input B');
+  requireWeight(b, 'input B');
   const aShape = a.q.tensorType?.shape ?? [];
   const bT = constantOf(b.q);
   if (aShape.length !== 2 || typeof aShape[0] !== 'number' || typeof aShape[1] !== 'number') fail('Gemm input A is not a static 2-D tensor');

@@ -210,9 +210,25 @@ function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffe
   const zpSize = (z: KBuffer | null): number => (z ? prod(z.shape) : 0);
   const azv = (m: Expr): Expr | null => (azp && zpSize(azp) > 0 ? cast(load(azp, zpSize(azp) === 1 ? idx(0) : m), T) : null);
   const bzv = (n: Expr): Expr | null => (bzp && zpSize(bzp) > 0 ? cast(load(bzp, zpSize(bzp) === 1 ? idx(0) : n), T) : null);
-  const W = Math.max(1, Math.min(cols, N));
+  let W = Math.max(1, Math.min(cols, N));
+  // 4-bit B: the widest even tile that divides N and keeps the unpacked panel (below) within 4 KiB
+  if ((b.dtype === 'i4' || b.dtype === 'u4') && M * N * K > 0) {
+    for (let w = W; w >= 2; w--) {
+      if (w % 2 === 0 && N % w === 0 && K * w <= 4096) {
+        W = w;
+        break;
+      }
+    }
+  }
   const nT = N > 0 ? Math.ceil(N / W) : 0;
   const sums = M * N * K > 0 ? ctx.temp(T, [W], 'mmsum') : null;
+  // 4-bit B (stored packed, src/passes/pack-subbyte.ts): with the column tile loop outside the rows
+  // of A, each tile's K×W panel of B is unpacked once, in pairs (each pair's loads share one packed
+  // byte with statically known nibbles), into K·W bytes that the multiply-add loop reads as 8-bit B.
+  // Needs N and W even, tiles at multiples of W, and a panel of at most 4 KiB; otherwise the loads
+  // extract each nibble.
+  const b4 = (b.dtype === 'i4' || b.dtype === 'u4') && sums !== null && N % 2 === 0 && W % 2 === 0 && (nT === 1 || N % W === 0) && K * W <= 4096;
+  const panel = b4 ? ctx.temp(b.dtype === 'i4' ? 'i8' : 'u8', [K * W], 'bpanel') : null;
   ctx.kernel((kb) => {
     if (!sums) {
       // K = 0: every sum is 0
@@ -224,27 +240,51 @@ function intMatMul(ctx: LowerContext, a: KBuffer, azp: KBuffer | null, b: KBuffe
     }
     kb.loops(batch, (bi) => {
       const ao = kb.let('index', mul(broadcastIndex(bi, ab), idx(M * K)), 'ao');
-      const bo = kb.let('index', mul(broadcastIndex(bi, bb), idx(K * N)), 'bo');
+      // (with a panel, B is read only by the unpacking, at offsets written out in full)
+      const bo = panel ? null : kb.let('index', mul(broadcastIndex(bi, bb), idx(K * N)), 'bo');
       const yo = kb.let('index', mul(flatIndex(bi, batch), idx(M * N)), 'yo');
-      kb.for(0, M, (m) => {
-        const ar = kb.let('index', add(ao, mul(m, idx(K))), 'ar');
-        const yr = kb.let('index', add(yo, mul(m, idx(N))), 'yr');
-        const az = azv(m);
+      // one column tile of one row of A
+      const tile = (m: Expr, ar: Expr, yr: Expr, az: Expr | null, n0: Expr): void => {
+        kb.for(0, W, (j) => kb.store(sums, j, lit(T, 0)));
+        kb.for(0, K, (k) => {
+          const raw = cast(load(a, add(ar, k)), T);
+          const av = kb.let(T, az ? sub(raw, az) : raw, 'a');
+          const br = panel ? kb.let('index', mul(k, idx(W)), 'br') : kb.let('index', add(add(bo!, mul(k, idx(N))), n0), 'br');
+          kb.for(0, W, (j) => {
+            const braw = cast(load(panel ?? b, add(br, j)), T);
+            const bz = bzv(add(n0, j));
+            kb.store(sums, j, add(load(sums, j), mul(av, bz ? sub(braw, bz) : braw)));
+          });
+        });
+        kb.for(0, W, (j) => emit(kb, add(yr, add(n0, j)), cast(load(sums, j), 'i32'), m, add(n0, j)));
+      };
+      const row = (m: Expr): { ar: Expr; yr: Expr; az: Expr | null } => ({
+        ar: kb.let('index', add(ao, mul(m, idx(K))), 'ar'),
+        yr: kb.let('index', add(yo, mul(m, idx(N))), 'yr'),
+        az: azv(m),
+      });
+      if (panel) {
         kb.for(0, nT, (t) => {
-          const n0 = nT === 1 ? idx(0) : kb.let('index', min(mul(t, idx(W)), idx(N - W)), 'n');
-          kb.for(0, W, (j) => kb.store(sums, j, lit(T, 0)));
+          const n0 = nT === 1 ? idx(0) : kb.let('index', mul(t, idx(W)), 'n');
+          // B's offset of row k of this tile, in a form that shows it is even
+          const from = (k: Expr): Expr => add(add(mul(broadcastIndex(bi, bb), idx(K * N)), mul(k, idx(N))), nT === 1 ? idx(0) : mul(t, idx(W)));
           kb.for(0, K, (k) => {
-            const raw = cast(load(a, add(ar, k)), T);
-            const av = kb.let(T, az ? sub(raw, az) : raw, 'a');
-            const br = kb.let('index', add(add(bo, mul(k, idx(N))), n0), 'br');
-            kb.for(0, W, (j) => {
-              const braw = cast(load(b, add(br, j)), T);
-              const bz = bzv(add(n0, j));
-              kb.store(sums, j, add(load(sums, j), mul(av, bz ? sub(braw, bz) : braw)));
+            const copy = (j: Expr): void => kb.store(panel, add(mul(k, idx(W)), j), cast(load(b, add(from(k), j)), panel.dtype));
+            kb.for(0, W / 2, (jj) => {
+              copy(mul(jj, idx(2)));
+              copy(add(mul(jj, idx(2)), idx(1)));
             });
           });
-          kb.for(0, W, (j) => emit(kb, add(yr, add(n0, j)), cast(load(sums, j), 'i32'), m, add(n0, j)));
+          kb.for(0, M, (m) => {
+            const r = row(m);
+            tile(m, r.ar, r.yr, r.az, n0);
+          });
         });
+        return;
+      }
+      kb.for(0, M, (m) => {
+        const r = row(m);
+        kb.for(0, nT, (t) => tile(m, r.ar, r.yr, r.az, nT === 1 ? idx(0) : kb.let('index', min(mul(t, idx(W)), idx(N - W)), 'n')));
       });
     });
   });

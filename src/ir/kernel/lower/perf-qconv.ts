@@ -171,6 +171,11 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
   const wzConst = present(s.wzp) ? uniformConst(s.wzp) : null;
   const sums = useScratch ? ctx.temp(T, [R * SW], 'qsum') : null;
+  // 4-bit weights (stored packed, src/passes/pack-subbyte.ts) are unpacked once per channel block
+  // into a byte per value (R·Cg·nK bytes), so the taps read bytes as with 8-bit weights
+  const rowLen = R * Cg * nK;
+  const w4 = w.dtype === 'i4' || w.dtype === 'u4';
+  const wrow = w4 ? ctx.temp(w.dtype === 'i4' ? 'i8' : 'u8', [rowLen], 'wrow') : null;
   ctx.kernel((kb: KernelBuilder) => {
     const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
     const rq = s.rq;
@@ -181,12 +186,10 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
       const v = cast(load(x, i), T);
       return xz ? sub(v, xz) : v;
     };
-    kb.for(0, N * G, (ng) => {
-      const g = G === 1 ? idx(0) : N === 1 ? ng : kb.let('index', sub(ng, mul(idx(G), div(ng, idx(G)))), 'g');
-      const n = N === 1 ? idx(0) : G === 1 ? ng : kb.let('index', div(ng, idx(G)), 'n');
-      // x offset of this image's group's first channel
-      const xg = kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX)), 'xg');
-      kb.for(0, Mg / R, (ob) => {
+    // x offset of image n's group g's first channel
+    const xgOf = (n: Expr, g: Expr): Expr => kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX)), 'xg');
+    // channel block ob of group g for image n
+    const block = (n: Expr, g: Expr, xg: Expr, ob: Expr): void => {
         const oc0 = kb.let('index', add(mul(g, idx(Mg)), mul(ob, idx(R))), 'oc');
         const ocs: Expr[] = [];
         const wzs: (Expr | null)[] = [];
@@ -205,7 +208,7 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         }
         const wb = kb.let('index', mul(oc0, idx(Cg * nK)), 'wb');
         const wval = (r: number, i: Expr): Expr => {
-          const v = cast(load(w, add(i, idx(r * Cg * nK))), T);
+          const v = cast(wrow ? load(wrow, add(sub(i, wb), idx(r * Cg * nK))) : load(w, add(i, idx(r * Cg * nK))), T);
           const z = wzs[r];
           return z ? sub(v, z) : v;
         };
@@ -380,7 +383,33 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           each(rowRanges, [[0, OW]]);
           each([[rLo, rHi]], colRanges);
         } else each([[0, OH]], [[0, OW]]);
+    };
+    if (wrow) {
+      // 4-bit weights: each channel block's rows are unpacked once, before the images that use them
+      // (contiguous from oc0·Cg·nK; in pairs when a row's length is even, so each pair's loads
+      // share one packed byte whose nibbles are known statically)
+      // (no loop over one group: the channel blocks' loop is then the outermost, for parallelize)
+      const groups = (f: (g: Expr) => void): void => (G === 1 ? f(idx(0)) : kb.for(0, G, f));
+      groups((g) => {
+        kb.for(0, Mg / R, (ob) => {
+          const from = mul(add(mul(g, idx(Mg)), mul(ob, idx(R))), idx(Cg * nK));
+          const copy = (t: Expr): void => kb.store(wrow, t, cast(load(w, add(from, t)), wrow.dtype));
+          if ((Cg * nK) % 2 === 0) {
+            kb.for(0, rowLen / 2, (j) => {
+              copy(mul(j, idx(2)));
+              copy(add(mul(j, idx(2)), idx(1)));
+            });
+          } else kb.for(0, rowLen, (t) => copy(t));
+          kb.for(0, N, (n) => block(n, g, xgOf(n, g), ob));
+        });
       });
+      return;
+    }
+    kb.for(0, N * G, (ng) => {
+      const g = G === 1 ? idx(0) : N === 1 ? ng : kb.let('index', sub(ng, mul(idx(G), div(ng, idx(G)))), 'g');
+      const n = N === 1 ? idx(0) : G === 1 ? ng : kb.let('index', div(ng, idx(G)), 'n');
+      const xg = xgOf(n, g);
+      kb.for(0, Mg / R, (ob) => block(n, g, xg, ob));
     });
   });
 }
