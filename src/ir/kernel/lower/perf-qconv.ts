@@ -211,7 +211,7 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         };
         const requant = (r: number, yi: Expr, acc: Expr): void => {
           if (rq) {
-            kb.store(y, add(ybs[r]!, yi), requantize(cast(acc, 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi));
+            kb.store(y, add(ybs[r]!, yi), requantize(cast(acc, 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi, kb));
             return;
           }
           const scaled = div(mul(mul(f64Of(cast(acc, 'i32')), xscale!), wscs[r]!), yscale!);
@@ -300,7 +300,7 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         const requantTile = (W: number): void => {
           if (!rq) return;
           for (let r = 0; r < R; r++) {
-            kb.for(0, W, (j) => kb.store(sums!, add(idx(r * SW), j), cast(requantize(cast(sum(r, j), 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi), 'i32')));
+            kb.for(0, W, (j) => kb.store(sums!, add(idx(r * SW), j), cast(requantize(cast(sum(r, j), 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi, kb), 'i32')));
           }
         };
         const put = (r: number, yi: Expr, j: Expr): void => {
