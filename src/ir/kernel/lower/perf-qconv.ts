@@ -16,6 +16,7 @@
  * clipped kernel range; only the corners go one output at a time. Requantization runs over the
  * scratch in place, then the results are copied out.
  */
+import { Tensor } from '../../tensor.js';
 import { add, and, cast, div, ge, idx, lit, load, lt, max, min, mod, mul, sub, un } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
@@ -170,6 +171,16 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
   const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
   const wzConst = present(s.wzp) ? uniformConst(s.wzp) : null;
+  // no position loop long enough to vectorize (narrow or strided images: kws's 10×4 stride-2
+  // first layer over a 49×10 input has interiors of 3 columns): a loop over output channels instead
+  const positionsVectorize = hasInterior && (flat ? Pn >= tp.minLoop : Wi >= tp.minLoop);
+  if (!positionsVectorize && s.rq && G === 1) {
+    const cb = channelBlock(Mg, tp.ocs * tp.cols);
+    if (cb > 0 && s.w.role === 'const' && s.w.data && (!present(s.wzp) || wzConst !== null)) {
+      emitQConvChannels(ctx, s, { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw }, cb, s.rq, present(s.wzp) && wzConst !== 0 ? wzConst : null);
+      return;
+    }
+  }
   const sums = useScratch ? ctx.temp(T, [R * SW], 'qsum') : null;
   ctx.kernel((kb: KernelBuilder) => {
     const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
@@ -323,17 +334,26 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
             const p0 = kb.let('index', add(idx(P0), t0), 'p');
             accumulate(W, add(xg, sub(mul(p0, idx(sh)), idx(ph * IW + pw))), sh, fullH, fullW);
             requantTile(W);
-            kb.for(0, W, (j) => {
-              const p = kb.let('index', add(p0, j), 'q');
-              const oh = kb.let('index', div(p, idx(IW)), 'oh');
-              const ow = kb.let('index', sub(p, mul(oh, idx(IW))), 'ow');
-              const yi = add(mul(oh, idx(OW)), ow);
-              const store = (): void => {
-                for (let r = 0; r < R; r++) put(r, yi, j);
-              };
-              if (cLo === 0 && cHi === IW) store();
-              else kb.if(and(ge(ow, idx(cLo)), lt(ow, idx(cHi))), store);
-            });
+            if (cLo === 0 && cHi === IW) {
+              kb.for(0, W, (j) => {
+                const p = kb.let('index', add(p0, j), 'q');
+                const oh = kb.let('index', div(p, idx(IW)), 'oh');
+                const ow = kb.let('index', sub(p, mul(oh, idx(IW))), 'ow');
+                for (let r = 0; r < R; r++) put(r, add(mul(oh, idx(OW)), ow), j);
+              });
+            } else {
+              // the tile's rows, each with its interior columns inside the tile (a division per
+              // row, not per position, and no test per position)
+              kb.for(div(p0, idx(IW)), add(div(add(p0, idx(W - 1)), idx(IW)), idx(1)), (oh) => {
+                const q = kb.let('index', sub(mul(oh, idx(IW)), p0), 'q');
+                const lo = max(idx(cLo), sub(idx(0), q));
+                const hi = min(idx(cHi), sub(idx(W), q));
+                const yr = kb.let('index', mul(oh, idx(OW)), 'yr');
+                kb.for(lo, hi, (ow) => {
+                  for (let r = 0; r < R; r++) put(r, add(yr, ow), add(q, ow));
+                });
+              });
+            }
           });
         } else if (hasInterior) {
           kb.for(rLo, rHi, (oh) => tiles(Wi, (W, t0) => {
@@ -380,6 +400,99 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
           each(rowRanges, [[0, OW]]);
           each([[rLo, rHi]], colRanges);
         } else each([[0, OH]], [[0, OW]]);
+      });
+    });
+  });
+}
+
+/**
+ * Output channels per block of the channel-vectorized path: the largest divisor of M up to the
+ * scratch's `budget` sums, at least 8 (one 256-bit vector of u32 sums), else 0 (not taken).
+ */
+function channelBlock(M: number, budget: number): number {
+  for (let cb = Math.min(M, budget); cb >= 8; cb--) if (M % cb === 0) return cb;
+  return 0;
+}
+
+interface Planar {
+  OH: number;
+  OW: number;
+  IH: number;
+  IW: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  ph: number;
+  pw: number;
+}
+
+/**
+ * QLinearConv (one group) as a loop over output positions whose innermost loop runs over a block
+ * of CB output channels: per position the block's CB sums (the u32 scratch) start at the bias,
+ * every tap inside the input (ranges clipped per position) adds (x - xz)·(w - wz) with one input
+ * value for the whole block, the weights read from a copy transposed to [tap][channel] (contiguous
+ * in the channel), then the block is requantized in place (a vector loop; per-channel multiplier
+ * and shift read from their tables) and stored. Same sums as the generic loop nest (wrapping u32,
+ * the order is free), same requantization: bit for bit the same outputs. Taken where no loop over
+ * positions is long enough to vectorize: narrow or strided images.
+ */
+function emitQConvChannels(ctx: LowerContext, s: QConvSpec, g: Planar, CB: number, rq: RequantTable, wzConst: number | null): void {
+  const { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw } = g;
+  const { x, w, y, Cg, N } = s;
+  const M = s.Mg;
+  const nX = IH * IW;
+  const nY = OH * OW;
+  const nK = KH * KW;
+  const nT = Cg * nK;
+  const T: ScalarType = 'u32';
+  const wd = w.data!;
+  const tv: number[] = new Array<number>(nT * M);
+  for (let m = 0; m < M; m++) for (let t = 0; t < nT; t++) tv[t * M + m] = wd.num(m * nT + t);
+  const wt = ctx.constTable(Tensor.from(wd.dtype, [nT, M], tv), 'wt');
+  const prodShape = (b: KBuffer): number => b.shape.reduce((a, d) => a * d, 1);
+  const present = (b: KBuffer | null): b is KBuffer => b !== null && prodShape(b) > 0;
+  const sums = ctx.temp(T, [CB], 'qsum');
+  ctx.kernel((kb: KernelBuilder) => {
+    const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
+    const yz = kb.let('i32', present(s.yzp) ? cast(load(s.yzp, idx(0)), 'i32') : lit('i32', 0), 'yz');
+    // a weight zero point the same for every channel (0: none)
+    const wz = wzConst !== null && present(s.wzp) ? cast(lit(s.wzp.dtype, wzConst), T) : null;
+    kb.for(0, N, (n) => {
+      const xn = kb.let('index', mul(n, idx(Cg * nX)), 'xn');
+      kb.for(0, M / CB, (ob) => {
+        const oc0 = kb.let('index', mul(ob, idx(CB)), 'oc');
+        kb.for(0, OH, (oh) => kb.for(0, OW, (ow) => {
+          const kh0 = kb.let('index', sub(mul(oh, idx(sh)), idx(ph)), 'kh');
+          const kw0 = kb.let('index', sub(mul(ow, idx(sw)), idx(pw)), 'kw');
+          const [hlo, hhi] = KH === 1 && IH === 1 && OH === 1 ? [idx(0), idx(1)] : clip(kb, kh0, dh, IH, KH);
+          const [wlo, whi] = clip(kb, kw0, dw, IW, KW);
+          kb.for(0, CB, (m) => kb.store(sums, m, s.bias ? cast(load(s.bias, add(oc0, m)), T) : lit(T, 0)));
+          kb.for(0, Cg, (c) => {
+            const xc = kb.let('index', add(xn, mul(c, idx(nX))), 'xc');
+            kb.for(hlo, hhi, (kh) => {
+              const xr = kb.let('index', add(xc, add(mul(add(kh0, mul(kh, idx(dh))), idx(IW)), kw0)), 'xr');
+              const tr = kb.let('index', mul(add(mul(c, idx(KH)), kh), idx(KW)), 'tr');
+              kb.for(wlo, whi, (kw) => {
+                const xl = cast(load(x, add(xr, mul(kw, idx(dw)))), T);
+                const xv = kb.let(T, xz ? sub(xl, xz) : xl, 'x');
+                const wr = kb.let('index', add(mul(add(tr, kw), idx(M)), oc0), 'wr');
+                kb.for(0, CB, (m) => {
+                  const wl = cast(load(wt, add(wr, m)), T);
+                  kb.store(sums, m, add(load(sums, m), mul(wz ? sub(wl, wz) : wl, xv)));
+                });
+              });
+            });
+          });
+          kb.for(0, CB, (m) => {
+            const oc = add(oc0, m);
+            kb.store(sums, m, cast(requantize(cast(load(sums, m), 'i32'), rq.m(oc), rq.s(oc), yz, s.qlo, s.qhi, kb), 'i32'));
+          });
+          const yp = kb.let('index', add(mul(add(mul(n, idx(M)), oc0), idx(nY)), add(mul(oh, idx(OW)), ow)), 'yp');
+          kb.for(0, CB, (m) => kb.store(y, add(yp, mul(m, idx(nY))), cast(load(sums, m), 'i32')));
+        }));
       });
     });
   });
