@@ -48,6 +48,11 @@ export interface QConvTile {
  */
 export const DEFAULT_QCONV_TILE: QConvTile = { ocs: 1, cols: 64, minLoop: 17 };
 
+/** Largest padded input plane (one group's channels, bytes of int8) a stride-1 QLinearConv copies its input into. */
+const PAD_PLANE_BYTES = 512;
+/** Most tiles of a flat run whose code is unrolled (see the flat branch of `emitQConv`). */
+const MAX_UNROLLED_TILES = 4;
+
 export interface QConvSpec {
   x: KBuffer;
   w: KBuffer;
@@ -108,8 +113,8 @@ const f64Of = (e: Expr): Expr => cast(e, 'f64');
 
 export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   const geom = planar({ qSp: s.outSp, rSp: s.inSp, kernel: s.kernel, strides: s.strides, dilations: s.dilations, pb: s.padsBegin });
-  const { KH, KW, sh, sw, dh, dw, ph, pw } = geom;
-  let { OH, OW, IH, IW } = geom;
+  const { KH, KW, sh, sw, dh, dw } = geom;
+  let { OH, OW, IH, IW, ph, pw } = geom;
   // pointwise, stride 1, unpadded: the image is one long row
   if (KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && OH === IH && OW === IW) {
     OW = OH * OW;
@@ -117,9 +122,27 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
     OH = 1;
     IH = 1;
   }
-  const { x, w, y, Cg, Mg, G, N } = s;
+  const { w, y, Cg, Mg, G, N } = s;
   const C = Cg * G;
   const M = Mg * G;
+  // stride 1 with padding over a small image (depthwise layers of kws's 25×5, mobilenet's last
+  // ones): the group's input is copied into a plane with the padding filled with the input zero
+  // point, (xz - xz)·w = 0, so every output is an interior one (one flat run of positions, no
+  // border tiles or clipped corners). The plane is a scratch of at most PAD_PLANE_BYTES.
+  const [x0H, x0W] = [IH, IW];
+  const nX0 = IH * IW;
+  const padH = Math.max(0, (OH - 1) + (KH - 1) * dh + 1 - IH - ph);
+  const padW = Math.max(0, (OW - 1) + (KW - 1) * dw + 1 - IW - pw);
+  const [ph0, pw0] = [ph, pw];
+  const padded = G > 1 && sh === 1 && sw === 1 && ph >= 0 && pw >= 0 && ph + pw + padH + padW > 0 && Cg * (IH + ph + padH) * (IW + pw + padW) <= PAD_PLANE_BYTES;
+  const plane = padded ? ctx.temp(s.x.dtype, [Cg * (IH + ph + padH) * (IW + pw + padW)], 'qpad') : null;
+  if (padded) {
+    IH += ph + padH;
+    IW += pw + padW;
+    ph = 0;
+    pw = 0;
+  }
+  const x = plane ?? s.x;
   const nX = IH * IW;
   const nY = OH * OW;
   const nK = KH * KW;
@@ -196,7 +219,17 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
       const g = G === 1 ? idx(0) : N === 1 ? ng : kb.let('index', sub(ng, mul(idx(G), div(ng, idx(G)))), 'g');
       const n = N === 1 ? idx(0) : G === 1 ? ng : kb.let('index', div(ng, idx(G)), 'n');
       // x offset of this image's group's first channel
-      const xg = kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX)), 'xg');
+      const xg0 = kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX0)), 'xg');
+      if (plane) {
+        const fill = present(s.xzp) ? load(s.xzp, idx(0)) : lit(s.x.dtype, 0);
+        kb.for(0, Cg * nX, (i) => kb.store(plane, i, fill));
+        kb.for(0, Cg, (c) => kb.for(0, x0H, (ih) => {
+          const src = kb.let('index', add(xg0, add(mul(c, idx(nX0)), mul(ih, idx(x0W)))), 'xs');
+          const dst = kb.let('index', add(mul(c, idx(nX)), add(mul(add(ih, idx(ph0)), idx(IW)), idx(pw0))), 'xd');
+          kb.for(0, x0W, (iw) => kb.store(plane, add(dst, iw), load(s.x, add(src, iw))));
+        }));
+      }
+      const xg = plane ? idx(0) : xg0;
       kb.for(0, Mg / R, (ob) => {
         const oc0 = kb.let('index', add(mul(g, idx(Mg)), mul(ob, idx(R))), 'oc');
         const ocs: Expr[] = [];
@@ -329,7 +362,36 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         };
         const fullH: [number, number] = [0, KH];
         const fullW: [number, number] = [0, KW];
-        if (hasInterior && flat) {
+        // flat run with columns to skip, in a few tiles: the tiles are unrolled, so each one's rows
+        // and their stored columns are constants (computed per row at run time, GCC's code for
+        // those short runs cost more than the sums)
+        const Wt = Math.min(SW, Pn);
+        const nTiles = Math.ceil(Pn / Wt);
+        if (hasInterior && flat && !(cLo === 0 && cHi === IW) && nTiles <= MAX_UNROLLED_TILES) {
+          for (let t = 0; t < nTiles; t++) {
+            const start = P0 + Math.min(t * Wt, Pn - Wt);
+            accumulate(Wt, add(xg, idx(start - (ph * IW + pw))), 1, fullH, fullW);
+            requantTile(Wt);
+            const first = Math.floor(start / IW);
+            const last = Math.floor((start + Wt - 1) / IW);
+            const cols = (oh: number): [number, number] => [Math.max(cLo, start - oh * IW), Math.min(cHi, start + Wt - oh * IW)];
+            const row = (oh: Expr, lo: number, hi: number): void => {
+              if (hi <= lo) return;
+              const yr = kb.let('index', mul(oh, idx(OW)), 'yr');
+              const q = kb.let('index', sub(mul(oh, idx(IW)), idx(start)), 'q');
+              kb.for(lo, hi, (ow) => {
+                for (let r = 0; r < R; r++) put(r, add(yr, ow), add(q, ow));
+              });
+            };
+            const full = (oh: number): boolean => cols(oh)[0] === cLo && cols(oh)[1] === cHi;
+            let a = first;
+            while (a <= last && !full(a)) row(idx(a), ...cols(a)), a++;
+            let b = last;
+            while (b >= a && !full(b)) b--;
+            if (b >= a) kb.for(a, b + 1, (oh) => row(oh, cLo, cHi));
+            for (let oh = b + 1; oh <= last; oh++) if (oh >= a) row(idx(oh), ...cols(oh));
+          }
+        } else if (hasInterior && flat) {
           tiles(Pn, (W, t0) => {
             const p0 = kb.let('index', add(idx(P0), t0), 'p');
             accumulate(W, add(xg, sub(mul(p0, idx(sh)), idx(ph * IW + pw))), sh, fullH, fullW);
