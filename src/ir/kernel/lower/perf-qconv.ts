@@ -15,6 +15,12 @@
  * locals (register blocking). Border rows and columns are tiles too, with the row's (column's)
  * clipped kernel range; only the corners go one output at a time. Requantization runs over the
  * scratch in place, then the results are copied out.
+ *
+ * Two shapes take other routes: stride-1 grouped layers over small images (depthwise 3×3 on kws's
+ * 25×5) first copy each group's input into a plane padded with the input zero point, so that all
+ * of the outputs are interior; and one-group layers with no position loop long enough to
+ * vectorize (narrow or strided images) loop over a block of output channels instead
+ * (`emitQConvChannels`).
  */
 import { Tensor } from '../../tensor.js';
 import { add, and, cast, div, ge, idx, lit, load, lt, max, min, mod, mul, sub, un } from '../builder.js';
