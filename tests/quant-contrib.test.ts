@@ -326,6 +326,12 @@ describe('QLinearConv / QLinearMatMul lowerings (one i32 local per output elemen
     attrs: { strides: { kind: 'ints', value: [stride, stride] }, pads: { kind: 'ints', value: [pad, pad, pad, pad] }, kernel_shape: { kind: 'ints', value: [k, k] } },
   });
   const regular = qconv('regular', 6, 8, 1, 3, 1, [0, 2, -1, 0, 5, 0, -7, 1], 11);
+  // kws's first layer in small: no position loop long enough to vectorize, a loop over channels instead
+  const narrowStrided: Case = {
+    ...qconv('narrow', 2, 16, 1, 3, 1, new Array(16).fill(2), 41, 7, 11),
+    out: { dtype: 'i8', shape: [1, 16, 6, 4] },
+    attrs: { strides: { kind: 'ints', value: [2, 2] }, pads: { kind: 'ints', value: [1, 1, 1, 1] }, kernel_shape: { kind: 'ints', value: [3, 3] } },
+  };
   const depthwise = qconv('depthwise', 8, 8, 8, 3, 1, new Array(8).fill(0), 13, 40, 10);
   const pointwise = qconv('pointwise', 12, 8, 1, 1, 0, new Array(8).fill(2), 17, 33, 5);
 
@@ -337,6 +343,9 @@ describe('QLinearConv / QLinearMatMul lowerings (one i32 local per output elemen
     ['QLinearConv int8 3x3 stride 2, 23 columns (register tiles, border row and column tiles)', qconvStrided(3, 4, 3, 2, 1, 11, 23, 21)],
     ['QLinearConv int8 3x3 stride 2, 80 columns, 21 rows (loop tiles, column tiles over rows)', qconvStrided(2, 6, 3, 2, 1, 42, 80, 23)],
     ['QLinearConv int8 5x5 pads 3 over 4x4 (no interior)', qconvStrided(3, 2, 5, 1, 3, 4, 4, 25)],
+    ['QLinearConv int8 3x3 stride 2 over 11x7, 16 channels, uniform weight zero point (channel-vectorized)', narrowStrided],
+    ['QLinearConv int8 depthwise 3x3 over 25x5 (zero-point-padded plane, unrolled tiles)', qconv('depthwise', 16, 16, 16, 3, 1, new Array(16).fill(0), 43, 5, 25)],
+    ['QLinearConv int8 group 4 (2 channels each) 3x3 over 12x12, per-channel weight zero points (padded plane)', qconv('grouped', 8, 8, 4, 3, 1, [0, 2, -1, 0, 5, 0, -7, 1], 47, 12, 12)],
     ['QLinearMatMul int8, batch broadcast, per-column scales', matmul],
   ] as [string, Case][])('%s: generated C and kernel IR match the interpreter', async (_name, c) => {
     const { module, feeds } = build(c);

@@ -15,6 +15,7 @@ import { indexRangeProblem, storageOf, type KBuffer, type Kernel, type Program, 
 import type { Tensor } from '../ir/tensor.js';
 import '../ir/kernel/lower/index.js';
 import { definePass, type PassContext } from './pass.js';
+import { accesses } from './fuse-ir.js';
 import { graphIoQuant } from './io-quant.js';
 
 class ProgramBuilder {
@@ -93,6 +94,8 @@ export function lowerModule(module: Module, style: LowerStyle = 'cpu'): Program 
       throw locateError(e, node);
     }
   }
+
+  pruneUnreadConstants(pb.program, g.outputs.map((v) => pb.bufferOf.get(v)));
 
   // Outputs: distinct buffers with role 'output'.
   const claimed = new Set<KBuffer>();
@@ -183,4 +186,16 @@ function lowerNode(module: Module, node: Node, pb: ProgramBuilder, style: LowerS
   node.outputs.forEach((v, i) => {
     if (v && !pb.bufferOf.has(v)) throw new KilnError('invalid-model', `lowering of ${qualified} did not produce output ${i}`);
   });
+}
+
+/**
+ * Drops the constants no kernel reads: an initializer a lowering replaced by a table of its own
+ * (QLinearConv's channel-vectorized path reads its weights transposed) or folded into literals
+ * (uniform zero points) would otherwise still be emitted with the weights. Graph outputs keep theirs.
+ */
+function pruneUnreadConstants(program: Program, outputs: readonly (KBuffer | undefined)[]): void {
+  const read = new Set<KBuffer>();
+  for (const k of program.kernels) for (const b of accesses(k).reads) read.add(b);
+  for (const b of outputs) if (b) read.add(storageOf(b));
+  program.buffers = program.buffers.filter((b) => b.role !== 'const' || read.has(storageOf(b)));
 }

@@ -155,7 +155,7 @@ registerLowering({
             const i = channelsLast ? add(mul(add(mul(n, idx(size)), s), idx(C)), c) : add(mul(add(mul(n, idx(C)), c), idx(size)), s);
             kb.set(acc, add(acc, sub(cast(load(x, i), T), xzl)));
           });
-          const out = rq ? requantize(acc, rq.m(idx(0)), rq.s(idx(0)), yzl, lo, hi) : requant(f32(mul(f64(acc), factor!)), yzl, y.dtype);
+          const out = rq ? requantize(acc, rq.m(idx(0)), rq.s(idx(0)), yzl, lo, hi, kb) : requant(f32(mul(f64(acc), factor!)), yzl, y.dtype);
           kb.store(y, add(mul(n, idx(C)), c), out);
         });
       });
@@ -193,7 +193,7 @@ registerLowering({
           const bv = sub(cast(load(b, broadcastIndex(ix, b.shape)), 'i32'), bzl);
           // a local: requantize reads its operand several times
           const p = kb.let('i32', mul(av, bv), 'p');
-          kb.store(c, flatIndex(ix, c.shape), requantize(p, rq.m(idx(0)), rq.s(idx(0)), czl, lo, hi));
+          kb.store(c, flatIndex(ix, c.shape), requantize(p, rq.m(idx(0)), rq.s(idx(0)), czl, lo, hi, kb));
         });
       });
       return;

@@ -327,7 +327,7 @@ registerLowering({
       const [lo, hi] = intRange(y.dtype as DType);
       intMatMul(ctx, a, ctx.input(2), b, ctx.input(5), (kb, o, acc, _m, n) => {
         const zp = yz ? cast(load(yz, idx(0)), 'i32') : lit('i32', 0);
-        kb.store(y, o, requantize(acc, rq.m(bsT.size === 1 ? idx(0) : n), rq.s(bsT.size === 1 ? idx(0) : n), zp, lo, hi));
+        kb.store(y, o, requantize(acc, rq.m(bsT.size === 1 ? idx(0) : n), rq.s(bsT.size === 1 ? idx(0) : n), zp, lo, hi, kb));
       });
       return;
     }
@@ -439,7 +439,7 @@ registerLowering({
                 kloop(0, idx(0), idx(0));
               });
               if (mult) {
-                kb.store(y, add(yBase, yOff), requantize(acc, mult.m, mult.s, yz, qlo, qhi));
+                kb.store(y, add(yBase, yOff), requantize(acc, mult.m, mult.s, yz, qlo, qhi, kb));
                 return;
               }
               const scaled = div(mul(mul(f64(acc), xscale!), wscale!), yscale!);

@@ -15,7 +15,14 @@
  * locals (register blocking). Border rows and columns are tiles too, with the row's (column's)
  * clipped kernel range; only the corners go one output at a time. Requantization runs over the
  * scratch in place, then the results are copied out.
+ *
+ * Two shapes take other routes: stride-1 grouped layers over small images (depthwise 3×3 on kws's
+ * 25×5) first copy each group's input into a plane padded with the input zero point, so that all
+ * of the outputs are interior; and one-group layers with no position loop long enough to
+ * vectorize (narrow or strided images) loop over a block of output channels instead
+ * (`emitQConvChannels`).
  */
+import { Tensor } from '../../tensor.js';
 import { add, and, cast, div, ge, idx, lit, load, lt, max, min, mod, mul, sub, un } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
@@ -46,6 +53,11 @@ export interface QConvTile {
  * CNN samples in wall time, though not in callgrind's AVX2 instruction counts for resnet8.
  */
 export const DEFAULT_QCONV_TILE: QConvTile = { ocs: 1, cols: 64, minLoop: 17 };
+
+/** Largest padded input plane (one group's channels, bytes of int8) a stride-1 QLinearConv copies its input into. */
+const PAD_PLANE_BYTES = 512;
+/** Most tiles of a flat run whose code is unrolled (see the flat branch of `emitQConv`). */
+const MAX_UNROLLED_TILES = 4;
 
 export interface QConvSpec {
   x: KBuffer;
@@ -107,8 +119,8 @@ const f64Of = (e: Expr): Expr => cast(e, 'f64');
 
 export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   const geom = planar({ qSp: s.outSp, rSp: s.inSp, kernel: s.kernel, strides: s.strides, dilations: s.dilations, pb: s.padsBegin });
-  const { KH, KW, sh, sw, dh, dw, ph, pw } = geom;
-  let { OH, OW, IH, IW } = geom;
+  const { KH, KW, sh, sw, dh, dw } = geom;
+  let { OH, OW, IH, IW, ph, pw } = geom;
   // pointwise, stride 1, unpadded: the image is one long row
   if (KH === 1 && KW === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0 && OH === IH && OW === IW) {
     OW = OH * OW;
@@ -116,9 +128,29 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
     OH = 1;
     IH = 1;
   }
-  const { x, w, y, Cg, Mg, G, N } = s;
+  const { w, y, Cg, Mg, G, N } = s;
   const C = Cg * G;
   const M = Mg * G;
+  // stride 1 with padding over a small image (depthwise layers of kws's 25×5, mobilenet's last
+  // ones): the group's input is copied into a plane with the padding filled with the input zero
+  // point, (xz - xz)·w = 0, so every output is an interior one (one flat run of positions, no
+  // border tiles or clipped corners). The plane is a scratch of at most PAD_PLANE_BYTES.
+  const [x0H, x0W] = [IH, IW];
+  const nX0 = IH * IW;
+  const padH = Math.max(0, (OH - 1) + (KH - 1) * dh + 1 - IH - ph);
+  const padW = Math.max(0, (OW - 1) + (KW - 1) * dw + 1 - IW - pw);
+  const [ph0, pw0] = [ph, pw];
+  const w4 = w.dtype === 'i4' || w.dtype === 'u4';
+  // (4-bit weights keep the border tiles: their loop order re-runs images per channel block)
+  const padded = !w4 && G > 1 && sh === 1 && sw === 1 && ph >= 0 && pw >= 0 && ph + pw + padH + padW > 0 && Cg * (IH + ph + padH) * (IW + pw + padW) <= PAD_PLANE_BYTES;
+  const plane = padded ? ctx.temp(s.x.dtype, [Cg * (IH + ph + padH) * (IW + pw + padW)], 'qpad') : null;
+  if (padded) {
+    IH += ph + padH;
+    IW += pw + padW;
+    ph = 0;
+    pw = 0;
+  }
+  const x = plane ?? s.x;
   const nX = IH * IW;
   const nY = OH * OW;
   const nK = KH * KW;
@@ -170,11 +202,20 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
   const one = (b: KBuffer | null): boolean => b !== null && prod(b.shape) === 1;
   const present = (b: KBuffer | null): b is KBuffer => b !== null && prod(b.shape) > 0;
   const wzConst = present(s.wzp) ? uniformConst(s.wzp) : null;
+  // no position loop long enough to vectorize (narrow or strided images: kws's 10×4 stride-2
+  // first layer over a 49×10 input has interiors of 3 columns): a loop over output channels instead
+  const positionsVectorize = hasInterior && (flat ? Pn >= tp.minLoop : Wi >= tp.minLoop);
+  if (!positionsVectorize && s.rq && G === 1) {
+    const cb = channelBlock(Mg, tp.ocs * tp.cols);
+    if (cb > 0 && !w4 && s.w.role === 'const' && s.w.data && (!present(s.wzp) || wzConst !== null)) {
+      emitQConvChannels(ctx, s, { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw }, cb, s.rq, present(s.wzp) && wzConst !== 0 ? wzConst : null);
+      return;
+    }
+  }
   const sums = useScratch ? ctx.temp(T, [R * SW], 'qsum') : null;
   // 4-bit weights (stored packed, src/passes/pack-subbyte.ts) are unpacked once per channel block
   // into a byte per value (R·Cg·nK bytes), so the taps read bytes as with 8-bit weights
   const rowLen = R * Cg * nK;
-  const w4 = w.dtype === 'i4' || w.dtype === 'u4';
   const wrow = w4 ? ctx.temp(w.dtype === 'i4' ? 'i8' : 'u8', [rowLen], 'wrow') : null;
   ctx.kernel((kb: KernelBuilder) => {
     const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
@@ -186,8 +227,20 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
       const v = cast(load(x, i), T);
       return xz ? sub(v, xz) : v;
     };
-    // x offset of image n's group g's first channel
-    const xgOf = (n: Expr, g: Expr): Expr => kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX)), 'xg');
+    // x offset of image n's group g's first channel in `x`: with the padded plane, the group's
+    // channels are first copied into it (offset 0)
+    const xgOf = (n: Expr, g: Expr): Expr => {
+      const xg0 = kb.let('index', mul(add(mul(n, idx(C)), mul(g, idx(Cg))), idx(nX0)), 'xg');
+      if (!plane) return xg0;
+      const fill = present(s.xzp) ? load(s.xzp, idx(0)) : lit(s.x.dtype, 0);
+      kb.for(0, Cg * nX, (i) => kb.store(plane, i, fill));
+      kb.for(0, Cg, (c) => kb.for(0, x0H, (ih) => {
+        const src = kb.let('index', add(xg0, add(mul(c, idx(nX0)), mul(ih, idx(x0W)))), 'xs');
+        const dst = kb.let('index', add(mul(c, idx(nX)), add(mul(add(ih, idx(ph0)), idx(IW)), idx(pw0))), 'xd');
+        kb.for(0, x0W, (iw) => kb.store(plane, add(dst, iw), load(s.x, add(src, iw))));
+      }));
+      return idx(0);
+    };
     // channel block ob of group g for image n
     const block = (n: Expr, g: Expr, xg: Expr, ob: Expr): void => {
         const oc0 = kb.let('index', add(mul(g, idx(Mg)), mul(ob, idx(R))), 'oc');
@@ -214,7 +267,7 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         };
         const requant = (r: number, yi: Expr, acc: Expr): void => {
           if (rq) {
-            kb.store(y, add(ybs[r]!, yi), requantize(cast(acc, 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi));
+            kb.store(y, add(ybs[r]!, yi), requantize(cast(acc, 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi, kb));
             return;
           }
           const scaled = div(mul(mul(f64Of(cast(acc, 'i32')), xscale!), wscs[r]!), yscale!);
@@ -303,7 +356,7 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         const requantTile = (W: number): void => {
           if (!rq) return;
           for (let r = 0; r < R; r++) {
-            kb.for(0, W, (j) => kb.store(sums!, add(idx(r * SW), j), cast(requantize(cast(sum(r, j), 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi), 'i32')));
+            kb.for(0, W, (j) => kb.store(sums!, add(idx(r * SW), j), cast(requantize(cast(sum(r, j), 'i32'), mults[r]!.m, mults[r]!.s, yz, s.qlo, s.qhi, kb), 'i32')));
           }
         };
         const put = (r: number, yi: Expr, j: Expr): void => {
@@ -321,22 +374,60 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
         };
         const fullH: [number, number] = [0, KH];
         const fullW: [number, number] = [0, KW];
-        if (hasInterior && flat) {
+        // flat run with columns to skip, in a few tiles: the tiles are unrolled, so each one's rows
+        // and their stored columns are constants (computed per row at run time, GCC's code for
+        // those short runs cost more than the sums)
+        const Wt = Math.min(SW, Pn);
+        const nTiles = Math.ceil(Pn / Wt);
+        if (hasInterior && flat && !(cLo === 0 && cHi === IW) && nTiles <= MAX_UNROLLED_TILES) {
+          for (let t = 0; t < nTiles; t++) {
+            const start = P0 + Math.min(t * Wt, Pn - Wt);
+            accumulate(Wt, add(xg, idx(start - (ph * IW + pw))), 1, fullH, fullW);
+            requantTile(Wt);
+            const first = Math.floor(start / IW);
+            const last = Math.floor((start + Wt - 1) / IW);
+            const cols = (oh: number): [number, number] => [Math.max(cLo, start - oh * IW), Math.min(cHi, start + Wt - oh * IW)];
+            const row = (oh: Expr, lo: number, hi: number): void => {
+              if (hi <= lo) return;
+              const yr = kb.let('index', mul(oh, idx(OW)), 'yr');
+              const q = kb.let('index', sub(mul(oh, idx(IW)), idx(start)), 'q');
+              kb.for(lo, hi, (ow) => {
+                for (let r = 0; r < R; r++) put(r, add(yr, ow), add(q, ow));
+              });
+            };
+            const full = (oh: number): boolean => cols(oh)[0] === cLo && cols(oh)[1] === cHi;
+            let a = first;
+            while (a <= last && !full(a)) row(idx(a), ...cols(a)), a++;
+            let b = last;
+            while (b >= a && !full(b)) b--;
+            if (b >= a) kb.for(a, b + 1, (oh) => row(oh, cLo, cHi));
+            for (let oh = b + 1; oh <= last; oh++) if (oh >= a) row(idx(oh), ...cols(oh));
+          }
+        } else if (hasInterior && flat) {
           tiles(Pn, (W, t0) => {
             const p0 = kb.let('index', add(idx(P0), t0), 'p');
             accumulate(W, add(xg, sub(mul(p0, idx(sh)), idx(ph * IW + pw))), sh, fullH, fullW);
             requantTile(W);
-            kb.for(0, W, (j) => {
-              const p = kb.let('index', add(p0, j), 'q');
-              const oh = kb.let('index', div(p, idx(IW)), 'oh');
-              const ow = kb.let('index', sub(p, mul(oh, idx(IW))), 'ow');
-              const yi = add(mul(oh, idx(OW)), ow);
-              const store = (): void => {
-                for (let r = 0; r < R; r++) put(r, yi, j);
-              };
-              if (cLo === 0 && cHi === IW) store();
-              else kb.if(and(ge(ow, idx(cLo)), lt(ow, idx(cHi))), store);
-            });
+            if (cLo === 0 && cHi === IW) {
+              kb.for(0, W, (j) => {
+                const p = kb.let('index', add(p0, j), 'q');
+                const oh = kb.let('index', div(p, idx(IW)), 'oh');
+                const ow = kb.let('index', sub(p, mul(oh, idx(IW))), 'ow');
+                for (let r = 0; r < R; r++) put(r, add(mul(oh, idx(OW)), ow), j);
+              });
+            } else {
+              // the tile's rows, each with its interior columns inside the tile (a division per
+              // row, not per position, and no test per position)
+              kb.for(div(p0, idx(IW)), add(div(add(p0, idx(W - 1)), idx(IW)), idx(1)), (oh) => {
+                const q = kb.let('index', sub(mul(oh, idx(IW)), p0), 'q');
+                const lo = max(idx(cLo), sub(idx(0), q));
+                const hi = min(idx(cHi), sub(idx(W), q));
+                const yr = kb.let('index', mul(oh, idx(OW)), 'yr');
+                kb.for(lo, hi, (ow) => {
+                  for (let r = 0; r < R; r++) put(r, add(yr, ow), add(q, ow));
+                });
+              });
+            }
           });
         } else if (hasInterior) {
           kb.for(rLo, rHi, (oh) => tiles(Wi, (W, t0) => {
@@ -410,6 +501,99 @@ export function emitQConv(ctx: LowerContext, s: QConvSpec): void {
       const n = N === 1 ? idx(0) : G === 1 ? ng : kb.let('index', div(ng, idx(G)), 'n');
       const xg = xgOf(n, g);
       kb.for(0, Mg / R, (ob) => block(n, g, xg, ob));
+    });
+  });
+}
+
+/**
+ * Output channels per block of the channel-vectorized path: the largest divisor of M up to the
+ * scratch's `budget` sums, at least 8 (one 256-bit vector of u32 sums), else 0 (not taken).
+ */
+function channelBlock(M: number, budget: number): number {
+  for (let cb = Math.min(M, budget); cb >= 8; cb--) if (M % cb === 0) return cb;
+  return 0;
+}
+
+interface Planar {
+  OH: number;
+  OW: number;
+  IH: number;
+  IW: number;
+  KH: number;
+  KW: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  ph: number;
+  pw: number;
+}
+
+/**
+ * QLinearConv (one group) as a loop over output positions whose innermost loop runs over a block
+ * of CB output channels: per position the block's CB sums (the u32 scratch) start at the bias,
+ * every tap inside the input (ranges clipped per position) adds (x - xz)·(w - wz) with one input
+ * value for the whole block, the weights read from a copy transposed to [tap][channel] (contiguous
+ * in the channel), then the block is requantized in place (a vector loop; per-channel multiplier
+ * and shift read from their tables) and stored. Same sums as the generic loop nest (wrapping u32,
+ * the order is free), same requantization: bit for bit the same outputs. Taken where no loop over
+ * positions is long enough to vectorize: narrow or strided images.
+ */
+function emitQConvChannels(ctx: LowerContext, s: QConvSpec, g: Planar, CB: number, rq: RequantTable, wzConst: number | null): void {
+  const { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw } = g;
+  const { x, w, y, Cg, N } = s;
+  const M = s.Mg;
+  const nX = IH * IW;
+  const nY = OH * OW;
+  const nK = KH * KW;
+  const nT = Cg * nK;
+  const T: ScalarType = 'u32';
+  const wd = w.data!;
+  const tv: number[] = new Array<number>(nT * M);
+  for (let m = 0; m < M; m++) for (let t = 0; t < nT; t++) tv[t * M + m] = wd.num(m * nT + t);
+  const wt = ctx.constTable(Tensor.from(wd.dtype, [nT, M], tv), 'wt');
+  const prodShape = (b: KBuffer): number => b.shape.reduce((a, d) => a * d, 1);
+  const present = (b: KBuffer | null): b is KBuffer => b !== null && prodShape(b) > 0;
+  const sums = ctx.temp(T, [CB], 'qsum');
+  ctx.kernel((kb: KernelBuilder) => {
+    const xz = present(s.xzp) ? kb.let(T, cast(load(s.xzp, idx(0)), T), 'xz') : null;
+    const yz = kb.let('i32', present(s.yzp) ? cast(load(s.yzp, idx(0)), 'i32') : lit('i32', 0), 'yz');
+    // a weight zero point the same for every channel (0: none)
+    const wz = wzConst !== null && present(s.wzp) ? cast(lit(s.wzp.dtype, wzConst), T) : null;
+    kb.for(0, N, (n) => {
+      const xn = kb.let('index', mul(n, idx(Cg * nX)), 'xn');
+      kb.for(0, M / CB, (ob) => {
+        const oc0 = kb.let('index', mul(ob, idx(CB)), 'oc');
+        kb.for(0, OH, (oh) => kb.for(0, OW, (ow) => {
+          const kh0 = kb.let('index', sub(mul(oh, idx(sh)), idx(ph)), 'kh');
+          const kw0 = kb.let('index', sub(mul(ow, idx(sw)), idx(pw)), 'kw');
+          const [hlo, hhi] = KH === 1 && IH === 1 && OH === 1 ? [idx(0), idx(1)] : clip(kb, kh0, dh, IH, KH);
+          const [wlo, whi] = clip(kb, kw0, dw, IW, KW);
+          kb.for(0, CB, (m) => kb.store(sums, m, s.bias ? cast(load(s.bias, add(oc0, m)), T) : lit(T, 0)));
+          kb.for(0, Cg, (c) => {
+            const xc = kb.let('index', add(xn, mul(c, idx(nX))), 'xc');
+            kb.for(hlo, hhi, (kh) => {
+              const xr = kb.let('index', add(xc, add(mul(add(kh0, mul(kh, idx(dh))), idx(IW)), kw0)), 'xr');
+              const tr = kb.let('index', mul(add(mul(c, idx(KH)), kh), idx(KW)), 'tr');
+              kb.for(wlo, whi, (kw) => {
+                const xl = cast(load(x, add(xr, mul(kw, idx(dw)))), T);
+                const xv = kb.let(T, xz ? sub(xl, xz) : xl, 'x');
+                const wr = kb.let('index', add(mul(add(tr, kw), idx(M)), oc0), 'wr');
+                kb.for(0, CB, (m) => {
+                  const wl = cast(load(wt, add(wr, m)), T);
+                  kb.store(sums, m, add(load(sums, m), mul(wz ? sub(wl, wz) : wl, xv)));
+                });
+              });
+            });
+          });
+          kb.for(0, CB, (m) => {
+            const oc = add(oc0, m);
+            kb.store(sums, m, cast(requantize(cast(load(sums, m), 'i32'), rq.m(oc), rq.s(oc), yz, s.qlo, s.qhi, kb), 'i32'));
+          });
+          const yp = kb.let('index', add(mul(add(mul(n, idx(M)), oc0), idx(nY)), add(mul(oh, idx(OW)), ow)), 'yp');
+          kb.for(0, CB, (m) => kb.store(y, add(yp, mul(m, idx(nY))), cast(load(sums, m), 'i32')));
+        }));
+      });
     });
   });
 }

@@ -108,43 +108,60 @@ export class RequantTable {
   }
 }
 
+/**
+ * Binds a value to a local when a builder is given. The rounding sequences read their operands
+ * several times, and the C renderer prints an expression tree as it is: without locals every
+ * select and clamp copies its operands' whole trees (the saturating clamp reads the rounded value
+ * four times, which reads the magnitude twice, ...), and GCC's vectorizer gave up on the
+ * requantization loops of the int8 tiles ("control flow in loop").
+ */
+const bind = (kb: KernelBuilder | undefined, t: ScalarType, e: Expr, name: string): Expr => (kb ? kb.let(t, e, name) : e);
+
 /** round(num / 2^s) half to even in 32-bit arithmetic (num i32, 1 ≤ s ≤ 31, s u32). */
-function shiftRound32(num: Expr, s0: Expr): Expr {
+function shiftRound32(num: Expr, s0: Expr, kb?: KernelBuilder): Expr {
   const one = lit('u32', 1);
-  // s & 31 = s in its range: a shift the C compiler can see is below the width needs no range check
-  const s = bin('bitand', s0, lit('u32', 31));
-  const n = cast(num, 'i32');
+  const m31 = lit('u32', 31);
+  // s & 31 = s in its range: a shift the C compiler can see is below the width needs no range
+  // check; (s - 1) & 31 = s - 1 for the same reason (s ≥ 1)
+  const s = bin('bitand', s0, m31);
+  const n = bind(kb, 'i32', cast(num, 'i32'), 'rn');
   const neg = lt(n, lit('i32', 0));
   // |n| ≤ 2^31 as u32; adding < 2^31 stays below 2^32
-  const a = select(neg, sub(lit('u32', 0), cast(n, 'u32')), cast(n, 'u32'));
+  const a = bind(kb, 'u32', select(neg, sub(lit('u32', 0), cast(n, 'u32')), cast(n, 'u32')), 'ra');
   const odd = bin('bitand', bin('shr', a, s), one);
   // s ≥ 1: the magnitude is below 2^31
-  const mag = cast(bin('shr', add(add(a, sub(bin('shl', one, sub(s, one)), one)), odd), s), 'i32');
+  const mag = bind(kb, 'i32', cast(bin('shr', add(add(a, sub(bin('shl', one, bin('bitand', sub(s, one), m31)), one)), odd), s), 'i32'), 'rm');
   return select(neg, sub(lit('i32', 0), mag), mag);
 }
 
 /**
  * round(num · m / 2^s), half to even, in i64 (num an integer expression, m and s i64). For p ≥ 0,
  * (p + 2^(s-1) - 1 + bit_s(p)) >> s rounds p / 2^s half to even: the carry reaches bit s when the
- * remainder is above half, or exactly half with bit s (the quotient's parity) set.
+ * remainder is above half, or exactly half with bit s (the quotient's parity) set. With a builder,
+ * the intermediate values are locals (see `bind`).
  */
-export function mulShiftRound(num: Expr, m: Expr, s0: Expr): Expr {
+export function mulShiftRound(num: Expr, m: Expr, s0: Expr, kb?: KernelBuilder): Expr {
   const one = lit('i64', 1);
-  // s & 63 = s (1 ≤ s ≤ 62): as in shiftRound32
-  const s = bin('bitand', s0, lit('i64', 63));
+  const m63 = lit('i64', 63);
+  // s & 63 = s (1 ≤ s ≤ 62), and (s - 1) & 63 = s - 1: as in shiftRound32
+  const s = bin('bitand', s0, m63);
   const zero = lit('i64', 0);
-  const n = cast(num, 'i64');
+  const n = bind(kb, 'i64', cast(num, 'i64'), 'rn');
   const neg = lt(n, zero);
-  const p = mul(select(neg, sub(zero, n), n), m);
+  const p = bind(kb, 'i64', mul(select(neg, sub(zero, n), n), m), 'rp');
   const odd = bin('bitand', bin('shr', p, s), one);
-  const mag = bin('shr', add(add(p, sub(bin('shl', one, sub(s, one)), one)), odd), s);
+  const mag = bind(kb, 'i64', bin('shr', add(add(p, sub(bin('shl', one, bin('bitand', sub(s, one), m63)), one)), odd), s), 'rm');
   return select(neg, sub(zero, mag), mag);
 }
 
-/** mulShiftRound (or shiftRound32 when m is null) plus a zero point, saturated to [lo, hi] (an i64 value the store narrows). */
-export function requantize(num: Expr, m: Expr | null, s: Expr, zp: Expr, lo: number, hi: number): Expr {
+/**
+ * mulShiftRound (or shiftRound32 when m is null) plus a zero point, saturated to [lo, hi] (an i64
+ * value the store narrows). With a builder (at the point where the value is needed) the
+ * intermediate values are locals: the same arithmetic, printed once each.
+ */
+export function requantize(num: Expr, m: Expr | null, s: Expr, zp: Expr, lo: number, hi: number, kb?: KernelBuilder): Expr {
   // 32-bit for powers of two: |round(acc / 2^s)| ≤ 2^30, and a zero point is at most 16 bits
   const t: ScalarType = m === null ? 'i32' : 'i64';
-  const v = add(m === null ? shiftRound32(num, s) : mulShiftRound(num, m, s), cast(zp, t));
-  return bin('max', lit(t, lo), bin('min', lit(t, hi), v));
+  const v = bind(kb, t, add(m === null ? shiftRound32(num, s, kb) : mulShiftRound(num, m, s, kb), cast(zp, t)), 'rv');
+  return bin('max', lit(t, lo), bind(kb, t, bin('min', lit(t, hi), v), 'rc'));
 }
