@@ -82,20 +82,20 @@ export function emitDwConv(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuffe
           kb.store(out, add(yr, ow), acc);
         });
       };
-      kb.for(0, OH, (oh) => {
-        const allBorder = (): void => kb.for(0, OW, (ow) => border(oh, ow));
-        if (cHi <= cLo || rHi <= rLo) {
-          allBorder();
-          return;
-        }
-        const row = (): void => {
-          if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
-          inner(oh);
-          if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
-        };
-        if (rLo === 0 && rHi === OH) row();
-        else kb.if(and(ge(oh, idx(rLo)), lt(oh, idx(rHi))), row, allBorder);
+      const allBorder = (oh: Expr): void => kb.for(0, OW, (ow) => border(oh, ow));
+      if (cHi <= cLo || rHi <= rLo) {
+        kb.for(0, OH, allBorder);
+        return;
+      }
+      // border rows, interior rows, border rows as three loops: a row test inside one loop over
+      // all rows made GCC guess the interior branch never taken (and leave its loop scalar as cold)
+      if (rLo > 0) kb.for(0, rLo, allBorder);
+      kb.for(rLo, rHi, (oh) => {
+        if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
+        inner(oh);
+        if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
       });
+      if (rHi < OH) kb.for(rHi, OH, allBorder);
     });
   });
 }
