@@ -4,8 +4,9 @@
 //
 //   node samples/build-samples.mjs                    # committed samples → samples/<name>/
 //   node samples/build-samples.mjs --only resnet8     # some of them
-//   node samples/build-samples.mjs --large [--out d]  # ResNet-50, DenseNet-121, Inception-v1 at
-//                                                     # 224×224 → bench/models/<name>/ (git-ignored)
+//   node samples/build-samples.mjs --large [--out d]  # ResNet-50, DenseNet-121, Inception-v1,
+//                                                     # MobileNetV2 at 224×224 and a batch-450 MLP
+//                                                     # → bench/models/<name>/ (git-ignored)
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exportOnnx, encodeTensor, Tensor } from '../dist/index.js';

@@ -252,6 +252,16 @@ export class Builder {
     return this.op('Relu', [x], [...x.shape]);
   }
 
+  /** min(max(x, lo), hi) as Clip with its bounds as scalar inputs (opset >= 11). */
+  clip(x, lo, hi) {
+    return this.op('Clip', [x, this.scalar(lo), this.scalar(hi)], [...x.shape]);
+  }
+
+  /** ReLU6 (MobileNetV2): Clip(x, 0, 6). */
+  relu6(x) {
+    return this.clip(x, 0, 6);
+  }
+
   static broadcast(a, b) {
     const r = Math.max(a.length, b.length);
     const pa = [...Array(r - a.length).fill(1), ...a];

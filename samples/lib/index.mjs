@@ -13,6 +13,8 @@ import { qdqTwin } from './qdq.mjs';
 import { resnet50 } from './resnet50.mjs';
 import { densenet121 } from './densenet121.mjs';
 import { inceptionV1 } from './inception-v1.mjs';
+import { mobilenetV2 } from './mobilenet-v2.mjs';
+import { mlpB450 } from './mlp-b450.mjs';
 
 /** Committed samples: name → builder (each returns { name, module, inputs, parameters }). */
 export const SAMPLES = {
@@ -34,11 +36,13 @@ export const SAMPLES = {
   'ad-autoencoder-qdq': () => qdqTwin(adAutoencoderInt8(), 'ad-autoencoder-qdq'),
 };
 
-/** Real-size CNNs built on demand with --large (not committed). */
+/** Real-size models built on demand with --large (not committed): 224×224 CNNs, a batched MLP. */
 export const LARGE = {
   resnet50,
   densenet121,
   'inception-v1': inceptionV1,
+  'mobilenet-v2': mobilenetV2,
+  'mlp-b450': mlpB450,
 };
 
 export { Builder, lcg } from './builder.mjs';

@@ -12,6 +12,7 @@ import { bufferSize, storageOf, type IoQuant, type Expr, type KBuffer, type Kern
 import { isFloatC, isNarrowFloat, isSignedInt, storageCType, typeTag, unsignedOf, valueCType } from './ctypes.js';
 import { renderHelpers } from './helpers.js';
 import { parallelChunk } from '../../ir/kernel/parallel.js';
+import { copyOnlyReads } from './copy-reads.js';
 
 export interface CLayout {
   /** Byte offset of each temp buffer in the arena. */
@@ -361,13 +362,15 @@ export function renderC(program: Program, layout: CLayout, name: string, opts: {
   for (const k of program.kernels) {
     const { reads, writes } = kernelBuffers(k);
     for (const b of [...reads, ...writes]) usedBuffers.add(b);
+    // restrict on a pointer only copied from makes GCC inline short copies slowly (copy-reads.ts)
+    const plain = copyOnlyReads(k, reads);
     const names = new Map<KBuffer, string>();
     const kparams: string[] = param ? [`int32_t ${param.name}`] : [];
     const args: string[] = param ? [param.name] : [];
     for (const [b, ro] of [...reads.map((b) => [b, true] as const), ...writes.map((b) => [b, false] as const)]) {
       const pn = `p_${cIdent(b.name)}`;
       names.set(b, pn);
-      kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} *${layout.shared?.has(b) ? '' : 'restrict '}${pn}`);
+      kparams.push(`${ro ? 'const ' : ''}${storageCType(b.dtype)} *${layout.shared?.has(b) || plain.has(b) ? '' : 'restrict '}${pn}`);
       args.push(bufferRef(b, ioName, layout, blobSymbol, ro));
     }
     const r = new Renderer(names, opts.openmp ? { openmp: true } : {});

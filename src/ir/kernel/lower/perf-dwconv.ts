@@ -14,6 +14,8 @@ import { planar, type ConvGeom } from './conv-geom.js';
 
 /** Most kernel taps written out per output (7×7). */
 const MAX_TAPS = 49;
+/** Most border rows at either end written out one by one (more: a loop of checked outputs). */
+const MAX_BORDER_ROWS = 3;
 
 export function dwConvApplies(g: ConvGeom, xT: ScalarType, outT: ScalarType, accT: ScalarType): boolean {
   const nd = g.qSp.length;
@@ -68,13 +70,14 @@ export function emitDwConv(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuffe
         }
         kb.store(out, add(yb, add(mul(oh, idx(OW)), ow)), acc);
       };
-      const inner = (oh: Expr): void => {
+      // a row's outputs from column cLo to cHi, with the taps of kernel rows khs only (all inside)
+      const inner = (oh: Expr, khs: readonly number[]): void => {
         const xr = kb.let('index', add(xb, sub(mul(sub(mul(oh, idx(sh)), idx(ph)), idx(IW)), idx(pw))), 'xr');
         const yr = kb.let('index', add(yb, mul(oh, idx(OW))), 'yr');
         kb.for(cLo, cHi, (ow) => {
           const base = kb.let('index', add(xr, mul(ow, idx(sw))), 'xo');
           let acc: Expr = b0;
-          for (let kh = 0; kh < KH; kh++) {
+          for (const kh of khs) {
             for (let kw = 0; kw < KW; kw++) {
               acc = add(acc, mul(ws[kh * KW + kw]!, cast(load(x, add(base, idx(kh * dh * IW + kw * dw))), accT)));
             }
@@ -82,20 +85,35 @@ export function emitDwConv(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuffe
           kb.store(out, add(yr, ow), acc);
         });
       };
-      kb.for(0, OH, (oh) => {
-        const allBorder = (): void => kb.for(0, OW, (ow) => border(oh, ow));
-        if (cHi <= cLo || rHi <= rLo) {
-          allBorder();
+      const allBorder = (oh: Expr): void => kb.for(0, OW, (ow) => border(oh, ow));
+      if (cHi <= cLo || rHi <= rLo) {
+        kb.for(0, OH, allBorder);
+        return;
+      }
+      const allRows = Array.from({ length: KH }, (_, kh) => kh);
+      const row = (oh: Expr, khs: readonly number[]): void => {
+        if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
+        inner(oh, khs);
+        if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
+      };
+      // a few border rows one by one: their interior columns skip the kernel rows outside the input
+      // (known here), so they too are a loop without tests
+      const borderRows = (lo: number, hi: number): void => {
+        if (hi - lo > MAX_BORDER_ROWS) {
+          kb.for(lo, hi, allBorder);
           return;
         }
-        const row = (): void => {
-          if (cLo > 0) kb.for(0, cLo, (ow) => border(oh, ow));
-          inner(oh);
-          if (cHi < OW) kb.for(cHi, OW, (ow) => border(oh, ow));
-        };
-        if (rLo === 0 && rHi === OH) row();
-        else kb.if(and(ge(oh, idx(rLo)), lt(oh, idx(rHi))), row, allBorder);
-      });
+        for (let oh = lo; oh < hi; oh++) {
+          const khs = allRows.filter((kh) => oh * sh - ph + kh * dh >= 0 && oh * sh - ph + kh * dh < IH);
+          if (khs.length === 0) allBorder(idx(oh));
+          else row(idx(oh), khs);
+        }
+      };
+      // border rows, interior rows, border rows as separate loops: a row test inside one loop over
+      // all rows made GCC guess the interior branch never taken (and leave its loop scalar as cold)
+      borderRows(0, rLo);
+      kb.for(rLo, rHi, (oh) => row(oh, allRows));
+      borderRows(rHi, OH);
     });
   });
 }
