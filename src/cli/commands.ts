@@ -252,7 +252,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--no-canonicalize', 'compile without graph canonicalization (to measure what it brings; target c)')
     .option('--no-fuse', 'compile without kernel fusion (to measure what it brings; target c)')
     .option('--validate-costmodel', 'predicted (reuse-aware cost model) vs measured time of 50 (kernel, schedule) variants and of the given model folders; Spearman and median relative error')
-    .option('--host <profile>', 'host profile for --validate-costmodel predictions (a name, or a file from kiln calibrate)')
+    .option('--host <profile>', 'host profile (a name, or a file from kiln calibrate) for --validate-costmodel predictions and, target c, the tile choices of the timed build (--target-option host)')
     .option('--small', 'with --validate-costmodel: four tiny variants (a smoke test)')
     .option('--no-variants', 'with --validate-costmodel: only the whole-model comparison of the given folders')
     .option('--threads <n>', 'target c: threads of the generated C (--target-option threads=N, OpenMP) and intra-op threads of onnxruntime', '1')
@@ -273,6 +273,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         canonicalize: opts.canonicalize,
         fuse: opts.fuse,
         threads,
+        ...(opts.host !== undefined ? { host: opts.host } : {}),
         onStart: (folders) => (progress = createProgress({ label: 'bench', total: folders.length })),
         onModel: (i, folder) => progress?.tick(i, path.basename(folder)),
         onRow: (r) => {

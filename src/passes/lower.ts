@@ -16,6 +16,8 @@ import type { Tensor } from '../ir/tensor.js';
 import '../ir/kernel/lower/index.js';
 import { definePass, type PassContext } from './pass.js';
 import { graphIoQuant } from './io-quant.js';
+import { tilePolicy } from './tile.js';
+import type { TilePolicy } from '../ir/kernel/lower/schedule.js';
 
 class ProgramBuilder {
   readonly program: Program;
@@ -69,7 +71,7 @@ function copyKernel(pb: ProgramBuilder, src: KBuffer, dst: KBuffer, origin: Kern
 }
 
 /** Lowers a module; `style` 'gpu' asks the lowerings for grid-friendly loop nests (LowerStyle). */
-export function lowerModule(module: Module, style: LowerStyle = 'cpu'): Program {
+export function lowerModule(module: Module, style: LowerStyle = 'cpu', tiling: TilePolicy = tilePolicy()): Program {
   const g = module.graph;
   const pb = new ProgramBuilder(g.name || 'model');
 
@@ -88,7 +90,7 @@ export function lowerModule(module: Module, style: LowerStyle = 'cpu'): Program 
   }
   for (const node of g.nodes) {
     try {
-      lowerNode(module, node, pb, style);
+      lowerNode(module, node, pb, style, tiling);
     } catch (e) {
       throw locateError(e, node);
     }
@@ -114,7 +116,7 @@ export function lowerModule(module: Module, style: LowerStyle = 'cpu'): Program 
   return pb.program;
 }
 
-function lowerNode(module: Module, node: Node, pb: ProgramBuilder, style: LowerStyle): void {
+function lowerNode(module: Module, node: Node, pb: ProgramBuilder, style: LowerStyle, tiling: TilePolicy): void {
   // Constants never become kernels.
   if (node.domain === '' && node.opType === 'Constant') {
     const v = node.outputs[0]!;
@@ -131,6 +133,10 @@ function lowerNode(module: Module, node: Node, pb: ProgramBuilder, style: LowerS
   let kernelCount = 0;
   const ctx: LowerContext = {
     style,
+    tiling,
+    note: (text) => {
+      (pb.program.notes ??= []).push(`tile: "${node.name}" (${qualified}) ${text}`);
+    },
     node,
     attrs: new Attrs(node),
     opset,
