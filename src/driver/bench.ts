@@ -45,6 +45,8 @@ export interface BenchOptions {
   threads?: number;
   /** Host profile of the C target (its tile choices), when not the default. */
   host?: string;
+  /** Extra passes of the timed build (compile --passes), e.g. `lower{tile=8x32/256}`. */
+  passes?: string;
   /** Called once with the model folders found, before the first is measured. */
   onStart?: (folders: readonly string[]) => void;
   /** Called before each model folder is measured (index into the list given to onStart). */
@@ -152,7 +154,7 @@ export async function benchModel(folder: string, opts: BenchOptions = {}): Promi
     const { feedValues, shapes } = benchInputs(folder);
     const out = path.join(work, 'c');
     const threads = opts.threads ?? 1;
-    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes, canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true, targetOptions: { ...(threads > 1 ? { threads: String(threads) } : {}), ...(opts.host !== undefined ? { host: opts.host } : {}) } });
+    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes, canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true, ...(opts.passes !== undefined ? { passes: opts.passes } : {}), targetOptions: { ...(threads > 1 ? { threads: String(threads) } : {}), ...(opts.host !== undefined ? { host: opts.host } : {}) } });
     execFileSync('make', ['-s', '-C', out, `CFLAGS=${opts.cflags ?? BENCH_CFLAGS}`], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
     const inputFiles = feedValues.map((f, i) => {
       const p = path.join(work, `in${i}.bin`);

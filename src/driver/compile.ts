@@ -179,7 +179,11 @@ export function compilePipeline(opts: Omit<CompileOptions, 'out'>, target: Resol
 export function compilePipelineParts(opts: Omit<CompileOptions, 'out'>, target: ResolvedTarget, inputShapes = opts.inputShapes): { front: PipelineStep[]; back: PipelineStep[] } {
   const shapes: Record<string, string> = {};
   for (const [k, dims] of inputShapes ?? new Map()) shapes[k] = dims.join('x');
-  const user = parsePipeline(opts.passes ?? '').filter((s) => s.pass.name !== 'lower');
+  const all = parsePipeline(opts.passes ?? '');
+  const user = all.filter((s) => s.pass.name !== 'lower');
+  // a `lower{…}` step of --passes adds its options (e.g. tile=8x32/256) to the target's lower step
+  const userLower = all.filter((s) => s.pass.name === 'lower').reduce<Record<string, string>>((o, s) => ({ ...o, ...s.options }), {});
+  const lower = lowerStep(target, opts.schedule ?? 'memory');
   const kernel = user.filter((s) => passLevel(s.pass) === 'kernel');
   const graph = user.filter((s) => passLevel(s.pass) === 'graph');
   const settings = compileSettings(opts);
@@ -191,7 +195,7 @@ export function compilePipelineParts(opts: Omit<CompileOptions, 'out'>, target: 
       ...patchSteps(opts.patches), // patch-based execution (src/passes/patch-execution.ts)
       ...prelude,
       ...graph,
-      lowerStep(target, opts.schedule ?? 'memory'),
+      { ...lower, options: { ...lower.options, ...userLower } },
       ...fuseSteps(target, settings),
       ...kernel,
     ],

@@ -54,6 +54,12 @@ export interface TileMachine {
   readonly latency: number;
   /** Memory levels fastest first; `bytes` null for the last (DRAM, or an MCU's SRAM/flash). */
   readonly levels: readonly { name: string; bytes: number | null; bytesPerCycle: number }[];
+  /**
+   * Concurrent read streams a tile may keep (its R rows of A): more than the L1 associativity
+   * thrashes when the rows alias (a row length that is a multiple of 4 KiB) and outruns the
+   * prefetchers. Host: 8 (assumed: current x86 L1D are 8–12-way); MCU (no cache): unbounded.
+   */
+  readonly streams: number;
   /** MCU: SRAM bytes left beside the stack for the arena (activations and scratch). */
   readonly sramBudget: number | null;
   /** Where the figures come from (the note's tail). */
@@ -95,6 +101,7 @@ export function tileMachine(device: string = DEFAULT_HOST_PROFILE): TileMachine 
       loadsPerCycle: Math.max(1, r.bytesPerCycle / (4 * lanes)),
       latency: r.accumulateCycles ?? FMA_LATENCY_CYCLES,
       levels,
+      streams: 8,
       sramBudget: null,
       summary: `${d.name}: ${registers} × ${d.vectorBits}-bit registers, ${levels.filter((l) => l.bytes !== null).map((l) => `${l.name} ${kib(l.bytes!)}`).join(', ')}`,
     };
@@ -111,6 +118,7 @@ export function tileMachine(device: string = DEFAULT_HOST_PROFILE): TileMachine 
       loadsPerCycle: Math.max(0.25, (roof?.bytesPerCycle ?? 4) / 4),
       latency: roof?.accumulateCycles ?? 1,
       levels: [{ name: 'SRAM', bytes: null, bytesPerCycle: roof?.bytesPerCycle ?? 4 }],
+      streams: Infinity,
       sramBudget: budget,
       summary: `${d.name}: ${registers} ${d.fpu === null ? 'core' : 'FP'} registers, no cache, SRAM ${kib(d.sram.size)} (${kib(budget)} beside the stack)`,
     };
@@ -143,7 +151,7 @@ function registerTiles(m: TileMachine, lanes: number): { R: number; W: number }[
   const out: { R: number; W: number }[] = [];
   for (let v = 1; v <= 8; v++) {
     const W = v * lanes;
-    for (let R = 1; R <= 16; R++) if (R * v + v + 1 <= m.registers) out.push({ R, W });
+    for (let R = 1; R <= Math.min(16, m.streams); R++) if (R * v + v + 1 <= m.registers) out.push({ R, W });
   }
   return out;
 }
@@ -227,6 +235,8 @@ interface Best<S> {
   schedule: S;
   cost: number;
   candidates: number;
+  /** No candidate met the capacity/utilization constraints: the cheapest of all. */
+  relaxed?: boolean;
 }
 
 /** Register tiles and K blocks to try: the fixed ones, or the search space. */
@@ -260,6 +270,11 @@ function searchGemm(m: TileMachine, p: GemmProblem, fixed?: FixedTile): Best<Gem
 }
 
 function searchConv(m: TileMachine, p: ConvProblem, fixed?: FixedTile): Best<ConvSchedule> | null {
+  return searchConvWith(m, p, fixed, true) ?? searchConvWith(m, p, fixed, false);
+}
+
+/** `strict`: the capacity and utilization constraints hold; else (nothing met them) the cheapest candidate at all. */
+function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undefined, strict: boolean): Best<ConvSchedule> | null {
   const lanes = lanesOf(m, p.accT);
   const P = p.OH * p.OW;
   if (!fixed && !pays(m, p.Mg, P, lanes)) return null;
@@ -272,12 +287,15 @@ function searchConv(m: TileMachine, p: ConvProblem, fixed?: FixedTile): Best<Con
     const cols = rows * p.OW;
     const nBlocks = p.OH / rows;
     for (const t of tiles) {
-      if (!fixed && utilization(p.Mg, cols, t.R, t.W) < 2 / 3) continue;
+      if (!fixed && strict && utilization(p.Mg, cols, t.R, t.W) < 2 / 3) continue;
+      // a gathered block of a single tile column re-reads the whole weight panel per tile (and GCC
+      // was seen to vectorize such narrow panels badly): blocks hold two tile columns unless they are the image
+      if (!fixed && strict && !direct && rows < p.OH && cols < 2 * t.W) continue;
       const padded = Math.ceil(cols / t.W) * t.W;
       const stride = direct ? P : padded;
       const scratch = direct ? 0 : p.K * stride * e;
-      if (fixed?.rows === undefined && !direct && m.sramBudget !== null && p.ioBytes + scratch > m.sramBudget && rows > 1) continue;
-      if (fixed?.rows === undefined && !direct && l2 !== null && scratch > l2 && rows > 1) continue;
+      if (strict && fixed?.rows === undefined && !direct && m.sramBudget !== null && p.ioBytes + scratch > m.sramBudget && rows > 1) continue;
+      if (strict && fixed?.rows === undefined && !direct && l2 !== null && scratch > l2 && rows > 1) continue;
       // the gather: K·cols stores (at the load/store rate, scalar), reading X rows of the block
       const xRows = Math.min(p.IH, rows * p.SH + p.KH);
       const gather = direct ? 0 : nBlocks * (p.K * padded + p.Cg * xRows * p.IW) / m.loadsPerCycle;
@@ -301,13 +319,14 @@ function searchConv(m: TileMachine, p: ConvProblem, fixed?: FixedTile): Best<Con
     for (let d = 1; d <= p.OH; d++) if (p.OH % d === 0) consider(false, d);
   }
   if (best) best.candidates = n;
+  if (best && !strict) best.relaxed = true;
   return best;
 }
 
 function convNote(m: TileMachine, p: ConvProblem, b: Best<ConvSchedule>, how: string): string {
   const s = b.schedule;
   const what = s.direct ? 'direct' : `im2col rows=${s.rows} (scratch ${kib(p.K * Math.ceil((s.rows * p.OW) / s.gemm.W) * s.gemm.W * elemBytes(p.accT))})`;
-  return `${scheduleText(s.gemm, p.K)} ${what} (${how}best of ${b.candidates} candidates, predicted ${Math.round(b.cost)} cycles; ${m.summary})`;
+  return `${scheduleText(s.gemm, p.K)} ${what} (${how}${b.relaxed ? 'no candidate within the scratch/utilization limits, ' : ''}best of ${b.candidates} candidates, predicted ${Math.round(b.cost)} cycles; ${m.summary})`;
 }
 
 /** The policy for a device: searches once per distinct problem. */
