@@ -235,8 +235,8 @@ interface Best<S> {
   schedule: S;
   cost: number;
   candidates: number;
-  /** No candidate met the capacity/utilization constraints: the cheapest of all. */
-  relaxed?: boolean;
+  /** No candidate met the scratch limit ('scratch'), or any constraint ('all'): the cheapest of the rest. */
+  relaxed?: 'scratch' | 'all';
 }
 
 /** Register tiles and K blocks to try: the fixed ones, or the search space. */
@@ -270,11 +270,16 @@ function searchGemm(m: TileMachine, p: GemmProblem, fixed?: FixedTile): Best<Gem
 }
 
 function searchConv(m: TileMachine, p: ConvProblem, fixed?: FixedTile): Best<ConvSchedule> | null {
-  return searchConvWith(m, p, fixed, true) ?? searchConvWith(m, p, fixed, false);
+  return searchConvWith(m, p, fixed, 2) ?? searchConvWith(m, p, fixed, 1) ?? searchConvWith(m, p, fixed, 0);
 }
 
-/** `strict`: the capacity and utilization constraints hold; else (nothing met them) the cheapest candidate at all. */
-function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undefined, strict: boolean): Best<ConvSchedule> | null {
+/**
+ * `level` 2: the scratch capacity and the utilization constraints hold; 1 (nothing met them): the
+ * utilization ones only (the scratch traffic is priced by the model anyway); 0: none.
+ */
+function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undefined, level: number): Best<ConvSchedule> | null {
+  const strict = level >= 1;
+  const capacity = level >= 2;
   const lanes = lanesOf(m, p.accT);
   const P = p.OH * p.OW;
   if (!fixed && !pays(m, p.Mg, P, lanes)) return null;
@@ -294,8 +299,8 @@ function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undef
       const padded = Math.ceil(cols / t.W) * t.W;
       const stride = direct ? P : padded;
       const scratch = direct ? 0 : p.K * stride * e;
-      if (strict && fixed?.rows === undefined && !direct && m.sramBudget !== null && p.ioBytes + scratch > m.sramBudget && rows > 1) continue;
-      if (strict && fixed?.rows === undefined && !direct && l2 !== null && scratch > l2 && rows > 1) continue;
+      if (capacity && fixed?.rows === undefined && !direct && m.sramBudget !== null && p.ioBytes + scratch > m.sramBudget && rows > 1) continue;
+      if (capacity && fixed?.rows === undefined && !direct && l2 !== null && scratch > l2 && rows > 1) continue;
       // the gather: K·cols stores (at the load/store rate, scalar), reading X rows of the block
       const xRows = Math.min(p.IH, rows * p.SH + p.KH);
       const gather = direct ? 0 : nBlocks * (p.K * padded + p.Cg * xRows * p.IW) / m.loadsPerCycle;
@@ -319,14 +324,14 @@ function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undef
     for (let d = 1; d <= p.OH; d++) if (p.OH % d === 0) consider(false, d);
   }
   if (best) best.candidates = n;
-  if (best && !strict) best.relaxed = true;
+  if (best && level < 2) best.relaxed = level === 1 ? 'scratch' : 'all';
   return best;
 }
 
 function convNote(m: TileMachine, p: ConvProblem, b: Best<ConvSchedule>, how: string): string {
   const s = b.schedule;
   const what = s.direct ? 'direct' : `im2col rows=${s.rows} (scratch ${kib(p.K * Math.ceil((s.rows * p.OW) / s.gemm.W) * s.gemm.W * elemBytes(p.accT))})`;
-  return `${scheduleText(s.gemm, p.K)} ${what} (${how}${b.relaxed ? 'no candidate within the scratch/utilization limits, ' : ''}best of ${b.candidates} candidates, predicted ${Math.round(b.cost)} cycles; ${m.summary})`;
+  return `${scheduleText(s.gemm, p.K)} ${what} (${how}${b.relaxed === 'scratch' ? `no block within the scratch limit (${m.sramBudget !== null ? 'SRAM' : 'L2'}), ` : b.relaxed === 'all' ? 'no candidate within the limits, ' : ''}best of ${b.candidates} candidates, predicted ${Math.round(b.cost)} cycles; ${m.summary})`;
 }
 
 /** The policy for a device: searches once per distinct problem. */
