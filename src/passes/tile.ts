@@ -16,7 +16,7 @@
  * src/costmodel/memory-model.ts, applied in closed form to the template's loop nest — column blocks
  * outside, K blocks, row blocks inside):
  *  - compute: per k step of a tile the larger of R·⌈W/lanes⌉ vector FMAs at the FMA issue rate,
- *    R + ⌈W/lanes⌉ loads at the load rate, and one accumulator latency (too few independent
+ *    R + ⌈W/lanes⌉ loads at the load rate, and the step latency (too few independent
  *    accumulators cannot hide it); plus per tile and K block the accumulator loads/stores;
  *  - traffic into each level of capacity S (from the level below, at its bandwidth): nothing when
  *    the GEMM's whole working set fits; else the B slab kc×W once per (column block, K block) when
@@ -60,6 +60,18 @@ export interface TileMachine {
    * prefetchers. Host: 8 (assumed: current x86 L1D are 8–12-way); MCU (no cache): unbounded.
    */
   readonly streams: number;
+  /**
+   * Vectors per tile row the C compiler keeps in registers (host: 2, measured with GCC 12 on AVX-512:
+   * a 6×64 tile ran 70× slower than 8×32 on the batch-450 MLP, its rows of four vectors left to
+   * memory; MCU: 8 scalar columns).
+   */
+  readonly rowVectors: number;
+  /**
+   * Cycles of one k step when the accumulators cannot cover it: two FMA latencies on a host
+   * (measured: 4×32 with 8 AVX-512 accumulators ran 2.4× slower than 8×32 with 16 on the
+   * batch-450 MLP, where one latency predicts them equal), one on an in-order MCU.
+   */
+  readonly stepLatency: number;
   /** MCU: SRAM bytes left beside the stack for the arena (activations and scratch). */
   readonly sramBudget: number | null;
   /** Where the figures come from (the note's tail). */
@@ -102,6 +114,8 @@ export function tileMachine(device: string = DEFAULT_HOST_PROFILE): TileMachine 
       latency: r.accumulateCycles ?? FMA_LATENCY_CYCLES,
       levels,
       streams: 8,
+      rowVectors: 2,
+      stepLatency: 2 * (r.accumulateCycles ?? FMA_LATENCY_CYCLES),
       sramBudget: null,
       summary: `${d.name}: ${registers} × ${d.vectorBits}-bit registers, ${levels.filter((l) => l.bytes !== null).map((l) => `${l.name} ${kib(l.bytes!)}`).join(', ')}`,
     };
@@ -119,6 +133,8 @@ export function tileMachine(device: string = DEFAULT_HOST_PROFILE): TileMachine 
       latency: roof?.accumulateCycles ?? 1,
       levels: [{ name: 'SRAM', bytes: null, bytesPerCycle: roof?.bytesPerCycle ?? 4 }],
       streams: Infinity,
+      rowVectors: 8,
+      stepLatency: roof?.accumulateCycles ?? 1,
       sramBudget: budget,
       summary: `${d.name}: ${registers} ${d.fpu === null ? 'core' : 'FP'} registers, no cache, SRAM ${kib(d.sram.size)} (${kib(budget)} beside the stack)`,
     };
@@ -149,7 +165,7 @@ interface GemmShape {
 /** Register tiles that fit the registers: R ≤ 16, W a multiple of the lanes up to 8 vectors (scalar: up to 8 columns). */
 function registerTiles(m: TileMachine, lanes: number): { R: number; W: number }[] {
   const out: { R: number; W: number }[] = [];
-  for (let v = 1; v <= 8; v++) {
+  for (let v = 1; v <= m.rowVectors; v++) {
     const W = v * lanes;
     for (let R = 1; R <= Math.min(16, m.streams); R++) if (R * v + v + 1 <= m.registers) out.push({ R, W });
   }
@@ -164,7 +180,7 @@ function gemmCycles(m: TileMachine, g: GemmShape, s: GemmSchedule, lanes: number
   const nKb = Math.ceil(K / kc);
   const nI = Math.ceil(M / s.R);
   const nJ = Math.ceil(N / s.W);
-  const perK = Math.max((s.R * vec) / m.fmaPerCycle, (s.R + vec) / m.loadsPerCycle, m.latency);
+  const perK = Math.max((s.R * vec) / m.fmaPerCycle, (s.R + vec) / m.loadsPerCycle, m.stepLatency);
   const accMoves = (s.R * vec * (nKb > 1 ? 2 : 1)) / m.loadsPerCycle + s.R + vec;
   let compute = nI * nJ * (K * perK + nKb * accMoves);
   if (nKb > 1) compute += (2 * M * N) / lanes / m.loadsPerCycle;

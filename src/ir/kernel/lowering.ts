@@ -43,6 +43,11 @@ export interface LowerContext {
   temp(dtype: ScalarType, shape: readonly number[], name?: string): KBuffer;
   /** The target's choice of schedule-template parameters (register tiles, K blocks, im2col blocks). */
   readonly tiling: TilePolicy;
+  /**
+   * Marks a constant buffer as replaced by a table derived from it (e.g. a transposed weight): it
+   * leaves the program after lowering unless some kernel still reads it.
+   */
+  supersede(b: KBuffer): void;
   /** Records a decision for the kernel IR dump (a program note; `tile: "node" (Op) …`). */
   note(text: string): void;
   /** Appends a kernel whose body `build` writes. */

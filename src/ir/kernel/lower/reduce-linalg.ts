@@ -176,6 +176,7 @@ registerLowering({
         const yAt = (i: Expr, j: Expr): Expr => add(mul(i, idx(N)), j);
         const plain = alpha === 1 && !cIdx;
         const bRows = tb ? ctx.constTable(transpose2d(bConst!, N, K), 'bt') : B;
+        if (tb) ctx.supersede(B);
         emitPanel(kb, {
           ...base,
           a: A,
