@@ -293,6 +293,9 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   report.compileMs = Math.round(ms);
   const fusion = run.results.get(FUSION_RESULT) as FusionDecision[] | undefined;
   if (fusion) report.fusion = fusion;
+  // the tile pass's choices (the `tile:` notes of the kernel IR dump), one line per templated kernel
+  const tiles = (program.notes ?? []).filter((n) => n.startsWith('tile: ')).map((n) => n.slice('tile: '.length));
+  if (tiles.length > 0) report.tiles = tiles;
   report.passes = [...run.timeline, { name: `emit-${def.name}`, level: 'backend' as PassRecord['level'], ms: Math.round((performance.now() - t1) * 100) / 100 }];
   emitted.files.set('report.json', `${JSON.stringify(report, null, 2)}\n`);
   const plan = run.results.get(MEMORY_PLAN) as MemoryPlan | undefined;
