@@ -252,7 +252,7 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--no-canonicalize', 'compile without graph canonicalization (to measure what it brings; target c)')
     .option('--no-fuse', 'compile without kernel fusion (to measure what it brings; target c)')
     .option('--validate-costmodel', 'predicted (reuse-aware cost model) vs measured time of 50 (kernel, schedule) variants and of the given model folders; Spearman and median relative error')
-    .option('--host <profile>', 'host profile (a name, or a file from kiln calibrate) for --validate-costmodel predictions and, target c, the tile choices of the timed build (--target-option host)')
+    .option('--host <profile>', 'host profile (a name, or a file from kiln calibrate) for --validate-costmodel predictions and, target c, the tile choices of the timed build (--target-option host; default: x86-64-avx512 when -march=native and the CPU has AVX-512)')
     .option('--passes <pipeline>', "target c: extra passes of the timed build, as kiln compile --passes (e.g. 'lower{tile=8x32/256}' fixes the register tile and K block)")
     .option('--small', 'with --validate-costmodel: four tiny variants (a smoke test)')
     .option('--no-variants', 'with --validate-costmodel: only the whole-model comparison of the given folders')
