@@ -9,10 +9,8 @@
  * with R·⌈W/lanes⌉ accumulators + ⌈W/lanes⌉ B vectors + one broadcast A value ≤ the vector (or, on
  * an MCU, floating-point) registers; K blocks kc = ⌈K/b⌉ for b blocks (b ≤ 64, kc·W·e within the
  * first level that holds it); for convolutions X read directly when that is possible, else im2col
- * blocks of a divisor of the output rows (on an MCU only those whose scratch fits, with the
- * convolution's input and output, the SRAM left beside the stack; on a host a block beyond a cache
- * level is priced by the traffic model instead: a hard L2 limit forced 8×16 tiles 70% costlier by
- * the model on ResNet-50's 14×14 layers).
+ * blocks of a divisor of the output rows whose scratch fits the second cache level (host) or, with
+ * the convolution's input and output, the SRAM left beside the stack (MCU).
  *
  * Predicted cycles of a candidate, per GEMM instance (the same reuse rules as the memory model of
  * src/costmodel/memory-model.ts, applied in closed form to the template's loop nest — column blocks
@@ -27,8 +25,7 @@
  *    column block of it stays; the im2col gather's writes, written back when the block does not fit;
  *  - the cycles are the largest of compute and each level's traffic time, plus the gather.
  * On an MCU (no cache: one SRAM level, weights in flash) the scratch costs arena bytes: the
- * objective is cycles × (1 + scratch / SRAM), so a faster schedule must earn its scratch. Among
- * candidates within 1% of the cheapest, the one with the least scratch wins.
+ * objective is cycles × (1 + scratch / SRAM), so a faster schedule must earn its scratch.
  *
  * A template pays when the problem offers enough independent accumulator vectors to hide the FMA
  * latency (M·⌈N/lanes⌉ ≥ latency × FMA rate) and the best tile wastes at most a third of its
@@ -303,7 +300,8 @@ function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undef
   const P = p.OH * p.OW;
   if (!fixed && !pays(m, p.Mg, P, lanes)) return null;
   const e = elemBytes(p.accT);
-  const all: { schedule: ConvSchedule; cost: number; scratch: number }[] = [];
+  const l2 = m.levels.length > 2 ? m.levels[1]!.bytes : null;
+  let best = null as Best<ConvSchedule> | null;
   let n = 0;
   const tiles = tileSpace(m, lanes, fixed);
   const consider = (direct: boolean, rows: number): void => {
@@ -318,6 +316,7 @@ function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undef
       const stride = direct ? P : padded;
       const scratch = direct ? 0 : p.K * stride * e;
       if (capacity && fixed?.rows === undefined && !direct && m.sramBudget !== null && p.ioBytes + scratch > m.sramBudget && rows > 1) continue;
+      if (capacity && fixed?.rows === undefined && !direct && l2 !== null && scratch > l2 && rows > 1) continue;
       // the gather: K·cols stores (at the load/store rate, scalar), reading X rows of the block
       const xRows = Math.min(p.IH, rows * p.SH + p.KH);
       const gather = direct ? 0 : nBlocks * (p.K * padded + p.Cg * xRows * p.IW) / m.loadsPerCycle;
@@ -327,7 +326,7 @@ function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undef
         const g: GemmShape = { M: p.Mg, N: cols, K: p.K, e, stride, bWarm: !direct };
         let c = (nBlocks * gemmCycles(m, g, s, lanes) + gather) * p.count;
         if (m.sramBudget !== null) c *= 1 + scratch / m.sramBudget;
-        all.push({ schedule: { gemm: s, direct, rows }, cost: c, scratch });
+        if (!best || c < best.cost - 1e-9) best = { schedule: { gemm: s, direct, rows }, cost: c, candidates: 0 };
       }
     }
   };
@@ -340,10 +339,7 @@ function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undef
     if (p.canDirect) consider(true, p.OH);
     for (let d = 1; d <= p.OH; d++) if (p.OH % d === 0) consider(false, d);
   }
-  // the cheapest; among those within 1% of it, the least scratch (arena bytes are not free either)
-  const min = Math.min(...all.map((c) => c.cost));
-  const pick = all.filter((c) => c.cost <= min * 1.01).sort((a, b) => a.scratch - b.scratch || a.cost - b.cost)[0];
-  const best: Best<ConvSchedule> | null = pick ? { schedule: pick.schedule, cost: pick.cost, candidates: n } : null;
+  if (best) best.candidates = n;
   if (best && level < 2) best.relaxed = level === 1 ? 'scratch' : 'all';
   return best;
 }
@@ -351,7 +347,7 @@ function searchConvWith(m: TileMachine, p: ConvProblem, fixed: FixedTile | undef
 function convNote(m: TileMachine, p: ConvProblem, b: Best<ConvSchedule>, how: string): string {
   const s = b.schedule;
   const what = s.direct ? 'direct' : `im2col rows=${s.rows} (scratch ${kib(p.K * Math.ceil((s.rows * p.OW) / s.gemm.W) * s.gemm.W * elemBytes(p.accT))})`;
-  return `${scheduleText(s.gemm, p.K)} ${what} (${how}${b.relaxed === 'scratch' ? 'no block within the SRAM budget, ' : b.relaxed === 'all' ? 'no candidate within the limits, ' : ''}best of ${b.candidates} candidates, predicted ${Math.round(b.cost)} cycles; ${m.summary})`;
+  return `${scheduleText(s.gemm, p.K)} ${what} (${how}${b.relaxed === 'scratch' ? `no block within the scratch limit (${m.sramBudget !== null ? 'SRAM' : 'L2'}), ` : b.relaxed === 'all' ? 'no candidate within the limits, ' : ''}best of ${b.candidates} candidates, predicted ${Math.round(b.cost)} cycles; ${m.summary})`;
 }
 
 /** The policy for a device: searches once per distinct problem. */
