@@ -34,23 +34,24 @@ describe('canonicalization and fusion on the samples', () => {
   // resnet8: 9 Conv + 7 BatchNormalization + 7 Relu + 3 Add + pool, Gemm, Softmax = 29 kernels; the
   // BatchNormalizations fold into the Convs (22). With fuse{tiles=false} only the Add+Relu chains fuse
   // (19). By default the Relu/Add+Relu kernels after a Conv become its epilogue, run after each tile
-  // of the Conv: 7 groups, all fused with the im2col blocks the tile pass chooses for the default
-  // host profile (12; before the tile pass the planner packed the arena 2% larger with all of them and
-  // the arena check dropped stack1's residual Add+Relu: 14; that rejection is tests/ir/fuse-tile-reject-arena.kir)
-  it('resnet8: 29 kernels → 22 after fold-affine → 19 with elementwise chains only → 12 with epilogues after tiles; the arena does not grow', () => {
+  // of the Conv: 7 groups, but the planner's heuristics pack the arena 2% larger with all of them, so
+  // one (stack1's residual Add+Relu) is dropped by the arena check: 14 (memory plans here use the
+  // heuristics only, as the fuse pass's check does)
+  it('resnet8: 29 kernels → 22 after fold-affine → 19 with elementwise chains only → 14 with epilogues after tiles; the arena does not grow', () => {
     const none = compiled('resnet8', { canonicalize: false, fuse: false });
     const canon = compiled('resnet8', { canonicalize: true, fuse: false });
     const chains = compiled('resnet8', { canonicalize: true, fuse: false, passes: 'fuse{tiles=false}' });
     const both = compiled('resnet8', { canonicalize: true, fuse: true });
-    expect([none.kernels, canon.kernels, chains.kernels, both.kernels]).toEqual([29, 22, 19, 12]);
+    expect([none.kernels, canon.kernels, chains.kernels, both.kernels]).toEqual([29, 22, 19, 14]);
     expect(chains.arena).toBeLessThanOrEqual(none.arena);
     expect(both.arena).toBeLessThanOrEqual(none.arena);
     expect(canon.fusion).toBeUndefined();
     const fusion = both.fusion as { kernels: string[]; decision: string; reason: string; predictedBefore: number; predictedAfter: number | null }[];
     const fused = fusion.filter((d) => d.decision === 'fused');
-    expect(fused.length).toBe(7);
+    expect(fused.length).toBe(6);
     for (const d of fused) expect(d.predictedAfter!).toBeLessThan(d.predictedBefore);
     expect(fused.every((d) => /the epilogue runs after each tile of @/.test(d.reason))).toBe(true);
+    expect(fusion.some((d) => d.decision === 'rejected' && /fusing it makes the planned arena \d+ B, over the unfused \d+ B/.test(d.reason))).toBe(true);
     expect(fusion.filter((d) => d.decision === 'rejected').every((d) => d.reason.length > 0)).toBe(true);
   });
 

@@ -252,12 +252,11 @@ export function registerCommands(program: Command, main: InProcessMain): void {
     .option('--no-canonicalize', 'compile without graph canonicalization (to measure what it brings; target c)')
     .option('--no-fuse', 'compile without kernel fusion (to measure what it brings; target c)')
     .option('--validate-costmodel', 'predicted (reuse-aware cost model) vs measured time of 50 (kernel, schedule) variants and of the given model folders; Spearman and median relative error')
-    .option('--host <profile>', 'host profile (a name, or a file from kiln calibrate) for --validate-costmodel predictions and, target c, the tile choices of the timed build (--target-option host; default: x86-64-avx512 when -march=native and the CPU has AVX-512)')
-    .option('--passes <pipeline>', "target c: extra passes of the timed build, as kiln compile --passes (e.g. 'lower{tile=8x32/256}' fixes the register tile and K block)")
+    .option('--host <profile>', 'host profile for --validate-costmodel predictions (a name, or a file from kiln calibrate)')
     .option('--small', 'with --validate-costmodel: four tiny variants (a smoke test)')
     .option('--no-variants', 'with --validate-costmodel: only the whole-model comparison of the given folders')
     .option('--threads <n>', 'target c: threads of the generated C (--target-option threads=N, OpenMP) and intra-op threads of onnxruntime', '1')
-    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean; validateCostmodel?: boolean; host?: string; passes?: string; small?: boolean; variants: boolean; threads: string }) => {
+    .action(async (dirs: string[], opts: { json?: string | boolean; repeats: number; cflags: string; target: string; canonicalize: boolean; fuse: boolean; validateCostmodel?: boolean; host?: string; small?: boolean; variants: boolean; threads: string }) => {
       const out = jsonOutput(opts.json);
       if (opts.validateCostmodel) return validateCommand(dirs, opts, out);
       if (opts.target === 'wgsl' && opts.threads !== '1') throw new KilnError('usage', 'kiln bench --threads applies to --target c only');
@@ -274,8 +273,6 @@ export function registerCommands(program: Command, main: InProcessMain): void {
         canonicalize: opts.canonicalize,
         fuse: opts.fuse,
         threads,
-        ...(opts.host !== undefined ? { host: opts.host } : {}),
-        ...(opts.passes !== undefined ? { passes: opts.passes } : {}),
         onStart: (folders) => (progress = createProgress({ label: 'bench', total: folders.length })),
         onModel: (i, folder) => progress?.tick(i, path.basename(folder)),
         onRow: (r) => {

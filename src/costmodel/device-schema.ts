@@ -99,7 +99,6 @@ const host: Readonly<Record<string, FieldSpec>> = {
   ...common,
   cores: { t: 'int', min: 1, doc: 'cores the profile describes' },
   vectorBits: { t: 'int', min: 8, unit: 'bit', doc: 'SIMD register width' },
-  vectorRegisters: { t: 'int', min: 1, optional: true, doc: 'architectural SIMD registers (the tile pass keeps its accumulators in them); absent: 32 for 512-bit vectors, else 16' },
   caches: {
     t: 'list',
     minLength: 1,

@@ -86,8 +86,6 @@ export interface HostDevice extends DeviceBase {
   kind: 'host';
   cores: number;
   vectorBits: number;
-  /** Vector registers (the tile pass's accumulator budget); absent: 32 for 512-bit vectors, else 16. */
-  vectorRegisters?: number;
   caches: CacheLevel[];
   /** DRAM bandwidth beyond the last cache (measured by kiln calibrate). */
   memory?: { bytesPerCycle: number; source: string };

@@ -44,10 +44,6 @@ export interface BenchOptions {
   fuse?: boolean;
   /** Threads of both the generated C (target option threads) and onnxruntime (intra-op); default 1. */
   threads?: number;
-  /** Host profile of the C target (its tile choices); default: nativeHostProfile(cflags). */
-  host?: string;
-  /** Extra passes of the timed build (compile --passes), e.g. `lower{tile=8x32/256}`. */
-  passes?: string;
   /** Called once with the model folders found, before the first is measured. */
   onStart?: (folders: readonly string[]) => void;
   /** Called before each model folder is measured (index into the list given to onStart). */
@@ -56,20 +52,6 @@ export interface BenchOptions {
 }
 
 export const BENCH_CFLAGS = '-O3 -march=native -ffp-contract=fast -std=c99 -fno-strict-aliasing';
-
-/**
- * The host profile matching what -march=native builds on this machine, for the tile choices of the
- * timed build when --host is not given: x86-64-avx512 where the CPU reports AVX-512 (Linux
- * /proc/cpuinfo flag avx512f), else the default profile (undefined).
- */
-export function nativeHostProfile(cflags: string): string | undefined {
-  if (!/-march=native\b/.test(cflags) || process.arch !== 'x64') return undefined;
-  try {
-    return /\bavx512f\b/.test(fs.readFileSync('/proc/cpuinfo', 'utf8')) ? 'x86-64-avx512' : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 /** onnxruntime's tensor type names (node and web) for Kiln's element types. */
 export const ORT_TYPES: Readonly<Record<string, string>> = { f32: 'float32', f64: 'float64', i8: 'int8', u8: 'uint8', i16: 'int16', u16: 'uint16', i32: 'int32', u32: 'uint32', i64: 'int64', u64: 'uint64', bool: 'bool' };
@@ -170,8 +152,7 @@ export async function benchModel(folder: string, opts: BenchOptions = {}): Promi
     const { feedValues, shapes } = benchInputs(folder);
     const out = path.join(work, 'c');
     const threads = opts.threads ?? 1;
-    const host = opts.host ?? nativeHostProfile(opts.cflags ?? BENCH_CFLAGS);
-    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes, canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true, ...(opts.passes !== undefined ? { passes: opts.passes } : {}), targetOptions: { ...(threads > 1 ? { threads: String(threads) } : {}), ...(host !== undefined ? { host } : {}) } });
+    const compiled = compileModel(modelFile, { target: 'c', out, inputShapes: shapes, canonicalize: opts.canonicalize ?? true, fuse: opts.fuse ?? true, ...(threads > 1 ? { targetOptions: { threads: String(threads) } } : {}) });
     execFileSync('make', ['-s', '-C', out, `CFLAGS=${opts.cflags ?? BENCH_CFLAGS}`], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600_000 });
     const inputFiles = feedValues.map((f, i) => {
       const p = path.join(work, `in${i}.bin`);

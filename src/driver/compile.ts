@@ -179,11 +179,7 @@ export function compilePipeline(opts: Omit<CompileOptions, 'out'>, target: Resol
 export function compilePipelineParts(opts: Omit<CompileOptions, 'out'>, target: ResolvedTarget, inputShapes = opts.inputShapes): { front: PipelineStep[]; back: PipelineStep[] } {
   const shapes: Record<string, string> = {};
   for (const [k, dims] of inputShapes ?? new Map()) shapes[k] = dims.join('x');
-  const all = parsePipeline(opts.passes ?? '');
-  const user = all.filter((s) => s.pass.name !== 'lower');
-  // a `lower{…}` step of --passes adds its options (e.g. tile=8x32/256) to the target's lower step
-  const userLower = all.filter((s) => s.pass.name === 'lower').reduce<Record<string, string>>((o, s) => ({ ...o, ...s.options }), {});
-  const lower = lowerStep(target, opts.schedule ?? 'memory');
+  const user = parsePipeline(opts.passes ?? '').filter((s) => s.pass.name !== 'lower');
   const kernel = user.filter((s) => passLevel(s.pass) === 'kernel');
   const graph = user.filter((s) => passLevel(s.pass) === 'graph');
   const settings = compileSettings(opts);
@@ -195,7 +191,7 @@ export function compilePipelineParts(opts: Omit<CompileOptions, 'out'>, target: 
       ...patchSteps(opts.patches), // patch-based execution (src/passes/patch-execution.ts)
       ...prelude,
       ...graph,
-      { ...lower, options: { ...lower.options, ...userLower } },
+      lowerStep(target, opts.schedule ?? 'memory'),
       ...fuseSteps(target, settings),
       ...packSteps(target),
       ...kernel,
@@ -294,9 +290,6 @@ export function compileModule(module: Module, fileName: string, opts: Omit<Compi
   report.compileMs = Math.round(ms);
   const fusion = run.results.get(FUSION_RESULT) as FusionDecision[] | undefined;
   if (fusion) report.fusion = fusion;
-  // the tile pass's choices (the `tile:` notes of the kernel IR dump), one line per templated kernel
-  const tiles = (program.notes ?? []).filter((n) => n.startsWith('tile: ')).map((n) => n.slice('tile: '.length));
-  if (tiles.length > 0) report.tiles = tiles;
   report.passes = [...run.timeline, { name: `emit-${def.name}`, level: 'backend' as PassRecord['level'], ms: Math.round((performance.now() - t1) * 100) / 100 }];
   emitted.files.set('report.json', `${JSON.stringify(report, null, 2)}\n`);
   const plan = run.results.get(MEMORY_PLAN) as MemoryPlan | undefined;

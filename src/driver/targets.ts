@@ -99,14 +99,10 @@ export function packSteps(t: ResolvedTarget): PipelineStep[] {
   return t.def.level === 'kernel' ? parsePipeline('pack-subbyte') : [];
 }
 
-/**
- * The `lower` step for a target: the given node order, the target's loop-nest style, and its device
- * profile (its roofline's) for the tile choices.
- */
+/** The `lower` step for a target: the given node order, and the target's loop-nest style. */
 export function lowerStep(t: ResolvedTarget, schedule: string): PipelineStep {
   const style = t.def.level === 'kernel' ? (t.def.lowerStyle ?? 'cpu') : 'cpu';
-  const device = style === 'cpu' && t.def.level === 'kernel' ? t.def.roofline?.(t.options).name : undefined;
-  return { pass: lookupPass('lower'), options: { schedule, ...(style === 'cpu' ? {} : { style }), ...(device !== undefined ? { device } : {}) } };
+  return { pass: lookupPass('lower'), options: style === 'cpu' ? { schedule } : { schedule, style } };
 }
 
 /** The target's pipeline after lowering, as steps. */

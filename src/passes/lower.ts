@@ -17,9 +17,6 @@ import '../ir/kernel/lower/index.js';
 import { definePass, type PassContext } from './pass.js';
 import { accesses } from './fuse-ir.js';
 import { graphIoQuant } from './io-quant.js';
-import { tilePolicy } from './tile.js';
-import { walkStmts } from './fuse-ir.js';
-import type { TilePolicy } from '../ir/kernel/lower/schedule.js';
 
 class ProgramBuilder {
   readonly program: Program;
@@ -73,10 +70,9 @@ function copyKernel(pb: ProgramBuilder, src: KBuffer, dst: KBuffer, origin: Kern
 }
 
 /** Lowers a module; `style` 'gpu' asks the lowerings for grid-friendly loop nests (LowerStyle). */
-export function lowerModule(module: Module, style: LowerStyle = 'cpu', tiling: TilePolicy = tilePolicy()): Program {
+export function lowerModule(module: Module, style: LowerStyle = 'cpu'): Program {
   const g = module.graph;
   const pb = new ProgramBuilder(g.name || 'model');
-  const superseded = new Set<KBuffer>();
 
   for (const v of g.inputs) {
     const { dtype, shape } = staticTensor(v);
@@ -93,7 +89,7 @@ export function lowerModule(module: Module, style: LowerStyle = 'cpu', tiling: T
   }
   for (const node of g.nodes) {
     try {
-      lowerNode(module, node, pb, style, tiling, superseded);
+      lowerNode(module, node, pb, style);
     } catch (e) {
       throw locateError(e, node);
     }
@@ -116,26 +112,12 @@ export function lowerModule(module: Module, style: LowerStyle = 'cpu', tiling: T
     claimed.add(b);
     pb.program.outputs.push(b);
   }
-  dropSuperseded(pb.program, superseded);
   const quant = graphIoQuant(g);
   if (quant) pb.program.ioQuant = quant;
   return pb.program;
 }
 
-/** Removes the superseded constants no kernel reads (directly or through a view). */
-function dropSuperseded(program: Program, superseded: ReadonlySet<KBuffer>): void {
-  if (superseded.size === 0) return;
-  const used = new Set<KBuffer>();
-  const mark = (b: KBuffer): void => {
-    used.add(b);
-    used.add(storageOf(b));
-  };
-  for (const k of program.kernels) walkStmts(k.body, (s) => s.k === 'store' && mark(s.buf), (e) => e.k === 'load' && mark(e.buf));
-  for (const b of program.buffers) if (b.viewOf) used.add(b.viewOf);
-  program.buffers = program.buffers.filter((b) => !superseded.has(b) || used.has(b) || program.outputs.includes(b));
-}
-
-function lowerNode(module: Module, node: Node, pb: ProgramBuilder, style: LowerStyle, tiling: TilePolicy, superseded: Set<KBuffer>): void {
+function lowerNode(module: Module, node: Node, pb: ProgramBuilder, style: LowerStyle): void {
   // Constants never become kernels.
   if (node.domain === '' && node.opType === 'Constant') {
     const v = node.outputs[0]!;
@@ -152,13 +134,6 @@ function lowerNode(module: Module, node: Node, pb: ProgramBuilder, style: LowerS
   let kernelCount = 0;
   const ctx: LowerContext = {
     style,
-    tiling,
-    supersede: (b) => {
-      if (b.role === 'const') superseded.add(b);
-    },
-    note: (text) => {
-      (pb.program.notes ??= []).push(`tile: "${node.name}" (${qualified}) ${text}`);
-    },
     node,
     attrs: new Attrs(node),
     opset,

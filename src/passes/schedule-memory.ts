@@ -34,7 +34,6 @@ import type { Graph, Module, Node, Value } from '../ir/graph.js';
 import { isStaticShape } from '../ir/types.js';
 import type { Program, ScalarType } from '../ir/kernel/types.js';
 import type { LowerStyle } from '../ir/kernel/lowering.js';
-import type { TilePolicy } from '../ir/kernel/lower/schedule.js';
 import { definePass } from './pass.js';
 import { lowerModule } from './lower.js';
 import { alignUp, analyzeLiveness, elementBytes, type Liveness } from './memory-liveness.js';
@@ -564,8 +563,8 @@ export interface LoweredSchedule {
  * (module.graph.nodes is left in the order that was kept). With `measure` the bounds are computed
  * even when the order does not change (for the report).
  */
-export function lowerScheduled(module: Module, mode: ScheduleMode, measure = false, style: LowerStyle = 'cpu', tiling?: TilePolicy): LoweredSchedule {
-  const fileProgram = lowerModule(module, style, tiling);
+export function lowerScheduled(module: Module, mode: ScheduleMode, measure = false, style: LowerStyle = 'cpu'): LoweredSchedule {
+  const fileProgram = lowerModule(module, style);
   if (mode === 'file') return { program: fileProgram, order: 'file' };
   const r = scheduleGraph(module.graph);
   if (!r.changed && !measure) return { program: fileProgram, order: 'file' };
@@ -576,7 +575,7 @@ export function lowerScheduled(module: Module, mode: ScheduleMode, measure = fal
   if (r.changed) {
     const saved = module.graph.nodes;
     module.graph.nodes = r.order;
-    const program = lowerModule(module, style, tiling);
+    const program = lowerModule(module, style);
     const lb = kernelLowerBound(program);
     if (lb.bytes < fileLb.bytes) {
       kept = { program, order: 'scheduled', liveness: lb.liveness };

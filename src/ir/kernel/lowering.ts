@@ -9,7 +9,6 @@ import type { Attrs } from '../ops/registry.js';
 import type { Tensor } from '../tensor.js';
 import type { KernelBuilder } from './builder.js';
 import type { KBuffer, ScalarType } from './types.js';
-import type { TilePolicy } from './lower/schedule.js';
 
 /**
  * How lowerings shape their loop nests. 'cpu': register tiles and scratch blocks for C compilers
@@ -41,15 +40,6 @@ export interface LowerContext {
   constTable(data: Tensor, name: string): KBuffer;
   /** A scratch buffer that lives as long as this node's kernels. */
   temp(dtype: ScalarType, shape: readonly number[], name?: string): KBuffer;
-  /** The target's choice of schedule-template parameters (register tiles, K blocks, im2col blocks). */
-  readonly tiling: TilePolicy;
-  /**
-   * Marks a constant buffer as replaced by a table derived from it (e.g. a transposed weight): it
-   * leaves the program after lowering unless some kernel still reads it.
-   */
-  supersede(b: KBuffer): void;
-  /** Records a decision for the kernel IR dump (a program note; `tile: "node" (Op) …`). */
-  note(text: string): void;
   /** Appends a kernel whose body `build` writes. */
   kernel(build: (kb: KernelBuilder) => void, suffix?: string): void;
 }

@@ -15,7 +15,7 @@ import { registerLowering, unsupportedLowering, type LowerContext } from '../low
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, constOf, isFloatT, req } from './common.js';
 import { resolveWindow, windowSpec } from '../../ops/nn-common.js';
-import { convGemmProblem, emitConvGemm } from './perf-conv.js';
+import { convGemmApplies, emitConvGemm } from './perf-conv.js';
 import { dwConvApplies, emitDwConv } from './perf-dwconv.js';
 import type { ConvGeom } from './conv-geom.js';
 import { emitConvGpu } from './gpu-conv.js';
@@ -182,11 +182,8 @@ registerLowering({
       emitDwConv(ctx, g, x, w, bias, out, accT);
       return;
     }
-    const problem = ctx.style === 'cpu' ? convGemmProblem(g, x.dtype, out.dtype, accT) : null;
-    const chosen = problem ? ctx.tiling.conv(problem) : null;
-    if (chosen) {
-      ctx.note(chosen.note);
-      emitConvGemm(ctx, g, x, w, bias, out, accT, chosen.schedule);
+    if (ctx.style === 'cpu' && convGemmApplies(g, x.dtype, out.dtype, accT)) {
+      emitConvGemm(ctx, g, x, w, bias, out, accT);
       return;
     }
     const nK = prod(g.kernel);

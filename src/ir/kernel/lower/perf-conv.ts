@@ -4,17 +4,30 @@
  * and p the output position. Pointwise stride-1 unpadded convolutions read X as col directly;
  * others gather col (im2col, zeros for padding) one block of output rows at a time into a scratch
  * buffer of K × (rows·OW) values, so the scratch is bounded by the block, not the image. The GEMM
- * is the register-tiled panel of perf-gemm.ts. Whether X is read directly, the rows per block, the
- * register tile and the K block are the ConvSchedule the target's tiling policy chose.
+ * is the register-tiled panel of perf-gemm.ts.
  */
 import { add, and, cast, div, ge, idx, load, lt, max, min, mul, select, sub } from '../builder.js';
 import type { KernelBuilder } from '../builder.js';
 import type { LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { constOf } from './common.js';
-import { emitPanel, panelNeedsEdge } from './perf-gemm.js';
+import { emitPanel, panelNeedsEdge, tileCols, TILE_ROWS } from './perf-gemm.js';
 import { planar, type ConvGeom } from './conv-geom.js';
-import type { ConvProblem, ConvSchedule } from './schedule.js';
+
+/** Output positions per image below which the direct loop nest is used instead. */
+const MIN_GEMM_COLS = 48;
+
+/** Columns a gathered block should at least have (when the image has that many). */
+const MIN_BLOCK_COLS = 64;
+
+/** Weight panels (per group) up to this many elements count as small (256 KiB of f32). */
+const SMALL_WEIGHT_ELEMS = 1 << 16;
+
+/** Elements of the im2col scratch beyond which a block gets no more output rows. */
+const MAX_COL_ELEMS = 1 << 18;
+
+/** Whether pointwise convolutions read X directly when P is not a multiple of the tile width. */
+const DIRECT_RAGGED = true;
 
 const prod = (a: readonly number[]): number => a.reduce((x, y) => x * y, 1);
 
@@ -30,23 +43,16 @@ export function slpFriendlyStride(n: number): number {
   return s;
 }
 
-/**
- * The convolution as the template's tiling policy sees it, or null when the template cannot run it
- * (not a 1-D/2-D float convolution gathered from X, or mixed element types). Whether it pays is
- * the policy's decision (TilePolicy.conv).
- */
-export function convGemmProblem(g: ConvGeom, xT: ScalarType, outT: ScalarType, accT: ScalarType): ConvProblem | null {
+/** Whether emitConvGemm handles this convolution. */
+export function convGemmApplies(g: ConvGeom, xT: ScalarType, outT: ScalarType, accT: ScalarType): boolean {
   const nd = g.qSp.length;
-  if (!g.gather || nd < 1 || nd > 2) return null;
-  if (accT !== 'f32' && accT !== 'f64') return null;
-  if (xT !== accT || outT !== accT) return null;
+  if (!g.gather || nd < 1 || nd > 2) return false;
+  if (accT !== 'f32' && accT !== 'f64') return false;
+  if (xT !== accT || outT !== accT) return false;
   const K = g.Cg * prod(g.kernel);
-  if (K < 2) return null;
-  const { OH, OW, IH, IW, KH, KW, sh, sw, ph, pw } = planar(g);
-  const P = OH * OW;
-  const direct = KH * KW === 1 && sw === 1 && pw === 0 && OW === IW && sh === 1 && ph === 0 && OH === IH && slpFriendlyStride(P) === P;
-  const e = accT === 'f64' ? 8 : 4;
-  return { Mg: g.Mg, K, OH, OW, count: g.N * g.G, Cg: g.Cg, IH, IW, KH, SH: sh, canDirect: direct, accT, ioBytes: e * g.N * (g.C * IH * IW + g.M * P) };
+  // depthwise and nearly-depthwise convolutions have too few output rows per group to tile
+  // tiny images: most of a 32-wide tile would be padding (and GCC was seen to keep such tiles scalar)
+  return g.Mg >= TILE_ROWS / 2 && K >= 2 && prod(g.qSp) >= MIN_GEMM_COLS;
 }
 
 /** Largest q range [lo, hi) ⊆ [0, Q) with q*s + off in [0, R); hi >= lo. */
@@ -59,25 +65,43 @@ function clipRange(kb: KernelBuilder, off: Expr, s: number, R: number, Q: number
   return [lo, hi];
 }
 
-export function emitConvGemm(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType, sched: ConvSchedule): void {
+export function emitConvGemm(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuffer, bias: KBuffer | null, out: KBuffer, accT: ScalarType): void {
   const { OH, OW, IH, IW, KH, KW, sh, sw, dh, dw, ph, pw } = planar(g);
   const P = OH * OW;
   const nK = KH * KW;
   const K = g.Cg * nK;
   const nX = IH * IW;
-  const W = sched.gemm.W;
-  // X itself is B when it is read contiguously (a P that is not a multiple of the tile width gets
-  // a narrower last tile instead of padding); else blocks of `rows` output rows are gathered
-  const direct = sched.direct;
-  const rc = direct ? OH : sched.rows;
-  if (OH % rc !== 0) throw new Error(`emitConvGemm: ${rc} rows per block do not divide ${OH}`);
+  const W = tileCols(accT);
+  // X itself is B when it is read contiguously and whole tiles never run past a row
+  // (a P that is not a multiple of the tile width gets a narrower last tile instead of padding)
+  const direct = nK === 1 && sw === 1 && pw === 0 && OW === IW && sh === 1 && ph === 0 && OH === IH && (P % W === 0 || DIRECT_RAGGED) && slpFriendlyStride(P) === P;
+  // rows per gathered block: a divisor of OH with at least MIN_BLOCK_COLS columns (fewer blocks
+  // means fewer passes over the weights) whose column count wastes the least of the last tile
+  // (ties: fewer rows), within the scratch budget
+  let rc = OH;
+  if (!direct) {
+    const pad = (c: number): number => Math.ceil(c / W) * W;
+    rc = 0;
+    let best = Infinity;
+    // small weight panels are cheap to re-read, so their blocks may be a single tile wide
+    const want = Math.min(P, g.Mg * K <= SMALL_WEIGHT_ELEMS ? W : MIN_BLOCK_COLS);
+    for (let d = 1; d <= OH; d++) {
+      if (OH % d !== 0 || (d * OW < want && d < OH)) continue;
+      if (rc > 0 && K * pad(d * OW) > MAX_COL_ELEMS) break;
+      const waste = pad(d * OW) / (d * OW);
+      if (waste < best - 1e-9) {
+        best = waste;
+        rc = d;
+      }
+    }
+  }
   const cols = rc * OW;
   // col rows hold whole tiles (zero padded) at a stride the SLP vectorizer keeps in registers
   const padded = Math.ceil(cols / W) * W;
   const cs = direct ? P : slpFriendlyStride(padded);
   const nBlocks = OH / rc;
   const col = direct ? null : ctx.temp(accT, [K * cs], 'col');
-  const edge = panelNeedsEdge(g.Mg, direct ? P : cols, sched.gemm, direct) ? ctx.temp(accT, [sched.gemm.R * W], 'tile') : null;
+  const edge = panelNeedsEdge(g.Mg, direct ? (P % W === 0 ? P : W) : cols, accT) ? ctx.temp(accT, [TILE_ROWS * W], 'tile') : null;
   ctx.kernel((kb) => {
     kb.for(0, g.N, (n) => {
       kb.for(0, g.G, (gi) => {
@@ -116,10 +140,8 @@ export function emitConvGemm(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuf
               });
             });
           }
-          const yAt = (i: Expr, j: Expr): Expr => add(add(add(yb, mul(i, idx(P))), p0), j);
           emitPanel(kb, {
             accT,
-            schedule: sched.gemm,
             M: g.Mg,
             N: cols,
             K,
@@ -128,10 +150,9 @@ export function emitConvGemm(ctx: LowerContext, g: ConvGeom, x: KBuffer, w: KBuf
             b: col ?? x,
             bRow: (kb2, k) => (col ? mul(k, idx(cs)) : add(add(xb, mul(k, idx(P))), p0)),
             init: (i) => (bias ? cast(load(bias, add(oc0, i)), accT) : constOf(accT, 0)),
-            store: (i, j, acc) => kb.store(out, yAt(i, j), acc),
+            store: (i, j, acc) => kb.store(out, add(add(add(yb, mul(i, idx(P))), p0), j), acc),
             edge,
             exactCols: direct,
-            partial: { load: (i, j) => load(out, yAt(i, j)), store: (i, j, v) => kb.store(out, yAt(i, j), v), isFinal: true },
           });
         };
         if (nBlocks === 1) block(idx(0));

@@ -6,29 +6,6 @@ import { registerLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
 import { computeType, isFloatT, req } from './common.js';
 import { FALSE, num, prodOf, shapeIn, TRUE } from './reduce-common.js';
-import { Tensor } from '../../tensor.js';
-import { emitPanel, panelNeedsEdge, type PanelSpec } from './perf-gemm.js';
-
-/**
- * The register-tiled template for float Y[M×N] = A·B with B rows contiguous (its columns up to N
- * only: the last ragged columns get a narrower tile), when the target's tiling policy finds it pays;
- * false when it does not (the caller emits its plain loop nest). `panel` fills in the per-batch
- * parts of the panel; partial sums of K blocks live in Y (the accumulator type).
- */
-function tiledGemm(
-  ctx: LowerContext,
-  s: { M: number; N: number; K: number; count: number; t: ScalarType; yIsAcc: boolean },
-  emit: (kb: KernelBuilder, base: Pick<PanelSpec, 'accT' | 'schedule' | 'M' | 'N' | 'K' | 'edge' | 'exactCols'>) => void,
-): boolean {
-  if (ctx.style !== 'cpu' || (s.t !== 'f32' && s.t !== 'f64') || !s.yIsAcc || s.M < 1 || s.N < 1 || s.K < 1) return false;
-  const chosen = ctx.tiling.gemm({ M: s.M, N: s.N, K: s.K, count: s.count, accT: s.t, kBlockable: true });
-  if (!chosen) return false;
-  ctx.note(chosen.note);
-  const sched = chosen.schedule;
-  const edge = panelNeedsEdge(s.M, s.N, sched, true) ? ctx.temp(s.t, [sched.R * sched.W], 'tile') : null;
-  ctx.kernel((kb) => emit(kb, { accT: s.t, schedule: sched, M: s.M, N: s.N, K: s.K, edge, exactCols: true }));
-  return true;
-}
 
 /** Accumulation type of a product of values of element type t. */
 function accType(t: ScalarType): ScalarType {
@@ -87,32 +64,6 @@ function lowerMatmulCore(ctx: LowerContext, s: MatmulSpec): void {
     });
     return;
   }
-  const count = s.batch.reduce((a, d) => a * d, 1);
-  const sameT = A.dtype === t && B.dtype === t;
-  const tiled =
-    sameT &&
-    tiledGemm(ctx, { M, N, K, count, t, yIsAcc: Y.dtype === t }, (kb, base) => {
-      kb.loops(s.batch, (bix) => {
-        const aOff = mul(broadcastIndex(bix, s.abatch), idx(M * K));
-        const bOff = mul(broadcastIndex(bix, s.bbatch), idx(K * N));
-        const oOff = mul(flatIndex(bix, s.batch), idx(M * N));
-        const aBase = aOff.k === 'const' ? aOff : kb.let('index', aOff, 'ab');
-        const bBase = bOff.k === 'const' ? bOff : kb.let('index', bOff, 'bb');
-        const oBase = oOff.k === 'const' ? oOff : kb.let('index', oOff, 'ob');
-        const yAt = (i: Expr, j: Expr): Expr => add(oBase, add(mul(i, idx(N)), j));
-        emitPanel(kb, {
-          ...base,
-          a: A,
-          aIndex: (i, k) => add(aBase, add(mul(i, idx(K)), k)),
-          b: B,
-          bRow: (_kb, k) => add(bBase, mul(k, idx(N))),
-          init: () => num(t, 0),
-          store: (i, j, acc) => kb.store(Y, yAt(i, j), acc),
-          partial: { load: (i, j) => load(Y, yAt(i, j)), store: (i, j, v) => kb.store(Y, yAt(i, j), v), isFinal: true },
-        });
-      });
-    });
-  if (tiled) return;
   const direct = Y.dtype === t;
   const row = direct ? Y : N > 0 ? ctx.temp(t, [N], 'row') : Y;
   ctx.kernel((kb) => {
@@ -165,31 +116,6 @@ registerLowering({
       if (cIdx && C) v = add(v, mul(num(et, beta), cast(load(C, cIdx(i, j)), et)));
       return v;
     };
-    // the register-tiled template reads B by rows: a constant B stored N × K is transposed at compile time
-    const bConst = tb ? ctx.constant(1) : null;
-    const rowsOk = !tb || (bConst !== null && bConst.dtype === B.dtype && ctx.style === 'cpu');
-    const sameT = A.dtype === t && B.dtype === t;
-    if (
-      rowsOk &&
-      sameT &&
-      tiledGemm(ctx, { M, N, K, count: 1, t, yIsAcc: Y.dtype === t }, (kb, base) => {
-        const yAt = (i: Expr, j: Expr): Expr => add(mul(i, idx(N)), j);
-        const plain = alpha === 1 && !cIdx;
-        const bRows = tb ? ctx.constTable(transpose2d(bConst!, N, K), 'bt') : B;
-        if (tb) ctx.supersede(B);
-        emitPanel(kb, {
-          ...base,
-          a: A,
-          aIndex: aAt,
-          b: bRows,
-          bRow: (_kb, k) => mul(k, idx(N)),
-          init: () => num(t, 0),
-          store: (i, j, acc) => kb.store(Y, yAt(i, j), plain ? acc : cast(epilogue(acc, i, j), t)),
-          partial: { load: (i, j) => load(Y, yAt(i, j)), store: (i, j, v) => kb.store(Y, yAt(i, j), v), isFinal: plain },
-        });
-      })
-    )
-      return;
     if (tb || ctx.style === 'gpu') {
       // B is stored N x K: a dot product over contiguous rows of A (when not transposed) and B;
       // GPU targets take this form for any B (independent outputs, no scratch row)
@@ -223,14 +149,6 @@ registerLowering({
     });
   },
 });
-
-/** The transpose of a rows × cols constant matrix (a compile-time table). */
-function transpose2d(m: Tensor, rows: number, cols: number): Tensor {
-  const src = m.data as ArrayLike<number>;
-  const out = new Array<number>(rows * cols);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = src[r * cols + c]!;
-  return Tensor.from(m.dtype, [cols, rows], out);
-}
 
 // ---------------------------------------------------------------- Einsum
 
