@@ -4,12 +4,62 @@ import { gemmConfig, matmulShapes, parseEinsum, type MatmulShapes } from '../../
 import { add, broadcastIndex, cast, div, eq, flatIndex, gt, idx, load, mul, ne, sub, un, type KernelBuilder } from '../builder.js';
 import { registerLowering, type LowerContext } from '../lowering.js';
 import type { Expr, KBuffer, ScalarType } from '../types.js';
-import { computeType, isFloatT, req } from './common.js';
+import { computeType, constOf, isFloatT, req } from './common.js';
+import { emitPanel, panelNeedsEdge, tileCols, TILE_ROWS } from './perf-gemm.js';
+import { slpFriendlyStride } from './perf-conv.js';
+import { Tensor } from '../../tensor.js';
 import { FALSE, num, prodOf, shapeIn, TRUE } from './reduce-common.js';
 
 /** Accumulation type of a product of values of element type t. */
 function accType(t: ScalarType): ScalarType {
   return isFloatT(t) ? computeType(t) : t;
+}
+
+/** One GEMM instance for the register-tiled panel: Y[i, j] = Σ_k A(i, k)·B[bBase + k·N + j]. */
+interface PanelGemm {
+  M: number;
+  K: number;
+  N: number;
+  t: ScalarType;
+  A: KBuffer;
+  aAt: (i: Expr, k: Expr) => Expr;
+  B: KBuffer;
+  bBase: Expr;
+  store: (i: Expr, j: Expr, acc: Expr) => void;
+}
+
+/**
+ * Whether the register-tiled panel of perf-gemm.ts (the one convolutions use) applies: float
+ * operands of the accumulation type, at least one full tile of rows and of columns (so the tile is
+ * never mostly padding), and a row stride of B that keeps the tile in registers (see
+ * slpFriendlyStride; convolutions pad their gathered rows to one, B here is read in place).
+ */
+function panelApplies(ctx: LowerContext, t: ScalarType, M: number, K: number, N: number, ...bufs: KBuffer[]): boolean {
+  if (ctx.style === 'gpu' || (t !== 'f32' && t !== 'f64')) return false;
+  return bufs.every((b) => b.dtype === t) && M >= TILE_ROWS && N >= tileCols(t) && K >= 2 && slpFriendlyStride(N) === N;
+}
+
+/** Scratch for the panel's ragged edges (null when the tiles divide M and N). */
+function panelEdge(ctx: LowerContext, t: ScalarType, M: number, N: number): KBuffer | null {
+  return panelNeedsEdge(M, N, t) ? ctx.temp(t, [TILE_ROWS * tileCols(t)], 'tile') : null;
+}
+
+function emitPanelGemm(kb: KernelBuilder, g: PanelGemm, edge: KBuffer | null): void {
+  emitPanel(kb, {
+    accT: g.t,
+    M: g.M,
+    N: g.N,
+    K: g.K,
+    a: g.A,
+    aIndex: g.aAt,
+    b: g.B,
+    bRow: (_kb, k) => add(g.bBase, mul(k, idx(g.N))),
+    init: () => constOf(g.t, 0),
+    store: g.store,
+    edge,
+    // B's rows end at column N: the last columns get a narrower tile, never a read past them
+    exactCols: true,
+  });
 }
 
 // ---------------------------------------------------------------- MatMul
@@ -60,6 +110,21 @@ function lowerMatmulCore(ctx: LowerContext, s: MatmulSpec): void {
             kb.store(Y, add(oBase, add(mul(i, idx(N)), j)), cast(acc, Y.dtype));
           });
         });
+      });
+    });
+    return;
+  }
+  if (panelApplies(ctx, t, M, K, N, A, B, Y)) {
+    const edge = panelEdge(ctx, t, M, N);
+    ctx.kernel((kb) => {
+      kb.loops(s.batch, (bix) => {
+        const aOff = mul(broadcastIndex(bix, s.abatch), idx(M * K));
+        const bOff = mul(broadcastIndex(bix, s.bbatch), idx(K * N));
+        const oOff = mul(flatIndex(bix, s.batch), idx(M * N));
+        const aBase = aOff.k === 'const' ? aOff : kb.let('index', aOff, 'ab');
+        const bBase = bOff.k === 'const' ? bOff : kb.let('index', bOff, 'bb');
+        const oBase = oOff.k === 'const' ? oOff : kb.let('index', oOff, 'ob');
+        emitPanelGemm(kb, { M, K, N, t, A, aAt: (i, k) => add(aBase, add(mul(i, idx(K)), k)), B, bBase, store: (i, j, acc) => kb.store(Y, add(oBase, add(mul(i, idx(N)), j)), acc) }, edge);
       });
     });
     return;
@@ -116,6 +181,20 @@ registerLowering({
       if (cIdx && C) v = add(v, mul(num(et, beta), cast(load(C, cIdx(i, j)), et)));
       return v;
     };
+    // a constant B stored N x K is transposed at compile time (PyTorch exports Linear that way), so
+    // that the tiled panel can read its rows (the original is dropped when nothing else reads it)
+    const bData = tb ? ctx.constant(1) : null;
+    if (panelApplies(ctx, t, M, K, N, A, B, Y) && (!tb || bData)) {
+      let Bk = B;
+      if (bData) {
+        const tr = Tensor.zeros(bData.dtype, [K, N]);
+        for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) tr.setScalar(k * N + n, bData.get(n * K + k));
+        Bk = ctx.constTable(tr, 'bt');
+      }
+      const edge = panelEdge(ctx, t, M, N);
+      ctx.kernel((kb) => emitPanelGemm(kb, { M, K, N, t, A, aAt, B: Bk, bBase: idx(0), store: (i, j, acc) => kb.store(Y, add(mul(i, idx(N)), j), epilogue(acc, i, j)) }, edge));
+      return;
+    }
     if (tb || ctx.style === 'gpu') {
       // B is stored N x K: a dot product over contiguous rows of A (when not transposed) and B;
       // GPU targets take this form for any B (independent outputs, no scratch row)
